@@ -1,0 +1,70 @@
+# panko: a small Makefile over PGXS (pgvector style).
+#
+#   make            build the extension and panko-api
+#   make install    install both into the PostgreSQL found by pg_config
+#   make demo       install what is missing, build, start a local cluster
+#                   with sample events and serve the API (see README)
+#   make test       install what is missing, build, run every test
+#   make bench      run the benchmarks in test/bench (not part of make test)
+#   make fuzz       run the query-string fuzzer for a bounded time
+
+EXTENSION = panko
+EXTVERSION = $(shell grep default_version $(EXTENSION).control | sed -e "s/default_version[[:space:]]*=[[:space:]]*'\([^']*\)'/\1/")
+
+MODULE_big = panko
+OBJS = \
+	src/panko.o \
+	src/isotime.o \
+	src/traits.o \
+	src/traits_io.o \
+	src/traits_json.o \
+	src/traits_ops.o \
+	src/trait_query.o \
+	src/traits_gin.o \
+	src/event_input.o \
+	src/identity.o \
+	src/worker.o
+
+# The install script of the first release plus every upgrade script.
+DATA = $(wildcard sql/$(EXTENSION)--*.sql)
+
+# pg_regress inputs are sql/<name>.sql, outputs expected/<name>.out.
+REGRESS = traits_io traits_ops trait_query traits_gin record_events get_events expiry
+REGRESS_OPTS = --inputdir=. --outputdir=. --load-extension=$(EXTENSION)
+
+PG_CONFIG ?= pg_config
+PG_CPPFLAGS = -I$(srcdir)/src
+
+# Targets that must work before PostgreSQL's development files exist.
+.PHONY: test demo bench fuzz deps api
+
+test:
+	bash test/run.sh
+
+demo:
+	bash test/demo.sh
+
+bench:
+	bash test/bench/run.sh
+
+deps:
+	bash test/deps.sh
+
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(PGXS),)
+include $(PGXS)
+
+# panko-api: the HTTP server, a PROGRAM of its own (PGXS allows one
+# MODULE_big or PROGRAM per Makefile), built and installed from here.
+all: api
+api:
+	$(MAKE) -C src/api PG_CONFIG=$(PG_CONFIG)
+install: install-api
+install-api: api
+	$(MAKE) -C src/api PG_CONFIG=$(PG_CONFIG) install
+clean: clean-api
+clean-api:
+	$(MAKE) -C src/api clean
+fuzz:
+	$(MAKE) -C src/api PG_CONFIG=$(PG_CONFIG) fuzz
+endif

@@ -1,0 +1,409 @@
+/*
+ * traits_json.c
+ *		panko.traits from and to JSON.  Three input forms are accepted, as
+ *		clients send them:
+ *
+ *		Panko API:	[{"name": "n", "type": "integer", "value": "5"}, ...]
+ *		Ceilometer: [["n", 2, 5], ...]			(type ids 0..4)
+ *		plain:		{"n": 5, "host": "c1"}		(string, integer or float)
+ *
+ * Conversion never throws for bad data: it returns a message, so that
+ * record_events can reject one event and store the rest.
+ */
+#include "postgres.h"
+
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+
+#include "traits.h"
+#include "isotime.h"
+
+PG_FUNCTION_INFO_V1(traits_from_jsonb);
+PG_FUNCTION_INFO_V1(traits_to_jsonb);
+PG_FUNCTION_INFO_V1(traits_to_json);
+
+static const char *
+JsonbTypeName(JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			return "null";
+		case jbvString:
+			return "a string";
+		case jbvNumeric:
+			return "a number";
+		case jbvBool:
+			return "a boolean";
+		case jbvBinary:
+			return JsonContainerIsArray(v->val.binary.data) ? "an array" : "an object";
+		default:
+			return "a composite";
+	}
+}
+
+/* The text of a JSON number as jsonb keeps it (never an exponent). */
+static char *
+NumericText(JsonbValue *v)
+{
+	return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+}
+
+/* "512", "512.000" and "-3" are integral; "5.5" is not. */
+static bool
+IntegralText(const char *s, int64 *result)
+{
+	const char *dot = strchr(s, '.');
+
+	if (dot)
+	{
+		for (const char *p = dot + 1; *p; p++)
+			if (*p != '0')
+				return false;
+		return PankoParseInt64(s, (int) (dot - s), result);
+	}
+	return PankoParseInt64(s, (int) strlen(s), result);
+}
+
+/* The text a string trait gets from any JSON value (Python's str()). */
+static void
+JsonbValueAsString(JsonbValue *v, TraitPair *p)
+{
+	switch (v->type)
+	{
+		case jbvString:
+			p->str = v->val.string.val;
+			p->strlen = v->val.string.len;
+			break;
+		case jbvNumeric:
+			p->str = NumericText(v);
+			p->strlen = strlen(p->str);
+			break;
+		case jbvBool:
+			p->str = v->val.boolean ? "True" : "False";
+			p->strlen = strlen(p->str);
+			break;
+		case jbvNull:
+			p->str = "";
+			p->strlen = 0;
+			break;
+		default:
+			{
+				StringInfoData buf;
+
+				initStringInfo(&buf);
+				JsonbToCString(&buf, v->val.binary.data, v->val.binary.len);
+				p->str = buf.data;
+				p->strlen = buf.len;
+				break;
+			}
+	}
+}
+
+/*
+ * Convert one JSON value to a trait of the declared type.  Returns NULL or
+ * a message naming the trait and the problem.
+ */
+static const char *
+JsonbValueToPair(JsonbValue *v, TraitPair *p)
+{
+	const char *problem;
+
+	switch (p->type)
+	{
+		case TRAIT_STRING:
+			JsonbValueAsString(v, p);
+			break;
+		case TRAIT_INTEGER:
+			{
+				char	   *text;
+
+				if (v->type == jbvNumeric)
+					text = NumericText(v);
+				else if (v->type == jbvString)
+					text = pnstrdup(v->val.string.val, v->val.string.len);
+				else
+					return psprintf("trait \"%.*s\": an integer value cannot be %s",
+									p->namelen, p->name, JsonbTypeName(v));
+				if (!IntegralText(text, &p->i64))
+					return psprintf("trait \"%.*s\": value \"%s\" is not an integer (64-bit)",
+									p->namelen, p->name, text);
+				break;
+			}
+		case TRAIT_FLOAT:
+			{
+				char	   *text;
+
+				if (v->type == jbvNumeric)
+					text = NumericText(v);
+				else if (v->type == jbvString)
+					text = pnstrdup(v->val.string.val, v->val.string.len);
+				else
+					return psprintf("trait \"%.*s\": a float value cannot be %s",
+									p->namelen, p->name, JsonbTypeName(v));
+				if (!PankoParseFloat8(text, strlen(text), &p->f8))
+					return psprintf("trait \"%.*s\": value \"%s\" is not a finite float",
+									p->namelen, p->name, text);
+				if (p->f8 == 0.0)
+					p->f8 = 0.0;
+				break;
+			}
+		case TRAIT_DATETIME:
+			{
+				Timestamp	ts;
+
+				if (v->type != jbvString)
+					return psprintf("trait \"%.*s\": a datetime value must be an ISO 8601 string, not %s",
+									p->namelen, p->name, JsonbTypeName(v));
+				if (!PankoParseTimestamp(v->val.string.val, v->val.string.len, &ts, &problem))
+					return psprintf("trait \"%.*s\": bad datetime \"%.*s\": %s",
+									p->namelen, p->name,
+									Min(v->val.string.len, 64), v->val.string.val, problem);
+				p->i64 = ts;
+				break;
+			}
+	}
+	return TraitPairProblem(p);
+}
+
+/* A type given as a name ("integer") or as Panko's id (2). */
+static int
+JsonbValueToType(JsonbValue *v)
+{
+	if (v->type == jbvString)
+		return TraitTypeFromName(v->val.string.val, v->val.string.len);
+	if (v->type == jbvNumeric)
+	{
+		int64		id;
+
+		if (IntegralText(NumericText(v), &id) && id >= TRAIT_NONE && id <= TRAIT_DATETIME)
+			return id == TRAIT_NONE ? TRAIT_STRING : (int) id;
+	}
+	return -1;
+}
+
+static char *
+JsonbValueText(JsonbValue *v)
+{
+	StringInfoData buf;
+
+	if (v->type == jbvString)
+		return pnstrdup(v->val.string.val, v->val.string.len);
+	if (v->type == jbvNumeric)
+		return NumericText(v);
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, JsonbTypeName(v));
+	return buf.data;
+}
+
+/* One element of an array form: {"name","type","value"} or [n, type, v]. */
+static const char *
+ArrayItemToPair(JsonbValue *item, int index, TraitPair *p)
+{
+	JsonbValue *name = NULL;
+	JsonbValue *type = NULL;
+	JsonbValue *value = NULL;
+	JsonbContainer *c;
+
+	if (item->type != jbvBinary)
+		return psprintf("trait %d: expected {\"name\", \"type\", \"value\"} or [name, type, value], got %s",
+						index + 1, JsonbTypeName(item));
+	c = item->val.binary.data;
+	if (JsonContainerIsArray(c))
+	{
+		if (JsonContainerSize(c) != 3)
+			return psprintf("trait %d: expected [name, type, value], got %d elements",
+							index + 1, (int) JsonContainerSize(c));
+		name = getIthJsonbValueFromContainer(c, 0);
+		type = getIthJsonbValueFromContainer(c, 1);
+		value = getIthJsonbValueFromContainer(c, 2);
+	}
+	else
+	{
+		JsonbIterator *it = JsonbIteratorInit(c);
+		JsonbValue	k;
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+
+		/* Walk the object so that unknown keys are reported. */
+		while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+		{
+			if (tok != WJB_KEY)
+				continue;
+			tok = JsonbIteratorNext(&it, &v, true);
+			if (k.val.string.len == 4 && memcmp(k.val.string.val, "name", 4) == 0)
+				name = palloc(sizeof(JsonbValue)), *name = v;
+			else if (k.val.string.len == 4 && memcmp(k.val.string.val, "type", 4) == 0)
+				type = palloc(sizeof(JsonbValue)), *type = v;
+			else if (k.val.string.len == 5 && memcmp(k.val.string.val, "value", 5) == 0)
+				value = palloc(sizeof(JsonbValue)), *value = v;
+			else
+				return psprintf("trait %d: unknown key \"%.*s\" (expected name, type, value)",
+								index + 1, Min(k.val.string.len, 64), k.val.string.val);
+		}
+		if (!name || !value)
+			return psprintf("trait %d: \"name\" and \"value\" are required", index + 1);
+	}
+
+	if (name->type != jbvString)
+		return psprintf("trait %d: the name must be a string, not %s",
+						index + 1, JsonbTypeName(name));
+	p->name = name->val.string.val;
+	p->namelen = name->val.string.len;
+	if (p->namelen == 0 || p->namelen > TRAIT_NAME_MAXLEN)
+		return TraitPairProblem(p);
+	p->type = type ? JsonbValueToType(type) : TRAIT_STRING;
+	if (p->type < 0)
+		return psprintf("trait \"%.*s\": unknown trait type \"%s\" (expected string, integer, float, datetime or none, or 0..4)",
+						p->namelen, p->name, JsonbValueText(type));
+	return JsonbValueToPair(value, p);
+}
+
+/* A plain object member: strings stay strings, numbers become numbers. */
+static const char *
+PlainMemberToPair(JsonbValue *k, JsonbValue *v, TraitPair *p)
+{
+	p->name = k->val.string.val;
+	p->namelen = k->val.string.len;
+	if (p->namelen == 0 || p->namelen > TRAIT_NAME_MAXLEN)
+		return TraitPairProblem(p);
+	if (v->type == jbvString)
+		p->type = TRAIT_STRING;
+	else if (v->type == jbvNumeric)
+	{
+		char	   *text = NumericText(v);
+
+		p->type = (strchr(text, '.') == NULL && PankoParseInt64(text, strlen(text), &p->i64))
+			? TRAIT_INTEGER : TRAIT_FLOAT;
+		if (p->type == TRAIT_INTEGER)
+			return NULL;
+	}
+	else
+		return psprintf("trait \"%.*s\": a plain object takes strings and numbers, not %s",
+						p->namelen, p->name, JsonbTypeName(v));
+	return JsonbValueToPair(v, p);
+}
+
+/*
+ * Collect the traits of c (an array or object container).  False, with
+ * *problem set, when any trait is bad.
+ */
+bool
+TraitPairsFromJsonb(JsonbContainer *c, TraitPair **pairs, int *npairs, char **problem)
+{
+	int			n = JsonContainerSize(c);
+	TraitPair  *ps = palloc0(sizeof(TraitPair) * Max(n, 1));
+	const char *msg = NULL;
+	int			count = 0;
+
+	*problem = NULL;
+	if (JsonContainerIsArray(c))
+	{
+		for (int i = 0; i < n && msg == NULL; i++)
+			msg = ArrayItemToPair(getIthJsonbValueFromContainer(c, i), i, &ps[count++]);
+	}
+	else
+	{
+		JsonbIterator *it = JsonbIteratorInit(c);
+		JsonbValue	k;
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+
+		while (msg == NULL && (tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+		{
+			if (tok != WJB_KEY)
+				continue;
+			JsonbIteratorNext(&it, &v, true);
+			msg = PlainMemberToPair(&k, &v, &ps[count++]);
+		}
+	}
+	if (msg)
+	{
+		*problem = (char *) msg;
+		return false;
+	}
+	*pairs = ps;
+	*npairs = count;
+	return true;
+}
+
+Datum
+traits_from_jsonb(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *jb = PG_GETARG_JSONB_P(0);
+	TraitPair  *pairs;
+	int			n;
+	char	   *problem;
+
+	if (JB_ROOT_IS_SCALAR(jb))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot build panko.traits from a JSON scalar"),
+				 errhint("Pass [{\"name\": ..., \"type\": ..., \"value\": ...}], [[name, type_id, value]] or {\"name\": value}.")));
+	if (!TraitPairsFromJsonb(&jb->root, &pairs, &n, &problem))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid traits: %s", problem)));
+	PG_RETURN_POINTER(TraitsBuild(pairs, n));
+}
+
+/* Append a JSON string literal for len bytes of s. */
+void
+AppendJsonString(StringInfo buf, const char *s, int len)
+{
+	char	   *tmp = pnstrdup(s, len);
+
+	escape_json(buf, tmp);
+	pfree(tmp);
+}
+
+/*
+ * The Panko API form, as JSON text: [{"name": .., "type": .., "value": ..}]
+ * sorted by name, every value a string.
+ */
+void
+TraitsAppendJson(StringInfo buf, Traits *t)
+{
+	StringInfoData val;
+
+	initStringInfo(&val);
+	appendStringInfoChar(buf, '[');
+	for (int i = 0; i < (int) TRAITS_COUNT(t); i++)
+	{
+		if (i > 0)
+			appendStringInfoString(buf, ", ");
+		appendStringInfoString(buf, "{\"name\": ");
+		AppendJsonString(buf, TRAIT_NAME(t, i), TRAIT_NAMELEN(t, i));
+		appendStringInfo(buf, ", \"type\": \"%s\", \"value\": ", TraitTypeName(TRAIT_TYPE(t, i)));
+		resetStringInfo(&val);
+		TraitValueToText(&val, TRAIT_TYPE(t, i), TRAIT_VALUE(t, i), TRAIT_VALLEN(t, i));
+		AppendJsonString(buf, val.data, val.len);
+		appendStringInfoChar(buf, '}');
+	}
+	appendStringInfoChar(buf, ']');
+	pfree(val.data);
+}
+
+Datum
+traits_to_json(PG_FUNCTION_ARGS)
+{
+	Traits	   *t = PG_GETARG_TRAITS_P(0);
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	TraitsAppendJson(&buf, t);
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(buf.data, buf.len));
+}
+
+Datum
+traits_to_jsonb(PG_FUNCTION_ARGS)
+{
+	Traits	   *t = PG_GETARG_TRAITS_P(0);
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	TraitsAppendJson(&buf, t);
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Install what panko's build, demo and tests need on Debian 12 (as root),
+# skipping packages that are already there.
+set -euo pipefail
+
+PACKAGES=(
+    build-essential make gcc clang libclang-rt-14-dev
+    postgresql-15 postgresql-server-dev-15 postgresql-common
+    postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
+    postgresql-15-cron
+    libmicrohttpd-dev libpq-dev
+    python3-gabbi python3-psycopg2
+    python3-openstackclient python3-pankoclient python3-ceilometer
+    wrk curl procps
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "deps: all ${#PACKAGES[@]} packages present"
+    exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO=sudo
+else
+    SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+# Debian's postgresql-common would create and start a cluster on 5432; we
+# run our own clusters, so keep it from doing that.
+if [ ! -f /etc/postgresql-common/createcluster.conf ]; then
+    $SUDO mkdir -p /etc/postgresql-common
+    echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
+fi
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
