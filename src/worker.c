@@ -25,6 +25,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -397,14 +398,17 @@ panko_maintenance_main(Datum main_arg)
 	char		dbname[NAMEDATALEN];
 	ErrorContextCallback errcallback;
 	TimestampTz started;
-	const char *query =
-		"SELECT r OPERATOR(pg_catalog.->>) 'partitions_created',"
-		" r OPERATOR(pg_catalog.->>) 'partitions_dropped',"
-		" r OPERATOR(pg_catalog.->>) 'rows_deleted',"
-		" r OPERATOR(pg_catalog.->>) 'event_types_removed',"
-		" r OPERATOR(pg_catalog.->>) 'duration_ms',"
-		" r OPERATOR(pg_catalog.->>) 'skipped'"
-		" FROM panko.run_maintenance() AS r";
+	const char *query = "SELECT panko.run_maintenance()";
+	const char *fields =
+		"SELECT $1 OPERATOR(pg_catalog.->>) 'partitions_created',"
+		" $1 OPERATOR(pg_catalog.->>) 'partitions_dropped',"
+		" $1 OPERATOR(pg_catalog.->>) 'rows_deleted',"
+		" $1 OPERATOR(pg_catalog.->>) 'event_types_removed',"
+		" $1 OPERATOR(pg_catalog.->>) 'duration_ms',"
+		" $1 OPERATOR(pg_catalog.->>) 'skipped'";
+	Oid			argtypes[1] = {JSONBOID};
+	Datum		report;
+	bool		isnull;
 	char	   *created;
 	char	   *dropped;
 	char	   *deleted;
@@ -444,13 +448,26 @@ panko_maintenance_main(Datum main_arg)
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not connect to SPI")));
 	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "SELECT panko.run_maintenance()");
+	pgstat_report_activity(STATE_RUNNING, query);
 
 	ret = SPI_execute(query, false, 0);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("panko.run_maintenance() returned no result")));
+	report = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						   &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("panko.run_maintenance() returned NULL")));
+
+	/* Read the report's fields with SQL rather than walking jsonb here. */
+	ret = SPI_execute_with_args(fields, 1, argtypes, &report, NULL, true, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not read the report of panko.run_maintenance()")));
 
 	created = ResultColumn(1, "?");
 	dropped = ResultColumn(2, "?");
