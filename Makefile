@@ -22,6 +22,7 @@ OBJS = \
 	src/trait_query.o \
 	src/traits_gin.o \
 	src/event_input.o \
+	src/event_json.o \
 	src/identity.o \
 	src/worker.o
 

@@ -25,7 +25,7 @@ PG_FUNCTION_INFO_V1(traits_to_jsonb);
 PG_FUNCTION_INFO_V1(traits_to_json);
 
 static const char *
-JsonbTypeName(JsonbValue *v)
+TraitJsonTypeName(JsonbValue *v)
 {
 	switch (v->type)
 	{
@@ -126,7 +126,7 @@ JsonbValueToPair(JsonbValue *v, TraitPair *p)
 					text = pnstrdup(v->val.string.val, v->val.string.len);
 				else
 					return psprintf("trait \"%.*s\": an integer value cannot be %s",
-									p->namelen, p->name, JsonbTypeName(v));
+									p->namelen, p->name, TraitJsonTypeName(v));
 				if (!IntegralText(text, &p->i64))
 					return psprintf("trait \"%.*s\": value \"%s\" is not an integer (64-bit)",
 									p->namelen, p->name, text);
@@ -142,7 +142,7 @@ JsonbValueToPair(JsonbValue *v, TraitPair *p)
 					text = pnstrdup(v->val.string.val, v->val.string.len);
 				else
 					return psprintf("trait \"%.*s\": a float value cannot be %s",
-									p->namelen, p->name, JsonbTypeName(v));
+									p->namelen, p->name, TraitJsonTypeName(v));
 				if (!PankoParseFloat8(text, strlen(text), &p->f8))
 					return psprintf("trait \"%.*s\": value \"%s\" is not a finite float",
 									p->namelen, p->name, text);
@@ -156,7 +156,7 @@ JsonbValueToPair(JsonbValue *v, TraitPair *p)
 
 				if (v->type != jbvString)
 					return psprintf("trait \"%.*s\": a datetime value must be an ISO 8601 string, not %s",
-									p->namelen, p->name, JsonbTypeName(v));
+									p->namelen, p->name, TraitJsonTypeName(v));
 				if (!PankoParseTimestamp(v->val.string.val, v->val.string.len, &ts, &problem))
 					return psprintf("trait \"%.*s\": bad datetime \"%.*s\": %s",
 									p->namelen, p->name,
@@ -194,7 +194,7 @@ JsonbValueText(JsonbValue *v)
 	if (v->type == jbvNumeric)
 		return NumericText(v);
 	initStringInfo(&buf);
-	appendStringInfoString(&buf, JsonbTypeName(v));
+	appendStringInfoString(&buf, TraitJsonTypeName(v));
 	return buf.data;
 }
 
@@ -209,7 +209,7 @@ ArrayItemToPair(JsonbValue *item, int index, TraitPair *p)
 
 	if (item->type != jbvBinary)
 		return psprintf("trait %d: expected {\"name\", \"type\", \"value\"} or [name, type, value], got %s",
-						index + 1, JsonbTypeName(item));
+						index + 1, TraitJsonTypeName(item));
 	c = item->val.binary.data;
 	if (JsonContainerIsArray(c))
 	{
@@ -249,7 +249,7 @@ ArrayItemToPair(JsonbValue *item, int index, TraitPair *p)
 
 	if (name->type != jbvString)
 		return psprintf("trait %d: the name must be a string, not %s",
-						index + 1, JsonbTypeName(name));
+						index + 1, TraitJsonTypeName(name));
 	p->name = name->val.string.val;
 	p->namelen = name->val.string.len;
 	if (p->namelen == 0 || p->namelen > TRAIT_NAME_MAXLEN)
@@ -282,7 +282,7 @@ PlainMemberToPair(JsonbValue *k, JsonbValue *v, TraitPair *p)
 	}
 	else
 		return psprintf("trait \"%.*s\": a plain object takes strings and numbers, not %s",
-						p->namelen, p->name, JsonbTypeName(v));
+						p->namelen, p->name, TraitJsonTypeName(v));
 	return JsonbValueToPair(v, p);
 }
 

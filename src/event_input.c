@@ -1,0 +1,579 @@
+/*
+ * event_input.c
+ *		panko.record_events(jsonb): validate a batch of events, then store
+ *		every valid one with a few set-based statements.  A bad event is
+ *		reported and skipped; it never aborts the others.
+ *
+ * Steps, all in the caller's transaction:
+ *	1. parse and validate each event (no SQL; problems become "rejected");
+ *	2. drop repeats of a message_id inside the batch ("duplicate");
+ *	3. take the ingest lock (shared; maintenance takes it exclusively);
+ *	4. look up or add event types;
+ *	5. make sure a partition exists for every timestamp;
+ *	6. claim message_ids in the registry (ON CONFLICT DO NOTHING), which
+ *	   finds duplicates across all partitions with one index probe each;
+ *	7. insert the events with one INSERT ... SELECT FROM unnest(...).
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/hsearch.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "traits.h"
+#include "isotime.h"
+#include "panko.h"
+
+PG_FUNCTION_INFO_V1(record_events);
+
+#define EVENT_ID_MAXLEN		255		/* message_id and event_type, in bytes */
+
+typedef struct ParsedEvent
+{
+	char	   *message_id;		/* NULL when missing */
+	char	   *event_type;
+	Timestamp	generated;
+	Traits	   *traits;
+	Jsonb	   *raw;			/* NULL for SQL NULL */
+	const char *problem;		/* set: rejected */
+	const char *duplicate;		/* set: duplicate, with why */
+	int32		event_type_id;
+} ParsedEvent;
+
+typedef struct MessageIdEntry
+{
+	char		key[EVENT_ID_MAXLEN + 1];
+	int			index;
+} MessageIdEntry;
+
+/* Prepared statements, kept for the life of the backend. */
+static SPIPlanPtr plan_types_select = NULL;
+static SPIPlanPtr plan_types_insert = NULL;
+static SPIPlanPtr plan_partitions = NULL;
+static SPIPlanPtr plan_create_partition = NULL;
+static SPIPlanPtr plan_claim = NULL;
+static SPIPlanPtr plan_stale = NULL;
+static SPIPlanPtr plan_insert = NULL;
+
+static Oid	traits_typoid = InvalidOid;
+
+static char *
+JsonbStringDup(JsonbValue *v)
+{
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* A required identifier field: a non-empty string of bounded length. */
+static const char *
+CheckIdField(JsonbValue *v, const char *field, char **out)
+{
+	if (v->type != jbvString)
+		return psprintf("%s must be a string", field);
+	if (v->val.string.len == 0)
+		return psprintf("%s must not be empty", field);
+	if (v->val.string.len > EVENT_ID_MAXLEN)
+		return psprintf("%s is longer than %d bytes", field, EVENT_ID_MAXLEN);
+	*out = JsonbStringDup(v);
+	return NULL;
+}
+
+/* Validate one event object; the result says why it is rejected, if it is. */
+static void
+ParseEvent(JsonbValue *item, ParsedEvent *ev)
+{
+	JsonbIterator *it;
+	JsonbValue	k,
+				v;
+	JsonbIteratorToken tok;
+	bool		have_generated = false;
+	bool		have_traits = false;
+	TraitPair  *pairs = NULL;
+	int			npairs = 0;
+	char	   *problem = NULL;
+
+	memset(ev, 0, sizeof(ParsedEvent));
+	if (item->type != jbvBinary || JsonContainerIsArray(item->val.binary.data))
+	{
+		ev->problem = "an event must be a JSON object";
+		return;
+	}
+
+	it = JsonbIteratorInit(item->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		const char *msg = NULL;
+
+		if (tok != WJB_KEY)
+			continue;
+		JsonbIteratorNext(&it, &v, true);
+#define KEY(s) (k.val.string.len == (int) strlen(s) && memcmp(k.val.string.val, s, k.val.string.len) == 0)
+		if (KEY("message_id"))
+			msg = CheckIdField(&v, "message_id", &ev->message_id);
+		else if (KEY("event_type"))
+			msg = CheckIdField(&v, "event_type", &ev->event_type);
+		else if (KEY("generated"))
+		{
+			const char *why;
+
+			have_generated = true;
+			if (v.type != jbvString)
+				msg = "generated must be an ISO 8601 string";
+			else if (!PankoParseTimestamp(v.val.string.val, v.val.string.len,
+										  &ev->generated, &why))
+				msg = psprintf("bad timestamp \"%.*s\" in generated: %s",
+							   Min(v.val.string.len, 64), v.val.string.val, why);
+		}
+		else if (KEY("traits"))
+		{
+			have_traits = true;
+			if (v.type == jbvNull)
+				npairs = 0;
+			else if (v.type != jbvBinary)
+				msg = "traits must be a list";
+			else if (!TraitPairsFromJsonb(v.val.binary.data, &pairs, &npairs, &problem))
+				msg = problem;
+		}
+		else if (KEY("raw"))
+			ev->raw = (v.type == jbvNull) ? NULL : JsonbValueToJsonb(&v);
+		else
+			msg = psprintf("unknown field \"%.*s\"", Min(k.val.string.len, 64), k.val.string.val);
+#undef KEY
+		if (msg && !ev->problem)
+			ev->problem = msg;
+	}
+
+	if (ev->problem)
+		return;
+	if (!ev->message_id)
+		ev->problem = "missing message_id";
+	else if (!ev->event_type)
+		ev->problem = "missing event_type";
+	else if (!have_generated)
+		ev->problem = "missing generated";
+	else
+		ev->traits = TraitsBuild(have_traits ? pairs : NULL, npairs);
+}
+
+/* Prepare and keep a plan; statements are schema-qualified throughout. */
+static SPIPlanPtr
+KeepPlan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*slot == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "panko: SPI_prepare failed for \"%s\": %s",
+				 sql, SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		*slot = plan;
+	}
+	return *slot;
+}
+
+static void
+ExecPlan(SPIPlanPtr plan, Datum *values, const char *nulls, int expect)
+{
+	int			rc = SPI_execute_plan(plan, values, nulls, false, 0);
+
+	if (rc != expect)
+		elog(ERROR, "panko: statement failed: %s", SPI_result_code_string(rc));
+}
+
+static Datum
+TextArray(char **items, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = CStringGetTextDatum(items[i]);
+	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* Map every accepted event's type name to its id, adding new types. */
+static void
+ResolveEventTypes(ParsedEvent *evs, int n)
+{
+	HASHCTL		ctl;
+	HTAB	   *types;
+	char	  **names = palloc(sizeof(char *) * Max(n, 1));
+	int			nnames = 0;
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	Datum		arg;
+	bool		found;
+
+	ctl.keysize = EVENT_ID_MAXLEN + 1;
+	ctl.entrysize = sizeof(MessageIdEntry);
+	ctl.hcxt = CurrentMemoryContext;
+	types = hash_create("panko event types", 64, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+
+	for (int i = 0; i < n; i++)
+	{
+		MessageIdEntry *e;
+
+		if (evs[i].problem || evs[i].duplicate)
+			continue;
+		e = hash_search(types, evs[i].event_type, HASH_ENTER, &found);
+		if (!found)
+		{
+			e->index = -1;
+			names[nnames++] = evs[i].event_type;
+		}
+	}
+	if (nnames == 0)
+		return;
+	arg = TextArray(names, nnames);
+
+	for (int attempt = 0; attempt < 2; attempt++)
+	{
+		int			missing = 0;
+
+		KeepPlan(&plan_types_select,
+				 "SELECT id, name FROM panko.event_type WHERE name = ANY($1)", 1, argtypes);
+		ExecPlan(plan_types_select, &arg, NULL, SPI_OK_SELECT);
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull;
+			int32		id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+			char	   *name = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2);
+			MessageIdEntry *e = hash_search(types, name, HASH_FIND, &found);
+
+			if (e)
+				e->index = id;
+		}
+		for (int i = 0; i < nnames; i++)
+		{
+			MessageIdEntry *e = hash_search(types, names[i], HASH_FIND, &found);
+
+			if (e->index < 0)
+				missing++;
+		}
+		if (missing == 0)
+			break;
+		if (attempt == 1)
+			elog(ERROR, "panko: could not add event types");
+		KeepPlan(&plan_types_insert,
+				 "INSERT INTO panko.event_type (name) SELECT unnest($1) "
+				 "ON CONFLICT (name) DO NOTHING", 1, argtypes);
+		ExecPlan(plan_types_insert, &arg, NULL, SPI_OK_INSERT);
+	}
+
+	for (int i = 0; i < n; i++)
+	{
+		if (evs[i].problem || evs[i].duplicate)
+			continue;
+		evs[i].event_type_id = ((MessageIdEntry *) hash_search(types, evs[i].event_type,
+															   HASH_FIND, &found))->index;
+	}
+}
+
+typedef struct PartitionRange
+{
+	Timestamp	lower;
+	Timestamp	upper;
+} PartitionRange;
+
+static PartitionRange *
+LoadPartitions(int *count)
+{
+	PartitionRange *ranges;
+
+	KeepPlan(&plan_partitions,
+			 "SELECT lower_bound, upper_bound FROM panko.partition ORDER BY lower_bound", 0, NULL);
+	ExecPlan(plan_partitions, NULL, NULL, SPI_OK_SELECT);
+	*count = (int) SPI_processed;
+	ranges = palloc(sizeof(PartitionRange) * Max(*count, 1));
+	for (int r = 0; r < *count; r++)
+	{
+		bool		isnull;
+
+		ranges[r].lower = DatumGetTimestamp(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+		ranges[r].upper = DatumGetTimestamp(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	return ranges;
+}
+
+static bool
+Covered(PartitionRange *ranges, int count, Timestamp ts)
+{
+	int			lo = 0,
+				hi = count - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (ts < ranges[mid].lower)
+			hi = mid - 1;
+		else if (ts >= ranges[mid].upper)
+			lo = mid + 1;
+		else
+			return true;
+	}
+	return false;
+}
+
+/* Create partitions for timestamps no partition covers yet. */
+static void
+EnsurePartitions(ParsedEvent *evs, int n)
+{
+	int			count;
+	PartitionRange *ranges = LoadPartitions(&count);
+	Oid			argtypes[1] = {TIMESTAMPTZOID};
+
+	for (int i = 0; i < n; i++)
+	{
+		Datum		arg;
+
+		if (evs[i].problem || evs[i].duplicate || Covered(ranges, count, evs[i].generated))
+			continue;
+		KeepPlan(&plan_create_partition,
+				 "SELECT panko.create_partition_for($1)", 1, argtypes);
+		arg = TimestampTzGetDatum(evs[i].generated);
+		ExecPlan(plan_create_partition, &arg, NULL, SPI_OK_SELECT);
+		ranges = LoadPartitions(&count);
+		if (!Covered(ranges, count, evs[i].generated))
+			elog(ERROR, "panko: no partition covers %s after creating one",
+				 timestamptz_to_str(evs[i].generated));
+	}
+}
+
+/*
+ * Claim message_ids in the registry; those already there are duplicates,
+ * unless their event is gone (expired) and only the registry row is left.
+ */
+static void
+ClaimMessageIds(ParsedEvent *evs, int n)
+{
+	char	  **ids = palloc(sizeof(char *) * Max(n, 1));
+	Datum	   *gen = palloc(sizeof(Datum) * Max(n, 1));
+	int		   *which = palloc(sizeof(int) * Max(n, 1));
+	int			m = 0;
+	Oid			argtypes[2] = {TEXTARRAYOID, TIMESTAMPTZARRAYOID};
+	Datum		args[2];
+	HASHCTL		ctl;
+	HTAB	   *claimed;
+	bool		found;
+	int			nconflict = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (evs[i].problem || evs[i].duplicate)
+			continue;
+		ids[m] = evs[i].message_id;
+		gen[m] = TimestampTzGetDatum(evs[i].generated);
+		which[m++] = i;
+	}
+	if (m == 0)
+		return;
+	args[0] = TextArray(ids, m);
+	args[1] = PointerGetDatum(construct_array(gen, m, TIMESTAMPTZOID, sizeof(TimestampTz),
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	KeepPlan(&plan_claim,
+			 "INSERT INTO panko.event_message (message_id, generated) "
+			 "SELECT * FROM unnest($1, $2) ON CONFLICT (message_id) DO NOTHING "
+			 "RETURNING message_id", 2, argtypes);
+	ExecPlan(plan_claim, args, NULL, SPI_OK_INSERT_RETURNING);
+	if ((int) SPI_processed == m)
+		return;
+
+	ctl.keysize = EVENT_ID_MAXLEN + 1;
+	ctl.entrysize = sizeof(MessageIdEntry);
+	ctl.hcxt = CurrentMemoryContext;
+	claimed = hash_create("panko claimed ids", Max(m, 16), &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	for (uint64 r = 0; r < SPI_processed; r++)
+		hash_search(claimed, SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1),
+					HASH_ENTER, &found);
+
+	/* The rest conflicted: check whether their events still exist. */
+	for (int j = 0; j < m; j++)
+	{
+		if (!hash_search(claimed, ids[j], HASH_FIND, &found))
+		{
+			ids[nconflict] = ids[j];
+			gen[nconflict] = gen[j];
+			which[nconflict++] = which[j];
+		}
+	}
+	args[0] = TextArray(ids, nconflict);
+	args[1] = PointerGetDatum(construct_array(gen, nconflict, TIMESTAMPTZOID, sizeof(TimestampTz),
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	KeepPlan(&plan_stale,
+			 "UPDATE panko.event_message r SET generated = n.generated "
+			 "FROM unnest($1, $2) AS n(message_id, generated) "
+			 "WHERE r.message_id = n.message_id AND NOT EXISTS "
+			 "(SELECT 1 FROM panko.event e WHERE e.message_id = r.message_id "
+			 "AND e.generated = r.generated) RETURNING r.message_id", 2, argtypes);
+	ExecPlan(plan_stale, args, NULL, SPI_OK_UPDATE_RETURNING);
+	hash_destroy(claimed);
+	claimed = hash_create("panko reclaimed ids", 16, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	for (uint64 r = 0; r < SPI_processed; r++)
+		hash_search(claimed, SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1),
+					HASH_ENTER, &found);
+	for (int j = 0; j < nconflict; j++)
+		if (!hash_search(claimed, ids[j], HASH_FIND, &found))
+			evs[which[j]].duplicate = "an event with this message_id is already stored";
+}
+
+static Oid
+TraitsTypeOid(void)
+{
+	if (!OidIsValid(traits_typoid))
+		traits_typoid = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+										CStringGetDatum("traits"),
+										ObjectIdGetDatum(get_namespace_oid("panko", false)));
+	return traits_typoid;
+}
+
+/* One INSERT ... SELECT FROM unnest() for all accepted events. */
+static uint64
+InsertEvents(ParsedEvent *evs, int n)
+{
+	Datum	   *gen = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *typ = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *ids = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *trs = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *raws = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *rawnull = palloc(sizeof(bool) * Max(n, 1));
+	int			m = 0;
+	int			dims[1];
+	int			lbs[1] = {1};
+	Oid			toid = TraitsTypeOid();
+	Oid			argtypes[5];
+	Datum		args[5];
+
+	for (int i = 0; i < n; i++)
+	{
+		if (evs[i].problem || evs[i].duplicate)
+			continue;
+		gen[m] = TimestampTzGetDatum(evs[i].generated);
+		typ[m] = Int32GetDatum(evs[i].event_type_id);
+		ids[m] = CStringGetTextDatum(evs[i].message_id);
+		trs[m] = PointerGetDatum(evs[i].traits);
+		rawnull[m] = (evs[i].raw == NULL);
+		raws[m] = rawnull[m] ? (Datum) 0 : JsonbPGetDatum(evs[i].raw);
+		m++;
+	}
+	if (m == 0)
+		return 0;
+	dims[0] = m;
+	argtypes[0] = TIMESTAMPTZARRAYOID;
+	argtypes[1] = INT4ARRAYOID;
+	argtypes[2] = TEXTARRAYOID;
+	argtypes[3] = get_array_type(toid);
+	argtypes[4] = JSONBARRAYOID;
+	args[0] = PointerGetDatum(construct_array(gen, m, TIMESTAMPTZOID, sizeof(TimestampTz),
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[1] = PointerGetDatum(construct_array(typ, m, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+	args[2] = PointerGetDatum(construct_array(ids, m, TEXTOID, -1, false, TYPALIGN_INT));
+	args[3] = PointerGetDatum(construct_array(trs, m, toid, -1, false, TYPALIGN_INT));
+	args[4] = PointerGetDatum(construct_md_array(raws, rawnull, 1, dims, lbs, JSONBOID, -1,
+												 false, TYPALIGN_INT));
+	KeepPlan(&plan_insert,
+			 "INSERT INTO panko.event (generated, event_type_id, message_id, traits, raw) "
+			 "SELECT * FROM unnest($1, $2, $3, $4, $5)", 5, argtypes);
+	ExecPlan(plan_insert, args, NULL, SPI_OK_INSERT);
+	return SPI_processed;
+}
+
+/* Mark later copies of a message_id within the batch as duplicates. */
+static void
+MarkBatchDuplicates(ParsedEvent *evs, int n)
+{
+	HASHCTL		ctl;
+	HTAB	   *seen;
+	bool		found;
+
+	ctl.keysize = EVENT_ID_MAXLEN + 1;
+	ctl.entrysize = sizeof(MessageIdEntry);
+	ctl.hcxt = CurrentMemoryContext;
+	seen = hash_create("panko batch ids", Max(n, 16), &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	for (int i = 0; i < n; i++)
+	{
+		if (evs[i].problem)
+			continue;
+		hash_search(seen, evs[i].message_id, HASH_ENTER, &found);
+		if (found)
+			evs[i].duplicate = "repeated earlier in this batch";
+	}
+	hash_destroy(seen);
+}
+
+/*
+ * Parse, validate and store a batch; returns the events with their outcome.
+ */
+static ParsedEvent *
+StoreEvents(Jsonb *events, int *nevents, uint64 *stored)
+{
+	int			n;
+	ParsedEvent *evs;
+
+	if (!JB_ROOT_IS_ARRAY(events) || JB_ROOT_IS_SCALAR(events))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("events must be a JSON array of event objects")));
+	n = JB_ROOT_COUNT(events);
+	evs = palloc0(sizeof(ParsedEvent) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		ParseEvent(getIthJsonbValueFromContainer(&events->root, i), &evs[i]);
+		if (evs[i].problem)
+			evs[i].problem = psprintf("event %d: %s", i + 1, evs[i].problem);
+		CHECK_FOR_INTERRUPTS();
+	}
+	MarkBatchDuplicates(evs, n);
+
+	/* Maintenance takes this lock exclusively, so it never runs mid-batch. */
+	DirectFunctionCall2(pg_advisory_xact_lock_shared_int4,
+						Int32GetDatum(PANKO_LOCK_CLASS), Int32GetDatum(PANKO_LOCK_MAINTENANCE));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "panko: SPI_connect failed");
+	ResolveEventTypes(evs, n);
+	EnsurePartitions(evs, n);
+	ClaimMessageIds(evs, n);
+	*stored = InsertEvents(evs, n);
+	SPI_finish();
+
+	*nevents = n;
+	return evs;
+}
+
+Datum
+record_events(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Jsonb	   *events = PG_GETARG_JSONB_P(0);
+	int			n;
+	uint64		stored;
+	ParsedEvent *evs;
+
+	InitMaterializedSRF(fcinfo, 0);
+	evs = StoreEvents(events, &n, &stored);
+
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		if (!evs[i].problem && !evs[i].duplicate)
+			continue;
+		nulls[0] = (evs[i].message_id == NULL);
+		values[0] = nulls[0] ? (Datum) 0 : CStringGetTextDatum(evs[i].message_id);
+		values[1] = CStringGetTextDatum(evs[i].problem ? "rejected" : "duplicate");
+		values[2] = CStringGetTextDatum(evs[i].problem ? evs[i].problem : evs[i].duplicate);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,215 @@
+/*
+ * identity.c
+ *		Who is asking, for row-level security.
+ *
+ * A trusted gateway (a member of panko_api, such as panko-api) states the
+ * caller's identity per transaction with panko.set_identity(); it lands in
+ * superuser-only settings that nobody else can change.  Without a stated
+ * identity, the database role decides: members of panko_admin see every
+ * event, anyone else sees none.  The RLS policy on panko.event asks
+ * caller_mode() and caller_scope() once per query.
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+
+#include "panko.h"
+#include "traits.h"
+
+PG_FUNCTION_INFO_V1(set_identity);
+PG_FUNCTION_INFO_V1(caller_mode);
+PG_FUNCTION_INFO_V1(caller_scope);
+PG_FUNCTION_INFO_V1(caller_has_role);
+PG_FUNCTION_INFO_V1(caller_project);
+PG_FUNCTION_INFO_V1(enable_all_tenants);
+
+typedef enum CallerMode
+{
+	CALLER_NONE,				/* sees nothing */
+	CALLER_MEMBER,				/* own project and user only */
+	CALLER_ADMIN,				/* own project, and events with no project */
+	CALLER_ALL					/* every event */
+} CallerMode;
+
+static const char *const mode_names[] = {"none", "member", "admin", "all"};
+
+/* Set a transaction-local identity setting, bypassing the SUSET check. */
+static void
+SetLocal(const char *name, const char *value)
+{
+	(void) set_config_option(name, value ? value : "", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+}
+
+static char *
+TextArgOrNull(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+/*
+ * panko.set_identity(user_id, project_id, roles, all_tenants): only a
+ * gateway may call it (EXECUTE is granted to panko_api alone); the values
+ * last until the end of the transaction.
+ */
+Datum
+set_identity(PG_FUNCTION_ARGS)
+{
+	if (!IsTransactionBlock())
+		ereport(WARNING,
+				(errmsg("panko.set_identity() outside a transaction block lasts for one statement only"),
+				 errhint("Run BEGIN first, then set the identity and query in the same transaction.")));
+	SetLocal("panko.request_user_id", TextArgOrNull(fcinfo, 0));
+	SetLocal("panko.request_project_id", TextArgOrNull(fcinfo, 1));
+	SetLocal("panko.request_roles", TextArgOrNull(fcinfo, 2));
+	SetLocal("panko.request_all_tenants",
+			 (!PG_ARGISNULL(3) && PG_GETARG_BOOL(3)) ? "on" : "off");
+	PG_RETURN_VOID();
+}
+
+/* Is role (case-insensitive) among the comma-separated request roles? */
+static bool
+RequestHasRole(const char *role)
+{
+	const char *p = panko_request_roles ? panko_request_roles : "";
+	int			rlen = strlen(role);
+
+	while (*p)
+	{
+		const char *start;
+		const char *end;
+
+		while (*p == ',' || isspace((unsigned char) *p))
+			p++;
+		start = p;
+		while (*p && *p != ',')
+			p++;
+		end = p;
+		while (end > start && isspace((unsigned char) end[-1]))
+			end--;
+		if (end - start == rlen && pg_strncasecmp(start, role, rlen) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool
+HasIdentity(void)
+{
+	return (panko_request_user_id && panko_request_user_id[0]) ||
+		(panko_request_project_id && panko_request_project_id[0]) ||
+		(panko_request_roles && panko_request_roles[0]) ||
+		panko_request_all_tenants;
+}
+
+static bool
+RoleIsPankoAdmin(void)
+{
+	Oid			admin = get_role_oid("panko_admin", true);
+
+	return OidIsValid(admin) && has_privs_of_role(GetUserId(), admin);
+}
+
+/* Upstream's RBAC rules, from the stated identity or the database role. */
+static CallerMode
+ResolveCaller(void)
+{
+	if (HasIdentity())
+	{
+		bool		admin = RequestHasRole("admin");
+
+		if (admin && panko_request_all_tenants)
+			return CALLER_ALL;
+		if (admin)
+			return CALLER_ADMIN;
+		if (panko_request_user_id[0] && panko_request_project_id[0])
+			return CALLER_MEMBER;
+		return CALLER_NONE;
+	}
+	return RoleIsPankoAdmin() ? CALLER_ALL : CALLER_NONE;
+}
+
+Datum
+caller_mode(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(mode_names[ResolveCaller()]));
+}
+
+static void
+AddStringPair(TraitPair *p, const char *name, const char *value)
+{
+	memset(p, 0, sizeof(TraitPair));
+	p->name = name;
+	p->namelen = strlen(name);
+	p->type = TRAIT_STRING;
+	p->str = value;
+	p->strlen = strlen(value);
+}
+
+/*
+ * The traits an event must contain to be visible: project_id and user_id
+ * for a member, project_id for an admin; NULL when containment does not
+ * decide (everything or nothing is visible).
+ */
+Datum
+caller_scope(PG_FUNCTION_ARGS)
+{
+	CallerMode	mode = ResolveCaller();
+	TraitPair	pairs[2];
+	int			n = 0;
+
+	if (mode == CALLER_MEMBER)
+	{
+		AddStringPair(&pairs[n++], "project_id", panko_request_project_id);
+		AddStringPair(&pairs[n++], "user_id", panko_request_user_id);
+	}
+	else if (mode == CALLER_ADMIN && panko_request_project_id[0])
+		AddStringPair(&pairs[n++], "project_id", panko_request_project_id);
+	else
+		PG_RETURN_NULL();
+	PG_RETURN_POINTER(TraitsBuild(pairs, n));
+}
+
+/* For the HTTP functions: does the stated identity carry this role? */
+Datum
+caller_has_role(PG_FUNCTION_ARGS)
+{
+	char	   *role = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	if (!HasIdentity())
+		PG_RETURN_BOOL(RoleIsPankoAdmin());
+	PG_RETURN_BOOL(RequestHasRole(role));
+}
+
+Datum
+caller_project(PG_FUNCTION_ARGS)
+{
+	if (!panko_request_project_id || !panko_request_project_id[0])
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(panko_request_project_id));
+}
+
+/*
+ * all_tenants=true in a query: honoured for an admin identity only (for
+ * anyone else it stays an ordinary trait filter).  Returns whether it took.
+ */
+Datum
+enable_all_tenants(PG_FUNCTION_ARGS)
+{
+	CallerMode	mode = ResolveCaller();
+
+	if (mode == CALLER_ALL)
+		PG_RETURN_BOOL(true);
+	if (mode != CALLER_ADMIN)
+		PG_RETURN_BOOL(false);
+	SetLocal("panko.request_all_tenants", "on");
+	PG_RETURN_BOOL(true);
+}
