@@ -445,13 +445,14 @@ BEGIN
     END LOOP;
 
     -- What is left below the cutoff: rows of the boundary partition (or of
-    -- a partition too big for the budget), deleted oldest first.
-    IF budget IS NULL OR budget > 0 THEN
+    -- a partition too big for the budget), deleted oldest first, in batches.
+    LOOP
+        EXIT WHEN budget IS NOT NULL AND budget <= 0;
         WITH doomed AS (
             SELECT e.generated, e.message_id FROM panko.event e
              WHERE e.generated < cutoff
              ORDER BY e.generated
-             LIMIT budget
+             LIMIT least(coalesce(budget, 10000), 10000)
         ), gone AS (
             DELETE FROM panko.event e USING doomed d
              WHERE e.generated = d.generated AND e.message_id = d.message_id
@@ -460,8 +461,10 @@ BEGIN
             DELETE FROM panko.event_message m USING gone g WHERE m.message_id = g.message_id
         )
         SELECT count(*) INTO n FROM gone;
+        EXIT WHEN n = 0;
         rows_deleted := rows_deleted + n;
-    END IF;
+        budget := budget - n;
+    END LOOP;
 END
 $$;
 COMMENT ON FUNCTION panko.drop_expired_partitions(timestamptz, bigint) IS
