@@ -37,6 +37,7 @@ PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -I$(srcdir)/src
 
 # Targets that must work before PostgreSQL's development files exist.
+.DEFAULT_GOAL := all
 .PHONY: test demo bench fuzz deps api
 
 test:
@@ -57,15 +58,16 @@ include $(PGXS)
 
 # panko-api: the HTTP server, a PROGRAM of its own (PGXS allows one
 # MODULE_big or PROGRAM per Makefile), built and installed from here.
+API_MAKE = $(MAKE) -C src/api PG_CONFIG=$(PG_CONFIG)
 all: api
 api:
-	$(MAKE) -C src/api PG_CONFIG=$(PG_CONFIG)
+	$(API_MAKE)
 install: install-api
 install-api: api
-	$(MAKE) -C src/api PG_CONFIG=$(PG_CONFIG) install
+	$(API_MAKE) install
 clean: clean-api
 clean-api:
-	$(MAKE) -C src/api clean
+	$(API_MAKE) clean
 fuzz:
-	$(MAKE) -C src/api PG_CONFIG=$(PG_CONFIG) fuzz
+	$(API_MAKE) fuzz
 endif
