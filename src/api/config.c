@@ -1,0 +1,404 @@
+/*
+ * config.c
+ *		Command-line flags and their environment variables.
+ *
+ * Every flag can also come from a PANKO_API_* variable so that the server
+ * can be configured by a service manager or container without a wrapper
+ * script; a flag given on the command line wins over its variable.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+api_config	config;
+
+static const char usage_text[] =
+"panko-api " PANKO_API_VERSION ": OpenStack Panko's v2 HTTP API over the panko extension\n"
+"\n"
+"Usage: panko-api [OPTION]...\n"
+"\n"
+"Each option can also be set with the environment variable shown; the\n"
+"command line wins.\n"
+"\n"
+"  --listen HOST:PORT     address to listen on; IPv6 as [::1]:8977\n"
+"                         (PANKO_API_LISTEN, default 127.0.0.1:8977)\n"
+"  --db CONNINFO          libpq connection string or URI; empty means libpq's\n"
+"                         PG* environment variables (PANKO_API_DB)\n"
+"  --auth MODE            keystone-headers: trust X-User-Id, X-Project-Id and\n"
+"                         X-Roles set by Keystone's middleware or a gateway;\n"
+"                         none: every caller is an admin seeing all projects,\n"
+"                         allowed only on a loopback address\n"
+"                         (PANKO_API_AUTH, default keystone-headers)\n"
+"  --cors-origin ORIGIN   allow this CORS origin; repeatable\n"
+"                         (PANKO_API_CORS_ORIGIN, space- or comma-separated)\n"
+"  --prefix /PATH         serve under this path prefix, e.g. /telemetry\n"
+"                         (PANKO_API_PREFIX, default none)\n"
+"  --threads N            HTTP worker threads, one database connection each\n"
+"                         (PANKO_API_THREADS, default twice the CPU count)\n"
+"  --max-limit N          larger integer values of limit are replaced by N;\n"
+"                         0 for no cap (PANKO_API_MAX_LIMIT, default 10000)\n"
+"  --max-body BYTES       largest request body; larger ones answer 413\n"
+"                         (PANKO_API_MAX_BODY, default 10485760)\n"
+"  --timeout SECONDS      close connections idle or stalled this long\n"
+"                         (PANKO_API_TIMEOUT, default 30)\n"
+"  --log FILE             append the request log to FILE, reopened on SIGHUP\n"
+"                         (PANKO_API_LOG, default standard error)\n"
+"  --help                 show this help and exit\n"
+"  --version              show the version and exit\n"
+"\n"
+"Signals: SIGTERM or SIGINT stops accepting, finishes in-flight requests\n"
+"and exits 0; SIGHUP reopens the log file.\n";
+
+enum
+{
+	OPT_LISTEN = 256,
+	OPT_DB,
+	OPT_AUTH,
+	OPT_CORS,
+	OPT_PREFIX,
+	OPT_THREADS,
+	OPT_MAX_LIMIT,
+	OPT_MAX_BODY,
+	OPT_TIMEOUT,
+	OPT_LOG,
+	OPT_HELP,
+	OPT_VERSION
+};
+
+/* Complain about a bad setting in the usual "program: message" form. */
+static int
+bad(const char *what, const char *value, const char *why)
+{
+	fprintf(stderr, "panko-api: invalid %s \"%s\": %s\n", what, value, why);
+	return -1;
+}
+
+/* Parse a decimal integer in [lo, hi]. */
+static bool
+parse_long(const char *s, long lo, long hi, long *out)
+{
+	char	   *end;
+	long		v;
+
+	if (*s == '\0' || !isdigit((unsigned char) *s))
+		return false;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* Is the resolved address loopback (127/8, ::1, or ::ffff:127/104)? */
+static bool
+is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+	{
+		const struct sockaddr_in *in = (const struct sockaddr_in *) sa;
+
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6)
+	{
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) sa;
+
+		if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+			return true;
+		return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) &&
+			in6->sin6_addr.s6_addr[12] == 127;
+	}
+	return false;
+}
+
+/* Resolve HOST:PORT (or [V6]:PORT) into config.addr. */
+static int
+set_listen(const char *value)
+{
+	char	   *copy = strdup(value);
+	char	   *host = copy;
+	char	   *port;
+	long		portnum;
+	struct addrinfo hints,
+			   *res = NULL;
+	int			rc;
+
+	if (copy == NULL)
+		return bad("--listen", value, "out of memory");
+	if (host[0] == '[')
+	{
+		char	   *close = strchr(host, ']');
+
+		if (close == NULL || close[1] != ':')
+		{
+			free(copy);
+			return bad("--listen", value, "expected [IPV6]:PORT");
+		}
+		*close = '\0';
+		host++;
+		port = close + 2;
+	}
+	else
+	{
+		port = strrchr(host, ':');
+		if (port == NULL || strchr(host, ':') != port)
+		{
+			free(copy);
+			return bad("--listen", value, "expected HOST:PORT (IPv6 as [ADDR]:PORT)");
+		}
+		*port++ = '\0';
+	}
+	if (*host == '\0' || !parse_long(port, 1, 65535, &portnum))
+	{
+		free(copy);
+		return bad("--listen", value, "expected HOST:PORT with a port from 1 to 65535");
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	rc = getaddrinfo(host, port, &hints, &res);
+	if (rc != 0 || res == NULL)
+	{
+		int			r = bad("--listen", value, gai_strerror(rc));
+
+		free(copy);
+		return r;
+	}
+	memcpy(&config.addr, res->ai_addr, res->ai_addrlen);
+	config.addrlen = res->ai_addrlen;
+	config.loopback = is_loopback(res->ai_addr);
+	freeaddrinfo(res);
+	free(copy);
+	free(config.listen);
+	config.listen = strdup(value);
+	return 0;
+}
+
+/* Normalise --prefix: "/a/b" kept, trailing slashes dropped, "/" = none. */
+static int
+set_prefix(const char *value)
+{
+	size_t		n = strlen(value);
+
+	if (n == 0)
+	{
+		free(config.prefix);
+		config.prefix = strdup("");
+		return 0;
+	}
+	if (value[0] != '/')
+		return bad("--prefix", value, "must start with /");
+	for (size_t i = 0; i < n; i++)
+	{
+		unsigned char c = (unsigned char) value[i];
+
+		if (c <= ' ' || c >= 0x7f || c == '?' || c == '#' || c == '%')
+			return bad("--prefix", value,
+					   "only printable ASCII without spaces, ?, # or %");
+	}
+	while (n > 0 && value[n - 1] == '/')
+		n--;
+	free(config.prefix);
+	config.prefix = strndup(value, n);
+	return 0;
+}
+
+/* Add the origins in a space- or comma-separated list. */
+static int
+add_origins(const char *list)
+{
+	const char *p = list;
+
+	while (*p)
+	{
+		size_t		n;
+
+		while (*p == ' ' || *p == ',' || *p == '\t')
+			p++;
+		n = strcspn(p, " ,\t");
+		if (n == 0)
+			break;
+		if (config.ncors >= MAX_CORS_ORIGINS)
+			return bad("--cors-origin", list, "too many origins");
+		config.cors_origins[config.ncors++] = strndup(p, n);
+		p += n;
+	}
+	return 0;
+}
+
+/* Apply one setting, from a flag or a variable. */
+static int
+apply(int opt, const char *value)
+{
+	long		v;
+
+	switch (opt)
+	{
+		case OPT_LISTEN:
+			return set_listen(value);
+		case OPT_DB:
+			free(config.db);
+			config.db = strdup(value);
+			return 0;
+		case OPT_AUTH:
+			if (strcmp(value, "keystone-headers") == 0)
+				config.auth = AUTH_KEYSTONE_HEADERS;
+			else if (strcmp(value, "none") == 0)
+				config.auth = AUTH_NONE;
+			else
+				return bad("--auth", value, "expected keystone-headers or none");
+			return 0;
+		case OPT_CORS:
+			return add_origins(value);
+		case OPT_PREFIX:
+			return set_prefix(value);
+		case OPT_THREADS:
+			if (!parse_long(value, 1, 1024, &v))
+				return bad("--threads", value, "expected 1 to 1024");
+			config.threads = (int) v;
+			return 0;
+		case OPT_MAX_LIMIT:
+			if (!parse_long(value, 0, 1000000000L, &v))
+				return bad("--max-limit", value, "expected 0 to 1000000000");
+			config.max_limit = v;
+			return 0;
+		case OPT_MAX_BODY:
+			if (!parse_long(value, 1, 1L << 30, &v))
+				return bad("--max-body", value, "expected 1 to 1073741824 bytes");
+			config.max_body = (size_t) v;
+			return 0;
+		case OPT_TIMEOUT:
+			if (!parse_long(value, 1, 86400, &v))
+				return bad("--timeout", value, "expected 1 to 86400 seconds");
+			config.timeout = (unsigned) v;
+			return 0;
+		case OPT_LOG:
+			free(config.log_file);
+			config.log_file = (*value == '\0') ? NULL : strdup(value);
+			return 0;
+	}
+	return -1;
+}
+
+static const struct
+{
+	int			opt;
+	const char *env;
+}			env_names[] =
+{
+	{OPT_LISTEN, "PANKO_API_LISTEN"},
+	{OPT_DB, "PANKO_API_DB"},
+	{OPT_AUTH, "PANKO_API_AUTH"},
+	{OPT_CORS, "PANKO_API_CORS_ORIGIN"},
+	{OPT_PREFIX, "PANKO_API_PREFIX"},
+	{OPT_THREADS, "PANKO_API_THREADS"},
+	{OPT_MAX_LIMIT, "PANKO_API_MAX_LIMIT"},
+	{OPT_MAX_BODY, "PANKO_API_MAX_BODY"},
+	{OPT_TIMEOUT, "PANKO_API_TIMEOUT"},
+	{OPT_LOG, "PANKO_API_LOG"},
+};
+
+/*
+ * Fill config from defaults, then the environment, then argv.  Returns 0
+ * to run, 1 when --help or --version was answered, -1 on a bad setting.
+ */
+int
+config_load(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"listen", required_argument, NULL, OPT_LISTEN},
+		{"db", required_argument, NULL, OPT_DB},
+		{"auth", required_argument, NULL, OPT_AUTH},
+		{"cors-origin", required_argument, NULL, OPT_CORS},
+		{"prefix", required_argument, NULL, OPT_PREFIX},
+		{"threads", required_argument, NULL, OPT_THREADS},
+		{"max-limit", required_argument, NULL, OPT_MAX_LIMIT},
+		{"max-body", required_argument, NULL, OPT_MAX_BODY},
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"log", required_argument, NULL, OPT_LOG},
+		{"help", no_argument, NULL, OPT_HELP},
+		{"version", no_argument, NULL, OPT_VERSION},
+		{NULL, 0, NULL, 0}
+	};
+	long		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	bool		cors_from_flags = false;
+	int			opt;
+
+	memset(&config, 0, sizeof(config));
+	config.db = strdup("");
+	config.prefix = strdup("");
+	config.auth = AUTH_KEYSTONE_HEADERS;
+	config.threads = (int) (ncpu > 0 && ncpu < 256 ? 2 * ncpu : 4);
+	config.max_limit = 10000;
+	config.max_body = 10 * 1024 * 1024;
+	config.timeout = 30;
+	if (set_listen("127.0.0.1:8977") != 0)
+		return -1;
+
+	for (size_t i = 0; i < sizeof(env_names) / sizeof(env_names[0]); i++)
+	{
+		const char *v = getenv(env_names[i].env);
+
+		if (v != NULL && apply(env_names[i].opt, v) != 0)
+		{
+			fprintf(stderr, "panko-api: (from %s)\n", env_names[i].env);
+			return -1;
+		}
+	}
+
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1)
+	{
+		switch (opt)
+		{
+			case OPT_HELP:
+				fputs(usage_text, stdout);
+				return 1;
+			case OPT_VERSION:
+				printf("panko-api %s\n", PANKO_API_VERSION);
+				return 1;
+			case '?':
+			case ':':
+				if (optopt)
+					fprintf(stderr, "panko-api: bad or incomplete option\n");
+				else
+					fprintf(stderr, "panko-api: unknown option %s\n",
+							argv[optind - 1]);
+				fprintf(stderr, "Try \"panko-api --help\".\n");
+				return -1;
+			default:
+				if (opt == OPT_CORS && !cors_from_flags)
+				{
+					cors_from_flags = true;
+					for (int i = 0; i < config.ncors; i++)
+						free(config.cors_origins[i]);
+					config.ncors = 0;
+				}
+				if (apply(opt, optarg) != 0)
+					return -1;
+		}
+	}
+	if (optind < argc)
+	{
+		fprintf(stderr, "panko-api: unexpected argument \"%s\"\n", argv[optind]);
+		return -1;
+	}
+	if (config.auth == AUTH_NONE && !config.loopback)
+	{
+		fprintf(stderr, "panko-api: --auth none is only allowed on a loopback "
+				"address, not %s\n", config.listen);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,51 @@
+/*
+ * db.h
+ *		One pipelined round trip per request to the panko extension.
+ */
+#ifndef PANKO_API_DB_H
+#define PANKO_API_DB_H
+
+#include <stdbool.h>
+#include <libpq-fe.h>
+
+/* The API statements; each is prepared once per connection. */
+typedef enum db_stmt
+{
+	STMT_GET_EVENTS,
+	STMT_GET_EVENT,
+	STMT_EVENT_TYPES,
+	STMT_TRAIT_TYPES,
+	STMT_TRAITS,
+	STMT_CAPABILITIES,
+	STMT_POST_EVENTS,
+	STMT_HEALTH,
+	N_API_STMTS
+} db_stmt;
+
+/* Who is asking: the arguments of panko.set_identity. */
+typedef struct db_identity
+{
+	const char *user_id;		/* NULL when absent */
+	const char *project_id;
+	const char *roles;
+	bool		all_tenants;
+} db_identity;
+
+/* The result of db_call: either a JSON text or an HTTP error. */
+typedef struct db_result
+{
+	int			status;			/* 200 or the mapped HTTP status */
+	PGresult   *res;			/* on success: owns the value below */
+	const char *value;			/* on success: the function's JSON */
+	size_t		len;
+	char		sqlstate[6];	/* on a database error */
+	char		message[512];	/* faultstring on error */
+} db_result;
+
+extern void db_init(const char *conninfo);
+extern void db_call(db_stmt stmt, const db_identity *id,
+					const char *const *params, const int *lengths,
+					int nparams, db_result *out);
+extern int	db_status_for_sqlstate(const char *sqlstate);
+
+#endif

@@ -1,0 +1,340 @@
+/*
+ * http.c
+ *		libmicrohttpd glue: request lifecycle, HTTP-level checks, the daemon.
+ *
+ * A request's state is created by the URI log callback (the only place
+ * that sees the raw, undecoded request target), checked when its headers
+ * are complete, fed its body, dispatched when the body is complete, and
+ * logged and freed by the completion callback.
+ */
+#include "http.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "config.h"
+#include "log.h"
+
+/* Headers plus request line must fit in this per-connection pool. */
+#define CONNECTION_MEMORY_LIMIT (64 * 1024)
+
+static atomic_int in_flight;
+static atomic_bool draining;
+
+/* Requests between their request line and their completion. */
+int
+http_in_flight(void)
+{
+	return atomic_load(&in_flight);
+}
+
+/* From now on, ask clients to close their connections. */
+void
+http_set_draining(void)
+{
+	atomic_store(&draining, true);
+}
+
+/* Are we shutting down? */
+bool
+http_draining(void)
+{
+	return atomic_load(&draining);
+}
+
+/* req-<uuid4>, from the kernel's CSPRNG, buffered per thread. */
+static void
+make_request_id(char *buf, size_t len)
+{
+	static __thread unsigned char pool[512];
+	static __thread size_t avail;
+	unsigned char b[16];
+
+	if (avail < 16)
+	{
+		if (getrandom(pool, sizeof(pool), 0) != (ssize_t) sizeof(pool))
+		{
+			/* practically impossible; still produce a well-formed id */
+			for (size_t i = 0; i < sizeof(pool); i++)
+				pool[i] = (unsigned char) rand();
+		}
+		avail = sizeof(pool);
+	}
+	avail -= 16;
+	memcpy(b, pool + avail, 16);
+	b[6] = (b[6] & 0x0f) | 0x40;
+	b[8] = (b[8] & 0x3f) | 0x80;
+	snprintf(buf, len,
+			 "req-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+			 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
+			 b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+/* Start a request's state from its raw target (before MHD unescapes it). */
+static void *
+on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	api_request *req = calloc(1, sizeof(api_request));
+	const char *q;
+
+	if (req == NULL)
+		return NULL;
+	clock_gettime(CLOCK_MONOTONIC, &req->start);
+	make_request_id(req->request_id, sizeof(req->request_id));
+	req->target = strdup(uri ? uri : "");
+	if (req->target == NULL)
+	{
+		free(req);
+		return NULL;
+	}
+	q = strchr(req->target, '?');
+	req->path_len = q ? (size_t) (q - req->target) : strlen(req->target);
+	req->query = q ? q + 1 : NULL;
+	sb_init(&req->body);
+	atomic_fetch_add(&in_flight, 1);
+	return req;
+}
+
+/* Log and free a finished (or abandoned) request. */
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	api_request *req = *req_cls;
+	struct timespec now;
+	double		ms;
+	char		saved;
+
+	if (req == NULL)
+		return;
+	*req_cls = NULL;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (double) (now.tv_sec - req->start.tv_sec) * 1000.0 +
+		(double) (now.tv_nsec - req->start.tv_nsec) / 1e6;
+	saved = req->target[req->path_len];
+	req->target[req->path_len] = '\0';
+	log_request(req->method[0] ? req->method : "-", req->target,
+				req->status, ms, req->request_id);
+	req->target[req->path_len] = saved;
+	route_match_free(&req->route);
+	sb_free(&req->body);
+	free(req->target);
+	free(req);
+	atomic_fetch_sub(&in_flight, 1);
+}
+
+/* A request target with control characters or spaces is refused. */
+static bool
+target_clean(const char *t)
+{
+	for (const unsigned char *p = (const unsigned char *) t; *p; p++)
+		if (*p <= ' ' || *p == 0x7f)
+			return false;
+	return true;
+}
+
+/* Is a body announced (Content-Length > 0 or chunked)? */
+static bool
+announced_body_length(struct MHD_Connection *conn, unsigned long long *len)
+{
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+												 MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	*len = 0;
+	if (cl == NULL)
+		return false;
+	*len = strtoull(cl, NULL, 10);
+	return true;
+}
+
+/*
+ * Checks that need only the request line and headers.  Returns true when
+ * a reply was decided (an error, or an OPTIONS answer).
+ */
+static bool
+check_headers(struct MHD_Connection *conn, api_request *req, reply *r)
+{
+	char		err[256];
+	unsigned	methods;
+	bool		is_get,
+				is_post;
+	unsigned long long clen;
+
+	if (req->target[0] != '/' || !target_clean(req->target))
+	{
+		reply_error(r, 400, "Invalid request target");
+		return true;
+	}
+	switch (route_find(req->target, req->path_len, config.prefix,
+					   &req->route, err, sizeof(err)))
+	{
+		case ROUTE_OK:
+			break;
+		case ROUTE_BAD_PATH:
+			reply_error(r, 400, "%s", err);
+			return true;
+		case ROUTE_NOT_FOUND:
+			reply_error(r, 404, "The resource could not be found.");
+			return true;
+	}
+	methods = route_methods(req->route.id);
+	if (strcmp(req->method, "OPTIONS") == 0)
+	{
+		const char *acrm = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+													   "Access-Control-Request-Method");
+
+		reply_body(r, 200, NULL, NULL, 0);
+		r->allow = route_allow(req->route.id);
+		r->preflight = (acrm != NULL);
+		return true;
+	}
+	is_get = strcmp(req->method, "GET") == 0 || req->is_head;
+	is_post = strcmp(req->method, "POST") == 0;
+	if (!((is_get && (methods & ROUTE_GET)) || (is_post && (methods & ROUTE_POST))))
+	{
+		reply_error(r, 405, "The method %s is not allowed for this resource.",
+					req->method);
+		r->allow = route_allow(req->route.id);
+		return true;
+	}
+	if (req->route.id != ROUTE_HEALTH &&
+		!accept_allows_json(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+														MHD_HTTP_HEADER_ACCEPT)))
+	{
+		reply_error(r, 406, "The requested media type is not acceptable: "
+					"this API answers application/json");
+		return true;
+	}
+	if (announced_body_length(conn, &clen) && clen > config.max_body)
+	{
+		reply_error(r, 413, "Request body is larger than the limit of %zu bytes",
+					config.max_body);
+		return true;
+	}
+	if (is_post)
+	{
+		const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+													 MHD_HTTP_HEADER_CONTENT_TYPE);
+
+		if (!media_type_is_json(ct))
+		{
+			reply_error(r, 415, "Unknown mimetype: %s", ct ? ct : "None");
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Checks that need the whole body, then the route's handler. */
+static void
+finish_request(struct MHD_Connection *conn, api_request *req, reply *r)
+{
+	if (req->body_too_large)
+	{
+		reply_error(r, 413, "Request body is larger than the limit of %zu bytes",
+					config.max_body);
+		return;
+	}
+	if (req->body.oom)
+	{
+		reply_error(r, 503, "Out of memory");
+		return;
+	}
+	if (strcmp(req->method, "POST") != 0 && req->body.len > 0)
+	{
+		const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+													 MHD_HTTP_HEADER_CONTENT_TYPE);
+
+		if (!media_type_is_json(ct))
+		{
+			reply_error(r, 415, "Unknown mimetype: %s", ct ? ct : "None");
+			return;
+		}
+	}
+	handle_request(conn, req, r);
+}
+
+/* The access handler: called for headers, each body chunk, and the end. */
+static enum MHD_Result
+on_access(void *cls, struct MHD_Connection *conn, const char *url,
+		  const char *method, const char *version, const char *upload_data,
+		  size_t *upload_data_size, void **req_cls)
+{
+	api_request *req = *req_cls;
+	reply		r;
+
+	if (req == NULL)
+		return MHD_NO;			/* out of memory in on_uri */
+	memset(&r, 0, sizeof(r));
+	if (!req->started)
+	{
+		req->started = true;
+		snprintf(req->method, sizeof(req->method), "%s", method);
+		req->is_head = strcmp(method, "HEAD") == 0;
+		if (check_headers(conn, req, &r))
+			return reply_send(conn, req, &r);
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0)
+	{
+		size_t		n = *upload_data_size;
+
+		*upload_data_size = 0;
+		req->body_seen += n;
+		if (req->body_seen > config.max_body)
+		{
+			/* keep reading to answer 413, but give up on a flood */
+			req->body_too_large = true;
+			sb_free(&req->body);
+			return req->body_seen / 4 > config.max_body ? MHD_NO : MHD_YES;
+		}
+		sb_putn(&req->body, upload_data, n);
+		return MHD_YES;
+	}
+	finish_request(conn, req, &r);
+	return reply_send(conn, req, &r);
+}
+
+/* libmicrohttpd's own messages go to our log. */
+static void
+on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char		msg[512];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_msg("libmicrohttpd: %s", msg);
+}
+
+/* Leave the path as received; panko-api decodes it strictly itself. */
+static size_t
+no_unescape(void *cls, struct MHD_Connection *conn, char *uri)
+{
+	return strlen(uri);
+}
+
+/* Start the daemon: thread pool, epoll, one DB connection per thread. */
+struct MHD_Daemon *
+http_start(void)
+{
+	unsigned	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+		MHD_USE_ITC | MHD_USE_ERROR_LOG;
+
+	if (config.addr.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	return MHD_start_daemon(flags, 0, NULL, NULL, on_access, NULL,
+							MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &config.addr,
+							MHD_OPTION_THREAD_POOL_SIZE, (unsigned) config.threads,
+							MHD_OPTION_CONNECTION_TIMEOUT, config.timeout,
+							MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+							(size_t) CONNECTION_MEMORY_LIMIT,
+							MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+							MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
+							MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+							MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+							MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+							MHD_OPTION_STRICT_FOR_CLIENT, 1,
+							MHD_OPTION_END);
+}

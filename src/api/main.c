@@ -1,0 +1,116 @@
+/*
+ * main.c
+ *		panko-api: start, wait for signals, drain and stop.
+ *
+ * Signals are blocked in every thread and taken synchronously here with
+ * sigwait(), so the handlers can do real work (reopen a file, stop the
+ * daemon) without async-signal-safety concerns.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+
+/* Seconds to wait for in-flight requests after SIGTERM. */
+#define DRAIN_SECONDS 30
+
+/* Sleep a few milliseconds. */
+static void
+nap(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Stop accepting, let in-flight requests finish (bounded), then stop the
+ * daemon.  Idle keep-alive connections are closed by MHD_stop_daemon.
+ */
+static void
+drain_and_stop(struct MHD_Daemon *daemon)
+{
+	MHD_socket	listen_fd;
+	int			waited = 0;
+
+	http_set_draining();
+	listen_fd = MHD_quiesce_daemon(daemon);
+	while (http_in_flight() > 0 && waited < DRAIN_SECONDS * 100)
+	{
+		nap(10);
+		waited++;
+	}
+	if (http_in_flight() > 0)
+		log_msg("stopping with %d requests still in flight", http_in_flight());
+	MHD_stop_daemon(daemon);
+	if (listen_fd != MHD_INVALID_SOCKET)
+		close(listen_fd);
+}
+
+/* Parse settings, serve until SIGTERM/SIGINT, exit 0 after draining. */
+int
+main(int argc, char **argv)
+{
+	struct MHD_Daemon *daemon;
+	sigset_t	set;
+	int			rc;
+	int			sig;
+
+	rc = config_load(argc, argv);
+	if (rc != 0)
+		return rc > 0 ? 0 : 2;
+	if (log_open(config.log_file) != 0)
+	{
+		fprintf(stderr, "panko-api: cannot open log file \"%s\": %s\n",
+				config.log_file, strerror(errno));
+		return 1;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	db_init(config.db);
+	daemon = http_start();
+	if (daemon == NULL)
+	{
+		log_msg("cannot listen on %s", config.listen);
+		return 1;
+	}
+	log_msg("listening on %s (auth %s, %d threads, prefix \"%s\")",
+			config.listen,
+			config.auth == AUTH_NONE ? "none" : "keystone-headers",
+			config.threads, config.prefix);
+
+	for (;;)
+	{
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP)
+		{
+			if (log_reopen() != 0)
+				log_msg("cannot reopen log file: %s", strerror(errno));
+			else
+				log_msg("log reopened");
+			continue;
+		}
+		log_msg("received signal %d, draining %d in-flight requests",
+				sig, http_in_flight());
+		break;
+	}
+	drain_and_stop(daemon);
+	log_msg("stopped");
+	return 0;
+}

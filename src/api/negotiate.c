@@ -1,0 +1,138 @@
+/*
+ * negotiate.c
+ *		Reading Accept, Content-Type, Host and Origin request headers.
+ */
+#include "http.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+
+/* Trim spaces and tabs from both ends of s[0..*n); returns the new start. */
+static const char *
+trim(const char *s, size_t *n)
+{
+	while (*n > 0 && (*s == ' ' || *s == '\t'))
+	{
+		s++;
+		(*n)--;
+	}
+	while (*n > 0 && (s[*n - 1] == ' ' || s[*n - 1] == '\t'))
+		(*n)--;
+	return s;
+}
+
+/* Case-insensitive equality of s[0..n) and word. */
+static bool
+token_is(const char *s, size_t n, const char *word)
+{
+	return strlen(word) == n && strncasecmp(s, word, n) == 0;
+}
+
+/* The q parameter of one media range is zero ("q=0", "q=0.000")? */
+static bool
+q_is_zero(const char *params, size_t n)
+{
+	while (n > 0)
+	{
+		const char *semi = memchr(params, ';', n);
+		size_t		len = semi ? (size_t) (semi - params) : n;
+		size_t		tl = len;
+		const char *t = trim(params, &tl);
+
+		if (tl >= 2 && (t[0] == 'q' || t[0] == 'Q') && t[1] == '=')
+			return strtod(t + 2, NULL) <= 0.0;
+		if (semi == NULL)
+			break;
+		params = semi + 1;
+		n -= len + 1;
+	}
+	return false;
+}
+
+/*
+ * Does an Accept header allow a JSON response?  Absent or empty means
+ * anything; otherwise application/json, application/(any) or (any)/(any)
+ * must be listed without q=0.
+ */
+bool
+accept_allows_json(const char *accept)
+{
+	const char *p = accept;
+	bool		any = false;
+
+	if (accept == NULL)
+		return true;
+	while (*p)
+	{
+		size_t		len = strcspn(p, ",");
+		const char *semi = memchr(p, ';', len);
+		size_t		tl = semi ? (size_t) (semi - p) : len;
+		const char *t = trim(p, &tl);
+
+		if (tl > 0)
+			any = true;
+		if ((token_is(t, tl, "application/json") ||
+			 token_is(t, tl, "application/*") ||
+			 token_is(t, tl, "*/*")) &&
+			!(semi && q_is_zero(semi + 1, len - (size_t) (semi - p) - 1)))
+			return true;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return !any;
+}
+
+/*
+ * Is a Content-Type a JSON one?  These are the types upstream (WSME)
+ * parsed as JSON; parameters such as charset are ignored.
+ */
+bool
+media_type_is_json(const char *content_type)
+{
+	size_t		n;
+	const char *t;
+
+	if (content_type == NULL)
+		return false;
+	n = strcspn(content_type, ";");
+	t = trim(content_type, &n);
+	return token_is(t, n, "application/json") ||
+		token_is(t, n, "text/javascript") ||
+		token_is(t, n, "application/javascript");
+}
+
+/* A Host header safe to echo in the versions document's links. */
+bool
+host_header_valid(const char *host)
+{
+	size_t		n = strlen(host);
+
+	if (n == 0 || n > 255)
+		return false;
+	for (size_t i = 0; i < n; i++)
+	{
+		char		c = host[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || strchr(".-_~:[]", c)))
+			return false;
+	}
+	return true;
+}
+
+/* Is this Origin one of the configured CORS origins? */
+bool
+origin_allowed(const char *origin)
+{
+	if (origin == NULL || *origin == '\0')
+		return false;
+	for (int i = 0; i < config.ncors; i++)
+		if (strcmp(config.cors_origins[i], "*") == 0 ||
+			strcmp(config.cors_origins[i], origin) == 0)
+			return true;
+	return false;
+}

@@ -1,0 +1,131 @@
+/*
+ * respond.c
+ *		Building and queueing responses with the headers every one carries.
+ */
+#include "http.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "urlcodec.h"
+
+#define CORS_ALLOW_HEADERS \
+	"Content-Type, X-Auth-Token, X-Identity-Status, X-Roles, " \
+	"X-Service-Catalog, X-User-Id, X-Project-Id, X-Tenant-Id, " \
+	"X-Openstack-Request-Id"
+
+/*
+ * A Panko error body.  faultcode is "Client" for 4xx and "Server" for 5xx;
+ * the message is sanitised so that quoted request data (possibly cut in
+ * the middle of a character) still makes valid JSON.
+ */
+void
+reply_error(reply *r, int status, const char *fmt,...)
+{
+	char		msg[1024];
+	va_list		ap;
+	strbuf		sb;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	utf8_sanitize(msg);
+	sb_init(&sb);
+	sb_puts(&sb, "{\"error_message\": {\"faultcode\": ");
+	sb_puts(&sb, status >= 500 ? "\"Server\"" : "\"Client\"");
+	sb_puts(&sb, ", \"faultstring\": ");
+	sb_json_string(&sb, msg, strlen(msg));
+	sb_puts(&sb, ", \"debuginfo\": null}}");
+	r->len = sb.len;
+	reply_body(r, status, "application/json", sb_steal(&sb), r->len);
+}
+
+/* A reply with a malloc'd body (ownership passes to the reply). */
+void
+reply_body(reply *r, int status, const char *content_type, char *body,
+		   size_t len)
+{
+	free(r->body);
+	r->status = status;
+	r->content_type = content_type;
+	r->body = body;
+	r->len = body ? len : 0;
+}
+
+/* Free callback for a response whose body lives in a PGresult. */
+static void
+free_result(void *cls)
+{
+	PQclear((PGresult *) cls);
+}
+
+/* CORS headers, only for a configured Origin. */
+static void
+add_cors(struct MHD_Connection *conn, struct MHD_Response *resp,
+		 const reply *r)
+{
+	const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+													 "Origin");
+
+	if (!origin_allowed(origin))
+		return;
+	MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
+	MHD_add_response_header(resp, "Vary", "Origin");
+	if (r->preflight)
+	{
+		MHD_add_response_header(resp, "Access-Control-Allow-Methods",
+								r->allow ? r->allow : "GET, HEAD, OPTIONS");
+		MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+								CORS_ALLOW_HEADERS);
+		MHD_add_response_header(resp, "Access-Control-Max-Age", "3600");
+	}
+	else
+		MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+								"X-Openstack-Request-Id");
+}
+
+/*
+ * Queue the reply with the request id, Allow, CORS and (while draining)
+ * Connection: close headers.  Releases everything the reply owns.
+ */
+enum MHD_Result
+reply_send(struct MHD_Connection *conn, api_request *req, reply *r)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	if (r->res)
+		resp = MHD_create_response_from_buffer_with_free_callback_cls(
+			r->len, r->body, free_result, r->res);
+	else
+		resp = MHD_create_response_from_buffer(r->len, r->body ? r->body : "",
+											   r->body ? MHD_RESPMEM_MUST_FREE
+											   : MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL)
+	{
+		if (r->res)
+			PQclear(r->res);
+		else
+			free(r->body);
+		log_msg("cannot create a response");
+		return MHD_NO;
+	}
+	r->body = NULL;
+	r->res = NULL;
+	if (r->content_type)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+								r->content_type);
+	MHD_add_response_header(resp, "x-openstack-request-id", req->request_id);
+	if (r->allow)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+	add_cors(conn, resp, r);
+	if (http_draining())
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	req->status = r->status;
+	ret = MHD_queue_response(conn, (unsigned) r->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}

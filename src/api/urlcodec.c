@@ -1,0 +1,181 @@
+/*
+ * urlcodec.c
+ *		Percent-decoding and UTF-8 validation.
+ *
+ * libmicrohttpd's own unescaping is lenient (it leaves a stray '%' alone),
+ * so panko-api decodes the raw request target itself and refuses anything
+ * it would otherwise have to guess about.
+ */
+#include "urlcodec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Value of one hex digit, or -1. */
+static int
+hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Is s[0..n) well-formed UTF-8 (RFC 3629: no overlongs, no surrogates,
+ * nothing above U+10FFFF)?  PostgreSQL would reject the same bytes later;
+ * checking here turns that into a clear 400 before any SQL runs.
+ */
+bool
+utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *) s;
+	size_t		i = 0;
+
+	while (i < n)
+	{
+		unsigned char c = p[i];
+		size_t		need;
+		unsigned char lo = 0x80,
+					hi = 0xBF;
+
+		if (c < 0x80)
+		{
+			i++;
+			continue;
+		}
+		if (c >= 0xC2 && c <= 0xDF)
+			need = 1;
+		else if (c >= 0xE0 && c <= 0xEF)
+		{
+			need = 2;
+			if (c == 0xE0)
+				lo = 0xA0;
+			else if (c == 0xED)
+				hi = 0x9F;
+		}
+		else if (c >= 0xF0 && c <= 0xF4)
+		{
+			need = 3;
+			if (c == 0xF0)
+				lo = 0x90;
+			else if (c == 0xF4)
+				hi = 0x8F;
+		}
+		else
+			return false;
+		if (n - i <= need)
+			return false;
+		if (p[i + 1] < lo || p[i + 1] > hi)
+			return false;
+		for (size_t k = 2; k <= need; k++)
+			if (p[i + k] < 0x80 || p[i + k] > 0xBF)
+				return false;
+		i += need + 1;
+	}
+	return true;
+}
+
+/*
+ * Replace every byte that is not part of a valid UTF-8 sequence with '?',
+ * in place: messages that quote request data (possibly truncated in the
+ * middle of a character) must still be valid JSON strings.
+ */
+void
+utf8_sanitize(char *s)
+{
+	size_t		n = strlen(s);
+	size_t		i = 0;
+
+	while (i < n)
+	{
+		size_t		k;
+
+		/* find the longest valid prefix of length 1..4 starting here */
+		for (k = 1; k <= 4 && i + k <= n; k++)
+			if (utf8_valid(s + i, k))
+				break;
+		if (k <= 4 && i + k <= n)
+			i += k;
+		else
+			s[i++] = '?';
+	}
+}
+
+/*
+ * Decode s[0..n) into a new NUL-terminated string.  '+' becomes a space
+ * only in query strings (form encoding); in paths it is literal.
+ */
+url_status
+url_decode(const char *s, size_t n, bool plus_is_space,
+		   char **out, size_t *outlen)
+{
+	char	   *d = malloc(n + 1);
+	size_t		i,
+				j = 0;
+
+	*out = NULL;
+	*outlen = 0;
+	if (d == NULL)
+		return URL_NOMEM;
+	for (i = 0; i < n; i++)
+	{
+		unsigned char c = (unsigned char) s[i];
+
+		if (c == '%')
+		{
+			int			h,
+						l;
+
+			if (n - i < 3 ||
+				(h = hexval((unsigned char) s[i + 1])) < 0 ||
+				(l = hexval((unsigned char) s[i + 2])) < 0)
+			{
+				free(d);
+				return URL_BAD_PERCENT;
+			}
+			c = (unsigned char) (h * 16 + l);
+			i += 2;
+		}
+		else if (c == '+' && plus_is_space)
+			c = ' ';
+		if (c == '\0')
+		{
+			free(d);
+			return URL_NUL;
+		}
+		d[j++] = (char) c;
+	}
+	d[j] = '\0';
+	if (!utf8_valid(d, j))
+	{
+		free(d);
+		return URL_BAD_UTF8;
+	}
+	*out = d;
+	*outlen = j;
+	return URL_OK;
+}
+
+/* Words for an error message about st. */
+const char *
+url_status_text(url_status st)
+{
+	switch (st)
+	{
+		case URL_OK:
+			return "valid";
+		case URL_BAD_PERCENT:
+			return "invalid percent-encoding";
+		case URL_BAD_UTF8:
+			return "invalid UTF-8";
+		case URL_NUL:
+			return "a NUL byte";
+		case URL_NOMEM:
+			return "out of memory";
+	}
+	return "unknown";
+}
