@@ -333,15 +333,16 @@ db_call(db_stmt stmt, const db_identity *id, const char *const *params,
 		step		steps[6];
 		int			n = 0;
 		int			keep;
+		PGTransactionStatusType ts;
 
 		if (c == NULL)
 			break;
+		/* a failed request leaves its transaction open: end it first */
+		ts = PQtransactionStatus(c->pg);
+		if (ts == PQTRANS_INERROR || ts == PQTRANS_INTRANS)
+			steps[n++] = (step) {STMT_ROLLBACK, 0, NULL, false};
 		if (id)
 		{
-			PGTransactionStatusType ts = PQtransactionStatus(c->pg);
-
-			if (ts == PQTRANS_INERROR || ts == PQTRANS_INTRANS)
-				steps[n++] = (step) {STMT_ROLLBACK, 0, NULL, false};
 			steps[n++] = (step) {stmt == STMT_POST_EVENTS ? STMT_BEGIN : STMT_BEGIN_RO,
 			0, NULL, false};
 			steps[n++] = (step) {STMT_IDENTITY, 4, idparams, false};

@@ -325,6 +325,7 @@ http_start(void)
 	if (config.addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	return MHD_start_daemon(flags, 0, NULL, NULL, on_access, NULL,
+							MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 							MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &config.addr,
 							MHD_OPTION_THREAD_POOL_SIZE, (unsigned) config.threads,
 							MHD_OPTION_CONNECTION_TIMEOUT, config.timeout,
@@ -334,7 +335,6 @@ http_start(void)
 							MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
 							MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 							MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
-							MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 							MHD_OPTION_STRICT_FOR_CLIENT, 1,
 							MHD_OPTION_END);
 }
