@@ -21,6 +21,7 @@ OBJS = \
 	src/traits_ops.o \
 	src/trait_query.o \
 	src/traits_gin.o \
+	src/traits_sel.o \
 	src/event_input.o \
 	src/event_json.o \
 	src/identity.o \

@@ -157,33 +157,46 @@ CREATE FUNCTION panko.traits_ne(panko.traits, panko.traits) RETURNS boolean
     AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 COMMENT ON FUNCTION panko.traits_ne(panko.traits, panko.traits) IS 'Implements <>';
 
+CREATE FUNCTION panko.traits_matchsel(internal, oid, internal, integer) RETURNS double precision
+    AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.traits_matchsel(internal, oid, internal, integer) IS
+    'Selectivity of @@: equality like a btree equality, ranges like a btree range, per filter';
+CREATE FUNCTION panko.traits_containsel(internal, oid, internal, integer) RETURNS double precision
+    AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.traits_containsel(internal, oid, internal, integer) IS
+    'Selectivity of @>: one equality per listed trait';
+CREATE FUNCTION panko.traits_existsel(internal, oid, internal, integer) RETURNS double precision
+    AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.traits_existsel(internal, oid, internal, integer) IS
+    'Selectivity of ?';
+
 CREATE OPERATOR panko.? (
     LEFTARG = panko.traits, RIGHTARG = text, FUNCTION = panko.traits_exist,
-    RESTRICT = matchingsel, JOIN = matchingjoinsel
+    RESTRICT = panko.traits_existsel, JOIN = matchingjoinsel
 );
 COMMENT ON OPERATOR panko.? (panko.traits, text) IS 'Has a trait of that name';
 
 CREATE OPERATOR panko.@> (
     LEFTARG = panko.traits, RIGHTARG = panko.traits, FUNCTION = panko.traits_contains,
-    COMMUTATOR = OPERATOR(panko.<@), RESTRICT = matchingsel, JOIN = matchingjoinsel
+    COMMUTATOR = OPERATOR(panko.<@), RESTRICT = panko.traits_containsel, JOIN = matchingjoinsel
 );
 COMMENT ON OPERATOR panko.@> (panko.traits, panko.traits) IS 'Contains these traits (typed equality)';
 
 CREATE OPERATOR panko.<@ (
     LEFTARG = panko.traits, RIGHTARG = panko.traits, FUNCTION = panko.traits_contained,
-    COMMUTATOR = OPERATOR(panko.@>), RESTRICT = matchingsel, JOIN = matchingjoinsel
+    COMMUTATOR = OPERATOR(panko.@>), RESTRICT = panko.traits_containsel, JOIN = matchingjoinsel
 );
 COMMENT ON OPERATOR panko.<@ (panko.traits, panko.traits) IS 'Is contained in';
 
 CREATE OPERATOR panko.@@ (
     LEFTARG = panko.traits, RIGHTARG = panko.traitquery, FUNCTION = panko.traits_match,
-    COMMUTATOR = OPERATOR(panko.@@), RESTRICT = matchingsel, JOIN = matchingjoinsel
+    COMMUTATOR = OPERATOR(panko.@@), RESTRICT = panko.traits_matchsel, JOIN = matchingjoinsel
 );
 COMMENT ON OPERATOR panko.@@ (panko.traits, panko.traitquery) IS 'Matches every trait filter of the query';
 
 CREATE OPERATOR panko.@@ (
     LEFTARG = panko.traitquery, RIGHTARG = panko.traits, FUNCTION = panko.traits_match_commutator,
-    COMMUTATOR = OPERATOR(panko.@@), RESTRICT = matchingsel, JOIN = matchingjoinsel
+    COMMUTATOR = OPERATOR(panko.@@), RESTRICT = panko.traits_matchsel, JOIN = matchingjoinsel
 );
 COMMENT ON OPERATOR panko.@@ (panko.traitquery, panko.traits) IS 'Matches every trait filter of the query';
 
@@ -451,7 +464,7 @@ BEGIN
         WITH doomed AS (
             SELECT e.generated, e.message_id FROM panko.event e
              WHERE e.generated < cutoff
-             ORDER BY e.generated
+             ORDER BY e.generated, e.message_id
              LIMIT least(coalesce(budget, 10000), 10000)
         ), gone AS (
             DELETE FROM panko.event e USING doomed d
@@ -760,6 +773,8 @@ GRANT EXECUTE ON FUNCTION
     panko.traits_gin_extract_query(panko.traits, internal, int2, internal, internal, internal, internal),
     panko.traits_gin_consistent(internal, int2, panko.traits, int4, internal, internal, internal, internal),
     panko.traits_gin_compare_partial(bytea, bytea, int2, internal),
+    panko.traits_matchsel(internal, oid, internal, integer), panko.traits_containsel(internal, oid, internal, integer),
+    panko.traits_existsel(internal, oid, internal, integer),
     panko.iso_timestamp(timestamptz), panko.parse_timestamp(text, text),
     panko.event_json(text, text, timestamptz, panko.traits, jsonb),
     panko.caller_mode(), panko.caller_scope(), panko.caller_has_role(text), panko.caller_project(),

@@ -1,0 +1,64 @@
+-- GIN: every trait filter is answered from the index, with the same result
+SET search_path = public, panko;
+SET TimeZone = 'UTC';
+
+CREATE TABLE gin_ev (id int, tr traits);
+INSERT INTO gin_ev
+SELECT g, traits(jsonb_build_array(
+        jsonb_build_array('host', 1, 'host-' || (g % 10)),
+        jsonb_build_array('memory_mb', 2, (ARRAY[512, 1024, 2048, 4096, 8192])[1 + g % 5]),
+        jsonb_build_array('load', 3, (g % 7) / 4.0),
+        jsonb_build_array('launched_at', 4, to_char(timestamp '2024-01-01' + g * interval '1 hour', 'YYYY-MM-DD"T"HH24:MI:SS')),
+        jsonb_build_array('mixed', CASE WHEN g % 2 = 0 THEN 1 ELSE 2 END, g % 3)))
+FROM generate_series(1, 2000) g;
+INSERT INTO gin_ev VALUES (0, '{}'), (-1, NULL),
+    (-2, ('{"long":string="' || repeat('x', 600) || 'a"}')::traits),
+    (-3, ('{"long":string="' || repeat('x', 600) || 'b"}')::traits),
+    (-4, ('{"long":string="' || repeat('x', 512) || '"}')::traits);
+CREATE INDEX gin_ev_tr ON gin_ev USING gin (tr);
+ANALYZE gin_ev;
+
+-- Every filter, with and without the index: the same rows
+CREATE TEMP TABLE queries (q traitquery);
+INSERT INTO queries VALUES
+    ('{"host":string = "host-3"}'), ('{"host":string <> "host-3"}'), ('{"host":string < "host-3"}'),
+    ('{"host":string <= "host-3"}'), ('{"host":string > "host-3"}'), ('{"host":string >= "host-3"}'),
+    ('{"memory_mb":integer = 4096}'), ('{"memory_mb":integer <> 4096}'), ('{"memory_mb":integer < 2048}'),
+    ('{"memory_mb":integer <= 2048}'), ('{"memory_mb":integer > 2048}'), ('{"memory_mb":integer >= 4096}'),
+    ('{"load":float = 0.5}'), ('{"load":float <> 0.5}'), ('{"load":float < 0.5}'), ('{"load":float <= 0.5}'),
+    ('{"load":float > 1.25}'), ('{"load":float >= 1.25}'), ('{"load":float > -1}'),
+    ('{"launched_at":datetime = "2024-01-02T00:00:00"}'), ('{"launched_at":datetime <> "2024-01-02T00:00:00"}'),
+    ('{"launched_at":datetime < "2024-01-02T00:00:00"}'), ('{"launched_at":datetime <= "2024-01-02T00:00:00"}'),
+    ('{"launched_at":datetime > "2024-03-01T00:00:00"}'), ('{"launched_at":datetime >= "2024-03-01T00:00:00"}'),
+    ('{"mixed":string = "1"}'), ('{"mixed":integer = 1}'), ('{"mixed":integer >= 1, "memory_mb":integer = 512}'),
+    ('{"host":string = "host-3", "memory_mb":integer > 1000, "load":float < 1}'),
+    ('{"long":string >= "x"}'), ('{"nope":string = "x"}'), ('{"nope":integer > 0}');
+-- string bounds longer than the index keeps (recheck)
+INSERT INTO queries
+SELECT format('{"long":string %s "%s"}', op, bound)::traitquery
+FROM (VALUES ('='), ('<>'), ('<'), ('<='), ('>'), ('>=')) o(op),
+     (VALUES (repeat('x', 600) || 'a'), (repeat('x', 600) || 'b'), (repeat('x', 512)), (repeat('x', 511))) b(bound);
+
+CREATE TEMP TABLE seq_results AS
+SELECT q::text AS q, (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM gin_ev WHERE tr @@ queries.q) AS ids FROM queries;
+SET enable_seqscan = off;
+CREATE TEMP TABLE idx_results AS
+SELECT q::text AS q, (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM gin_ev WHERE tr @@ queries.q) AS ids FROM queries;
+SELECT left(s.q, 60) AS q, cardinality(s.ids) AS rows, s.ids = i.ids AS index_agrees
+FROM seq_results s JOIN idx_results i USING (q) ORDER BY s.q;
+
+-- The index answers them (no sequential scan of the events)
+EXPLAIN (COSTS OFF) SELECT id FROM gin_ev WHERE tr @@ '{"memory_mb":integer >= 4096, "host":string = "host-1"}';
+EXPLAIN (COSTS OFF) SELECT id FROM gin_ev WHERE tr @> '{"host":string="host-1"}';
+EXPLAIN (COSTS OFF) SELECT id FROM gin_ev WHERE tr ? 'launched_at';
+
+-- @> and ? agree with a scan too
+SELECT (SELECT count(*) FROM gin_ev WHERE tr @> '{"host":string="host-1", "memory_mb":integer=1024}') AS contains_idx,
+       (SELECT count(*) FROM gin_ev WHERE tr ? 'long') AS exists_idx,
+       (SELECT count(*) FROM gin_ev WHERE tr @> '{}') AS contains_empty;
+RESET enable_seqscan;
+SELECT (SELECT count(*) FROM gin_ev WHERE tr @> '{"host":string="host-1", "memory_mb":integer=1024}') AS contains_seq,
+       (SELECT count(*) FROM gin_ev WHERE tr ? 'long') AS exists_seq,
+       (SELECT count(*) FROM gin_ev WHERE tr @> '{}') AS contains_empty;
+
+DROP TABLE gin_ev;

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# make test: install what is missing, build with -Werror, install, and run
+# every suite against throwaway clusters that each suite starts and stops.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+
+bash test/deps.sh || { echo "deps: installing packages failed"; exit 1; }
+make clean >/dev/null 2>&1
+make PG_CFLAGS="-Wall -Wextra -Werror -Wno-unused-parameter" || { echo "build failed"; exit 1; }
+$SUDO make install >/dev/null || { echo "make install failed"; exit 1; }
+
+failures=()
+run_suite() {
+    local name=$1; shift
+    local t0=$SECONDS
+    echo
+    echo "=================== $name"
+    if "$@"; then
+        echo "------------------- $name: ok ($((SECONDS - t0)) s)"
+    else
+        echo "------------------- $name: FAILED ($((SECONDS - t0)) s)"
+        failures+=("$name")
+    fi
+}
+
+run_suite "pg_regress" bash test/regress.sh
+run_suite "pgTAP" bash test/pgtap/run.sh
+run_suite "upgrade" bash test/upgrade.sh
+run_suite "worker and pg_cron" bash test/worker/run.sh
+run_suite "HTTP API" bash test/api/run.sh
+run_suite "benchmark smoke" bash test/bench/run.sh --smoke
+run_suite "fuzz (bounded)" make fuzz FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+
+echo
+if [ ${#failures[@]} -gt 0 ]; then
+    echo "make test: FAILED: ${failures[*]}"
+    exit 1
+fi
+echo "make test: all suites passed"
