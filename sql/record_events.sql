@@ -101,6 +101,15 @@ SELECT count(*) AS overlapping_partitions
  WHERE a.lower_bound < b.upper_bound AND b.lower_bound < a.upper_bound;
 
 -- Every stored event is registered once; every partition is attached
-SELECT (SELECT count(*) FROM panko.event) = (SELECT count(*) FROM panko.event_message) AS registry_complete;
+SELECT bool_and(EXISTS (SELECT 1 FROM panko.event_message r WHERE r.id_hash = panko.message_id_hash(e.message_id)))
+       AS every_event_registered FROM panko.event e;
+
+-- A registry hit is checked against the events: a leftover hash (an
+-- expired event, or another id with the same hash) does not make a duplicate
+INSERT INTO panko.event_message VALUES (panko.message_id_hash('left-over'), '2000-01-01');
+SELECT * FROM record_events('[{"message_id": "left-over", "event_type": "x", "generated": "2020-03-05T00:00:00"}]'::jsonb);
+SELECT message_id FROM panko.events WHERE message_id = 'left-over';
+SELECT generated FROM panko.event_message WHERE id_hash = panko.message_id_hash('left-over');
+SELECT * FROM record_events('[{"message_id": "left-over", "event_type": "x", "generated": "2020-03-06T00:00:00"}]'::jsonb);
 SELECT count(*) = (SELECT count(*) FROM panko.partition) AS partitions_attached
   FROM pg_inherits WHERE inhparent = 'panko.event'::regclass;

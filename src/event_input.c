@@ -10,8 +10,11 @@
  *	3. take the ingest lock (shared; maintenance takes it exclusively);
  *	4. look up or add event types;
  *	5. make sure a partition exists for every timestamp;
- *	6. claim message_ids in the registry (ON CONFLICT DO NOTHING), which
- *	   finds duplicates across all partitions with one index probe each;
+ *	6. claim the 64-bit hash of each message_id in the registry (ON CONFLICT
+ *	   DO NOTHING): one int8 index probe finds duplicates across all
+ *	   partitions; a hash already there is checked against the events
+ *	   themselves, so hash collisions and expired events are never mistaken
+ *	   for duplicates;
  *	7. insert the events with one INSERT ... SELECT FROM unnest(...).
  */
 #include "postgres.h"
@@ -25,6 +28,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "common/hashfn.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -49,6 +53,7 @@ typedef struct ParsedEvent
 	const char *problem;		/* set: rejected */
 	const char *duplicate;		/* set: duplicate, with why */
 	int32		event_type_id;
+	int64		id_hash;		/* registry key */
 } ParsedEvent;
 
 typedef struct MessageIdEntry
@@ -63,6 +68,7 @@ static SPIPlanPtr plan_types_insert = NULL;
 static SPIPlanPtr plan_partitions = NULL;
 static SPIPlanPtr plan_create_partition = NULL;
 static SPIPlanPtr plan_claim = NULL;
+static SPIPlanPtr plan_lock = NULL;
 static SPIPlanPtr plan_stale = NULL;
 static SPIPlanPtr plan_insert = NULL;
 
@@ -163,6 +169,41 @@ ParseEvent(JsonbValue *item, ParsedEvent *ev)
 		ev->problem = "missing generated";
 	else
 		ev->traits = TraitsBuild(have_traits ? pairs : NULL, npairs);
+}
+
+static struct varlena *
+CopyVarlena(struct varlena *v)
+{
+	struct varlena *copy = palloc(VARSIZE(v));
+
+	memcpy(copy, v, VARSIZE(v));
+	return copy;
+}
+
+/* The registry key: 64 bits of hash, checked against the events on a hit. */
+static int64
+MessageIdHash(const char *message_id)
+{
+	return (int64) hash_bytes_extended((const unsigned char *) message_id,
+									   strlen(message_id), PANKO_LOCK_CLASS);
+}
+
+/* Copy what a parsed event needs out of the parsing context. */
+static void
+KeepParsedEvent(ParsedEvent *from, ParsedEvent *to, int index)
+{
+	memset(to, 0, sizeof(ParsedEvent));
+	to->message_id = from->message_id ? pstrdup(from->message_id) : NULL;
+	if (from->problem)
+	{
+		to->problem = psprintf("event %d: %s", index + 1, from->problem);
+		return;
+	}
+	to->event_type = pstrdup(from->event_type);
+	to->generated = from->generated;
+	to->traits = (Traits *) CopyVarlena((struct varlena *) from->traits);
+	to->raw = from->raw ? (Jsonb *) CopyVarlena((struct varlena *) from->raw) : NULL;
+	to->id_hash = MessageIdHash(to->message_id);
 }
 
 /* Prepare and keep a plan; statements are schema-qualified throughout. */
@@ -350,80 +391,113 @@ EnsurePartitions(ParsedEvent *evs, int n)
 }
 
 /*
- * Claim message_ids in the registry; those already there are duplicates,
- * unless their event is gone (expired) and only the registry row is left.
+ * Claim each event's message_id hash in the registry.  A hash already there
+ * means a duplicate only if an event with that very message_id is stored:
+ * the registry row may belong to another id (a collision) or to an expired
+ * event.  Rows found are locked first, so two sessions storing the same new
+ * id at once cannot both decide it is new.
  */
 static void
 ClaimMessageIds(ParsedEvent *evs, int n)
 {
-	char	  **ids = palloc(sizeof(char *) * Max(n, 1));
+	Datum	   *hashes = palloc(sizeof(Datum) * Max(n, 1));
 	Datum	   *gen = palloc(sizeof(Datum) * Max(n, 1));
+	char	  **ids = palloc(sizeof(char *) * Max(n, 1));
 	int		   *which = palloc(sizeof(int) * Max(n, 1));
 	int			m = 0;
-	Oid			argtypes[2] = {TEXTARRAYOID, TIMESTAMPTZARRAYOID};
-	Datum		args[2];
+	int			nconflict = 0;
+	Oid			claim_types[2] = {INT8ARRAYOID, TIMESTAMPTZARRAYOID};
+	Oid			check_types[3] = {TEXTARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID};
+	Datum		args[3];
 	HASHCTL		ctl;
 	HTAB	   *claimed;
 	bool		found;
-	int			nconflict = 0;
 
 	for (int i = 0; i < n; i++)
 	{
 		if (evs[i].problem || evs[i].duplicate)
 			continue;
-		ids[m] = evs[i].message_id;
+		hashes[m] = Int64GetDatum(evs[i].id_hash);
 		gen[m] = TimestampTzGetDatum(evs[i].generated);
+		ids[m] = evs[i].message_id;
 		which[m++] = i;
 	}
 	if (m == 0)
 		return;
-	args[0] = TextArray(ids, m);
+	args[0] = PointerGetDatum(construct_array(hashes, m, INT8OID, sizeof(int64),
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	args[1] = PointerGetDatum(construct_array(gen, m, TIMESTAMPTZOID, sizeof(TimestampTz),
 											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	KeepPlan(&plan_claim,
-			 "INSERT INTO panko.event_message (message_id, generated) "
-			 "SELECT * FROM unnest($1, $2) ON CONFLICT (message_id) DO NOTHING "
-			 "RETURNING message_id", 2, argtypes);
+			 "INSERT INTO panko.event_message (id_hash, generated) "
+			 "SELECT * FROM unnest($1, $2) ON CONFLICT (id_hash) DO NOTHING "
+			 "RETURNING id_hash", 2, claim_types);
 	ExecPlan(plan_claim, args, NULL, SPI_OK_INSERT_RETURNING);
 	if ((int) SPI_processed == m)
 		return;
 
-	ctl.keysize = EVENT_ID_MAXLEN + 1;
-	ctl.entrysize = sizeof(MessageIdEntry);
+	/* Which hashes were already there? */
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(int64);
 	ctl.hcxt = CurrentMemoryContext;
-	claimed = hash_create("panko claimed ids", Max(m, 16), &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	claimed = hash_create("panko claimed hashes", Max(SPI_processed, 16), &ctl,
+						  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	for (uint64 r = 0; r < SPI_processed; r++)
-		hash_search(claimed, SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1),
-					HASH_ENTER, &found);
+	{
+		bool		isnull;
+		int64		h = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
+												   SPI_tuptable->tupdesc, 1, &isnull));
 
-	/* The rest conflicted: check whether their events still exist. */
+		hash_search(claimed, &h, HASH_ENTER, &found);
+	}
 	for (int j = 0; j < m; j++)
 	{
-		if (!hash_search(claimed, ids[j], HASH_FIND, &found))
+		int64		h = DatumGetInt64(hashes[j]);
+
+		if (!hash_search(claimed, &h, HASH_FIND, &found))
 		{
-			ids[nconflict] = ids[j];
+			hashes[nconflict] = hashes[j];
 			gen[nconflict] = gen[j];
+			ids[nconflict] = ids[j];
 			which[nconflict++] = which[j];
 		}
 	}
-	args[0] = TextArray(ids, nconflict);
-	args[1] = PointerGetDatum(construct_array(gen, nconflict, TIMESTAMPTZOID, sizeof(TimestampTz),
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	KeepPlan(&plan_stale,
-			 "UPDATE panko.event_message r SET generated = n.generated "
-			 "FROM unnest($1, $2) AS n(message_id, generated) "
-			 "WHERE r.message_id = n.message_id AND NOT EXISTS "
-			 "(SELECT 1 FROM panko.event e WHERE e.message_id = r.message_id "
-			 "AND e.generated = r.generated) RETURNING r.message_id", 2, argtypes);
-	ExecPlan(plan_stale, args, NULL, SPI_OK_UPDATE_RETURNING);
 	hash_destroy(claimed);
-	claimed = hash_create("panko reclaimed ids", 16, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+
+	/*
+	 * Lock the registry rows, then look for the events themselves; the rows
+	 * keep the newest timestamp they stand for, so purging them never
+	 * forgets a live event.
+	 */
+	args[0] = TextArray(ids, nconflict);
+	args[1] = PointerGetDatum(construct_array(hashes, nconflict, INT8OID, sizeof(int64),
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[2] = PointerGetDatum(construct_array(gen, nconflict, TIMESTAMPTZOID, sizeof(TimestampTz),
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	KeepPlan(&plan_lock,
+			 "SELECT 1 FROM panko.event_message WHERE id_hash = ANY ($1) "
+			 "ORDER BY id_hash FOR UPDATE", 1, &check_types[1]);
+	ExecPlan(plan_lock, &args[1], NULL, SPI_OK_SELECT);
+	/* A new statement, so a new snapshot: it sees what lock holders stored. */
+	KeepPlan(&plan_stale,
+			 "WITH n AS ("
+			 "  SELECT * FROM unnest($1, $2, $3) WITH ORDINALITY AS n(message_id, id_hash, generated, ord)"
+			 "), stored AS ("
+			 "  SELECT n.ord FROM n"
+			 "   WHERE EXISTS (SELECT 1 FROM panko.event e WHERE e.message_id = n.message_id)"
+			 "), touched AS ("
+			 "  UPDATE panko.event_message r SET generated = greatest(r.generated, n.generated)"
+			 "    FROM n WHERE r.id_hash = n.id_hash AND n.ord NOT IN (SELECT ord FROM stored)"
+			 ") SELECT ord FROM stored", 3, check_types);
+	ExecPlan(plan_stale, args, NULL, SPI_OK_SELECT);
 	for (uint64 r = 0; r < SPI_processed; r++)
-		hash_search(claimed, SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1),
-					HASH_ENTER, &found);
-	for (int j = 0; j < nconflict; j++)
-		if (!hash_search(claimed, ids[j], HASH_FIND, &found))
-			evs[which[j]].duplicate = "an event with this message_id is already stored";
+	{
+		bool		isnull;
+		int64		ord = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
+													 SPI_tuptable->tupdesc, 1, &isnull));
+
+		evs[which[ord - 1]].duplicate = "an event with this message_id is already stored";
+	}
 }
 
 static Oid
@@ -518,6 +592,7 @@ StoreEvents(Jsonb *events, int *nevents, uint64 *stored)
 {
 	int			n;
 	ParsedEvent *evs;
+	MemoryContext parsecxt;
 
 	if (!JB_ROOT_IS_ARRAY(events) || JB_ROOT_IS_SCALAR(events))
 		ereport(ERROR,
@@ -525,13 +600,21 @@ StoreEvents(Jsonb *events, int *nevents, uint64 *stored)
 				 errmsg("events must be a JSON array of event objects")));
 	n = JB_ROOT_COUNT(events);
 	evs = palloc0(sizeof(ParsedEvent) * Max(n, 1));
+	/* Parse each event in a context of its own and keep only the result. */
+	parsecxt = AllocSetContextCreate(CurrentMemoryContext, "panko event parsing",
+									 ALLOCSET_DEFAULT_SIZES);
 	for (int i = 0; i < n; i++)
 	{
-		ParseEvent(getIthJsonbValueFromContainer(&events->root, i), &evs[i]);
-		if (evs[i].problem)
-			evs[i].problem = psprintf("event %d: %s", i + 1, evs[i].problem);
+		MemoryContext batchcxt = MemoryContextSwitchTo(parsecxt);
+		ParsedEvent ev;
+
+		ParseEvent(getIthJsonbValueFromContainer(&events->root, i), &ev);
+		MemoryContextSwitchTo(batchcxt);
+		KeepParsedEvent(&ev, &evs[i], i);
+		MemoryContextReset(parsecxt);
 		CHECK_FOR_INTERRUPTS();
 	}
+	MemoryContextDelete(parsecxt);
 	MarkBatchDuplicates(evs, n);
 
 	/* Maintenance takes this lock exclusively, so it never runs mid-batch. */
@@ -576,4 +659,15 @@ record_events(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(message_id_hash);
+
+/* panko.message_id_hash(text): the registry key, for maintenance and tests. */
+Datum
+message_id_hash(PG_FUNCTION_ARGS)
+{
+	char	   *id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	PG_RETURN_INT64(MessageIdHash(id));
 }
