@@ -1,0 +1,276 @@
+#!/usr/bin/python3
+"""Raw-socket HTTP checks of panko-api that gabbi cannot express.
+
+gabbi's HTTP client re-encodes malformed URLs and cannot send over-long
+request lines, raw bytes, pipelined requests or half requests, so these
+go over a plain socket.  Also checks that concurrent requests with
+different identities never see each other's events (one database
+connection per worker thread, identity set per transaction).
+
+Usage: raw_http.py PORT                 the checks against a keystone-headers
+                                        server with --max-body 4096
+       raw_http.py --slow-client PORT   a client that never finishes its
+                                        headers is cut off (server --timeout 1)
+"""
+import json
+import socket
+import sys
+import threading
+import time
+
+HOST = "127.0.0.1"
+failures = []
+
+ADMIN = {"X-User-Id": "admin-1", "X-Project-Id": "proj-a", "X-Roles": "admin"}
+
+
+def request(port, raw, timeout=10):
+    """Send raw bytes, read until the server closes; return (status, headers, body)."""
+    s = socket.create_connection((HOST, port), timeout=timeout)
+    try:
+        s.sendall(raw)
+        chunks = []
+        while True:
+            try:
+                d = s.recv(65536)
+            except socket.timeout:
+                break
+            if not d:
+                break
+            chunks.append(d)
+    finally:
+        s.close()
+    return parse_response(b"".join(chunks))
+
+
+def parse_response(data):
+    """Split one response into (status, {lower-case header: value}, body bytes)."""
+    if not data:
+        return None, {}, b""
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(b":")
+        headers[k.decode().strip().lower()] = v.decode().strip()
+    if "content-length" in headers:
+        body = body[:int(headers["content-length"])]
+    return status, headers, body
+
+
+def get(port, target, headers=None, version="HTTP/1.1", extra=b""):
+    """A GET with Connection: close and the given headers."""
+    raw = (target if isinstance(target, bytes) else target.encode())
+    h = {"Host": "127.0.0.1:%d" % port, "Connection": "close"}
+    h.update(headers or {})
+    out = b"GET " + raw + b" " + version.encode() + b"\r\n"
+    for k, v in h.items():
+        if v is None:
+            continue
+        out += k.encode() + b": " + (v if isinstance(v, bytes) else v.encode()) + b"\r\n"
+    return request(port, out + b"\r\n" + extra)
+
+
+def check(name, cond, detail=""):
+    """Record one assertion."""
+    if cond:
+        print("ok   %s" % name)
+    else:
+        print("FAIL %s %s" % (name, detail))
+        failures.append(name)
+
+
+def check_error(name, resp, status, faultstring=None):
+    """A Panko error body with the given status (and message)."""
+    st, hdrs, body = resp
+    ok = st == status
+    detail = "status %r body %r" % (st, body[:300])
+    try:
+        doc = json.loads(body)
+        em = doc["error_message"]
+        ok = ok and em["faultcode"] == ("Server" if status >= 500 else "Client")
+        ok = ok and em["debuginfo"] is None
+        if faultstring is not None:
+            ok = ok and em["faultstring"] == faultstring
+        ok = ok and hdrs.get("x-openstack-request-id", "").startswith("req-")
+    except (ValueError, KeyError, TypeError):
+        ok = False
+    check(name, ok, detail)
+
+
+def run_main(port):
+    """Everything against the main server."""
+    bad_q = "Invalid query string: parameter %d has invalid percent-encoding"
+    check_error("bad percent-encoding in a query value",
+                get(port, "/v2/events?q.field=event_type&q.value=%zz", ADMIN), 400, bad_q % 2)
+    check_error("truncated percent-encoding at the end",
+                get(port, "/v2/events?limit=1%2", ADMIN), 400, bad_q % 1)
+    check_error("lone percent sign",
+                get(port, "/v2/events?limit=%", ADMIN), 400, bad_q % 1)
+    check_error("bad percent-encoding in a parameter name",
+                get(port, "/v2/events?q.fi%ZZeld=host", ADMIN), 400, bad_q % 1)
+    check_error("bad percent-encoding in another route's query",
+                get(port, "/v2/capabilities?x=%G1", ADMIN), 400, bad_q % 1)
+    check_error("bad percent-encoding in the path",
+                get(port, "/v2/events/ev%zz", ADMIN), 400, "Invalid path: invalid percent-encoding")
+    check_error("bad percent-encoding in an event type",
+                get(port, "/v2/event_types/a%2/traits", ADMIN), 400, "Invalid path: invalid percent-encoding")
+    check_error("raw invalid UTF-8 byte in the path",
+                get(port, b"/v2/events/\xff\xfe", ADMIN), 400, "Invalid path: invalid UTF-8")
+    check_error("raw invalid UTF-8 byte in the query",
+                get(port, b"/v2/events?q.field=host&q.value=\xc0\xaf", ADMIN), 400,
+                "Invalid query string: parameter 2 has invalid UTF-8")
+    check_error("raw UTF-8 in the path is decoded",
+                get(port, "/v2/events/év".encode(), ADMIN), 404, "Event év Not Found")
+    check_error("control character in the target",
+                get(port, b"/v2/events\x01", ADMIN), 400, "Invalid request target")
+    st, _, _ = get(port, b"/v2/events x", ADMIN)
+    check("space in the target is refused (400 or closed)", st in (None, 400), "status %r" % st)
+
+    st, _, body = get(port, "/v2/events?q.field=" + "a" * 70000, ADMIN)
+    check("over-long URL is 414", st == 414, "status %r" % st)
+    st, _, _ = get(port, "/v2/events", dict(ADMIN, **{"X-Big": "b" * 70000}))
+    check("over-long header is 431", st == 431, "status %r" % st)
+    many = dict(ADMIN)
+    for i in range(3000):
+        many["X-H%d" % i] = "v" * 20
+    st, _, _ = get(port, "/v2/events", many)
+    check("too many headers is 431", st == 431, "status %r" % st)
+
+    st, hdrs, body = get(port, "/", {"Host": None}, version="HTTP/1.0")
+    doc = json.loads(body) if st == 200 else {}
+    href = doc.get("versions", {}).get("values", [{}])[0].get("links", [{}])[0].get("href")
+    check("HTTP/1.0 without Host: versions links use the listen address",
+          href == "http://127.0.0.1:%d/v2" % port, "status %r href %r" % (st, href))
+
+    # two pipelined requests on one keep-alive connection
+    raw = b""
+    for target in (b"/v2/capabilities", b"/healthcheck"):
+        raw += b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    s = socket.create_connection((HOST, port), timeout=5)
+    s.sendall(raw)
+    data = b""
+    deadline = time.time() + 5
+    while data.count(b"HTTP/1.1 200") < 2 and time.time() < deadline:
+        d = s.recv(65536)
+        if not d:
+            break
+        data += d
+    s.close()
+    check("pipelined keep-alive requests are both answered",
+          data.count(b"HTTP/1.1 200") == 2 and data.rstrip().endswith(b"OK"), repr(data[-200:]))
+
+    # chunked uploads
+    def chunked(body_bytes, ctype=b"application/json", method=b"POST"):
+        out = method + b" /v2/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        for k, v in ADMIN.items():
+            out += k.encode() + b": " + v.encode() + b"\r\n"
+        out += b"Content-Type: " + ctype + b"\r\nTransfer-Encoding: chunked\r\n\r\n"
+        for i in range(0, len(body_bytes), 1000):
+            piece = body_bytes[i:i + 1000]
+            out += b"%x\r\n" % len(piece) + piece + b"\r\n"
+        return request(port, out + b"0\r\n\r\n")
+
+    big = json.dumps([{"message_id": "raw-big", "event_type": "x", "generated": "2024-03-01T00:00:00",
+                       "traits": [], "raw": {"blob": "x" * 6000}}]).encode()
+    check_error("chunked body over --max-body is 413", chunked(big), 413,
+                "Request body is larger than the limit of 4096 bytes")
+    st, _, body = chunked(json.dumps({"limit": 2}).encode(), method=b"GET")
+    ok = st == 200 and [e["message_id"] for e in json.loads(body)] == ["ev-a0", "ev-a1"]
+    check("chunked JSON body on GET is read", ok, "status %r body %r" % (st, body[:200]))
+
+    st, _, body = chunked(b'[{"message_id": "raw-nul", "event_type": "x\x00y"}]')
+    check_error("NUL byte inside a JSON body is 400", (st, {"x-openstack-request-id": "req-"}, body), 400)
+
+    # a client that announces more body than it sends, then goes away
+    s = socket.create_connection((HOST, port), timeout=5)
+    s.sendall(b"POST /v2/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"X-Roles: admin\r\nContent-Length: 1000\r\n\r\n[{\"message_id\": ")
+    s.close()
+    # garbage instead of a request line
+    st, _, _ = request(port, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n", timeout=3)
+    check("garbage request line is refused", st in (None, 400), "status %r" % st)
+
+    # concurrent requests with different identities never mix
+    expected = {
+        ("user-a1", "proj-a", "member"): ["ev-a1", "ev-a2", "ev-a4"],
+        ("user-b1", "proj-b", "member"): ["ev-b1", "ev-b2"],
+        ("admin-2", "proj-b", "admin"): ["ev-b1", "ev-b2", "ev-np"],
+        ("user-a2", "proj-a", "member"): ["ev-a0", "ev-a3"],
+    }
+    wrong = []
+    lock = threading.Lock()
+
+    def worker(ident, n):
+        hdrs = {"X-User-Id": ident[0], "X-Project-Id": ident[1], "X-Roles": ident[2]}
+        for _ in range(n):
+            st, _, body = get(port, "/v2/events", hdrs)
+            got = [e["message_id"] for e in json.loads(body)] if st == 200 else st
+            if got != expected[ident]:
+                with lock:
+                    wrong.append((ident, got))
+
+    threads = [threading.Thread(target=worker, args=(ident, 25))
+               for ident in expected for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    check("300 concurrent requests under 4 identities each see their own events",
+          not wrong, repr(wrong[:3]))
+
+    # failed requests do not poison the thread's connection
+    for _ in range(6):
+        get(port, "/v2/events?limit=abc", ADMIN)
+    st, _, body = get(port, "/healthcheck")
+    check("health check after failed requests", st == 200 and body == b"OK", "%r %r" % (st, body))
+    st, _, body = get(port, "/v2/events?limit=1", ADMIN)
+    check("queries after failed requests", st == 200 and json.loads(body)[0]["message_id"] == "ev-a0",
+          "%r %r" % (st, body[:200]))
+
+
+def run_slow_client(port):
+    """A client that stops in the middle of its headers is disconnected."""
+    s = socket.create_connection((HOST, port), timeout=15)
+    s.sendall(b"GET /v2/capabilities HTTP/1.1\r\nHost: x\r\n")
+    t0 = time.time()
+    try:
+        d = s.recv(1000)
+    except (socket.timeout, ConnectionResetError):
+        d = None
+    elapsed = time.time() - t0
+    s.close()
+    check("slow client is disconnected by --timeout", d == b"" and elapsed < 10,
+          "got %r after %.1fs" % (d, elapsed))
+    # and a client that sends its body too slowly
+    s = socket.create_connection((HOST, port), timeout=15)
+    s.sendall(b"POST /v2/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: 100\r\n\r\n[")
+    t0 = time.time()
+    try:
+        d = s.recv(1000)
+    except (socket.timeout, ConnectionResetError):
+        d = None
+    elapsed = time.time() - t0
+    s.close()
+    check("slow body is disconnected by --timeout", d == b"" and elapsed < 10,
+          "got %r after %.1fs" % (d, elapsed))
+
+
+def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--slow-client":
+        run_slow_client(int(sys.argv[2]))
+    elif len(sys.argv) == 2:
+        run_main(int(sys.argv[1]))
+    else:
+        print(__doc__)
+        return 2
+    if failures:
+        print("raw_http: %d failed: %s" % (len(failures), ", ".join(failures)))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
