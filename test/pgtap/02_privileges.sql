@@ -1,0 +1,222 @@
+-- Privileges: the four NOLOGIN roles, nothing for PUBLIC beyond pure type
+-- support, exact grants, and what each kind of role can and cannot do.
+-- Test login roles (made by run.sh): tap_api (panko_api), tap_reader
+-- (panko_reader), tap_writer (panko_writer), tap_admin (panko_admin),
+-- tap_plain (no panko role).
+BEGIN;
+SELECT plan(65);
+
+------------------------------------------------------------------ roles
+SELECT has_role('panko_reader', 'role panko_reader exists');
+SELECT has_role('panko_writer', 'role panko_writer exists');
+SELECT has_role('panko_admin', 'role panko_admin exists');
+SELECT has_role('panko_api', 'role panko_api exists');
+SELECT results_eq(
+    $$SELECT rolname::text COLLATE "default", rolcanlogin, rolsuper, rolbypassrls, rolcreaterole, rolcreatedb, rolreplication
+        FROM pg_roles WHERE rolname IN ('panko_reader', 'panko_writer', 'panko_admin', 'panko_api') ORDER BY 1$$,
+    $$VALUES ('panko_admin', false, false, false, false, false, false),
+             ('panko_api', false, false, false, false, false, false),
+             ('panko_reader', false, false, false, false, false, false),
+             ('panko_writer', false, false, false, false, false, false)$$,
+    'the panko roles are NOLOGIN, not superuser, not BYPASSRLS, no CREATEROLE/CREATEDB/REPLICATION');
+SELECT set_eq(
+    $$SELECT m.member::regrole::text, m.roleid::regrole::text FROM pg_auth_members m
+       WHERE m.member::regrole::text LIKE 'panko\_%' AND m.roleid::regrole::text LIKE 'panko\_%'$$,
+    $$VALUES ('panko_admin', 'panko_reader'), ('panko_admin', 'panko_writer'),
+             ('panko_api', 'panko_reader'), ('panko_api', 'panko_writer')$$,
+    'memberships among panko roles: admin and api are readers and writers, nothing else');
+SELECT ok(NOT pg_has_role('panko_api', 'panko_admin', 'USAGE'),
+          'panko_api does not have the privileges of panko_admin (a gateway without identity sees nothing)');
+
+------------------------------------------------------------------ PUBLIC
+SELECT is_empty(
+    $$SELECT c.oid::regclass::text || ' ' || p.priv
+        FROM pg_class c, unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) p(priv)
+       WHERE c.relnamespace = 'panko'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+         AND has_table_privilege('public', c.oid, p.priv)$$,
+    'PUBLIC has no privilege on any table, partition or view in schema panko');
+SELECT is_empty(
+    $$SELECT c.oid::regclass::text FROM pg_class c
+       WHERE c.relnamespace = 'panko'::regnamespace
+         AND CASE WHEN c.relkind = 'S' THEN has_sequence_privilege('public', c.oid, 'USAGE,SELECT,UPDATE') END$$,
+    'PUBLIC has no privilege on sequences in schema panko');
+SELECT ok(NOT has_function_privilege('public', to_regprocedure('panko.record_events(jsonb)'), 'EXECUTE'),
+          'PUBLIC cannot execute panko.record_events');
+SELECT ok(NOT has_function_privilege('public', to_regprocedure('panko.get_events(jsonb,integer,text[],text)'), 'EXECUTE'),
+          'PUBLIC cannot execute panko.get_events');
+SELECT ok(NOT has_function_privilege('public', to_regprocedure('panko.clear_expired_data(bigint,bigint)'), 'EXECUTE'),
+          'PUBLIC cannot execute panko.clear_expired_data');
+SELECT ok(NOT has_function_privilege('public', to_regprocedure('panko.run_maintenance()'), 'EXECUTE'),
+          'PUBLIC cannot execute panko.run_maintenance');
+SELECT ok(NOT has_function_privilege('public', to_regprocedure('panko.set_identity(text,text,text,boolean)'), 'EXECUTE'),
+          'PUBLIC cannot execute panko.set_identity');
+SELECT is_empty(
+    $$SELECT p.oid::regprocedure::text FROM pg_proc p
+       WHERE p.pronamespace = 'panko'::regnamespace AND p.prosecdef
+         AND (has_function_privilege('public', p.oid, 'EXECUTE')
+              OR has_function_privilege('panko_reader', p.oid, 'EXECUTE'))$$,
+    'no SECURITY DEFINER function is executable by PUBLIC or by a mere reader');
+-- What PUBLIC may execute: type I/O and pure functions on traits, the
+-- timestamp and JSON helpers, and what the RLS policy calls.
+SELECT is_empty(
+    $$SELECT p.oid::regprocedure::text FROM pg_proc p
+       WHERE p.pronamespace = 'panko'::regnamespace AND has_function_privilege('public', p.oid, 'EXECUTE')
+         AND p.proname NOT IN (
+             'traits_in', 'traits_out', 'traits_recv', 'traits_send',
+             'traitquery_in', 'traitquery_out', 'traitquery_recv', 'traitquery_send',
+             'traits', 'traits_to_jsonb', 'traitquery', 'trait_text', 'trait_int', 'trait_float', 'trait_datetime',
+             'trait_count', 'each_trait', 'traits_exist', 'traits_contains', 'traits_contained', 'traits_match',
+             'traits_match_commutator', 'traits_fetch_text', 'traits_eq', 'traits_ne',
+             'traits_matchsel', 'traits_containsel', 'traits_existsel',
+             'traits_gin_extract_value', 'traits_gin_extract_query', 'traits_gin_consistent', 'traits_gin_compare_partial',
+             'iso_timestamp', 'parse_timestamp', 'event_json', 'message_id_hash',
+             'caller_mode', 'caller_scope', 'caller_has_role', 'caller_project', 'enable_all_tenants',
+             'setting_seconds', 'capabilities')$$,
+    'PUBLIC can execute nothing in panko but pure type support, helpers and the identity probes');
+SELECT ok(NOT has_schema_privilege('public', 'panko', 'CREATE'), 'PUBLIC cannot create objects in schema panko');
+SELECT is_empty(
+    $$SELECT r FROM unnest(ARRAY['panko_reader', 'panko_writer', 'panko_admin', 'panko_api']) r
+       WHERE has_schema_privilege(r, 'panko', 'CREATE')$$,
+    'no panko role can create objects in schema panko');
+
+------------------------------------------------------------------ exact grants to the panko roles
+SELECT set_eq(
+    $$SELECT a.grantee::regrole::text, c.oid::regclass::text, a.privilege_type
+        FROM pg_class c, aclexplode(c.relacl) a
+       WHERE c.relnamespace = 'panko'::regnamespace AND a.grantee <> c.relowner$$,
+    $$VALUES ('panko_reader', 'panko.event', 'SELECT'), ('panko_reader', 'panko.event_type', 'SELECT'),
+             ('panko_reader', 'panko.events', 'SELECT')$$,
+    'table privileges in panko: SELECT on event, event_type and events to panko_reader, nothing else');
+SELECT set_eq(
+    $$SELECT a.grantee::regrole::text, p.oid::regprocedure::text
+        FROM pg_proc p, aclexplode(p.proacl) a
+       WHERE p.pronamespace = 'panko'::regnamespace AND a.grantee::regrole::text LIKE 'panko\_%'$$,
+    $$VALUES ('panko_reader', 'panko.get_events(jsonb,integer,text[],text)'), ('panko_reader', 'panko.event_types()'),
+             ('panko_reader', 'panko.trait_types(text)'), ('panko_reader', 'panko.get_traits(text,text)'),
+             ('panko_reader', 'panko.api_require_identity()'), ('panko_reader', 'panko.api_require_admin()'),
+             ('panko_reader', 'panko.api_get_events(jsonb)'), ('panko_reader', 'panko.api_get_event(text)'),
+             ('panko_reader', 'panko.api_event_types()'), ('panko_reader', 'panko.api_trait_types(text)'),
+             ('panko_reader', 'panko.api_traits(text,text)'), ('panko_reader', 'panko.api_capabilities()'),
+             ('panko_writer', 'panko.record_events(jsonb)'), ('panko_writer', 'panko.api_post_events(jsonb)'),
+             ('panko_admin', 'panko.clear_expired_data(bigint,bigint)'), ('panko_admin', 'panko.run_maintenance()'),
+             ('panko_api', 'panko.set_identity(text,text,text,boolean)')$$,
+    'EXECUTE grants to panko roles are exactly: readers query, writers record, admins expire, gateways set identity');
+
+------------------------------------------------------------------ a role without any panko role
+SET LOCAL ROLE tap_plain;
+SELECT throws_ok('SELECT count(*) FROM panko.event', '42501', 'permission denied for table event',
+                 'a plain role cannot read panko.event');
+SELECT throws_ok('SELECT count(*) FROM panko.events', '42501', 'permission denied for view events',
+                 'a plain role cannot read panko.events');
+SELECT throws_ok('SELECT count(*) FROM panko.event_type', '42501', 'permission denied for table event_type',
+                 'a plain role cannot read panko.event_type');
+SELECT throws_ok('SELECT count(*) FROM panko.get_events()', '42501', 'permission denied for function get_events',
+                 'a plain role cannot call panko.get_events');
+SELECT throws_ok('SELECT count(*) FROM panko.event_types()', '42501', 'permission denied for function event_types',
+                 'a plain role cannot call panko.event_types');
+SELECT throws_ok($$SELECT count(*) FROM panko.record_events('[]')$$, '42501', 'permission denied for function record_events',
+                 'a plain role cannot call panko.record_events');
+SELECT throws_ok($$SELECT panko.set_identity('a1', 'A', 'admin', true)$$, '42501', 'permission denied for function set_identity',
+                 'a plain role cannot call panko.set_identity');
+SELECT throws_ok($$SELECT panko.api_get_events('{}')$$, '42501', 'permission denied for function api_get_events',
+                 'a plain role cannot call panko.api_get_events');
+SELECT throws_ok('CREATE FUNCTION panko.tap_trojan() RETURNS int LANGUAGE sql AS $f$ SELECT 1 $f$', '42501',
+                 'permission denied for schema panko', 'a plain role cannot create functions in schema panko');
+SELECT lives_ok($$SELECT panko.traits_to_jsonb('{"a":string="b"}'::panko.traits)$$,
+                'a plain role can use the panko.traits type and its pure functions');
+RESET ROLE;
+
+------------------------------------------------------------------ panko_reader
+SELECT name AS tap_partition FROM panko.partition ORDER BY lower_bound LIMIT 1 \gset
+SET LOCAL ROLE tap_reader;
+SELECT lives_ok('SELECT count(*) FROM panko.events', 'panko_reader may query panko.events (positive control)');
+SELECT throws_ok($$INSERT INTO panko.event VALUES (now(), 1, 'tap-x', '{}', NULL)$$, '42501',
+                 'permission denied for table event', 'panko_reader cannot insert into panko.event');
+SELECT throws_ok($$UPDATE panko.event SET raw = NULL$$, '42501', 'permission denied for table event',
+                 'panko_reader cannot update panko.event');
+SELECT throws_ok($$DELETE FROM panko.event$$, '42501', 'permission denied for table event',
+                 'panko_reader cannot delete from panko.event');
+SELECT throws_ok($$TRUNCATE panko.event$$, '42501', 'permission denied for table event',
+                 'panko_reader cannot truncate panko.event');
+SELECT throws_ok($$INSERT INTO panko.event_type (name) VALUES ('tap.type')$$, '42501',
+                 'permission denied for table event_type', 'panko_reader cannot insert into panko.event_type');
+SELECT throws_ok($$SELECT count(*) FROM panko.record_events('[{"message_id": "tap-r1", "event_type": "x", "generated": "2024-03-01T00:00:00", "traits": []}]')$$,
+                 '42501', 'permission denied for function record_events', 'panko_reader cannot call panko.record_events');
+SELECT throws_ok($$SELECT panko.api_post_events('[]')$$, '42501', 'permission denied for function api_post_events',
+                 'panko_reader cannot call panko.api_post_events');
+SELECT throws_ok($$SELECT panko.set_identity('a1', 'A', 'admin', true)$$, '42501',
+                 'permission denied for function set_identity', 'panko_reader cannot call panko.set_identity');
+SELECT throws_ok('SELECT panko.clear_expired_data(0)', '42501', 'permission denied for function clear_expired_data',
+                 'panko_reader cannot call panko.clear_expired_data');
+SELECT throws_ok('SELECT panko.run_maintenance()', '42501', 'permission denied for function run_maintenance',
+                 'panko_reader cannot call panko.run_maintenance');
+SELECT throws_ok('SELECT count(*) FROM panko.event_message', '42501', 'permission denied for table event_message',
+                 'panko_reader cannot read the message_id registry');
+SELECT throws_ok('SELECT count(*) FROM panko.partition', '42501', 'permission denied for table partition',
+                 'panko_reader cannot read panko.partition');
+SELECT throws_ok(format('SELECT count(*) FROM panko.%I', :'tap_partition'), '42501',
+                 format('permission denied for table %s', :'tap_partition'),
+                 'panko_reader cannot read a partition directly (' || :'tap_partition' || ')');
+SELECT throws_ok(format('SELECT count(*) FROM ONLY panko.%I', :'tap_partition'), '42501', NULL,
+                 'panko_reader cannot read a partition with ONLY either');
+RESET ROLE;
+SELECT is_empty(
+    $$SELECT i.inhrelid::regclass::text || ' ' || r || ' ' || p.priv
+        FROM pg_inherits i, unnest(ARRAY['panko_reader', 'panko_writer', 'panko_admin', 'panko_api', 'tap_api']) r,
+             unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) p(priv)
+       WHERE i.inhparent = 'panko.event'::regclass AND has_table_privilege(r, i.inhrelid, p.priv)$$,
+    'no panko role has any privilege on any partition of panko.event');
+
+------------------------------------------------------------------ panko_writer
+SET LOCAL ROLE tap_writer;
+SELECT is(
+    (SELECT count(*)::int FROM panko.record_events(
+        '[{"message_id": "tap-w1", "event_type": "tap.write", "generated": "2024-03-01T00:00:00", "traits": [["project_id", 1, "A"]]}]')),
+    0, 'panko_writer can record events (nothing reported as not stored)');
+SELECT throws_ok('SELECT count(*) FROM panko.events', '42501', 'permission denied for view events',
+                 'panko_writer alone cannot read panko.events');
+SELECT throws_ok('SELECT count(*) FROM panko.event', '42501', 'permission denied for table event',
+                 'panko_writer alone cannot read panko.event');
+SELECT throws_ok($$INSERT INTO panko.event VALUES (now(), 1, 'tap-x', '{}', NULL)$$, '42501',
+                 'permission denied for table event', 'panko_writer cannot insert into panko.event directly');
+SELECT throws_ok($$SELECT panko.set_identity('a1', 'A', 'admin', true)$$, '42501',
+                 'permission denied for function set_identity', 'panko_writer cannot call panko.set_identity');
+RESET ROLE;
+SELECT is((SELECT count(*)::int FROM panko.event WHERE message_id = 'tap-w1'), 1, 'the writer''s event was stored');
+
+------------------------------------------------------------------ panko_admin
+SET LOCAL ROLE tap_admin;
+SELECT is(panko.clear_expired_data(-1), 0::bigint, 'panko_admin can call panko.clear_expired_data (ttl -1 keeps all)');
+SELECT ok(panko.run_maintenance() ?& ARRAY['partitions_created', 'partitions_dropped', 'rows_deleted', 'skipped'],
+          'panko_admin can call panko.run_maintenance');
+SELECT throws_ok($$SELECT panko.set_identity('a1', 'A', 'admin', true)$$, '42501',
+                 'permission denied for function set_identity', 'panko_admin cannot call panko.set_identity (it is no gateway)');
+SELECT throws_ok($$INSERT INTO panko.event VALUES (now(), 1, 'tap-x', '{}', NULL)$$, '42501',
+                 'permission denied for table event', 'panko_admin cannot insert into panko.event directly');
+SELECT throws_ok($$DELETE FROM panko.event$$, '42501', 'permission denied for table event',
+                 'panko_admin cannot delete from panko.event directly');
+SELECT throws_ok($$TRUNCATE panko.event$$, '42501', 'permission denied for table event',
+                 'panko_admin cannot truncate panko.event');
+SELECT throws_ok($$SELECT panko.create_partition_for(now() + interval '3 years')$$, '42501',
+                 'permission denied for function create_partition_for',
+                 'panko_admin cannot call the internal SECURITY DEFINER panko.create_partition_for');
+RESET ROLE;
+
+------------------------------------------------------------------ panko_api (the gateway)
+SET LOCAL ROLE tap_api;
+SELECT lives_ok($$SELECT panko.set_identity('a1', 'A', 'member')$$, 'panko_api can call panko.set_identity');
+SELECT throws_ok('SELECT panko.clear_expired_data(0)', '42501', 'permission denied for function clear_expired_data',
+                 'panko_api cannot call panko.clear_expired_data');
+SELECT throws_ok('SELECT panko.run_maintenance()', '42501', 'permission denied for function run_maintenance',
+                 'panko_api cannot call panko.run_maintenance');
+SELECT throws_ok($$DELETE FROM panko.event$$, '42501', 'permission denied for table event',
+                 'panko_api cannot delete from panko.event');
+SELECT throws_ok($$SELECT panko.drop_expired_partitions(now(), NULL)$$, '42501',
+                 'permission denied for function drop_expired_partitions',
+                 'panko_api cannot call the internal SECURITY DEFINER panko.drop_expired_partitions');
+SELECT throws_ok($$SELECT panko.purge_registry()$$, '42501', 'permission denied for function purge_registry',
+                 'panko_api cannot call the internal SECURITY DEFINER panko.purge_registry');
+RESET ROLE;
+
+SELECT * FROM finish();
+ROLLBACK;
