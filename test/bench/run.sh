@@ -122,12 +122,12 @@ cleanup() {
 echo "bench: starting the cluster"
 pg_start bench "${SETTINGS[@]}"
 trap cleanup EXIT
-SHOWN=$(psql -X -At -d postgres -c "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ' ' ORDER BY name)
+SHOWN=$(psql -X -At -d postgres -c "SELECT string_agg(name || '=' || current_setting(name), ' ' ORDER BY name)
     FROM pg_settings WHERE name IN ('shared_buffers','effective_cache_size','work_mem','maintenance_work_mem',
     'wal_buffers','max_wal_size','checkpoint_timeout','random_page_cost','effective_io_concurrency','jit',
     'fsync','synchronous_commit','full_page_writes','max_parallel_workers_per_gather','autovacuum','TimeZone')")
 echo "bench: PostgreSQL $(psql -X -At -d postgres -c 'SHOW server_version') on $PGHOST port $PGPORT"
-echo "bench: settings (8kB/kB units as pg_settings reports them): $SHOWN"
+echo "bench: settings: $SHOWN"
 [ "$KEEP" = 1 ] && echo "bench: keeping cluster in $PG_TMP and workload in $WORKDIR"
 
 export BENCH_PGHOST=$PGHOST BENCH_PGPORT=$PGPORT
