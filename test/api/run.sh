@@ -88,6 +88,7 @@ command -v gabbi-run >/dev/null || { echo "gabbi-run missing (apt-get install py
 
 pg_start api || exit 1
 trap cleanup EXIT
+export PGDATA_DIR PG_TMP PGBIN
 
 psql -qX -v ON_ERROR_STOP=1 \
     -c "CREATE EXTENSION panko" \
