@@ -405,7 +405,8 @@ panko_maintenance_main(Datum main_arg)
 		" $1 OPERATOR(pg_catalog.->>) 'rows_deleted',"
 		" $1 OPERATOR(pg_catalog.->>) 'event_types_removed',"
 		" $1 OPERATOR(pg_catalog.->>) 'duration_ms',"
-		" $1 OPERATOR(pg_catalog.->>) 'skipped'";
+		" $1 OPERATOR(pg_catalog.->>) 'skipped',"
+		" $1 OPERATOR(pg_catalog.->>) 'registry_rows_purged'";
 	Oid			argtypes[1] = {JSONBOID};
 	Datum		report;
 	bool		isnull;
@@ -415,6 +416,7 @@ panko_maintenance_main(Datum main_arg)
 	char	   *types_removed;
 	char	   *duration;
 	char	   *skipped;
+	char	   *purged;
 	int			ret;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -475,6 +477,7 @@ panko_maintenance_main(Datum main_arg)
 	types_removed = ResultColumn(4, "?");
 	duration = ResultColumn(5, "");
 	skipped = ResultColumn(6, "false");
+	purged = ResultColumn(7, "");
 
 	SPI_finish();
 	PopActiveSnapshot();
@@ -499,8 +502,10 @@ panko_maintenance_main(Datum main_arg)
 						dbname)));
 	else
 		ereport(LOG,
-				(errmsg("panko maintenance of database \"%s\": %s partitions created, %s partitions dropped, %s rows deleted, %s event types removed in %s ms",
+				(errmsg("panko maintenance of database \"%s\": %s partitions created, %s partitions dropped, %s rows deleted, %s event types removed%s%s%s in %s ms",
 						dbname, created, dropped, deleted, types_removed,
+						purged[0] ? ", " : "", purged,
+						purged[0] ? " registry rows purged" : "",
 						duration)));
 
 	proc_exit(0);

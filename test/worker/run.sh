@@ -13,6 +13,8 @@ cd "$(dirname "$0")/../.."
 source test/lib.sh
 
 export PGDATABASE=postgres
+# Only warnings and errors from the test's own sessions.
+export PGOPTIONS="-c client_min_messages=warning"
 FAILURES=0
 TTL_DAY=86400
 
@@ -48,8 +50,10 @@ wait_runs() {
 
 # set_conf NAME VALUE: ALTER SYSTEM + reload, and wait until a new session
 # sees it (the postmaster has re-read the file, so new workers get it).
+# PostgreSQL 15 refuses ALTER SYSTEM of a custom setting its session does
+# not know, hence the LOAD when panko is not preloaded.
 set_conf() {
-    q -c "ALTER SYSTEM SET $1 = '$2'" -c "SELECT pg_reload_conf()" >/dev/null
+    q -c "LOAD 'panko'" -c "ALTER SYSTEM SET $1 = '$2'" -c "SELECT pg_reload_conf()" >/dev/null
     wait_until 10 "SELECT coalesce((SELECT setting FROM pg_settings WHERE name = '$1'),
                                    current_setting('$1', true)) = '$2'" \
         || fail "setting $1 = $2 not visible after pg_reload_conf()"
@@ -195,7 +199,6 @@ if want 5; then
     work=$(mktemp -d /tmp/panko-worker-race-XXXXXX)
     batches=40
     (
-        export PGOPTIONS="-c client_min_messages=warning"
         for b in $(seq 1 $batches); do
             # fresh, tomorrow's and expired events, in one call each
             events "race$b" 100 "'1 minute'" || echo "ERROR: batch $b fresh"
@@ -307,7 +310,7 @@ if want 7; then
         "cron.database_name = 'postgres'" \
         "cron.use_background_workers = on"
     echo "# cluster (pg_cron only) on port $PGPORT"
-    notice=$(psql -X -q -c "CREATE EXTENSION panko" 2>&1)
+    notice=$(PGOPTIONS= psql -X -q -c "CREATE EXTENSION panko" 2>&1)
     if echo "$notice" | grep -q 'NOTICE' && echo "$notice" | grep -qi 'shared_preload_libraries'; then
         pass "7 CREATE EXTENSION panko without preload: $(echo "$notice" | grep NOTICE | head -n 1)"
     else
