@@ -95,7 +95,7 @@ start_cluster() {
     trap finish EXIT
 }
 
-if want 1 || want 2 || want 3 || want 4 || want 5 || want 6 || want 8; then
+if want 1 || want 2 || want 3 || want 4 || want 5 || want 6 || want 8 || want 9; then
     start_cluster "shared_preload_libraries = 'panko,pg_cron'" \
         "cron.database_name = 'postgres'" \
         "panko.expiry_interval = 1" \
@@ -301,6 +301,33 @@ if want 8; then
     [ "$(grep -c 'no_such_db' "$PG_TMP/server.log")" = "$warnings" ] && pass "8 the warning is not repeated every round" \
         || fail "8 the no_such_db warning repeats every round"
     q -c "ALTER SYSTEM RESET panko.expiry_databases" -c "SELECT pg_reload_conf()" >/dev/null
+fi
+
+# 9. A long reader must not stall ingest while maintenance waits to drop a
+# partition (DROP needs an exclusive lock the reader's lock blocks).
+if want 9; then
+    set_conf panko.event_time_to_live -1
+    events stale 50 "'3 days'" >/dev/null
+    wait_runs 30 postgres 1
+    psql -X -q -c "BEGIN" -c "SELECT count(*) FROM panko.events" -c "SELECT pg_sleep(15)" -c "COMMIT" \
+        >/dev/null 2>&1 &
+    reader=$!
+    sleep 1
+    set_conf panko.event_time_to_live "$TTL_DAY"
+    sleep 3
+    t0=$(date +%s%N)
+    rej=$(timeout 30 bash -c "$(declare -f q events); events unstalled 50 \"'1 minute'\"" 2>&1)
+    ms=$((($(date +%s%N) - t0) / 1000000))
+    if [ "$rej" = 0 ] && [ "$ms" -lt 5000 ]; then
+        pass "9 ingest took $ms ms while a 15 s reader held off the partition drop"
+    else
+        fail "9 ingest stalled $ms ms (result '$rej') behind maintenance waiting on a long reader's lock"
+    fi
+    wait $reader
+    wait_until 30 "SELECT count(*) = 0 FROM panko.event WHERE message_id LIKE 'stale-%'" \
+        && pass "9 the expired partition is dropped once the reader is gone" \
+        || fail "9 expired events left after the reader ended: $(count stale) of 50"
+    set_conf panko.event_time_to_live -1
 fi
 
 # 7. pg_cron alone, panko not preloaded.
