@@ -315,7 +315,7 @@ run_pipeline(db_conn *c, step *steps, int nsteps, int keep_step,
  */
 void
 db_call(db_stmt stmt, const db_identity *id, const char *const *params,
-		const int *lengths, int nparams, db_result *out)
+		int nparams, db_result *out)
 {
 	const char *idparams[4];
 

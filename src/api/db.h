@@ -44,8 +44,7 @@ typedef struct db_result
 
 extern void db_init(const char *conninfo);
 extern void db_call(db_stmt stmt, const db_identity *id,
-					const char *const *params, const int *lengths,
-					int nparams, db_result *out);
+					const char *const *params, int nparams, db_result *out);
 extern int	db_status_for_sqlstate(const char *sqlstate);
 
 #endif

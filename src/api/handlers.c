@@ -87,7 +87,7 @@ call_api(struct MHD_Connection *conn, reply *r, db_stmt stmt,
 
 	if (!get_identity(conn, &id, r))
 		return;
-	db_call(stmt, &id, params, NULL, nparams, &res);
+	db_call(stmt, &id, params, nparams, &res);
 	reply_db(r, &res, ok_status);
 }
 
@@ -137,7 +137,7 @@ healthcheck(reply *r)
 	db_result	res;
 	char	   *body;
 
-	db_call(STMT_HEALTH, NULL, NULL, NULL, 0, &res);
+	db_call(STMT_HEALTH, NULL, NULL, 0, &res);
 	PQclear(res.res);
 	body = strdup(res.status == 200 ? "OK" : "DATABASE UNAVAILABLE");
 	reply_body(r, res.status == 200 ? 200 : 503, "text/plain", body,

@@ -98,7 +98,7 @@ log_request(const char *method, const char *path, int status, double ms,
 {
 	static const char hex[] = "0123456789ABCDEF";
 	char		line[2560];
-	char		ts[40];
+	char		ts[96];
 	size_t		n;
 	int			k;
 
@@ -129,7 +129,7 @@ void
 log_msg(const char *fmt,...)
 {
 	char		line[2048];
-	char		ts[40];
+	char		ts[96];
 	va_list		ap;
 	int			k;
 	size_t		n;

@@ -97,11 +97,13 @@ reply_send(struct MHD_Connection *conn, api_request *req, reply *r)
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
+	if (r->status == 0)
+		reply_error(r, 500, "Internal error: no reply was produced");
 	if (r->res)
 		resp = MHD_create_response_from_buffer_with_free_callback_cls(
 			r->len, r->body, free_result, r->res);
 	else
-		resp = MHD_create_response_from_buffer(r->len, r->body ? r->body : "",
+		resp = MHD_create_response_from_buffer(r->len, r->body ? r->body : (void *) "",
 											   r->body ? MHD_RESPMEM_MUST_FREE
 											   : MHD_RESPMEM_PERSISTENT);
 	if (resp == NULL)
