@@ -29,6 +29,8 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
@@ -442,6 +444,20 @@ panko_maintenance_main(Datum main_arg)
 		CommitTransactionCommand();
 		ereport(DEBUG1,
 				(errmsg("panko is not installed in database \"%s\"", dbname)));
+		proc_exit(0);
+	}
+
+	if (!OidIsValid(LookupFuncName(list_make2(makeString("panko"),
+											  makeString("run_maintenance")),
+								   0, NULL, true)))
+	{
+		/* panko 0.1.0 had no run_maintenance(): say how to get it. */
+		CommitTransactionCommand();
+		ereport(WARNING,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("panko in database \"%s\" has no panko.run_maintenance(); nothing expires there",
+						dbname),
+				 errhint("Run ALTER EXTENSION panko UPDATE in that database.")));
 		proc_exit(0);
 	}
 
