@@ -87,8 +87,8 @@ accept_allows_json(const char *accept)
 }
 
 /*
- * Is a Content-Type a JSON one?  These are the types upstream (WSME)
- * parsed as JSON; parameters such as charset are ignored.
+ * Is a Content-Type application/json?  Parameters such as charset are
+ * ignored; anything else (form encoding included) is not read as JSON.
  */
 bool
 media_type_is_json(const char *content_type)
@@ -100,9 +100,7 @@ media_type_is_json(const char *content_type)
 		return false;
 	n = strcspn(content_type, ";");
 	t = trim(content_type, &n);
-	return token_is(t, n, "application/json") ||
-		token_is(t, n, "text/javascript") ||
-		token_is(t, n, "application/javascript");
+	return token_is(t, n, "application/json");
 }
 
 /* A Host header safe to echo in the versions document's links. */
