@@ -183,6 +183,10 @@ def run_main(port):
     st, _, body = chunked(b'[{"message_id": "raw-nul", "event_type": "x\x00y"}]')
     check_error("NUL byte inside a JSON body is 400", (st, {"x-openstack-request-id": "req-"}, body), 400)
 
+    st, hdrs, body = request(port, b"POST /v2/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                             b"X-Roles: admin\r\nContent-Length: 2\r\n\r\n[]")
+    check_error("POST without a Content-Type is 415", (st, hdrs, body), 415, "Unknown mimetype: None")
+
     # a client that announces more body than it sends, then goes away
     s = socket.create_connection((HOST, port), timeout=5)
     s.sendall(b"POST /v2/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
