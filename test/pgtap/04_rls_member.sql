@@ -3,7 +3,7 @@
 -- The gateway role tap_api (member of panko_api) states the identity as
 -- panko-api does; fixture events are listed in run.sh.
 BEGIN;
-SELECT plan(66);
+SELECT plan(69);
 
 SELECT is((SELECT count(*)::int FROM panko.event), 10, 'fixture: 10 events (seen by the superuser)');
 
@@ -168,6 +168,13 @@ SELECT results_eq('SELECT message_id COLLATE "default" FROM panko.events', ARRAY
 
 SELECT panko.set_identity('a1', 'C', 'member') IS NULL AS ignored \gset
 SELECT is_empty('SELECT 1 FROM panko.events', 'a member of a project without events sees nothing');
+
+-- Identity values are data, never parsed as trait literals or SQL.
+SELECT panko.set_identity('b1", "project_id":string="B', 'A", "user_id":string="b1', 'member') IS NULL AS ignored \gset
+SELECT is_empty('SELECT 1 FROM panko.events', 'identity values that look like trait literals match nothing');
+SELECT is((SELECT count(*)::int FROM panko.get_events()), 0, '... also through get_events()');
+SELECT panko.set_identity($$a1' OR true OR '$$, $$A' OR true OR '$$, 'member') IS NULL AS ignored \gset
+SELECT is_empty('SELECT 1 FROM panko.events', 'identity values that look like SQL match nothing');
 
 SELECT panko.set_identity('a1', NULL, 'member') IS NULL AS ignored \gset
 SELECT is_empty('SELECT 1 FROM panko.events', 'a member without a project sees nothing');
