@@ -340,6 +340,8 @@ GRANT EXECUTE ON FUNCTION panko.api_post_events(jsonb) TO panko_writer;
 --------------------------------------------------------------------------
 -- Tell the operator how expiry will run.
 --------------------------------------------------------------------------
+-- Extension scripts run with client_min_messages raised to warning.
+SET LOCAL client_min_messages = notice;
 DO $notice$
 BEGIN
     IF NOT (',' || replace(current_setting('shared_preload_libraries'), ' ', '') || ',') LIKE '%,panko,%' THEN

@@ -450,13 +450,23 @@ DECLARE
     p record;
     n bigint;
     budget bigint := max_count;
+    saved_lock_timeout text := current_setting('lock_timeout');
 BEGIN
     partitions_dropped := 0;
     rows_deleted := 0;
     FOR p IN SELECT * FROM panko.partition WHERE upper_bound <= cutoff ORDER BY lower_bound LOOP
         EXECUTE format('SELECT count(*) FROM panko.%I', p.name) INTO n;
         EXIT WHEN budget IS NOT NULL AND n > budget;
-        EXECUTE format('DROP TABLE panko.%I', p.name);
+        -- A long reader of that partition must not stall ingest behind us:
+        -- give up after a second and drop it next run.
+        BEGIN
+            PERFORM set_config('lock_timeout', '1s', true);
+            EXECUTE format('DROP TABLE panko.%I', p.name);
+            PERFORM set_config('lock_timeout', saved_lock_timeout, true);
+        EXCEPTION WHEN lock_not_available THEN
+            RAISE LOG 'panko: partition % is in use; it is dropped next run', p.name;
+            RETURN;
+        END;
         DELETE FROM panko.partition WHERE name = p.name;
         partitions_dropped := partitions_dropped + 1;
         rows_deleted := rows_deleted + n;
