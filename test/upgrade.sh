@@ -46,6 +46,10 @@ if ! cmp -s "$CONTROL" "$INSTALLED_CONTROL"; then
     echo "FAIL: $INSTALLED_CONTROL differs from $CONTROL: run make install first"
     exit 1
 fi
+for f in sql/panko--*.sql; do
+    cmp -s "$f" "$(pg_config --sharedir)/extension/$(basename "$f")" \
+        || echo "# WARNING: $f differs from the installed copy: the test runs against what is installed"
+done
 echo "# upgrade 0.1.0 -> $DEFAULT_VERSION (default_version of $CONTROL)"
 
 pg_start upgrade || { echo "FAIL: could not start a cluster"; exit 1; }

@@ -32,14 +32,22 @@
 #   np-auth     -        a1    identity.authenticate        (no project_id trait)
 #   np-bare     -        -     identity.authenticate        (no traits at all)
 set -u
+# Files given on the command line, made absolute before changing directory.
+FILES=()
+for f in "$@"; do FILES+=("$(realpath -e "$f")") || { echo "FAIL: no such file: $f"; exit 1; }; done
 cd "$(dirname "$0")/../.."
 source test/lib.sh
 
 DB=panko_tap
 export PGDATABASE=$DB
 
-FILES=("$@")
 [ ${#FILES[@]} -gt 0 ] || FILES=(test/pgtap/*.sql)
+
+# Warn when the installed extension is not this tree's (run make install).
+for f in panko.control sql/panko--*.sql; do
+    cmp -s "$f" "$(pg_config --sharedir)/extension/$(basename "$f")" \
+        || echo "# WARNING: $f differs from the installed copy: the tests run against what is installed"
+done
 
 command -v pg_prove >/dev/null || { echo "FAIL: pg_prove not found (apt-get install libtap-parser-sourcehandler-pgtap-perl)"; exit 1; }
 
