@@ -224,6 +224,29 @@ def run_main(port):
     check("300 concurrent requests under 4 identities each see their own events",
           not wrong, repr(wrong[:3]))
 
+    # concurrent ingest of new event types: every batch stored, no 500
+    results = []
+
+    def poster(k):
+        body = json.dumps([{"message_id": "raw-conc-%d-%d" % (k, i), "event_type": "raw.conc.%d" % (i % 3),
+                            "generated": "2024-05-01T00:00:%02d" % i,
+                            "traits": [["project_id", 1, "proj-raw"], ["t%d" % (i % 4), 2, i]]}
+                           for i in range(8)]).encode()
+        out = (b"POST /v2/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+               b"Content-Type: application/json\r\nX-Roles: admin\r\n"
+               b"Content-Length: %d\r\n\r\n" % len(body)) + body
+        st, _, rbody = request(port, out)
+        with lock:
+            results.append((st, json.loads(rbody).get("stored") if st == 201 else rbody[:200]))
+
+    threads = [threading.Thread(target=poster, args=(k,)) for k in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    check("12 concurrent POSTs of new event types are all stored",
+          results == [(201, 8)] * 12, repr([r for r in results if r != (201, 8)][:3]))
+
     # failed requests do not poison the thread's connection
     for _ in range(6):
         get(port, "/v2/events?limit=abc", ADMIN)
