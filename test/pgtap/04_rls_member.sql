@@ -3,7 +3,7 @@
 -- The gateway role tap_api (member of panko_api) states the identity as
 -- panko-api does; fixture events are listed in run.sh.
 BEGIN;
-SELECT plan(69);
+SELECT plan(72);
 
 SELECT is((SELECT count(*)::int FROM panko.event), 10, 'fixture: 10 events (seen by the superuser)');
 
@@ -16,6 +16,20 @@ LANGUAGE plpgsql VOLATILE COST 0.0000001 AS $$
 BEGIN
     INSERT INTO tap_seen VALUES (message_id, raw::text);
     RETURN true;
+END
+$$;
+
+-- Everything an error tells the caller, with one id replaced by X.
+CREATE FUNCTION pg_temp.tap_error(query text, id text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    st text; msg text; det text; hin text;
+BEGIN
+    EXECUTE query;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
+    RETURN replace(concat_ws(' | ', st, msg, det, hin), id, 'X');
 END
 $$;
 
@@ -68,6 +82,9 @@ SELECT throws_ok($$SELECT * FROM panko.get_events('{}', 10, NULL, 'b1-create')$$
 SELECT throws_ok($$SELECT * FROM panko.get_events('{}', 10, NULL, 'no-such-event')$$, '22023',
                  'marker "no-such-event" is not an event you can see',
                  'member a1@A: ... with the same error as a marker that does not exist');
+SELECT is(pg_temp.tap_error($$SELECT * FROM panko.get_events('{}', 10, NULL, 'b1-create')$$, 'b1-create'),
+          pg_temp.tap_error($$SELECT * FROM panko.get_events('{}', 10, NULL, 'b1-createX')$$, 'b1-createX'),
+          'member a1@A: SQLSTATE, message, detail and hint are the same for an invisible and a missing marker');
 SELECT throws_ok($$SELECT * FROM panko.get_events('{}', 10, ARRAY['generated:desc'], 'np-auth')$$, '22023',
                  'marker "np-auth" is not an event you can see',
                  'member a1@A: the marker of an event without project is rejected too');
@@ -126,6 +143,12 @@ SELECT throws_ok($$SELECT panko.api_get_event('aa-a1')$$, 'P0002', 'Event aa-a1 
                  'member a1@A: api_get_event() of project "AA" (prefix) is P0002');
 SELECT throws_ok($$SELECT panko.api_get_event('no-such-event')$$, 'P0002', 'Event no-such-event Not Found',
                  'member a1@A: api_get_event() of a missing event is the same P0002');
+SELECT is(pg_temp.tap_error($$SELECT panko.api_get_event('b1-create')$$, 'b1-create'),
+          pg_temp.tap_error($$SELECT panko.api_get_event('b1-createX')$$, 'b1-createX'),
+          'member a1@A: api_get_event() errors are the same for an invisible and a missing event');
+SELECT is(pg_temp.tap_error($$SELECT panko.api_get_events('{"marker": "b1-create"}')$$, 'b1-create'),
+          pg_temp.tap_error($$SELECT panko.api_get_events('{"marker": "b1-createX"}')$$, 'b1-createX'),
+          'member a1@A: api_get_events() errors are the same for an invisible and a missing marker');
 SELECT throws_ok($$SELECT panko.api_event_types()$$, '28000', 'Not Authorized to access project A',
                  'member a1@A: api_event_types() is refused (401)');
 SELECT throws_ok($$SELECT panko.api_trait_types('image.upload')$$, '28000', 'Not Authorized to access project A',
