@@ -153,14 +153,25 @@ kill "$DEAD_PID"; wait "$DEAD_PID" 2>/dev/null
 P5=$(free_port)
 serve _ TERM_PID "http://127.0.0.1:$P5/healthcheck" --listen "127.0.0.1:$P5" --db "$DB" \
     --log "$WORK/term.log" || bad "server for SIGTERM starts"
-psql -qX -c "BEGIN; LOCK TABLE panko.event IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(2); COMMIT;" \
+# wait_for SQL: poll until the query returns t (at most 10 s).
+wait_for() {
+    for _ in $(seq 1 100); do
+        [ "$(psql -qXtA -c "$1")" = t ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+# hold a lock that blocks readers, so a request is in flight at SIGTERM
+psql -qX -c "BEGIN; LOCK TABLE panko.event IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(3); COMMIT;" \
     >/dev/null 2>&1 &
 LOCK_PID=$!
-sleep 0.5
+wait_for "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE relation = 'panko.event'::regclass
+          AND mode = 'AccessExclusiveLock' AND granted)" || bad "the blocking lock was taken"
 curl -s -o "$WORK/drained.json" -w '%{http_code}' -H 'X-User-Id: user-a1' -H 'X-Project-Id: proj-a' \
     "http://127.0.0.1:$P5/v2/events" >"$WORK/drained.status" &
 CURL_PID=$!
-sleep 0.4
+wait_for "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE usename = 'panko_http'
+          AND wait_event_type = 'Lock')" || bad "the request was blocked in the database"
 kill -TERM "$TERM_PID"
 sleep 0.3
 expect "no new connections while draining" "[ $(status_of -m 2 http://127.0.0.1:$P5/healthcheck) = 000 ]"
