@@ -3,7 +3,7 @@
 -- everything.  RLS is enabled and not bypassable by the server's role, and
 -- statistics do not leak rows.
 BEGIN;
-SELECT plan(39);
+SELECT plan(44);
 
 SELECT is((SELECT count(*)::int FROM panko.event), 10, 'fixture: 10 events (seen by the superuser)');
 
@@ -94,6 +94,29 @@ SELECT is((SELECT count(*)::int FROM json_array_elements(panko.api_get_events('{
           'panko_admin: api_get_events() shows all 10 events');
 SELECT is(panko.api_get_event('b1-create')->>'message_id', 'b1-create', 'panko_admin: api_get_event() of any event');
 RESET ROLE;
+
+------------------------------------------------------------------ parallel query keeps the identity
+SET LOCAL force_parallel_mode = on;
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL min_parallel_table_scan_size = 0;
+SET LOCAL ROLE tap_api;
+SELECT panko.set_identity('a1', 'A', 'member') IS NULL AS ignored \gset
+SELECT results_eq('SELECT message_id COLLATE "default" FROM panko.events ORDER BY 1', ARRAY['a1-create', 'a1-delete'],
+                  'parallel query: a member still sees only its events through the view');
+SELECT results_eq($$SELECT value FROM panko.get_traits('compute.instance.create.end', 'project_id')$$, ARRAY['A'],
+                  'parallel query: get_traits() still scoped to the member');
+SELECT panko.set_identity('adm', 'A', 'admin', true) IS NULL AS ignored \gset
+SELECT is((SELECT count(*)::int FROM panko.events), 10, 'parallel query: an all_tenants admin still sees everything');
+RESET ROLE;
+SELECT panko.set_identity(NULL, NULL, NULL) IS NULL AS ignored \gset
+SET LOCAL ROLE tap_reader;
+SELECT is((SELECT count(*)::int FROM panko.events), 0, 'parallel query: a reader without identity still sees nothing');
+RESET ROLE;
+SET LOCAL ROLE tap_admin;
+SELECT is((SELECT count(*)::int FROM panko.events), 10, 'parallel query: panko_admin still sees everything');
+RESET ROLE;
+RESET force_parallel_mode;
 
 ------------------------------------------------------------------ statistics do not leak rows
 ANALYZE panko.event;
