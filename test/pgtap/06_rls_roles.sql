@@ -3,7 +3,7 @@
 -- everything.  RLS is enabled and not bypassable by the server's role, and
 -- statistics do not leak rows.
 BEGIN;
-SELECT plan(44);
+SELECT plan(45);
 
 SELECT is((SELECT count(*)::int FROM panko.event), 10, 'fixture: 10 events (seen by the superuser)');
 
@@ -94,6 +94,43 @@ SELECT is((SELECT count(*)::int FROM json_array_elements(panko.api_get_events('{
           'panko_admin: api_get_events() shows all 10 events');
 SELECT is(panko.api_get_event('b1-create')->>'message_id', 'b1-create', 'panko_admin: api_get_event() of any event');
 RESET ROLE;
+
+------------------------------------------------------------------ plans cached across roles and identities
+-- The same query shapes run in one session by a superuser (no RLS), a
+-- member, a reader and panko_admin, several rounds (custom then generic
+-- plans): each sees its own view every time, marker lookup included.
+CREATE FUNCTION pg_temp.tap_view(who text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    n int;
+    m text;
+BEGIN
+    PERFORM panko.set_identity(NULL, NULL, NULL);
+    CASE who
+        WHEN 'superuser' THEN NULL;
+        WHEN 'member' THEN PERFORM panko.set_identity('a1', 'A', 'member'); SET LOCAL ROLE tap_api;
+        WHEN 'reader' THEN SET LOCAL ROLE tap_reader;
+        WHEN 'admin' THEN SET LOCAL ROLE tap_admin;
+    END CASE;
+    SELECT count(*) INTO n FROM panko.get_events();
+    BEGIN
+        SELECT count(*)::text INTO m FROM panko.get_events('{}', 100, NULL, 'np-auth');
+    EXCEPTION WHEN invalid_parameter_value THEN
+        m := 'rejected';
+    END;
+    RESET ROLE;
+    RETURN who || ' ' || n || ', after np-auth ' || m;
+END
+$$;
+SELECT results_eq(
+    $$SELECT pg_temp.tap_view(w) FROM generate_series(1, 7) i,
+             unnest(ARRAY['superuser', 'member', 'reader', 'admin']) WITH ORDINALITY AS u(w, o) ORDER BY i, o$$,
+    $$SELECT w FROM generate_series(1, 7) i,
+             unnest(ARRAY['superuser 10, after np-auth 9', 'member 2, after np-auth rejected',
+                          'reader 0, after np-auth rejected', 'admin 10, after np-auth 9']) WITH ORDINALITY AS u(w, o)
+       ORDER BY i, o$$,
+    'get_events() alternating superuser, member, reader and panko_admin in one session: 7 rounds, each its own view');
+SELECT panko.set_identity(NULL, NULL, NULL) IS NULL AS ignored \gset
 
 ------------------------------------------------------------------ parallel query keeps the identity
 SET LOCAL force_parallel_mode = on;
