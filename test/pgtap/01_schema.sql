@@ -213,7 +213,8 @@ VALUES
     ('panko.traits_matchsel(internal,oid,internal,integer)', 's', true, 's', false, false),
     ('panko.traits_containsel(internal,oid,internal,integer)', 's', true, 's', false, false),
     ('panko.traits_existsel(internal,oid,internal,integer)', 's', true, 's', false, false),
-    ('panko.message_id_hash(text)', 'i', true, 's', false, false);
+    ('panko.message_id_hash(text)', 'i', true, 's', false, false),
+    ('panko.traits_typanalyze(internal)', 'v', true, 's', false, false);
 SELECT is_empty(
     $$SELECT p.oid::regprocedure::text, p.provolatile::text, p.proisstrict, p.proparallel::text, p.prosecdef, p.proleakproof
         FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'

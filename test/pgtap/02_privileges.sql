@@ -62,7 +62,7 @@ SELECT is_empty(
     $$SELECT p.oid::regprocedure::text FROM pg_proc p
        WHERE p.pronamespace = 'panko'::regnamespace AND has_function_privilege('public', p.oid, 'EXECUTE')
          AND p.proname NOT IN (
-             'traits_in', 'traits_out', 'traits_recv', 'traits_send',
+             'traits_in', 'traits_out', 'traits_recv', 'traits_send', 'traits_typanalyze',
              'traitquery_in', 'traitquery_out', 'traitquery_recv', 'traitquery_send',
              'traits', 'traits_to_jsonb', 'traitquery', 'trait_text', 'trait_int', 'trait_float', 'trait_datetime',
              'trait_count', 'each_trait', 'traits_exist', 'traits_contains', 'traits_contained', 'traits_match',
