@@ -22,8 +22,10 @@ OBJS = \
 	src/trait_query.o \
 	src/traits_gin.o \
 	src/traits_sel.o \
+	src/traits_analyze.o \
 	src/event_input.o \
 	src/event_json.o \
+	src/event_query.o \
 	src/identity.o \
 	src/worker.o
 

@@ -39,12 +39,15 @@ CREATE FUNCTION panko.traits_recv(internal) RETURNS panko.traits
     AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION panko.traits_send(panko.traits) RETURNS bytea
     AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION panko.traits_typanalyze(internal) RETURNS boolean
+    AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL SAFE;
 
 CREATE TYPE panko.traits (
     INPUT = panko.traits_in,
     OUTPUT = panko.traits_out,
     RECEIVE = panko.traits_recv,
     SEND = panko.traits_send,
+    ANALYZE = panko.traits_typanalyze,
     INTERNALLENGTH = VARIABLE,
     ALIGNMENT = int4,
     STORAGE = extended
@@ -56,6 +59,8 @@ COMMENT ON FUNCTION panko.traits_in(cstring) IS 'Text input of panko.traits';
 COMMENT ON FUNCTION panko.traits_out(panko.traits) IS 'Text output of panko.traits (canonical: sorted by name and type)';
 COMMENT ON FUNCTION panko.traits_recv(internal) IS 'Binary input of panko.traits; checks every length';
 COMMENT ON FUNCTION panko.traits_send(panko.traits) IS 'Binary output of panko.traits';
+COMMENT ON FUNCTION panko.traits_typanalyze(internal) IS
+    'ANALYZE support: the most common traits and their frequencies, for the planner';
 
 --------------------------------------------------------------------------
 -- panko.traitquery: a conjunction of Panko trait filters
@@ -575,147 +580,7 @@ COMMENT ON FUNCTION panko.record_events(jsonb) IS
 CREATE FUNCTION panko.get_events(filter jsonb DEFAULT '{}', "limit" integer DEFAULT 100,
                                  sort text[] DEFAULT NULL, marker text DEFAULT NULL)
     RETURNS TABLE(message_id text, event_type text, generated timestamptz, traits panko.traits, raw jsonb)
-LANGUAGE plpgsql STABLE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    f jsonb := coalesce(filter, '{}'::jsonb);
-    lim integer := coalesce("limit", 100);
-    k text;
-    conds text[] := ARRAY['true'];
-    orders text[] := '{}';
-    keys text[] := '{}';
-    dirs text[] := '{}';
-    s text;
-    key text;
-    dir text;
-    type_id integer;
-    t_start timestamptz;
-    t_end timestamptz;
-    tq panko.traitquery;
-    admin_scope panko.traits;
-    member_scope panko.traits;
-    m_generated timestamptz;
-    m_id text;
-    keyset text := NULL;
-    ors text[] := '{}';
-    ands text[];
-    i integer;
-    j integer;
-BEGIN
-    IF jsonb_typeof(f) <> 'object' THEN
-        RAISE EXCEPTION 'filter must be a JSON object' USING ERRCODE = '22023';
-    END IF;
-    FOR k IN SELECT jsonb_object_keys(f) LOOP
-        IF k NOT IN ('event_type', 'message_id', 'start_timestamp', 'end_timestamp',
-                     'traits_filter', 'admin_proj') THEN
-            RAISE EXCEPTION 'unknown filter key "%"', k USING ERRCODE = '22023',
-                HINT = 'Filter keys are event_type, message_id, start_timestamp, end_timestamp, traits_filter, admin_proj.';
-        END IF;
-    END LOOP;
-    IF lim < 0 THEN
-        RAISE EXCEPTION 'limit must not be negative' USING ERRCODE = '22023';
-    ELSIF lim = 0 THEN
-        lim := 100;
-    END IF;
-
-    IF f ? 'event_type' AND jsonb_typeof(f->'event_type') <> 'null' THEN
-        IF jsonb_typeof(f->'event_type') <> 'string' THEN
-            RAISE EXCEPTION 'event_type must be a string' USING ERRCODE = '22023';
-        END IF;
-        SELECT t.id INTO type_id FROM panko.event_type t WHERE t.name = f->>'event_type';
-        IF NOT FOUND THEN
-            RETURN;
-        END IF;
-        conds := array_append(conds, 'e.event_type_id = $1');
-    END IF;
-    IF f ? 'message_id' AND jsonb_typeof(f->'message_id') <> 'null' THEN
-        IF jsonb_typeof(f->'message_id') <> 'string' THEN
-            RAISE EXCEPTION 'message_id must be a string' USING ERRCODE = '22023';
-        END IF;
-        conds := array_append(conds, 'e.message_id = $2');
-    END IF;
-    IF f ? 'start_timestamp' AND jsonb_typeof(f->'start_timestamp') <> 'null' THEN
-        t_start := panko.parse_timestamp(f->>'start_timestamp', 'start_timestamp');
-        conds := array_append(conds, 'e.generated >= $3');
-    END IF;
-    IF f ? 'end_timestamp' AND jsonb_typeof(f->'end_timestamp') <> 'null' THEN
-        t_end := panko.parse_timestamp(f->>'end_timestamp', 'end_timestamp');
-        conds := array_append(conds, 'e.generated <= $4');
-    END IF;
-    IF f ? 'traits_filter' AND jsonb_typeof(f->'traits_filter') <> 'null' THEN
-        tq := panko.traitquery(f->'traits_filter');
-        IF tq::text <> '{}' THEN
-            conds := array_append(conds, 'e.traits OPERATOR(panko.@@) $5');
-        END IF;
-    END IF;
-    IF f ? 'admin_proj' AND jsonb_typeof(f->'admin_proj') <> 'null' THEN
-        admin_scope := panko.traits(jsonb_build_object('project_id', f->>'admin_proj'));
-        conds := array_append(conds, '(e.traits OPERATOR(panko.@>) $6 OR NOT e.traits OPERATOR(panko.?) ''project_id'')');
-    END IF;
-    -- Row-level security decides visibility; for members, saying the same
-    -- thing as an indexable condition lets the GIN index find their events.
-    IF panko.caller_mode() = 'member' THEN
-        member_scope := panko.caller_scope();
-        conds := array_append(conds, 'e.traits OPERATOR(panko.@>) $7');
-    END IF;
-
-    -- Sort keys: given ones replace the default; message_id ends every order.
-    FOREACH s IN ARRAY coalesce(sort, ARRAY['generated:asc', 'message_id:asc']) LOOP
-        key := split_part(s, ':', 1);
-        dir := CASE WHEN position(':' IN s) > 0 THEN split_part(s, ':', 2) ELSE 'asc' END;
-        IF key NOT IN ('generated', 'message_id') OR dir NOT IN ('asc', 'desc')
-           OR array_length(string_to_array(s, ':'), 1) > 2 THEN
-            RAISE EXCEPTION 'invalid sort "%"', s USING ERRCODE = '22023',
-                HINT = 'Sort keys are generated and message_id, each optionally followed by :asc or :desc.';
-        END IF;
-        IF key = ANY (keys) THEN
-            RAISE EXCEPTION 'sort key "%" given twice', key USING ERRCODE = '22023';
-        END IF;
-        keys := keys || key;
-        dirs := dirs || dir;
-    END LOOP;
-    IF NOT 'message_id' = ANY (keys) THEN
-        keys := keys || 'message_id'::text;
-        dirs := dirs || 'asc'::text;
-    END IF;
-    FOR i IN 1 .. array_length(keys, 1) LOOP
-        orders := orders || format('e.%I %s', keys[i], dirs[i]);
-    END LOOP;
-
-    -- Keyset pagination: strictly after the marker under this order.
-    IF marker IS NOT NULL THEN
-        SELECT e.generated, e.message_id INTO m_generated, m_id
-          FROM panko.event e WHERE e.message_id = marker;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'marker "%" is not an event you can see', marker USING ERRCODE = '22023',
-                HINT = 'Pass the message_id of the last event of the previous page.';
-        END IF;
-        FOR i IN 1 .. array_length(keys, 1) LOOP
-            ands := '{}';
-            FOR j IN 1 .. i - 1 LOOP
-                ands := ands || format('e.%I = %s', keys[j], CASE keys[j] WHEN 'generated' THEN '$8' ELSE '$9' END);
-            END LOOP;
-            ands := ands || format('e.%I %s %s', keys[i], CASE dirs[i] WHEN 'asc' THEN '>' ELSE '<' END,
-                                   CASE keys[i] WHEN 'generated' THEN '$8' ELSE '$9' END);
-            ors := ors || ('(' || array_to_string(ands, ' AND ') || ')');
-        END LOOP;
-        conds := array_append(conds, ('(' || array_to_string(ors, ' OR ') || ')'));
-        -- and a bound on the leading key the index can use
-        conds := array_append(conds, format('e.%I %s %s', keys[1], CASE dirs[1] WHEN 'asc' THEN '>=' ELSE '<=' END,
-                                            CASE keys[1] WHEN 'generated' THEN '$8' ELSE '$9' END));
-    END IF;
-
-    RETURN QUERY EXECUTE
-        'SELECT e.message_id::text, t.name::text, e.generated, e.traits, e.raw '
-        'FROM panko.event e JOIN panko.event_type t ON t.id = e.event_type_id '
-        'WHERE ' || array_to_string(conds, ' AND ') ||
-        ' ORDER BY ' || array_to_string(orders, ', ') ||
-        ' LIMIT $10'
-    USING type_id, f->>'message_id', t_start, t_end, tq, admin_scope, member_scope,
-          m_generated, m_id, lim;
-END
-$$;
+    AS 'MODULE_PATHNAME' LANGUAGE C STABLE PARALLEL UNSAFE ROWS 100;
 COMMENT ON FUNCTION panko.get_events(jsonb, integer, text[], text) IS
     'Panko''s get_events: a page of events matching an EventFilter, sorted, after a marker (keyset)';
 
@@ -773,7 +638,7 @@ GRANT USAGE ON SCHEMA panko TO PUBLIC;
 
 -- Pure functions on the types (and what the RLS policy calls).
 GRANT EXECUTE ON FUNCTION
-    panko.traits_in(cstring), panko.traits_out(panko.traits), panko.traits_recv(internal), panko.traits_send(panko.traits),
+    panko.traits_in(cstring), panko.traits_out(panko.traits), panko.traits_recv(internal), panko.traits_send(panko.traits), panko.traits_typanalyze(internal),
     panko.traitquery_in(cstring), panko.traitquery_out(panko.traitquery), panko.traitquery_recv(internal),
     panko.traitquery_send(panko.traitquery), panko.traits(jsonb), panko.traits_to_jsonb(panko.traits),
     panko.traitquery(jsonb), panko.trait_text(panko.traits, text), panko.trait_int(panko.traits, text),

@@ -137,6 +137,12 @@ ResolveCaller(void)
 	return RoleIsPankoAdmin() ? CALLER_ALL : CALLER_NONE;
 }
 
+bool
+PankoCallerIsMember(void)
+{
+	return ResolveCaller() == CALLER_MEMBER;
+}
+
 Datum
 caller_mode(PG_FUNCTION_ARGS)
 {
@@ -159,8 +165,8 @@ AddStringPair(TraitPair *p, const char *name, const char *value)
  * for a member, project_id for an admin; NULL when containment does not
  * decide (everything or nothing is visible).
  */
-Datum
-caller_scope(PG_FUNCTION_ARGS)
+Traits *
+PankoCallerScope(void)
 {
 	CallerMode	mode = ResolveCaller();
 	TraitPair	pairs[2];
@@ -174,8 +180,18 @@ caller_scope(PG_FUNCTION_ARGS)
 	else if (mode == CALLER_ADMIN && panko_request_project_id[0])
 		AddStringPair(&pairs[n++], "project_id", panko_request_project_id);
 	else
+		return NULL;
+	return TraitsBuild(pairs, n);
+}
+
+Datum
+caller_scope(PG_FUNCTION_ARGS)
+{
+	Traits	   *scope = PankoCallerScope();
+
+	if (scope == NULL)
 		PG_RETURN_NULL();
-	PG_RETURN_POINTER(TraitsBuild(pairs, n));
+	PG_RETURN_POINTER(scope);
 }
 
 /* For the HTTP functions: does the stated identity carry this role? */

@@ -188,8 +188,15 @@ extern TraitQuery *TraitQueryBuild(TraitPair *pairs, int npairs);
 extern bool TraitQueryMatch(Traits *t, TraitQuery *q);
 extern const char *TraitOpSymbol(int op);
 
+extern Datum traitquery_from_jsonb(PG_FUNCTION_ARGS);
+
+/* identity.c */
+extern bool PankoCallerIsMember(void);
+extern Traits *PankoCallerScope(void);
+
 /* traits_gin.c */
 #define TRAIT_GIN_MAX_STRING 512	/* string bytes kept in an index key */
+extern int	TraitKeyCompare(const char *a, int alen, const char *b, int blen);
 extern bytea *TraitGinKey(const char *name, int namelen, int type,
 						  const char *val, int vallen, bool *truncated);
 

@@ -39,6 +39,17 @@ typedef struct TraitGinPartial
 	bytea	   *bound;			/* the full query key */
 } TraitGinPartial;
 
+/* The order of index keys: bytewise, a prefix first (byteacmp's order). */
+int
+TraitKeyCompare(const char *a, int alen, const char *b, int blen)
+{
+	int			r = memcmp(a, b, Min(alen, blen));
+
+	if (r != 0)
+		return r;
+	return (alen > blen) - (alen < blen);
+}
+
 /* Write v big-endian with the sign flipped, so memcmp orders it. */
 static void
 PutOrderedInt64(char *dst, uint64 u)
