@@ -184,11 +184,11 @@ ParseSort(ArrayType *sort, const char **keys, bool *desc)
 }
 
 static SPIPlanPtr
-KeptPlan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types)
+KeptPlan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types, int options)
 {
 	if (*slot == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, types, options);
 
 		if (plan == NULL)
 			elog(ERROR, "panko: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -198,9 +198,14 @@ KeptPlan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types)
 	return *slot;
 }
 
-/* The plan for this query text, prepared on first use. */
+/*
+ * The plan for this query text, prepared on first use.  A trait filter's
+ * best plan depends on its value (project_id: scan in order and filter;
+ * instance_id: the GIN index, then sort), so those shapes are planned for
+ * each call's values; the others keep one generic plan.
+ */
 static SPIPlanPtr
-ShapePlan(const char *sql, Oid *types)
+ShapePlan(const char *sql, Oid *types, bool value_dependent)
 {
 	PlanEntry  *entry;
 	bool		found;
@@ -221,7 +226,8 @@ ShapePlan(const char *sql, Oid *types)
 		entry->plan = NULL;
 		PG_TRY();
 		{
-			KeptPlan(&entry->plan, sql, NPARAMS, types);
+			KeptPlan(&entry->plan, sql, NPARAMS, types,
+					 value_dependent ? CURSOR_OPT_CUSTOM_PLAN : 0);
 		}
 		PG_CATCH();
 		{
@@ -296,7 +302,7 @@ get_events(PG_FUNCTION_ARGS)
 		Oid			argtype = TEXTOID;
 		bool		isnull;
 
-		KeptPlan(&plan_type_id, "SELECT id FROM panko.event_type WHERE name = $1", 1, &argtype);
+		KeptPlan(&plan_type_id, "SELECT id FROM panko.event_type WHERE name = $1", 1, &argtype, 0);
 		if (SPI_execute_plan(plan_type_id, &arg, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "panko: event type lookup failed");
 		if (SPI_processed == 0)
@@ -377,7 +383,7 @@ get_events(PG_FUNCTION_ARGS)
 		bool		isnull;
 
 		KeptPlan(&plan_marker, "SELECT generated, message_id::text FROM panko.event WHERE message_id = $1",
-				 1, &argtype);
+				 1, &argtype, 0);
 		if (SPI_execute_plan(plan_marker, &arg, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "panko: marker lookup failed");
 		if (SPI_processed == 0)
@@ -406,7 +412,9 @@ get_events(PG_FUNCTION_ARGS)
 		appendStringInfo(&sql, "%se.%s %s", i ? ", " : "", keys[i], desc[i] ? "DESC" : "ASC");
 	appendStringInfoString(&sql, " LIMIT $10");
 
-	if (SPI_execute_plan(ShapePlan(sql.data, types), values, nulls, true, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(ShapePlan(sql.data, types, nulls[P_TRAITS] == ' ' ||
+								   nulls[P_ADMIN] == ' ' || nulls[P_SCOPE] == ' '),
+						 values, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "panko: get_events query failed");
 
 	for (uint64 r = 0; r < SPI_processed; r++)
