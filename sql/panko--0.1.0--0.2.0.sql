@@ -219,9 +219,12 @@ BEGIN
                 END IF;
                 PERFORM panko.parse_timestamp(value, field);
                 filter := filter || jsonb_build_object(field, value);
-            ELSIF field = 'all_tenants' AND lower(value) IN ('true', '1', 'yes')
-                  AND panko.caller_mode() IN ('admin', 'all') THEN
-                PERFORM panko.enable_all_tenants();
+            ELSIF field = 'all_tenants' AND panko.caller_mode() IN ('admin', 'all') THEN
+                -- an admin's all_tenants is never a trait filter; read as
+                -- oslo's bool_from_string does
+                IF lower(btrim(value)) IN ('1', 't', 'true', 'on', 'y', 'yes') THEN
+                    PERFORM panko.enable_all_tenants();
+                END IF;
             ELSE
                 traits_filter := traits_filter || jsonb_build_array(jsonb_build_object(
                     'field', field, 'op', coalesce(nullif(op, ''), 'eq'),

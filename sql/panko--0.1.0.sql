@@ -257,6 +257,8 @@ CREATE OPERATOR CLASS panko.traits_ops DEFAULT FOR TYPE panko.traits USING gin A
     STORAGE bytea;
 COMMENT ON OPERATOR CLASS panko.traits_ops USING gin IS
     'GIN index on traits: @>, ? and @@ (every Panko trait filter)';
+COMMENT ON OPERATOR FAMILY panko.traits_ops USING gin IS
+    'GIN operator family of panko.traits_ops';
 
 --------------------------------------------------------------------------
 -- Timestamps as the API writes and reads them; the event JSON
@@ -315,6 +317,7 @@ CREATE TABLE panko.event_type (
     name text COLLATE "C" NOT NULL UNIQUE
 );
 COMMENT ON TABLE panko.event_type IS 'Dictionary of event type names';
+COMMENT ON SEQUENCE panko.event_type_id_seq IS 'Ids of event types';
 COMMENT ON COLUMN panko.event_type.name IS 'Event type, e.g. compute.instance.create.end';
 
 CREATE TABLE panko.event (
@@ -412,6 +415,8 @@ DECLARE
     prev_hi timestamptz;
     next_lo timestamptz;
     pname text;
+    near_lo timestamptz := to_timestamp(floor(extract(epoch FROM now() - interval '400 days') / width) * width);
+    near_hi timestamptz := to_timestamp(floor(extract(epoch FROM now() + interval '400 days') / width) * width);
 BEGIN
     -- Serialise creators; then another session may already have made it.
     PERFORM pg_advisory_xact_lock(1885433451, 2);
@@ -421,13 +426,18 @@ BEGIN
         RETURN pname;
     END IF;
 
-    IF ts BETWEEN now() - interval '400 days' AND now() + interval '400 days' THEN
+    IF ts >= near_lo AND ts < near_hi THEN
         lo := to_timestamp(floor(extract(epoch FROM ts) / width) * width);
         hi := lo + make_interval(secs => width);
+    ELSIF ts < near_lo THEN
+        -- More than 400 days old: one partition fills the whole gap below,
+        -- so stray timestamps cannot make thousands of partitions.
+        lo := '-infinity';
+        hi := near_lo;
     ELSE
-        -- Far from now: one partition a year, so stray clocks cannot make thousands.
-        lo := date_trunc('year', ts);
-        hi := lo + interval '1 year';
+        -- More than 400 days ahead (a wrong clock): likewise, above.
+        lo := near_hi;
+        hi := 'infinity';
     END IF;
 
     -- Fit into the gap between existing partitions.
@@ -436,7 +446,8 @@ BEGIN
     lo := greatest(lo, prev_hi);
     hi := least(hi, next_lo);
 
-    pname := 'event_' || to_char(lo, 'YYYYMMDD"t"HH24MISS');
+    pname := CASE WHEN lo = '-infinity' THEN 'event_before_' || to_char(hi, 'YYYYMMDD"t"HH24MISS')
+                  ELSE 'event_' || to_char(lo, 'YYYYMMDD"t"HH24MISS') END;
     EXECUTE format('CREATE TABLE panko.%I (LIKE panko.event INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)', pname);
     EXECUTE format('ALTER TABLE panko.event ATTACH PARTITION panko.%I FOR VALUES FROM (%L) TO (%L)', pname, lo, hi);
     INSERT INTO panko.partition (name, lower_bound, upper_bound) VALUES (pname, lo, hi);
@@ -444,7 +455,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION panko.create_partition_for(timestamptz) IS
-    'Create the partition that will hold this timestamp (interval-aligned, yearly far from now, fitted between existing ones)';
+    'Create the partition that will hold this timestamp (interval-aligned within 400 days of now, one catch-all below and above, fitted between existing ones)';
 
 CREATE FUNCTION panko.drop_expired_partitions(cutoff timestamptz, max_count bigint,
                                               OUT partitions_dropped bigint, OUT rows_deleted bigint)

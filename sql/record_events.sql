@@ -69,17 +69,25 @@ SELECT * FROM record_events('{"message_id": "x"}'::jsonb);
 SELECT * FROM record_events('"events"'::jsonb);
 SELECT * FROM record_events('[]'::jsonb);
 
--- Ingest never fails for lack of a partition: far past and far future get
--- yearly partitions, timestamps near now get panko.partition_interval wide ones
+-- Ingest never fails for lack of a partition: timestamps more than 400 days
+-- from now share one catch-all partition below and one above; timestamps
+-- near now get panko.partition_interval wide ones
 SELECT count(*) FROM record_events('[
   {"message_id": "far-past", "event_type": "x", "generated": "0001-01-01T00:00:00"},
   {"message_id": "epoch", "event_type": "x", "generated": "1970-06-15T12:00:00"},
   {"message_id": "far-future", "event_type": "x", "generated": "9999-12-31T23:59:59.999999"}
 ]'::jsonb);
 SELECT message_id, generated FROM panko.events WHERE message_id IN ('far-past', 'epoch', 'far-future') ORDER BY generated;
-SELECT p.upper_bound - p.lower_bound AS width
-  FROM panko.partition p
- WHERE '1970-06-15 12:00:00+00' >= p.lower_bound AND '1970-06-15 12:00:00+00' < p.upper_bound;
+SELECT e.message_id, p.lower_bound = '-infinity' AS open_below, p.upper_bound = 'infinity' AS open_above
+  FROM panko.events e JOIN panko.partition p ON e.generated >= p.lower_bound AND e.generated < p.upper_bound
+ WHERE e.message_id IN ('far-past', 'epoch', 'far-future', 'api-1') ORDER BY e.generated;
+-- a thousand distinct years in one batch add no partition
+SELECT count(*) AS partitions_before FROM panko.partition \gset
+SELECT count(*) FROM record_events((
+    SELECT jsonb_agg(jsonb_build_object('message_id', 'year-' || y, 'event_type', 'x',
+                                        'generated', lpad(y::text, 4, '0') || '-06-01T00:00:00'))
+    FROM generate_series(1000, 1999) y));
+SELECT count(*) - :partitions_before AS partitions_added FROM panko.partition;
 
 SELECT count(*) FROM record_events(jsonb_build_array(
   jsonb_build_object('message_id', 'now-1', 'event_type', 'x', 'generated', iso_timestamp(now()))));

@@ -281,7 +281,7 @@ ResolveEventTypes(ParsedEvent *evs, int n)
 		int			missing = 0;
 
 		KeepPlan(&plan_types_select,
-				 "SELECT id, name FROM panko.event_type WHERE name = ANY($1)", 1, argtypes);
+				 "SELECT id, name FROM panko.event_type WHERE name OPERATOR(pg_catalog.=) ANY ($1)", 1, argtypes);
 		ExecPlan(plan_types_select, &arg, NULL, SPI_OK_SELECT);
 		for (uint64 r = 0; r < SPI_processed; r++)
 		{
@@ -475,7 +475,7 @@ ClaimMessageIds(ParsedEvent *evs, int n)
 	args[2] = PointerGetDatum(construct_array(gen, nconflict, TIMESTAMPTZOID, sizeof(TimestampTz),
 											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	KeepPlan(&plan_lock,
-			 "SELECT 1 FROM panko.event_message WHERE id_hash = ANY ($1) "
+			 "SELECT 1 FROM panko.event_message WHERE id_hash OPERATOR(pg_catalog.=) ANY ($1) "
 			 "ORDER BY id_hash FOR UPDATE", 1, &check_types[1]);
 	ExecPlan(plan_lock, &args[1], NULL, SPI_OK_SELECT);
 	/* A new statement, so a new snapshot: it sees what lock holders stored. */
@@ -484,10 +484,10 @@ ClaimMessageIds(ParsedEvent *evs, int n)
 			 "  SELECT * FROM unnest($1, $2, $3) WITH ORDINALITY AS n(message_id, id_hash, generated, ord)"
 			 "), stored AS ("
 			 "  SELECT n.ord FROM n"
-			 "   WHERE EXISTS (SELECT 1 FROM panko.event e WHERE e.message_id = n.message_id)"
+			 "   WHERE EXISTS (SELECT 1 FROM panko.event e WHERE e.message_id OPERATOR(pg_catalog.=) n.message_id)"
 			 "), touched AS ("
 			 "  UPDATE panko.event_message r SET generated = greatest(r.generated, n.generated)"
-			 "    FROM n WHERE r.id_hash = n.id_hash AND n.ord NOT IN (SELECT ord FROM stored)"
+			 "    FROM n WHERE r.id_hash OPERATOR(pg_catalog.=) n.id_hash AND n.ord NOT IN (SELECT ord FROM stored)"
 			 ") SELECT ord FROM stored", 3, check_types);
 	ExecPlan(plan_stale, args, NULL, SPI_OK_SELECT);
 	for (uint64 r = 0; r < SPI_processed; r++)

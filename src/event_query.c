@@ -288,7 +288,7 @@ get_events(PG_FUNCTION_ARGS)
 	initStringInfo(&sql);
 	appendStringInfoString(&sql,
 						   "SELECT e.message_id::text, t.name::text, e.generated, e.traits, e.raw "
-						   "FROM panko.event e JOIN panko.event_type t ON t.id = e.event_type_id WHERE true");
+						   "FROM panko.event e JOIN panko.event_type t ON t.id OPERATOR(pg_catalog.=) e.event_type_id WHERE true");
 	if (filter)
 		CheckFilterKeys(filter);
 	nkeys = ParseSort(sort, keys, desc);
@@ -302,7 +302,7 @@ get_events(PG_FUNCTION_ARGS)
 		Oid			argtype = TEXTOID;
 		bool		isnull;
 
-		KeptPlan(&plan_type_id, "SELECT id FROM panko.event_type WHERE name = $1", 1, &argtype, 0);
+		KeptPlan(&plan_type_id, "SELECT id FROM panko.event_type WHERE name OPERATOR(pg_catalog.=) $1", 1, &argtype, 0);
 		if (SPI_execute_plan(plan_type_id, &arg, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "panko: event type lookup failed");
 		if (SPI_processed == 0)
@@ -312,25 +312,25 @@ get_events(PG_FUNCTION_ARGS)
 		}
 		values[P_TYPE] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		nulls[P_TYPE] = ' ';
-		appendStringInfoString(&sql, " AND e.event_type_id = $1");
+		appendStringInfoString(&sql, " AND e.event_type_id OPERATOR(pg_catalog.=) $1");
 	}
 	if (filter && (s = FilterString(filter, "message_id")) != NULL)
 	{
 		values[P_MESSAGE_ID] = CStringGetTextDatum(s);
 		nulls[P_MESSAGE_ID] = ' ';
-		appendStringInfoString(&sql, " AND e.message_id = $2");
+		appendStringInfoString(&sql, " AND e.message_id OPERATOR(pg_catalog.=) $2");
 	}
 	if (filter && (s = FilterString(filter, "start_timestamp")) != NULL)
 	{
 		values[P_START] = TimestampTzGetDatum(FilterTimestamp(s, "start_timestamp"));
 		nulls[P_START] = ' ';
-		appendStringInfoString(&sql, " AND e.generated >= $3");
+		appendStringInfoString(&sql, " AND e.generated OPERATOR(pg_catalog.>=) $3");
 	}
 	if (filter && (s = FilterString(filter, "end_timestamp")) != NULL)
 	{
 		values[P_END] = TimestampTzGetDatum(FilterTimestamp(s, "end_timestamp"));
 		nulls[P_END] = ' ';
-		appendStringInfoString(&sql, " AND e.generated <= $4");
+		appendStringInfoString(&sql, " AND e.generated OPERATOR(pg_catalog.<=) $4");
 	}
 	if (filter)
 	{
@@ -382,7 +382,7 @@ get_events(PG_FUNCTION_ARGS)
 		Oid			argtype = TEXTOID;
 		bool		isnull;
 
-		KeptPlan(&plan_marker, "SELECT generated, message_id::text FROM panko.event WHERE message_id = $1",
+		KeptPlan(&plan_marker, "SELECT generated, message_id::text FROM panko.event WHERE message_id OPERATOR(pg_catalog.=) $1",
 				 1, &argtype, 0);
 		if (SPI_execute_plan(plan_marker, &arg, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "panko: marker lookup failed");
@@ -400,11 +400,11 @@ get_events(PG_FUNCTION_ARGS)
 				appendStringInfoString(&sql, " OR ");
 			appendStringInfoChar(&sql, '(');
 			for (int j = 0; j < i; j++)
-				appendStringInfo(&sql, "e.%s = %s AND ", keys[j], ParamFor(keys[j]));
-			appendStringInfo(&sql, "e.%s %s %s)", keys[i], desc[i] ? "<" : ">", ParamFor(keys[i]));
+				appendStringInfo(&sql, "e.%s OPERATOR(pg_catalog.=) %s AND ", keys[j], ParamFor(keys[j]));
+			appendStringInfo(&sql, "e.%s OPERATOR(pg_catalog.%s) %s)", keys[i], desc[i] ? "<" : ">", ParamFor(keys[i]));
 		}
 		/* and a bound on the leading key that an index can use */
-		appendStringInfo(&sql, ") AND e.%s %s %s", keys[0], desc[0] ? "<=" : ">=", ParamFor(keys[0]));
+		appendStringInfo(&sql, ") AND e.%s OPERATOR(pg_catalog.%s) %s", keys[0], desc[0] ? "<=" : ">=", ParamFor(keys[0]));
 	}
 
 	appendStringInfoString(&sql, " ORDER BY ");

@@ -67,6 +67,7 @@ set_identity(PG_FUNCTION_ARGS)
 		ereport(WARNING,
 				(errmsg("panko.set_identity() outside a transaction block lasts for one statement only"),
 				 errhint("Run BEGIN first, then set the identity and query in the same transaction.")));
+	SetLocal("panko.request_identity", "on");
 	SetLocal("panko.request_user_id", TextArgOrNull(fcinfo, 0));
 	SetLocal("panko.request_project_id", TextArgOrNull(fcinfo, 1));
 	SetLocal("panko.request_roles", TextArgOrNull(fcinfo, 2));
@@ -101,13 +102,15 @@ RequestHasRole(const char *role)
 	return false;
 }
 
+/*
+ * A gateway stated an identity in this transaction, even an empty one: an
+ * anonymous request through a gateway that is also panko_admin must not
+ * see everything.
+ */
 static bool
 HasIdentity(void)
 {
-	return (panko_request_user_id && panko_request_user_id[0]) ||
-		(panko_request_project_id && panko_request_project_id[0]) ||
-		(panko_request_roles && panko_request_roles[0]) ||
-		panko_request_all_tenants;
+	return panko_request_identity;
 }
 
 static bool

@@ -26,6 +26,7 @@ char	   *panko_request_user_id = NULL;
 char	   *panko_request_project_id = NULL;
 char	   *panko_request_roles = NULL;
 bool		panko_request_all_tenants = false;
+bool		panko_request_identity = false;
 
 void		_PG_init(void);
 
@@ -107,6 +108,14 @@ _PG_init(void)
 							 "Whether an admin caller asked for all projects' events.",
 							 NULL,
 							 &panko_request_all_tenants,
+							 false,
+							 PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("panko.request_identity",
+							 "Whether a gateway stated the caller's identity in this transaction.",
+							 NULL,
+							 &panko_request_identity,
 							 false,
 							 PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
 							 NULL, NULL, NULL);

@@ -18,6 +18,7 @@ extern char *panko_request_user_id;
 extern char *panko_request_project_id;
 extern char *panko_request_roles;
 extern bool panko_request_all_tenants;
+extern bool panko_request_identity;
 
 /*
  * Advisory lock keys (pg_advisory_xact_lock(int4, int4)): ingest holds the

@@ -147,6 +147,14 @@ conn_get(void)
 	return c;
 }
 
+/* The connection is gone (not the statement): reconnect and retry once. */
+static bool
+db_sqlstate_is_lost(const char *s)
+{
+	return strncmp(s, "08", 2) == 0 || strcmp(s, "57P01") == 0 ||
+		strcmp(s, "57P02") == 0 || strcmp(s, "57P03") == 0;
+}
+
 /*
  * HTTP status for a SQLSTATE, as the contract maps them.  Connection
  * classes are 503: the database went away, not the request's fault.
@@ -164,8 +172,11 @@ db_status_for_sqlstate(const char *s)
 		return 401;
 	if (strcmp(s, "P0002") == 0)
 		return 404;
-	if (strncmp(s, "08", 2) == 0 || strcmp(s, "57P01") == 0 ||
-		strcmp(s, "57P02") == 0 || strcmp(s, "57P03") == 0)
+	if (db_sqlstate_is_lost(s))
+		return 503;
+	/* a statement timeout, lack of resources, or a conflict: try again later */
+	if (strcmp(s, "57014") == 0 || strncmp(s, "53", 2) == 0 ||
+		strcmp(s, "40001") == 0 || strcmp(s, "40P01") == 0)
 		return 503;
 	return 500;
 }
@@ -278,7 +289,7 @@ run_pipeline(db_conn *c, step *steps, int nsteps, int keep_step,
 			lost = true;
 		PQclear(r);
 	}
-	if (lost || db_status_for_sqlstate(out->sqlstate) == 503)
+	if (lost || (out->sqlstate[0] != '\0' && db_sqlstate_is_lost(out->sqlstate)))
 	{
 		PQclear(kept);
 		out->sqlstate[0] = '\0';
