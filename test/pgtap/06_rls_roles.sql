@@ -3,7 +3,7 @@
 -- everything.  RLS is enabled and not bypassable by the server's role, and
 -- statistics do not leak rows.
 BEGIN;
-SELECT plan(45);
+SELECT plan(46);
 
 SELECT is((SELECT count(*)::int FROM panko.event), 10, 'fixture: 10 events (seen by the superuser)');
 
@@ -73,13 +73,8 @@ SELECT is((SELECT count(*)::int FROM panko.events WHERE pg_temp.tap_leak(message
 RESET ROLE;
 SELECT is((SELECT count(*)::int FROM tap_seen), 0, '... and was shown no row');
 
------------------------------------------------------------------- the gateway without identity
 SET LOCAL ROLE tap_api;
 SELECT is((SELECT count(*)::int FROM panko.events), 0, 'the gateway role without identity sees nothing');
-SELECT panko.set_identity(NULL, NULL, NULL) IS NULL AS ignored \gset
-SELECT is((SELECT count(*)::int FROM panko.get_events()), 0, 'the gateway with an all-NULL identity sees nothing');
-SELECT panko.set_identity('', '', '', false) IS NULL AS ignored \gset
-SELECT is((SELECT count(*)::int FROM panko.get_events()), 0, 'the gateway with an all-empty identity sees nothing');
 RESET ROLE;
 
 ------------------------------------------------------------------ a member of panko_admin without identity
@@ -105,7 +100,9 @@ DECLARE
     n int;
     m text;
 BEGIN
-    PERFORM panko.set_identity(NULL, NULL, NULL);
+    -- Each view runs in a block that is rolled back: a stated identity
+    -- (even an empty one) lasts until the end of its transaction.
+    BEGIN
     CASE who
         WHEN 'superuser' THEN NULL;
         WHEN 'member' THEN PERFORM panko.set_identity('a1', 'A', 'member'); SET LOCAL ROLE tap_api;
@@ -119,7 +116,10 @@ BEGIN
         m := 'rejected';
     END;
     RESET ROLE;
-    RETURN who || ' ' || n || ', after np-auth ' || m;
+    RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = who || ' ' || n || ', after np-auth ' || m;
+    EXCEPTION WHEN raise_exception THEN
+        RETURN SQLERRM;
+    END;
 END
 $$;
 SELECT results_eq(
@@ -130,13 +130,18 @@ SELECT results_eq(
                           'reader 0, after np-auth rejected', 'admin 10, after np-auth 9']) WITH ORDINALITY AS u(w, o)
        ORDER BY i, o$$,
     'get_events() alternating superuser, member, reader and panko_admin in one session: 7 rounds, each its own view');
-SELECT panko.set_identity(NULL, NULL, NULL) IS NULL AS ignored \gset
 
 ------------------------------------------------------------------ parallel query keeps the identity
 SET LOCAL force_parallel_mode = on;
 SET LOCAL parallel_setup_cost = 0;
 SET LOCAL parallel_tuple_cost = 0;
 SET LOCAL min_parallel_table_scan_size = 0;
+SET LOCAL ROLE tap_reader;
+SELECT is((SELECT count(*)::int FROM panko.events), 0, 'parallel query: a reader without identity still sees nothing');
+RESET ROLE;
+SET LOCAL ROLE tap_admin;
+SELECT is((SELECT count(*)::int FROM panko.events), 10, 'parallel query: panko_admin still sees everything');
+RESET ROLE;
 SET LOCAL ROLE tap_api;
 SELECT panko.set_identity('a1', 'A', 'member') IS NULL AS ignored \gset
 SELECT results_eq('SELECT message_id COLLATE "default" FROM panko.events ORDER BY 1', ARRAY['a1-create', 'a1-delete'],
@@ -145,13 +150,6 @@ SELECT results_eq($$SELECT value FROM panko.get_traits('compute.instance.create.
                   'parallel query: get_traits() still scoped to the member');
 SELECT panko.set_identity('adm', 'A', 'admin', true) IS NULL AS ignored \gset
 SELECT is((SELECT count(*)::int FROM panko.events), 10, 'parallel query: an all_tenants admin still sees everything');
-RESET ROLE;
-SELECT panko.set_identity(NULL, NULL, NULL) IS NULL AS ignored \gset
-SET LOCAL ROLE tap_reader;
-SELECT is((SELECT count(*)::int FROM panko.events), 0, 'parallel query: a reader without identity still sees nothing');
-RESET ROLE;
-SET LOCAL ROLE tap_admin;
-SELECT is((SELECT count(*)::int FROM panko.events), 10, 'parallel query: panko_admin still sees everything');
 RESET ROLE;
 RESET force_parallel_mode;
 
@@ -169,6 +167,21 @@ SELECT is((SELECT count(*)::int FROM pg_stats WHERE schemaname = 'panko' AND tab
           'a member sees no statistics of panko.event or its partitions');
 SELECT is((SELECT count(*)::int FROM pg_stats_ext WHERE schemaname = 'panko'), 0,
           'nor any extended statistics');
+RESET ROLE;
+
+------------------------------------------------------------------ the gateway without identity
+-- (last: a stated identity, even an empty one, lasts until the transaction
+-- ends, and then the database role no longer decides)
+SET LOCAL ROLE tap_api;
+SELECT panko.set_identity(NULL, NULL, NULL) IS NULL AS ignored \gset
+SELECT is((SELECT count(*)::int FROM panko.get_events()), 0, 'the gateway with an all-NULL identity sees nothing');
+SELECT panko.set_identity('', '', '', false) IS NULL AS ignored \gset
+SELECT is((SELECT count(*)::int FROM panko.get_events()), 0, 'the gateway with an all-empty identity sees nothing');
+RESET ROLE;
+
+SET LOCAL ROLE tap_admin;
+SELECT is(panko.caller_mode(), 'none',
+          'once a gateway stated an empty identity, even panko_admin sees nothing in that transaction');
 RESET ROLE;
 
 SELECT * FROM finish();
