@@ -775,7 +775,8 @@ def report(res, settings):
       % (res["anchor"]["d0"], res["anchor"]["end"], res["anchor"]["days"]))
     w("host: %s" % res.get("host", ""))
     w("cluster: %s" % settings)
-    w("panko %s, git %s" % (res.get("panko_version", "-"), res.get("git", "-")))
+    w("panko %s, git %s, installed %s" % (res.get("panko_version", "-"), res.get("git", "-"),
+                                          res.get("installed", "-")))
     w("=" * 124)
     hdr = "%-40s %12s %12s %12s %12s  %-22s %s" % ("figure", "panko", "(a) upstream", "(b) jsonb",
                                                     "(c) heap", "panko vs a / b / c", "target")
@@ -857,6 +858,9 @@ def report(res, settings):
                 r.get("verdict", "")))
             if r.get("verdict"):
                 verdicts.append((r["name"], r["verdict"]))
+        if http.get("log_statuses"):
+            w("statuses in panko-api's request log (all routes, sanity requests included): %s"
+              % ", ".join("%s: %d" % kv for kv in sorted(http["log_statuses"].items())))
     if res["notes"]:
         w("")
         for n in res["notes"]:
@@ -924,6 +928,13 @@ def main():
     try:
         b.res["git"] = subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"],
                                       capture_output=True, text=True).stdout.strip()
+    except OSError:
+        pass
+    try:
+        libdir = subprocess.run(["pg_config", "--pkglibdir"], capture_output=True, text=True).stdout.strip()
+        so = os.path.join(libdir, "panko.so")
+        b.res["installed"] = "%s (%s)" % (so, time.strftime("%Y-%m-%d %H:%M:%S UTC",
+                                                             time.gmtime(os.stat(so).st_mtime)))
     except OSError:
         pass
     rc = 0
