@@ -16,6 +16,7 @@ OBJS = \
 	src/panko.o \
 	src/isotime.o \
 	src/traits.o \
+	src/trait_names.o \
 	src/traits_io.o \
 	src/traits_json.o \
 	src/traits_ops.o \
@@ -38,6 +39,9 @@ REGRESS_OPTS = --inputdir=. --outputdir=. --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -I$(srcdir)/src
+
+# Every file includes the layout header: rebuild all when a header changes.
+$(OBJS): $(wildcard src/*.h)
 
 # Targets that must work before PostgreSQL's development files exist.
 .DEFAULT_GOAL := all

@@ -335,12 +335,15 @@ COMMENT ON COLUMN panko.event.traits IS 'Typed traits';
 COMMENT ON COLUMN panko.event.raw IS 'The original notification, when stored';
 
 CREATE INDEX event_generated_idx ON panko.event (generated);
-CREATE INDEX event_message_id_idx ON panko.event (message_id);
-CREATE INDEX event_type_generated_idx ON panko.event (event_type_id, generated);
-CREATE INDEX event_traits_idx ON panko.event USING gin (traits);
+CREATE INDEX event_message_id_idx ON panko.event USING hash (message_id);
+CREATE INDEX event_type_idx ON panko.event (event_type_id);
+-- A small pending list: fast inserts without leaving megabytes of emptied
+-- pending pages in every partition's index, or slowing queries of the
+-- current partition.
+CREATE INDEX event_traits_idx ON panko.event USING gin (traits) WITH (gin_pending_list_limit = 512);
 COMMENT ON INDEX panko.event_generated_idx IS 'Time windows and the default order';
-COMMENT ON INDEX panko.event_message_id_idx IS 'Lookup by message_id and markers';
-COMMENT ON INDEX panko.event_type_generated_idx IS 'Event type filters';
+COMMENT ON INDEX panko.event_message_id_idx IS 'Lookup by message_id and markers (hash: a quarter of a btree on random ids)';
+COMMENT ON INDEX panko.event_type_idx IS 'Event type filters (btree deduplication keeps it tiny)';
 COMMENT ON INDEX panko.event_traits_idx IS 'Every trait filter';
 
 CREATE TABLE panko.event_message (

@@ -12,6 +12,9 @@ SELECT g, traits(jsonb_build_array(
         jsonb_build_array('mixed', CASE WHEN g % 2 = 0 THEN 1 ELSE 2 END, g % 3)))
 FROM generate_series(1, 2000) g;
 INSERT INTO gin_ev VALUES (0, '{}'), (-1, NULL),
+    (-10, '{"edge":string="abcdefghijklmno"}'), (-11, '{"edge":string="abcdefghijklmnop"}'),
+    (-12, '{"edge":string="abcdefghijklmnopA"}'), (-13, '{"edge":string="abcdefghijklmnopB"}'),
+    (-14, '{"edge":string="abcdefghijklmnoq"}'), (-15, '{"edge":string="abcdefghijklmnopAB"}'),
     (-2, ('{"long":string="' || repeat('x', 600) || 'a"}')::traits),
     (-3, ('{"long":string="' || repeat('x', 600) || 'b"}')::traits),
     (-4, ('{"long":string="' || repeat('x', 512) || '"}')::traits);
@@ -33,6 +36,12 @@ INSERT INTO queries VALUES
     ('{"mixed":string = "1"}'), ('{"mixed":integer = 1}'), ('{"mixed":integer >= 1, "memory_mb":integer = 512}'),
     ('{"host":string = "host-3", "memory_mb":integer > 1000, "load":float < 1}'),
     ('{"long":string >= "x"}'), ('{"nope":string = "x"}'), ('{"nope":integer > 0}');
+-- strings around the 16 bytes an index key keeps as they are
+INSERT INTO queries
+SELECT format('{"edge":string %s "%s"}', op, bound)::traitquery
+FROM (VALUES ('='), ('<>'), ('<'), ('<='), ('>'), ('>=')) o(op),
+     (VALUES ('abcdefghijklmno'), ('abcdefghijklmnop'), ('abcdefghijklmnopA'), ('abcdefghijklmnopAB'),
+             ('abcdefghijklmnopAA'), ('abcdefghijklmnopC'), ('abcdefghijklmnoo'), ('abcdefghijklmnor')) b(bound);
 -- string bounds longer than the index keeps (recheck)
 INSERT INTO queries
 SELECT format('{"long":string %s "%s"}', op, bound)::traitquery

@@ -40,22 +40,31 @@ TraitPairCompare(const void *a, const void *b)
 	return pa->ord - pb->ord;
 }
 
-/* Bytes a pair's value takes in the data area. */
+/* Bytes a pair takes in the data area: its name, coded or not, and value. */
 static inline int
-PairValueSize(const TraitPair *p)
+PairDataSize(const TraitPair *p, int code)
 {
-	return p->type == TRAIT_STRING ? p->strlen : (int) sizeof(int64);
+	return (code ? 2 : 1 + p->namelen) +
+		(p->type == TRAIT_STRING ? p->strlen : (int) sizeof(int64));
 }
 
-/* Append one trait's data (length byte, name, value) at dst; returns bytes. */
+/* Append one trait's data (name, value) at dst; returns bytes. */
 static int
-PackPair(char *dst, const TraitPair *p)
+PackPair(char *dst, const TraitPair *p, int code)
 {
 	char	   *d = dst;
 
-	*d++ = (char) (uint8) p->namelen;
-	memcpy(d, p->name, p->namelen);
-	d += p->namelen;
+	if (code)
+	{
+		*d++ = (char) TRAIT_NAME_CODED;
+		*d++ = (char) (uint8) code;
+	}
+	else
+	{
+		*d++ = (char) (uint8) p->namelen;
+		memcpy(d, p->name, p->namelen);
+		d += p->namelen;
+	}
 	switch (p->type)
 	{
 		case TRAIT_STRING:
@@ -88,6 +97,7 @@ TraitsBuild(TraitPair *pairs, int npairs)
 	uint32	   *ents;
 	char	   *data;
 	Size		off = 0;
+	int		   *codes;
 
 	for (int i = 0; i < npairs; i++)
 		pairs[i].ord = i;
@@ -95,6 +105,7 @@ TraitsBuild(TraitPair *pairs, int npairs)
 		qsort(pairs, npairs, sizeof(TraitPair), TraitPairCompare);
 
 	/* Keep the last of each run of equal (name, type). */
+	codes = palloc(sizeof(int) * Max(npairs, 1));
 	for (int i = 0; i < npairs; i++)
 	{
 		if (i + 1 < npairs &&
@@ -102,8 +113,10 @@ TraitsBuild(TraitPair *pairs, int npairs)
 			NameCompare(pairs[i].name, pairs[i].namelen,
 						pairs[i + 1].name, pairs[i + 1].namelen) == 0)
 			continue;
-		pairs[nkeep++] = pairs[i];
-		datalen += 1 + pairs[i].namelen + PairValueSize(&pairs[i]);
+		pairs[nkeep] = pairs[i];
+		codes[nkeep] = TraitCodeForName(pairs[i].name, pairs[i].namelen);
+		datalen += PairDataSize(&pairs[nkeep], codes[nkeep]);
+		nkeep++;
 	}
 
 	if (nkeep > TRAITS_MAX_COUNT || datalen > TRAITS_MAX_DATA)
@@ -121,9 +134,10 @@ TraitsBuild(TraitPair *pairs, int npairs)
 	data = TRAITS_DATA(t);
 	for (int i = 0; i < nkeep; i++)
 	{
-		off += PackPair(data + off, &pairs[i]);
+		off += PackPair(data + off, &pairs[i], codes[i]);
 		ents[i] = TE_MAKE(pairs[i].type, off);
 	}
+	pfree(codes);
 	return t;
 }
 

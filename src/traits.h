@@ -9,9 +9,11 @@
  *		uint32	header;			format version in the top 8 bits, count below
  *		uint32	entries[count];	per trait: type (top 3 bits) and the end
  *								offset of its data (low 29 bits)
- *		char	data[];			per trait: uint8 name length, the name, then
- *								the value: the string's bytes, or 8 bytes of
- *								int64 / float8 / Timestamp (unaligned)
+ *		char	data[];			per trait: the name (uint8 length and bytes,
+ *								or 0 and a one-byte code for a common name,
+ *								see trait_names.c), then the value: the
+ *								string's bytes, or 8 bytes of int64 / float8
+ *								/ Timestamp (unaligned)
  *
  * Entries are sorted by (name bytes, type) with no duplicate (name, type),
  * so lookups binary-search and equal trait sets are byte-equal.
@@ -67,23 +69,57 @@ typedef struct Traits
 #define TE_MAKE(type, end)		(((uint32) (type) << 29) | (uint32) (end))
 
 /*
- * Access to trait i of a vector whose entries and data start at (ents, data).
- * Shared by panko.traits and panko.traitquery.
+ * A trait's data starts with its name: a length byte and the name's bytes,
+ * or, for one of the common names of trait_names.c, a zero byte and the
+ * name's one-byte code.  The value follows.
  */
-#define TV_START(ents, i)		((i) == 0 ? 0 : TE_END((ents)[(i) - 1]))
-#define TV_TYPE(ents, i)		TE_TYPE((ents)[i])
-#define TV_NAMELEN(ents, data, i) ((int) (uint8) (data)[TV_START(ents, i)])
-#define TV_NAME(ents, data, i)	((data) + TV_START(ents, i) + 1)
-#define TV_VALUE(ents, data, i) (TV_NAME(ents, data, i) + TV_NAMELEN(ents, data, i))
-#define TV_VALLEN(ents, data, i) \
-	((int) (TE_END((ents)[i]) - TV_START(ents, i) - 1 - TV_NAMELEN(ents, data, i)))
+extern const char *TraitNameForCode(int code);
+extern int	TraitCodeForName(const char *name, int namelen);
+
+#define TRAIT_NAME_CODED	0	/* length byte of a coded name */
+
+static inline uint32
+TraitStart(const uint32 *ents, int i)
+{
+	return i == 0 ? 0 : TE_END(ents[i - 1]);
+}
+
+static inline int
+TraitNameHeaderLen(const char *data, uint32 start)
+{
+	uint8		len = (uint8) data[start];
+
+	return len == TRAIT_NAME_CODED ? 2 : 1 + len;
+}
+
+static inline const char *
+TraitNameAt(const char *data, uint32 start)
+{
+	uint8		len = (uint8) data[start];
+
+	return len == TRAIT_NAME_CODED
+		? TraitNameForCode((uint8) data[start + 1]) : data + start + 1;
+}
+
+static inline int
+TraitNameLenAt(const char *data, uint32 start)
+{
+	uint8		len = (uint8) data[start];
+
+	return len == TRAIT_NAME_CODED
+		? (int) strlen(TraitNameForCode((uint8) data[start + 1])) : (int) len;
+}
 
 /* Trait i of a panko.traits value. */
-#define TRAIT_TYPE(t, i)		TV_TYPE(TRAITS_ENTRIES(t), i)
-#define TRAIT_NAMELEN(t, i)		TV_NAMELEN(TRAITS_ENTRIES(t), TRAITS_DATA(t), i)
-#define TRAIT_NAME(t, i)		TV_NAME(TRAITS_ENTRIES(t), TRAITS_DATA(t), i)
-#define TRAIT_VALUE(t, i)		TV_VALUE(TRAITS_ENTRIES(t), TRAITS_DATA(t), i)
-#define TRAIT_VALLEN(t, i)		TV_VALLEN(TRAITS_ENTRIES(t), TRAITS_DATA(t), i)
+#define TRAIT_START(t, i)		TraitStart(TRAITS_ENTRIES(t), i)
+#define TRAIT_TYPE(t, i)		TE_TYPE(TRAITS_ENTRIES(t)[i])
+#define TRAIT_NAMELEN(t, i)		TraitNameLenAt(TRAITS_DATA(t), TRAIT_START(t, i))
+#define TRAIT_NAME(t, i)		TraitNameAt(TRAITS_DATA(t), TRAIT_START(t, i))
+#define TRAIT_VALUE(t, i) \
+	(TRAITS_DATA(t) + TRAIT_START(t, i) + TraitNameHeaderLen(TRAITS_DATA(t), TRAIT_START(t, i)))
+#define TRAIT_VALLEN(t, i) \
+	((int) (TE_END(TRAITS_ENTRIES(t)[i]) - TRAIT_START(t, i) - \
+			TraitNameHeaderLen(TRAITS_DATA(t), TRAIT_START(t, i))))
 
 /* Fixed-width values are stored unaligned: always read them through these. */
 static inline int64
@@ -195,8 +231,8 @@ extern bool PankoCallerIsMember(void);
 extern Traits *PankoCallerScope(void);
 
 /* traits_gin.c */
-#define TRAIT_GIN_MAX_STRING 512	/* string bytes kept in an index key */
 extern int	TraitKeyCompare(const char *a, int alen, const char *b, int blen);
+extern int	TraitGinPrefix(char *dst, const char *name, int namelen, int type);
 extern bytea *TraitGinKey(const char *name, int namelen, int type,
 						  const char *val, int vallen, bool *truncated);
 

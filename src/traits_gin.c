@@ -4,19 +4,24 @@
  *
  * Each trait becomes one key whose bytes sort like (name, type, value):
  *
- *		name bytes, 0x00, type byte, value
+ *		name bytes, 0x00, type byte, value		(any name)
+ *		0x00, name code, type byte, value		(a common name: trait_names.c)
  *
- * where the value is big-endian with the sign bit flipped (integers and
- * datetimes), IEEE bits made order-preserving (floats), or the string's
- * first TRAIT_GIN_MAX_STRING bytes.  Keys therefore compare with byteacmp,
- * equality is an exact key lookup, and every range filter (and "ne") is one
- * partial-match scan over the (name, type) prefix, as in btree_gin.  Only a
- * string bound longer than the kept prefix needs a recheck.
+ * The value is big-endian with the sign bit flipped (integers, datetimes),
+ * IEEE bits made order-preserving (floats), or a string of up to 16 bytes
+ * as it is; a longer string keeps its first 16 bytes and a 4-byte hash of
+ * the whole.  Keys compare with byteacmp.  Equality is an exact key lookup
+ * (a long string matches by prefix and hash, then a recheck); every range
+ * filter and "ne" is one partial-match scan over the (name, type) prefix,
+ * as in contrib/btree_gin.  Only a string bound longer than 16 bytes needs
+ * a recheck.  Compact keys keep the index small: most keys of an event
+ * store are unique (request ids, instance ids, timestamps).
  */
 #include "postgres.h"
 
 #include "access/gin.h"
 #include "access/stratnum.h"
+#include "common/hashfn.h"
 #include "utils/builtins.h"
 
 #include "traits.h"
@@ -24,6 +29,9 @@
 #define GIN_STRATEGY_CONTAINS	7	/* traits @> traits */
 #define GIN_STRATEGY_EXISTS		9	/* traits ? text */
 #define GIN_STRATEGY_MATCH		15	/* traits @@ traitquery */
+
+#define KEY_STRING_PREFIX		16	/* string bytes kept as they are */
+#define KEY_STRING_HASH			4	/* then a hash of the whole string */
 
 PG_FUNCTION_INFO_V1(traits_gin_extract_value);
 PG_FUNCTION_INFO_V1(traits_gin_extract_query);
@@ -34,8 +42,9 @@ PG_FUNCTION_INFO_V1(traits_gin_compare_partial);
 typedef struct TraitGinPartial
 {
 	int			op;				/* TQ_*; 0 for "has name" */
-	int			prefixlen;		/* bytes of name\0type (or name\0) */
-	bool		lossy;			/* bound was truncated */
+	int			type;			/* trait type (strings compare specially) */
+	int			prefixlen;		/* bytes of the name (and type) prefix */
+	bool		lossy;			/* the bound was a long string */
 	bytea	   *bound;			/* the full query key */
 } TraitGinPartial;
 
@@ -50,6 +59,34 @@ TraitKeyCompare(const char *a, int alen, const char *b, int blen)
 	return (alen > blen) - (alen < blen);
 }
 
+/*
+ * Write the prefix of a key (the name, and the type when type >= 0) at dst;
+ * returns its length.  dst may be NULL to measure.
+ */
+int
+TraitGinPrefix(char *dst, const char *name, int namelen, int type)
+{
+	int			code = TraitCodeForName(name, namelen);
+	int			len = code ? 2 : namelen + 1;
+
+	if (dst)
+	{
+		if (code)
+		{
+			dst[0] = '\0';
+			dst[1] = (char) (uint8) code;
+		}
+		else
+		{
+			memcpy(dst, name, namelen);
+			dst[namelen] = '\0';
+		}
+		if (type >= 0)
+			dst[len] = (char) type;
+	}
+	return len + (type >= 0 ? 1 : 0);
+}
+
 /* Write v big-endian with the sign flipped, so memcmp orders it. */
 static void
 PutOrderedInt64(char *dst, uint64 u)
@@ -61,28 +98,48 @@ PutOrderedInt64(char *dst, uint64 u)
 	}
 }
 
-/* Build the index key of one trait; *truncated if a string was cut. */
+/* Bytes the value part of a key takes. */
+static int
+KeyValueLen(int type, int vallen)
+{
+	if (type != TRAIT_STRING)
+		return 8;
+	return vallen <= KEY_STRING_PREFIX ? vallen : KEY_STRING_PREFIX + KEY_STRING_HASH;
+}
+
+/*
+ * Build the index key of one trait.  *lossy is set for a string longer
+ * than the kept prefix: other strings share the key's prefix.
+ */
 bytea *
 TraitGinKey(const char *name, int namelen, int type, const char *val, int vallen,
-			bool *truncated)
+			bool *lossy)
 {
-	int			keep = (type == TRAIT_STRING) ? Min(vallen, TRAIT_GIN_MAX_STRING) : 8;
-	Size		size = VARHDRSZ + namelen + 2 + keep;
-	bytea	   *key = palloc(size);
+	int			plen = TraitGinPrefix(NULL, name, namelen, type);
+	int			vlen = KeyValueLen(type, vallen);
+	bytea	   *key = palloc(VARHDRSZ + plen + vlen);
 	char	   *d = VARDATA(key);
 
-	SET_VARSIZE(key, size);
-	memcpy(d, name, namelen);
-	d += namelen;
-	*d++ = '\0';
-	*d++ = (char) type;
-	*truncated = false;
+	SET_VARSIZE(key, VARHDRSZ + plen + vlen);
+	TraitGinPrefix(d, name, namelen, type);
+	d += plen;
+	*lossy = false;
 	switch (type)
 	{
 		case TRAIT_STRING:
-			memcpy(d, val, keep);
-			/* a bound of exactly the kept length cannot tell longer values apart */
-			*truncated = (vallen >= TRAIT_GIN_MAX_STRING);
+			if (vallen <= KEY_STRING_PREFIX)
+				memcpy(d, val, vallen);
+			else
+			{
+				uint32		h = hash_bytes((const unsigned char *) val, vallen);
+
+				memcpy(d, val, KEY_STRING_PREFIX);
+				d[KEY_STRING_PREFIX] = (char) (h >> 24);
+				d[KEY_STRING_PREFIX + 1] = (char) (h >> 16);
+				d[KEY_STRING_PREFIX + 2] = (char) (h >> 8);
+				d[KEY_STRING_PREFIX + 3] = (char) h;
+				*lossy = true;
+			}
 			break;
 		case TRAIT_FLOAT:
 			{
@@ -103,20 +160,39 @@ TraitGinKey(const char *name, int namelen, int type, const char *val, int vallen
 	return key;
 }
 
-/* A key of just name\0type (or name\0 when type < 0): where a scan starts. */
-static bytea *
-TraitGinPrefix(const char *name, int namelen, int type)
+/*
+ * Compare the value parts of a key and a bound.  Strings: a long string's
+ * key holds only its first 16 bytes (and a hash), so two long strings with
+ * the same 16 bytes cannot be ordered: *ambiguous is set, and the recheck
+ * decides.
+ */
+static int
+KeyValueCompare(int type, const char *k, int klen, const char *b, int blen, bool *ambiguous)
 {
-	Size		size = VARHDRSZ + namelen + 1 + (type >= 0 ? 1 : 0);
-	bytea	   *key = palloc(size);
-	char	   *d = VARDATA(key);
+	int			kp,
+				bp,
+				c;
+	bool		klong,
+				blong;
 
-	SET_VARSIZE(key, size);
-	memcpy(d, name, namelen);
-	d[namelen] = '\0';
-	if (type >= 0)
-		d[namelen + 1] = (char) type;
-	return key;
+	*ambiguous = false;
+	if (type != TRAIT_STRING)
+		return memcmp(k, b, 8);
+	klong = klen > KEY_STRING_PREFIX;
+	blong = blen > KEY_STRING_PREFIX;
+	kp = klong ? KEY_STRING_PREFIX : klen;
+	bp = blong ? KEY_STRING_PREFIX : blen;
+	c = memcmp(k, b, Min(kp, bp));
+	if (c != 0)
+		return c;
+	if (kp != bp)
+		return kp < bp ? -1 : 1;	/* the shorter one is a prefix of the other */
+	if (klong && blong)
+	{
+		*ambiguous = true;
+		return 0;
+	}
+	return (klong > blong) - (klong < blong);
 }
 
 Datum
@@ -126,7 +202,7 @@ traits_gin_extract_value(PG_FUNCTION_ARGS)
 	int32	   *nentries = (int32 *) PG_GETARG_POINTER(1);
 	int			n = TRAITS_COUNT(t);
 	Datum	   *entries = NULL;
-	bool		truncated;
+	bool		lossy;
 
 	*nentries = n;
 	if (n > 0)
@@ -135,9 +211,24 @@ traits_gin_extract_value(PG_FUNCTION_ARGS)
 		for (int i = 0; i < n; i++)
 			entries[i] = PointerGetDatum(TraitGinKey(TRAIT_NAME(t, i), TRAIT_NAMELEN(t, i),
 													 TRAIT_TYPE(t, i), TRAIT_VALUE(t, i),
-													 TRAIT_VALLEN(t, i), &truncated));
+													 TRAIT_VALLEN(t, i), &lossy));
 	}
 	PG_RETURN_POINTER(entries);
+}
+
+/* A key of just the prefix (and a string's first 16 bytes): where a scan starts. */
+static bytea *
+StartKey(const char *name, int namelen, int type, const char *val, int vallen)
+{
+	int			plen = TraitGinPrefix(NULL, name, namelen, type);
+	int			vlen = val ? Min(vallen, KEY_STRING_PREFIX) : 0;
+	bytea	   *key = palloc(VARHDRSZ + plen + vlen);
+
+	SET_VARSIZE(key, VARHDRSZ + plen + vlen);
+	TraitGinPrefix(VARDATA(key), name, namelen, type);
+	if (vlen)
+		memcpy(VARDATA(key) + plen, val, vlen);
+	return key;
 }
 
 Datum
@@ -149,7 +240,6 @@ traits_gin_extract_query(PG_FUNCTION_ARGS)
 	Pointer   **extra_data = (Pointer **) PG_GETARG_POINTER(4);
 	int32	   *searchMode = (int32 *) PG_GETARG_POINTER(6);
 	Datum	   *entries = NULL;
-	bool		truncated;
 
 	*nentries = 0;
 	if (strategy == GIN_STRATEGY_CONTAINS)
@@ -159,15 +249,16 @@ traits_gin_extract_query(PG_FUNCTION_ARGS)
 		bool	   *lossy = palloc0(sizeof(bool) * Max(n, 1));
 
 		entries = palloc(sizeof(Datum) * Max(n, 1));
+		*extra_data = palloc0(sizeof(Pointer) * Max(n, 1));
 		for (int i = 0; i < n; i++)
+		{
 			entries[i] = PointerGetDatum(TraitGinKey(TRAIT_NAME(t, i), TRAIT_NAMELEN(t, i),
 													 TRAIT_TYPE(t, i), TRAIT_VALUE(t, i),
 													 TRAIT_VALLEN(t, i), &lossy[i]));
-		*nentries = n;
-		/* Remember lossiness for consistent() through extra_data. */
-		*extra_data = palloc0(sizeof(Pointer) * Max(n, 1));
-		for (int i = 0; i < n; i++)
+			/* consistent() learns which keys were lossy through extra_data */
 			(*extra_data)[i] = (Pointer) &lossy[i];
+		}
+		*nentries = n;
 		if (n == 0)
 			*searchMode = GIN_SEARCH_MODE_ALL;
 	}
@@ -177,9 +268,9 @@ traits_gin_extract_query(PG_FUNCTION_ARGS)
 		TraitGinPartial *part = palloc0(sizeof(TraitGinPartial));
 
 		entries = palloc(sizeof(Datum));
-		entries[0] = PointerGetDatum(TraitGinPrefix(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name), -1));
+		entries[0] = PointerGetDatum(StartKey(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name), -1, NULL, 0));
 		part->op = 0;
-		part->prefixlen = VARSIZE_ANY_EXHDR(name) + 1;
+		part->prefixlen = VARSIZE_ANY_EXHDR(DatumGetByteaPP(entries[0]));
 		*pmatch = palloc(sizeof(bool));
 		(*pmatch)[0] = true;
 		*extra_data = palloc(sizeof(Pointer));
@@ -198,22 +289,32 @@ traits_gin_extract_query(PG_FUNCTION_ARGS)
 		{
 			TraitGinPartial *part = palloc0(sizeof(TraitGinPartial));
 			int			op = TQ_OP(q, i);
+			int			type = TQ_TYPE(q, i);
 
 			part->op = op;
-			part->prefixlen = TQ_NAMELEN(q, i) + 2;
-			part->bound = TraitGinKey(TQ_NAME(q, i), TQ_NAMELEN(q, i), TQ_TYPE(q, i),
-									  TQ_VALUE(q, i), TQ_VALLEN(q, i), &truncated);
-			part->lossy = truncated;
+			part->type = type;
+			part->prefixlen = TraitGinPrefix(NULL, TQ_NAME(q, i), TQ_NAMELEN(q, i), type);
+			part->bound = TraitGinKey(TQ_NAME(q, i), TQ_NAMELEN(q, i), type,
+									  TQ_VALUE(q, i), TQ_VALLEN(q, i), &part->lossy);
 			(*extra_data)[i] = (Pointer) part;
 			if (op == TQ_EQ)
 				entries[i] = PointerGetDatum(part->bound);
 			else
 			{
-				/* ne, lt, le scan the whole (name, type); gt, ge start at the bound */
+				/*
+				 * ne, lt and le scan the whole (name, type); gt and ge start
+				 * at the bound (for a long string, at its kept prefix, so
+				 * that strings sharing it are not skipped).
+				 */
 				(*pmatch)[i] = true;
-				entries[i] = (op == TQ_GT || op == TQ_GE)
-					? PointerGetDatum(part->bound)
-					: PointerGetDatum(TraitGinPrefix(TQ_NAME(q, i), TQ_NAMELEN(q, i), TQ_TYPE(q, i)));
+				if (op == TQ_GT || op == TQ_GE)
+					entries[i] = part->lossy
+						? PointerGetDatum(StartKey(TQ_NAME(q, i), TQ_NAMELEN(q, i), type,
+												   TQ_VALUE(q, i), TQ_VALLEN(q, i)))
+						: PointerGetDatum(part->bound);
+				else
+					entries[i] = PointerGetDatum(StartKey(TQ_NAME(q, i), TQ_NAMELEN(q, i),
+														  type, NULL, 0));
 			}
 		}
 		*nentries = n;
@@ -259,6 +360,7 @@ traits_gin_consistent(PG_FUNCTION_ARGS)
 Datum
 traits_gin_compare_partial(PG_FUNCTION_ARGS)
 {
+	bytea	   *start = PG_GETARG_BYTEA_PP(0);
 	bytea	   *key = PG_GETARG_BYTEA_PP(1);
 	TraitGinPartial *part = (TraitGinPartial *) PG_GETARG_POINTER(3);
 	const char *k = VARDATA_ANY(key);
@@ -266,36 +368,31 @@ traits_gin_compare_partial(PG_FUNCTION_ARGS)
 	const char *b;
 	int			blen;
 	int			cmp;
+	bool		ambiguous;
 
 	/* Left the (name, type) prefix: nothing further can match. */
+	if (klen < part->prefixlen || memcmp(k, VARDATA_ANY(start), part->prefixlen) != 0)
+		PG_RETURN_INT32(1);
 	if (part->op == 0)
-	{
-		bytea	   *start = PG_GETARG_BYTEA_PP(0);
-
-		if (klen < part->prefixlen || memcmp(k, VARDATA_ANY(start), part->prefixlen) != 0)
-			PG_RETURN_INT32(1);
 		PG_RETURN_INT32(0);
-	}
+
 	b = VARDATA_ANY(part->bound);
 	blen = VARSIZE_ANY_EXHDR(part->bound);
-	if (klen < part->prefixlen || memcmp(k, b, part->prefixlen) != 0)
-		PG_RETURN_INT32(1);
-
-	cmp = memcmp(k + part->prefixlen, b + part->prefixlen,
-				 Min(klen, blen) - part->prefixlen);
-	if (cmp == 0)
-		cmp = (klen > blen) - (klen < blen);
+	cmp = KeyValueCompare(part->type, k + part->prefixlen, klen - part->prefixlen,
+						  b + part->prefixlen, blen - part->prefixlen, &ambiguous);
+	if (ambiguous)
+		PG_RETURN_INT32(0);		/* either way: the recheck decides */
 
 	switch (part->op)
 	{
 		case TQ_NE:
-			PG_RETURN_INT32((cmp == 0 && !part->lossy) ? -1 : 0);
+			PG_RETURN_INT32(cmp == 0 ? -1 : 0);
 		case TQ_LT:
-			PG_RETURN_INT32((cmp < 0 || (cmp == 0 && part->lossy)) ? 0 : 1);
+			PG_RETURN_INT32(cmp < 0 ? 0 : 1);
 		case TQ_LE:
 			PG_RETURN_INT32(cmp <= 0 ? 0 : 1);
 		case TQ_GT:
-			PG_RETURN_INT32((cmp > 0 || (cmp == 0 && part->lossy)) ? 0 : -1);
+			PG_RETURN_INT32(cmp > 0 ? 0 : -1);
 		case TQ_GE:
 			PG_RETURN_INT32(cmp >= 0 ? 0 : -1);
 	}

@@ -189,7 +189,8 @@ traits_matchsel(PG_FUNCTION_ARGS)
 		bytea	   *key = TraitGinKey(TQ_NAME(q, i), TQ_NAMELEN(q, i), TQ_TYPE(q, i),
 									  TQ_VALUE(q, i), TQ_VALLEN(q, i), &truncated);
 
-		s *= FilterSelectivity(&ts, TQ_OP(q, i), key, TQ_NAMELEN(q, i) + 2);
+		s *= FilterSelectivity(&ts, TQ_OP(q, i), key,
+							  TraitGinPrefix(NULL, TQ_NAME(q, i), TQ_NAMELEN(q, i), TQ_TYPE(q, i)));
 	}
 	s *= ts.nonnull;
 	FreeTraitStats(&ts);
@@ -225,7 +226,8 @@ traits_containsel(PG_FUNCTION_ARGS)
 		bytea	   *key = TraitGinKey(TRAIT_NAME(t, i), TRAIT_NAMELEN(t, i), TRAIT_TYPE(t, i),
 									  TRAIT_VALUE(t, i), TRAIT_VALLEN(t, i), &truncated);
 
-		s *= FilterSelectivity(&ts, TQ_EQ, key, TRAIT_NAMELEN(t, i) + 2);
+		s *= FilterSelectivity(&ts, TQ_EQ, key,
+							  TraitGinPrefix(NULL, TRAIT_NAME(t, i), TRAIT_NAMELEN(t, i), TRAIT_TYPE(t, i)));
 	}
 	s *= ts.nonnull;
 	FreeTraitStats(&ts);
@@ -245,6 +247,7 @@ traits_existsel(PG_FUNCTION_ARGS)
 	TraitStats	ts;
 	text	   *name;
 	bytea	   *prefix;
+	int			plen;
 	double		s;
 
 	if (c == NULL)
@@ -256,11 +259,11 @@ traits_existsel(PG_FUNCTION_ARGS)
 	}
 	LoadTraitStats(&vardata, &ts);
 	name = DatumGetTextPP(c->constvalue);
-	prefix = (bytea *) palloc(VARHDRSZ + VARSIZE_ANY_EXHDR(name) + 1);
-	SET_VARSIZE(prefix, VARHDRSZ + VARSIZE_ANY_EXHDR(name) + 1);
-	memcpy(VARDATA(prefix), VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
-	VARDATA(prefix)[VARSIZE_ANY_EXHDR(name)] = '\0';
-	s = FilterSelectivity(&ts, 0, prefix, VARSIZE_ANY_EXHDR(name) + 1) * ts.nonnull;
+	plen = TraitGinPrefix(NULL, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name), -1);
+	prefix = (bytea *) palloc(VARHDRSZ + plen);
+	SET_VARSIZE(prefix, VARHDRSZ + plen);
+	TraitGinPrefix(VARDATA(prefix), VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name), -1);
+	s = FilterSelectivity(&ts, 0, prefix, plen) * ts.nonnull;
 	FreeTraitStats(&ts);
 	ReleaseVariableStats(vardata);
 	PG_RETURN_FLOAT8(Clamp(s));
