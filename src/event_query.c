@@ -33,6 +33,7 @@ PG_FUNCTION_INFO_V1(get_events);
 #define MAX_SORT_KEYS		2
 #define PLAN_SQL_MAXLEN		2048
 #define NPARAMS				10
+#define PLAN_CACHE_MAX		256
 
 /* Parameter numbers in the generated query. */
 enum
@@ -202,7 +203,9 @@ KeptPlan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types, int options)
  * The plan for this query text, prepared on first use.  A trait filter's
  * best plan depends on its value (project_id: scan in order and filter;
  * instance_id: the GIN index, then sort), so those shapes are planned for
- * each call's values; the others keep one generic plan.
+ * each call's values; the others keep one generic plan, partitions pruned
+ * when it starts.  The limit is part of the text, since a plan for an
+ * unknown limit is a plan for a tenth of the table.
  */
 static SPIPlanPtr
 ShapePlan(const char *sql, Oid *types, bool value_dependent)
@@ -220,6 +223,19 @@ ShapePlan(const char *sql, Oid *types, bool value_dependent)
 	}
 	if (strlen(sql) >= PLAN_SQL_MAXLEN)
 		elog(ERROR, "panko: query text too long for the plan cache");
+	if (hash_get_num_entries(plan_cache) >= PLAN_CACHE_MAX)
+	{
+		HASH_SEQ_STATUS seq;
+
+		/* many distinct limits: start over rather than grow without end */
+		hash_seq_init(&seq, plan_cache);
+		while ((entry = hash_seq_search(&seq)) != NULL)
+		{
+			if (entry->plan)
+				SPI_freeplan(entry->plan);
+			hash_search(plan_cache, entry->sql, HASH_REMOVE, NULL);
+		}
+	}
 	entry = hash_search(plan_cache, sql, HASH_ENTER, &found);
 	if (!found)
 	{
@@ -227,7 +243,7 @@ ShapePlan(const char *sql, Oid *types, bool value_dependent)
 		PG_TRY();
 		{
 			KeptPlan(&entry->plan, sql, NPARAMS, types,
-					 value_dependent ? CURSOR_OPT_CUSTOM_PLAN : 0);
+					 value_dependent ? CURSOR_OPT_CUSTOM_PLAN : CURSOR_OPT_GENERIC_PLAN);
 		}
 		PG_CATCH();
 		{
@@ -410,7 +426,7 @@ get_events(PG_FUNCTION_ARGS)
 	appendStringInfoString(&sql, " ORDER BY ");
 	for (int i = 0; i < nkeys; i++)
 		appendStringInfo(&sql, "%se.%s %s", i ? ", " : "", keys[i], desc[i] ? "DESC" : "ASC");
-	appendStringInfoString(&sql, " LIMIT $10");
+	appendStringInfo(&sql, " LIMIT %d", limit);
 
 	if (SPI_execute_plan(ShapePlan(sql.data, types, nulls[P_TRAITS] == ' ' ||
 								   nulls[P_ADMIN] == ' ' || nulls[P_SCOPE] == ' '),
