@@ -469,6 +469,8 @@ DECLARE
     p record;
     n bigint;
     budget bigint := max_count;
+    lim bigint;
+    t timestamptz;
     saved_lock_timeout text := current_setting('lock_timeout');
 BEGIN
     partitions_dropped := 0;
@@ -493,23 +495,32 @@ BEGIN
     END LOOP;
 
     -- What is left below the cutoff: rows of the boundary partition (or of
-    -- a partition too big for the budget), deleted oldest first, in batches.
+    -- a partition too big for the budget), deleted oldest first in batches
+    -- of at most 10,000, each found through the generated index.
     LOOP
         EXIT WHEN budget IS NOT NULL AND budget <= 0;
-        WITH doomed AS (
-            SELECT e.generated, e.message_id FROM panko.event e
-             WHERE e.generated < cutoff
-             ORDER BY e.generated, e.message_id
-             LIMIT least(coalesce(budget, 10000), 10000)
-        ), gone AS (
+        lim := least(coalesce(budget, 10000), 10000);
+        t := NULL;
+        SELECT e.generated INTO t FROM panko.event e
+         WHERE e.generated < cutoff ORDER BY e.generated OFFSET lim - 1 LIMIT 1;
+        IF t IS NULL THEN
+            -- fewer than a batch left: all of them
+            DELETE FROM panko.event e WHERE e.generated < cutoff;
+        ELSIF budget IS NULL THEN
+            DELETE FROM panko.event e WHERE e.generated <= t AND e.generated < cutoff;
+        ELSE
+            -- exactly lim rows, oldest first
+            WITH doomed AS (
+                SELECT e.generated, e.message_id FROM panko.event e
+                 WHERE e.generated <= t ORDER BY e.generated, e.message_id LIMIT lim
+            )
             DELETE FROM panko.event e USING doomed d
-             WHERE e.generated = d.generated AND e.message_id = d.message_id
-            RETURNING 1
-        )
-        SELECT count(*) INTO n FROM gone;
-        EXIT WHEN n = 0;
+             WHERE e.generated = d.generated AND e.message_id = d.message_id;
+        END IF;
+        GET DIAGNOSTICS n = ROW_COUNT;
         rows_deleted := rows_deleted + n;
         budget := budget - n;
+        EXIT WHEN t IS NULL OR n = 0;
     END LOOP;
 END
 $$;
@@ -574,7 +585,7 @@ BEGIN
     PERFORM pg_advisory_xact_lock(1885433451, 1);
     r := panko.drop_expired_partitions(now() - make_interval(secs => ttl_seconds), max_count);
     PERFORM panko.remove_unused_event_types();
-    PERFORM panko.purge_registry(10000);
+    -- (the registry of message_ids is purged by panko.run_maintenance())
     RETURN r.rows_deleted;
 END
 $$;

@@ -13,7 +13,11 @@
 #include "catalog/pg_statistic.h"
 #include "fmgr.h"
 #include "nodes/nodeFuncs.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
 #include "utils/selfuncs.h"
 
 #include "traits.h"
@@ -25,40 +29,126 @@ PG_FUNCTION_INFO_V1(traits_existsel);
 #define TRAIT_NE_SEL		0.9
 #define TRAIT_EXIST_SEL		0.5
 
-/* Most-common-trait statistics of a column, when ANALYZE has made them. */
+/*
+ * Most-common-trait statistics of a column, when ANALYZE has made them.
+ * Decoded once per backend: the array is large enough to be stored
+ * compressed, and a query over a month of partitions estimates each one.
+ */
+typedef struct TraitStatsKey
+{
+	Oid			relid;
+	int16		attnum;
+	bool		inherited;
+} TraitStatsKey;
+
 typedef struct TraitStats
 {
+	TraitStatsKey key;
 	bool		valid;
-	AttStatsSlot slot;
+	int			nvalues;
+	bytea	  **values;			/* sorted keys */
+	float4	   *numbers;		/* their frequencies */
 	float4		minfreq;
 	float4		nonnull;
 } TraitStats;
 
+static HTAB *stats_cache = NULL;
+static MemoryContext stats_cxt = NULL;
+
+/* Statistics changed somewhere: forget every decoded copy. */
 static void
-LoadTraitStats(VariableStatData *vardata, TraitStats *ts)
+InvalidateTraitStats(Datum arg, int cacheid, uint32 hashvalue)
 {
-	memset(ts, 0, sizeof(TraitStats));
-	ts->nonnull = 1.0;
-	if (!HeapTupleIsValid(vardata->statsTuple))
-		return;
-	ts->nonnull = 1.0 - ((Form_pg_statistic) GETSTRUCT(vardata->statsTuple))->stanullfrac;
-	if (!get_attstatsslot(&ts->slot, vardata->statsTuple, STATISTIC_KIND_MCELEM, InvalidOid,
-						  ATTSTATSSLOT_VALUES | ATTSTATSSLOT_NUMBERS))
-		return;
-	if (ts->slot.nnumbers != ts->slot.nvalues + 3)
-	{
-		free_attstatsslot(&ts->slot);
-		return;
-	}
-	ts->minfreq = ts->slot.numbers[ts->slot.nvalues];
-	ts->valid = true;
+	if (stats_cxt)
+		MemoryContextReset(stats_cxt);
+	stats_cache = NULL;
 }
 
+/* Decode the statistics slot into ts, in the current memory context. */
 static void
-FreeTraitStats(TraitStats *ts)
+DecodeTraitStats(HeapTuple statsTuple, TraitStats *ts)
 {
-	if (ts->valid)
-		free_attstatsslot(&ts->slot);
+	AttStatsSlot slot;
+
+	if (!get_attstatsslot(&slot, statsTuple, STATISTIC_KIND_MCELEM, InvalidOid,
+						  ATTSTATSSLOT_VALUES | ATTSTATSSLOT_NUMBERS))
+		return;
+	if (slot.nnumbers == slot.nvalues + 3)
+	{
+		ts->nvalues = slot.nvalues;
+		ts->values = palloc(sizeof(bytea *) * Max(slot.nvalues, 1));
+		ts->numbers = palloc(sizeof(float4) * Max(slot.nvalues, 1));
+		for (int i = 0; i < slot.nvalues; i++)
+		{
+			ts->values[i] = DatumGetByteaPCopy(slot.values[i]);
+			ts->numbers[i] = slot.numbers[i];
+		}
+		ts->minfreq = slot.numbers[slot.nvalues];
+		ts->valid = true;
+	}
+	free_attstatsslot(&slot);
+}
+
+static TraitStats *
+LoadTraitStats(VariableStatData *vardata)
+{
+	static TraitStats none;
+	Form_pg_statistic form;
+	TraitStatsKey key;
+	TraitStats	decoded;
+	TraitStats *ts;
+	bool		found;
+
+	memset(&none, 0, sizeof(none));
+	none.nonnull = 1.0;
+	if (!HeapTupleIsValid(vardata->statsTuple))
+		return &none;
+	form = (Form_pg_statistic) GETSTRUCT(vardata->statsTuple);
+	memset(&key, 0, sizeof(key));
+	key.relid = form->starelid;
+	key.attnum = form->staattnum;
+	key.inherited = form->stainherit;
+
+	if (stats_cache != NULL &&
+		(ts = hash_search(stats_cache, &key, HASH_FIND, &found)) != NULL)
+		return ts;
+
+	/* Decode first: catalog lookups may run the invalidation callback. */
+	memset(&decoded, 0, sizeof(decoded));
+	decoded.key = key;
+	decoded.nonnull = 1.0 - form->stanullfrac;
+	DecodeTraitStats(vardata->statsTuple, &decoded);
+
+	if (stats_cxt == NULL)
+	{
+		stats_cxt = AllocSetContextCreate(TopMemoryContext, "panko trait statistics",
+										  ALLOCSET_DEFAULT_SIZES);
+		CacheRegisterSyscacheCallback(STATRELATTINH, InvalidateTraitStats, (Datum) 0);
+	}
+	if (stats_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(TraitStatsKey);
+		ctl.entrysize = sizeof(TraitStats);
+		ctl.hcxt = stats_cxt;
+		stats_cache = hash_create("panko trait statistics", 64, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	ts = hash_search(stats_cache, &key, HASH_ENTER, &found);
+	*ts = decoded;
+	if (decoded.valid)
+	{
+		ts->values = MemoryContextAlloc(stats_cxt, sizeof(bytea *) * Max(decoded.nvalues, 1));
+		ts->numbers = MemoryContextAlloc(stats_cxt, sizeof(float4) * Max(decoded.nvalues, 1));
+		for (int i = 0; i < decoded.nvalues; i++)
+		{
+			ts->values[i] = MemoryContextAlloc(stats_cxt, VARSIZE(decoded.values[i]));
+			memcpy(ts->values[i], decoded.values[i], VARSIZE(decoded.values[i]));
+			ts->numbers[i] = decoded.numbers[i];
+		}
+	}
+	return ts;
 }
 
 /* First statistics element not below (key, keylen). */
@@ -66,12 +156,12 @@ static int
 LowerBound(TraitStats *ts, const char *key, int keylen)
 {
 	int			lo = 0,
-				hi = ts->slot.nvalues;
+				hi = ts->nvalues;
 
 	while (lo < hi)
 	{
 		int			mid = lo + (hi - lo) / 2;
-		bytea	   *v = DatumGetByteaPP(ts->slot.values[mid]);
+		bytea	   *v = ts->values[mid];
 
 		if (TraitKeyCompare(VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), key, keylen) < 0)
 			lo = mid + 1;
@@ -109,12 +199,12 @@ FilterSelectivity(TraitStats *ts, int op, bytea *bound, int prefixlen)
 		}
 	}
 
-	for (int i = LowerBound(ts, b, prefixlen); i < ts->slot.nvalues; i++)
+	for (int i = LowerBound(ts, b, prefixlen); i < ts->nvalues; i++)
 	{
-		bytea	   *v = DatumGetByteaPP(ts->slot.values[i]);
+		bytea	   *v = ts->values[i];
 		const char *k = VARDATA_ANY(v);
 		int			klen = VARSIZE_ANY_EXHDR(v);
-		double		f = ts->slot.numbers[i];
+		double		f = ts->numbers[i];
 		int			cmp;
 
 		if (klen < prefixlen || memcmp(k, b, prefixlen) != 0)
@@ -170,7 +260,7 @@ traits_matchsel(PG_FUNCTION_ARGS)
 	int			varRelid = PG_GETARG_INT32(3);
 	VariableStatData vardata;
 	Const	   *c = ConstantArgument(root, args, varRelid, &vardata);
-	TraitStats	ts;
+	TraitStats *ts;
 	TraitQuery *q;
 	double		s = 1.0;
 
@@ -181,7 +271,7 @@ traits_matchsel(PG_FUNCTION_ARGS)
 		ReleaseVariableStats(vardata);
 		PG_RETURN_FLOAT8(0.0);
 	}
-	LoadTraitStats(&vardata, &ts);
+	ts = LoadTraitStats(&vardata);
 	q = (TraitQuery *) PG_DETOAST_DATUM(c->constvalue);
 	for (int i = 0; i < (int) TRAITS_COUNT(q); i++)
 	{
@@ -189,11 +279,10 @@ traits_matchsel(PG_FUNCTION_ARGS)
 		bytea	   *key = TraitGinKey(TQ_NAME(q, i), TQ_NAMELEN(q, i), TQ_TYPE(q, i),
 									  TQ_VALUE(q, i), TQ_VALLEN(q, i), &truncated);
 
-		s *= FilterSelectivity(&ts, TQ_OP(q, i), key,
+		s *= FilterSelectivity(ts, TQ_OP(q, i), key,
 							  TraitGinPrefix(NULL, TQ_NAME(q, i), TQ_NAMELEN(q, i), TQ_TYPE(q, i)));
 	}
-	s *= ts.nonnull;
-	FreeTraitStats(&ts);
+	s *= ts->nonnull;
 	ReleaseVariableStats(vardata);
 	PG_RETURN_FLOAT8(Clamp(s));
 }
@@ -207,7 +296,7 @@ traits_containsel(PG_FUNCTION_ARGS)
 	int			varRelid = PG_GETARG_INT32(3);
 	VariableStatData vardata;
 	Const	   *c = ConstantArgument(root, args, varRelid, &vardata);
-	TraitStats	ts;
+	TraitStats *ts;
 	Traits	   *t;
 	double		s = 1.0;
 
@@ -218,7 +307,7 @@ traits_containsel(PG_FUNCTION_ARGS)
 		ReleaseVariableStats(vardata);
 		PG_RETURN_FLOAT8(0.0);
 	}
-	LoadTraitStats(&vardata, &ts);
+	ts = LoadTraitStats(&vardata);
 	t = DatumGetTraitsP(c->constvalue);
 	for (int i = 0; i < (int) TRAITS_COUNT(t); i++)
 	{
@@ -226,11 +315,10 @@ traits_containsel(PG_FUNCTION_ARGS)
 		bytea	   *key = TraitGinKey(TRAIT_NAME(t, i), TRAIT_NAMELEN(t, i), TRAIT_TYPE(t, i),
 									  TRAIT_VALUE(t, i), TRAIT_VALLEN(t, i), &truncated);
 
-		s *= FilterSelectivity(&ts, TQ_EQ, key,
+		s *= FilterSelectivity(ts, TQ_EQ, key,
 							  TraitGinPrefix(NULL, TRAIT_NAME(t, i), TRAIT_NAMELEN(t, i), TRAIT_TYPE(t, i)));
 	}
-	s *= ts.nonnull;
-	FreeTraitStats(&ts);
+	s *= ts->nonnull;
 	ReleaseVariableStats(vardata);
 	PG_RETURN_FLOAT8(Clamp(s));
 }
@@ -244,7 +332,7 @@ traits_existsel(PG_FUNCTION_ARGS)
 	int			varRelid = PG_GETARG_INT32(3);
 	VariableStatData vardata;
 	Const	   *c = ConstantArgument(root, args, varRelid, &vardata);
-	TraitStats	ts;
+	TraitStats *ts;
 	text	   *name;
 	bytea	   *prefix;
 	int			plen;
@@ -257,14 +345,13 @@ traits_existsel(PG_FUNCTION_ARGS)
 		ReleaseVariableStats(vardata);
 		PG_RETURN_FLOAT8(0.0);
 	}
-	LoadTraitStats(&vardata, &ts);
+	ts = LoadTraitStats(&vardata);
 	name = DatumGetTextPP(c->constvalue);
 	plen = TraitGinPrefix(NULL, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name), -1);
 	prefix = (bytea *) palloc(VARHDRSZ + plen);
 	SET_VARSIZE(prefix, VARHDRSZ + plen);
 	TraitGinPrefix(VARDATA(prefix), VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name), -1);
-	s = FilterSelectivity(&ts, 0, prefix, plen) * ts.nonnull;
-	FreeTraitStats(&ts);
+	s = FilterSelectivity(ts, 0, prefix, plen) * ts->nonnull;
 	ReleaseVariableStats(vardata);
 	PG_RETURN_FLOAT8(Clamp(s));
 }

@@ -240,6 +240,21 @@ class Bench:
         log("  %-8s %s: %d events in %.2f s = %.0f events/s" % (system, label, n, total, rate))
         return rate, total
 
+    def parse_floor(self, db):
+        """For information: what sending each batch as $1 and parsing it
+        into jsonb alone costs (every system pays it)."""
+        conninfo = "dbname=%s options='-c TimeZone=UTC'" % db
+        r = subprocess.run([self.loader, conninfo, "SELECT ($1::jsonb) IS NULL", self.workfile],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise Failure("parse floor: %s" % r.stderr.strip())
+        secs = float(dict(x.split("=") for x in r.stdout.split())["seconds"])
+        rate = self.a.n / secs
+        log("  (info) receiving + parsing $1::jsonb alone: %.2f s = %.0f events/s" % (secs, rate))
+        self.res["parse_floor_events_per_s"] = rate
+        self.note("receiving a batch as $1 and parsing it into jsonb, nothing else, runs at %.0f events/s "
+                  "on this machine: no ingest through record_events($1::jsonb) can be faster" % rate)
+
     def ingest_upstream(self, db, path, n, sample):
         """Upstream's driver: one transaction per event, on the first
         `sample` events; the rest bulk-loaded set-based (not timed as
@@ -319,6 +334,8 @@ class Bench:
                 rate, total = self.ingest_set_based(s, db, self.workfile, n, "ingest")
                 self.fig("ingest", s, rate, seconds=total)
             self.vacuum(s, db)
+            if s == "heap" and "ingest" in self.parts:
+                self.parse_floor(db)
         if "upstream" in self.systems and "ingest" in self.parts:
             self.note("upstream's ingest rate is its driver's SQL (one transaction per event) replayed "
                       "on the first %d events; the rest of its N was bulk-loaded with set-based SQL"
@@ -944,6 +961,12 @@ def main():
         traceback.print_exc()
         b.res["problems"].append("benchmark step failed: %s: %s" % (type(e).__name__, e))
         rc = 1
+    try:
+        if b.res.get("installed") and "(%s)" % time.strftime(
+                "%Y-%m-%d %H:%M:%S UTC", time.gmtime(os.stat(so).st_mtime)) not in b.res["installed"]:
+            b.res["problems"].append("panko.so was reinstalled during the run: figures mix two builds")
+    except OSError:
+        pass
     fix_p95(b.res)
     text = report(b.res, a.settings)
     print(text, flush=True)

@@ -91,7 +91,7 @@ SELECT set_eq(
 SELECT index_is_type('panko', 'event', 'event_traits_idx', 'gin', 'panko.event has a GIN index on traits');
 SELECT is((SELECT pg_get_indexdef(indexrelid) FROM pg_index
             WHERE indrelid = 'panko.event'::regclass AND indexrelid = 'panko.event_traits_idx'::regclass),
-          'CREATE INDEX event_traits_idx ON ONLY panko.event USING gin (traits)',
+          'CREATE INDEX event_traits_idx ON ONLY panko.event USING gin (traits) WITH (gin_pending_list_limit=''512'')',
           'the GIN index covers panko.event.traits with the default opclass');
 
 ------------------------------------------------------------------ the view
