@@ -555,14 +555,16 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    n bigint;
+    t record;
+    n bigint := 0;
 BEGIN
-    WITH gone AS (
-        DELETE FROM panko.event_type t
-         WHERE NOT EXISTS (SELECT 1 FROM panko.event e WHERE e.event_type_id = t.id)
-        RETURNING 1
-    )
-    SELECT count(*) INTO n FROM gone;
+    -- One index probe per type (and partition), never a scan of the events.
+    FOR t IN SELECT id FROM panko.event_type LOOP
+        IF NOT EXISTS (SELECT 1 FROM panko.event e WHERE e.event_type_id = t.id) THEN
+            DELETE FROM panko.event_type WHERE id = t.id;
+            n := n + 1;
+        END IF;
+    END LOOP;
     RETURN n;
 END
 $$;
