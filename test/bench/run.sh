@@ -107,6 +107,28 @@ fi
 RESULTS=$HERE/results
 WORKDIR=${BENCH_WORKDIR:-$(mktemp -d /tmp/panko-bench-work-XXXXXX)}
 mkdir -p "$RESULTS" "$WORKDIR"
+chmod 755 "$WORKDIR"
+
+# Snapshot the PostgreSQL installation (binaries, libraries with panko.so,
+# extension scripts, panko-api) into the work dir and run everything from
+# the copy: a `make install` during the run then cannot mix two builds of
+# panko into one set of figures.  PostgreSQL finds its share and lib
+# directories relative to its binaries, so the copy is self-contained.
+REAL_PG_CONFIG=$(command -v pg_config)
+export BENCH_PG_INCLUDEDIR=$("$REAL_PG_CONFIG" --includedir)
+export BENCH_PG_LIBDIR=$("$REAL_PG_CONFIG" --libdir)
+if [ "${BENCH_SNAPSHOT:-1}" = 1 ]; then
+    bindir=$("$REAL_PG_CONFIG" --bindir)
+    sharedir=$("$REAL_PG_CONFIG" --sharedir)
+    SNAP=$WORKDIR/pg
+    mkdir -p "$SNAP$(dirname "$(dirname "$bindir")")" "$SNAP$(dirname "$sharedir")"
+    cp -a "$(dirname "$bindir")" "$SNAP$(dirname "$(dirname "$bindir")")/"
+    cp -a "$sharedir" "$SNAP$(dirname "$sharedir")/"
+    chmod -R a+rX "$WORKDIR"
+    export PGBIN=$SNAP$bindir
+    echo "bench: running from a snapshot of the installation in $SNAP (panko.so installed" \
+         "$(date -u -r "$("$REAL_PG_CONFIG" --pkglibdir)/panko.so" '+%Y-%m-%d %H:%M:%S UTC' 2>/dev/null || echo '?'))"
+fi
 
 # shellcheck source=../lib.sh
 source "$TOP/test/lib.sh"
