@@ -703,11 +703,15 @@ class Bench:
                         (cutoff,))
             deleted = cur.fetchone()[0]
             t = time.perf_counter() - t0
-            inner = sum(float(x) for x in re.findall(r"duration: ([\d.]+) ms", "".join(c.notices)))
-            self.res["plans"].append("---- %s panko clear_expired_data diagnostic (cutoff %s UTC, %d deleted, "
-                                     "%.1f ms with auto_explain on; the statements below take %.1f ms in all, "
-                                     "the rest is utility statements such as DROP/DETACH, locks and commit)\n%s"
-                                     % (key, ts(cutoff), deleted, t * 1000, inner, "".join(c.notices)))
+            notices = "".join(c.notices)
+            stmts = re.findall(r"duration: ([\d.]+) ms\s+plan:\s*\nQuery Text: ([^\n]*)", notices)
+            top = sorted(((float(d), q) for d, q in stmts), reverse=True)[:6]
+            self.res["plans"].append(
+                "---- %s panko clear_expired_data diagnostic (cutoff %s UTC, %d deleted, %.1f ms with auto_explain "
+                "on). Slowest nested statements (they nest: a function's time includes its statements'; utility "
+                "statements such as DROP/DETACH are not logged):\n%s\n%s"
+                % (key, ts(cutoff), deleted, t * 1000,
+                   "\n".join("  %9.1f ms  %s" % (d, q[:160]) for d, q in top), notices))
         except psycopg2.Error as e:
             self.res["plans"].append("---- %s panko expiry diagnostic failed: %s" % (key, e))
         c.close()
