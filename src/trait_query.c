@@ -44,8 +44,7 @@ TraitQueryBuild(TraitPair *pairs, int npairs)
 	Size		off = 0;
 
 	for (int i = 0; i < npairs; i++)
-		datalen += 1 + pairs[i].namelen +
-			(pairs[i].type == TRAIT_STRING ? pairs[i].strlen : (int) sizeof(int64));
+		datalen += TraitPairDataSize(&pairs[i], 0);
 	if (npairs > TRAITS_MAX_COUNT || datalen > TRAITQUERY_MAX_DATA)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -59,27 +58,8 @@ TraitQueryBuild(TraitPair *pairs, int npairs)
 	data = TRAITS_DATA(q);
 	for (int i = 0; i < npairs; i++)
 	{
-		TraitPair  *p = &pairs[i];
-
-		data[off++] = (char) (uint8) p->namelen;
-		memcpy(data + off, p->name, p->namelen);
-		off += p->namelen;
-		if (p->type == TRAIT_STRING)
-		{
-			memcpy(data + off, p->str, p->strlen);
-			off += p->strlen;
-		}
-		else if (p->type == TRAIT_FLOAT)
-		{
-			memcpy(data + off, &p->f8, sizeof(float8));
-			off += sizeof(float8);
-		}
-		else
-		{
-			memcpy(data + off, &p->i64, sizeof(int64));
-			off += sizeof(int64);
-		}
-		ents[i] = TQE_MAKE(p->type, p->op, off);
+		off += TraitPackPair(data + off, &pairs[i], 0);
+		ents[i] = TQE_MAKE(pairs[i].type, pairs[i].op, off);
 	}
 	return q;
 }

@@ -41,16 +41,16 @@ TraitPairCompare(const void *a, const void *b)
 }
 
 /* Bytes a pair takes in the data area: its name, coded or not, and value. */
-static inline int
-PairDataSize(const TraitPair *p, int code)
+int
+TraitPairDataSize(const TraitPair *p, int code)
 {
 	return (code ? 2 : 1 + p->namelen) +
 		(p->type == TRAIT_STRING ? p->strlen : (int) sizeof(int64));
 }
 
 /* Append one trait's data (name, value) at dst; returns bytes. */
-static int
-PackPair(char *dst, const TraitPair *p, int code)
+int
+TraitPackPair(char *dst, const TraitPair *p, int code)
 {
 	char	   *d = dst;
 
@@ -115,7 +115,7 @@ TraitsBuild(TraitPair *pairs, int npairs)
 			continue;
 		pairs[nkeep] = pairs[i];
 		codes[nkeep] = TraitCodeForName(pairs[i].name, pairs[i].namelen);
-		datalen += PairDataSize(&pairs[nkeep], codes[nkeep]);
+		datalen += TraitPairDataSize(&pairs[nkeep], codes[nkeep]);
 		nkeep++;
 	}
 
@@ -134,7 +134,7 @@ TraitsBuild(TraitPair *pairs, int npairs)
 	data = TRAITS_DATA(t);
 	for (int i = 0; i < nkeep; i++)
 	{
-		off += PackPair(data + off, &pairs[i], codes[i]);
+		off += TraitPackPair(data + off, &pairs[i], codes[i]);
 		ents[i] = TE_MAKE(pairs[i].type, off);
 	}
 	pfree(codes);

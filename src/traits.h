@@ -192,6 +192,8 @@ typedef struct TraitPair
 
 /* traits.c */
 extern Traits *TraitsBuild(TraitPair *pairs, int npairs);
+extern int	TraitPairDataSize(const TraitPair *p, int code);
+extern int	TraitPackPair(char *dst, const TraitPair *p, int code);
 extern int	TraitsFind(Traits *t, const char *name, int namelen, int type);
 extern int	TraitsFindName(Traits *t, const char *name, int namelen);
 extern int	TraitCompareValue(int type, const char *a, int alen, const char *b, int blen);

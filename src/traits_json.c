@@ -51,6 +51,17 @@ NumericText(JsonbValue *v)
 	return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
 }
 
+/* The text of a number given as a JSON number or string, or NULL. */
+static char *
+NumberText(JsonbValue *v)
+{
+	if (v->type == jbvNumeric)
+		return NumericText(v);
+	if (v->type == jbvString)
+		return pnstrdup(v->val.string.val, v->val.string.len);
+	return NULL;
+}
+
 /* "512", "512.000" and "-3" are integral; "5.5" is not. */
 static bool
 IntegralText(const char *s, int64 *result)
@@ -118,13 +129,9 @@ JsonbValueToPair(JsonbValue *v, TraitPair *p)
 			break;
 		case TRAIT_INTEGER:
 			{
-				char	   *text;
+				char	   *text = NumberText(v);
 
-				if (v->type == jbvNumeric)
-					text = NumericText(v);
-				else if (v->type == jbvString)
-					text = pnstrdup(v->val.string.val, v->val.string.len);
-				else
+				if (text == NULL)
 					return psprintf("trait \"%.*s\": an integer value cannot be %s",
 									p->namelen, p->name, TraitJsonTypeName(v));
 				if (!IntegralText(text, &p->i64))
@@ -134,13 +141,9 @@ JsonbValueToPair(JsonbValue *v, TraitPair *p)
 			}
 		case TRAIT_FLOAT:
 			{
-				char	   *text;
+				char	   *text = NumberText(v);
 
-				if (v->type == jbvNumeric)
-					text = NumericText(v);
-				else if (v->type == jbvString)
-					text = pnstrdup(v->val.string.val, v->val.string.len);
-				else
+				if (text == NULL)
 					return psprintf("trait \"%.*s\": a float value cannot be %s",
 									p->namelen, p->name, TraitJsonTypeName(v));
 				if (!PankoParseFloat8(text, strlen(text), &p->f8))

@@ -251,45 +251,63 @@ Clamp(double s)
 	return (Selectivity) s;
 }
 
-/* traits @@ query: the product of each filter's selectivity. */
-Datum
-traits_matchsel(PG_FUNCTION_ARGS)
+/* The selectivity of one filter on (name, type). */
+static double
+TraitSelectivity(TraitStats *ts, const char *name, int namelen, int type, int op,
+				 const char *val, int vallen)
 {
-	PlannerInfo *root = (PlannerInfo *) PG_GETARG_POINTER(0);
-	List	   *args = (List *) PG_GETARG_POINTER(2);
-	int			varRelid = PG_GETARG_INT32(3);
-	VariableStatData vardata;
-	Const	   *c = ConstantArgument(root, args, varRelid, &vardata);
-	TraitStats *ts;
-	TraitQuery *q;
+	bool		lossy;
+	bytea	   *key = TraitGinKey(name, namelen, type, val, vallen, &lossy);
+
+	return FilterSelectivity(ts, op, key, TraitGinPrefix(NULL, name, namelen, type));
+}
+
+/* traits @@ query: the product of each filter's selectivity. */
+static double
+QuerySelectivity(TraitStats *ts, Datum value)
+{
+	TraitQuery *q = (TraitQuery *) PG_DETOAST_DATUM(value);
 	double		s = 1.0;
 
-	if (c == NULL)
-		PG_RETURN_FLOAT8(DEFAULT_EQ_SEL);
-	if (c->constisnull)
-	{
-		ReleaseVariableStats(vardata);
-		PG_RETURN_FLOAT8(0.0);
-	}
-	ts = LoadTraitStats(&vardata);
-	q = (TraitQuery *) PG_DETOAST_DATUM(c->constvalue);
 	for (int i = 0; i < (int) TRAITS_COUNT(q); i++)
-	{
-		bool		truncated;
-		bytea	   *key = TraitGinKey(TQ_NAME(q, i), TQ_NAMELEN(q, i), TQ_TYPE(q, i),
-									  TQ_VALUE(q, i), TQ_VALLEN(q, i), &truncated);
-
-		s *= FilterSelectivity(ts, TQ_OP(q, i), key,
-							  TraitGinPrefix(NULL, TQ_NAME(q, i), TQ_NAMELEN(q, i), TQ_TYPE(q, i)));
-	}
-	s *= ts->nonnull;
-	ReleaseVariableStats(vardata);
-	PG_RETURN_FLOAT8(Clamp(s));
+		s *= TraitSelectivity(ts, TQ_NAME(q, i), TQ_NAMELEN(q, i), TQ_TYPE(q, i), TQ_OP(q, i),
+							  TQ_VALUE(q, i), TQ_VALLEN(q, i));
+	return s;
 }
 
 /* traits @> traits: every listed trait equal. */
-Datum
-traits_containsel(PG_FUNCTION_ARGS)
+static double
+ContainSelectivity(TraitStats *ts, Datum value)
+{
+	Traits	   *t = DatumGetTraitsP(value);
+	double		s = 1.0;
+
+	for (int i = 0; i < (int) TRAITS_COUNT(t); i++)
+		s *= TraitSelectivity(ts, TRAIT_NAME(t, i), TRAIT_NAMELEN(t, i), TRAIT_TYPE(t, i), TQ_EQ,
+							  TRAIT_VALUE(t, i), TRAIT_VALLEN(t, i));
+	return s;
+}
+
+/* traits ? name: how common the name is among the common traits. */
+static double
+ExistSelectivity(TraitStats *ts, Datum value)
+{
+	text	   *name = DatumGetTextPP(value);
+	int			plen = TraitGinPrefix(NULL, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name), -1);
+	bytea	   *prefix = (bytea *) palloc(VARHDRSZ + plen);
+
+	SET_VARSIZE(prefix, VARHDRSZ + plen);
+	TraitGinPrefix(VARDATA(prefix), VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name), -1);
+	return FilterSelectivity(ts, 0, prefix, plen);
+}
+
+/*
+ * A restriction estimator: "traits OP constant" gets what the given
+ * function says of the constant, times the non-null fraction; anything
+ * else gets the default.
+ */
+static Datum
+Restriction(FunctionCallInfo fcinfo, double (*estimate) (TraitStats *, Datum), double unknown)
 {
 	PlannerInfo *root = (PlannerInfo *) PG_GETARG_POINTER(0);
 	List	   *args = (List *) PG_GETARG_POINTER(2);
@@ -297,61 +315,35 @@ traits_containsel(PG_FUNCTION_ARGS)
 	VariableStatData vardata;
 	Const	   *c = ConstantArgument(root, args, varRelid, &vardata);
 	TraitStats *ts;
-	Traits	   *t;
-	double		s = 1.0;
+	double		s;
 
 	if (c == NULL)
-		PG_RETURN_FLOAT8(DEFAULT_EQ_SEL);
+		PG_RETURN_FLOAT8(unknown);
 	if (c->constisnull)
 	{
 		ReleaseVariableStats(vardata);
 		PG_RETURN_FLOAT8(0.0);
 	}
 	ts = LoadTraitStats(&vardata);
-	t = DatumGetTraitsP(c->constvalue);
-	for (int i = 0; i < (int) TRAITS_COUNT(t); i++)
-	{
-		bool		truncated;
-		bytea	   *key = TraitGinKey(TRAIT_NAME(t, i), TRAIT_NAMELEN(t, i), TRAIT_TYPE(t, i),
-									  TRAIT_VALUE(t, i), TRAIT_VALLEN(t, i), &truncated);
-
-		s *= FilterSelectivity(ts, TQ_EQ, key,
-							  TraitGinPrefix(NULL, TRAIT_NAME(t, i), TRAIT_NAMELEN(t, i), TRAIT_TYPE(t, i)));
-	}
-	s *= ts->nonnull;
+	s = estimate(ts, c->constvalue) * ts->nonnull;
 	ReleaseVariableStats(vardata);
 	PG_RETURN_FLOAT8(Clamp(s));
 }
 
-/* traits ? name: how common the name is among the common traits. */
+Datum
+traits_matchsel(PG_FUNCTION_ARGS)
+{
+	return Restriction(fcinfo, QuerySelectivity, DEFAULT_EQ_SEL);
+}
+
+Datum
+traits_containsel(PG_FUNCTION_ARGS)
+{
+	return Restriction(fcinfo, ContainSelectivity, DEFAULT_EQ_SEL);
+}
+
 Datum
 traits_existsel(PG_FUNCTION_ARGS)
 {
-	PlannerInfo *root = (PlannerInfo *) PG_GETARG_POINTER(0);
-	List	   *args = (List *) PG_GETARG_POINTER(2);
-	int			varRelid = PG_GETARG_INT32(3);
-	VariableStatData vardata;
-	Const	   *c = ConstantArgument(root, args, varRelid, &vardata);
-	TraitStats *ts;
-	text	   *name;
-	bytea	   *prefix;
-	int			plen;
-	double		s;
-
-	if (c == NULL)
-		PG_RETURN_FLOAT8(TRAIT_EXIST_SEL);
-	if (c->constisnull)
-	{
-		ReleaseVariableStats(vardata);
-		PG_RETURN_FLOAT8(0.0);
-	}
-	ts = LoadTraitStats(&vardata);
-	name = DatumGetTextPP(c->constvalue);
-	plen = TraitGinPrefix(NULL, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name), -1);
-	prefix = (bytea *) palloc(VARHDRSZ + plen);
-	SET_VARSIZE(prefix, VARHDRSZ + plen);
-	TraitGinPrefix(VARDATA(prefix), VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name), -1);
-	s = FilterSelectivity(ts, 0, prefix, plen) * ts->nonnull;
-	ReleaseVariableStats(vardata);
-	PG_RETURN_FLOAT8(Clamp(s));
+	return Restriction(fcinfo, ExistSelectivity, TRAIT_EXIST_SEL);
 }
