@@ -407,6 +407,10 @@ class Bench:
         specs.append(("Q4", "no filter, first page", [{} for _ in range(runs)]))
         specs.append(("Q5", "page after a marker at ~%d" % self.marker_pos,
                       [{"_marker": mk} for mk in self.markers]))
+        specs.append(("Qh", "project_id eq, limit 10, no window (the SQL of the HTTP filter route)",
+                      [{"_limit": 10, "traits_filter": [{"key": "project_id", "op": "eq",
+                                                         "string": m["projects"][i % len(m["projects"])]}]}
+                       for i in range(runs)]))
         if self.a.admin_q4:
             specs.append(("Q4a", "admin-scoped (own project or no project_id), first page",
                           [{"admin_proj": m["projects"][i % len(m["projects"])]} for i in range(runs)]))
@@ -438,8 +442,9 @@ class Bench:
             def run(f):
                 f = dict(f)
                 marker = f.pop("_marker", None)
+                limit = f.pop("_limit", 100)
                 cur.execute("SELECT message_id, event_type, generated, traits, raw "
-                            "FROM panko.get_events(%s::jsonb, 100, NULL, %s)", (json.dumps(f), marker))
+                            "FROM panko.get_events(%s::jsonb, %s, NULL, %s)", (json.dumps(f), limit, marker))
                 rows = cur.fetchall()
                 return [r[0] for r in rows], None
             return conn, run
@@ -451,7 +456,8 @@ class Bench:
             def run(f):
                 f = dict(f)
                 marker = f.pop("_marker", None)
-                rows, ntraits = upstream.get_events(cur, f, marker, 100)
+                limit = f.pop("_limit", 100)
+                rows, ntraits = upstream.get_events(cur, f, marker, limit)
                 return [r[1] for r in rows], ntraits
             return conn, run
         if system == "jsonb":
@@ -497,7 +503,7 @@ class Bench:
                 sql = "SELECT %s FROM ev" % cols
                 if where:
                     sql += " WHERE " + " AND ".join(where)
-                sql += " ORDER BY generated, message_id LIMIT 100"
+                sql += " ORDER BY generated, message_id LIMIT %d" % f.get("_limit", 100)
                 cur.execute(sql, args)
                 return [r[0] for r in cur.fetchall()], None
             return conn, run
@@ -577,6 +583,7 @@ class Bench:
         for qname, desc, params in specs:
             f = dict(params[self.a.warmup])
             marker = f.pop("_marker", None)
+            limit = f.pop("_limit", 100)
             # panko
             if "panko" in self.systems:
                 c = self.admin(self.dbs["panko"])
@@ -586,8 +593,8 @@ class Bench:
                     # the nested durations below are those of a warm call
                     cur.execute("SET ROLE bench_admin")
                     for _ in range(3):
-                        cur.execute("SELECT count(*) FROM panko.get_events(%s::jsonb, 100, NULL, %s)",
-                                    (json.dumps(f), marker))
+                        cur.execute("SELECT count(*) FROM panko.get_events(%s::jsonb, %s, NULL, %s)",
+                                    (json.dumps(f), limit, marker))
                     cur.execute("RESET ROLE")
                     cur.execute("LOAD 'auto_explain'")
                     cur.execute("SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = on; "
@@ -596,7 +603,7 @@ class Bench:
                                 "SET ROLE bench_admin")
                     del c.notices[:]
                     cur.execute("EXPLAIN (ANALYZE, BUFFERS) SELECT message_id, event_type, generated, traits, raw "
-                                "FROM panko.get_events(%s::jsonb, 100, NULL, %s)", (json.dumps(f), marker))
+                                "FROM panko.get_events(%s::jsonb, %s, NULL, %s)", (json.dumps(f), limit, marker))
                     plan = "\n".join(r[0] for r in cur.fetchall())
                     nested = "".join(c.notices)
                     out.append("---- %s panko: %s\nfilter=%s marker=%s\n%s\n%s"
@@ -612,11 +619,11 @@ class Bench:
                     found, _ = upstream.get_events(cur, {"message_id": marker}, None, None)
                     mk = found[0]
                 params_ = {}
-                sql = upstream.page_query(f, params_, mk, 100)
+                sql = upstream.page_query(f, params_, mk, limit)
                 cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params_)
                 plan = "\n".join(r[0] for r in cur.fetchall())
                 params_ = {}
-                sql2 = upstream.traits_query(f, params_, mk, 100)
+                sql2 = upstream.traits_query(f, params_, mk, limit)
                 cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql2, params_)
                 plan2 = "\n".join(r[0] for r in cur.fetchall())
                 out.append("---- %s upstream page query\n%s\n---- %s upstream traits query\n%s"
@@ -885,9 +892,10 @@ def report(res, settings):
     if "ingest" in F and "upstream.sample" in F["ingest"]:
         w("%-40s %s" % ("", "(upstream: per-event driver SQL on a %d-event sample)" % F["ingest"]["upstream.sample"]))
     row("bytes on disk per event", "size", "B/ev", "lower_size", t_size)
-    for q in ["Q1", "Q2", "Q3", "Q4", "Q5", "Q4a"]:
+    for q in ["Q1", "Q2", "Q3", "Q4", "Q5", "Q4a", "Qh"]:
         if q in F:
-            row("%s p50 ms" % q, q, "ms", "latency", t_q if q != "Q4a" else None)
+            row("%s p50 ms%s" % (q, " (info)" if q in ("Q4a", "Qh") else ""), q, "ms", "latency",
+                t_q if q not in ("Q4a", "Qh") else None)
             row("%s p95 ms" % q, q + ".p95", "ms", "latency")
     for k in sorted(k for k in F if k.startswith("expiry")):
         if k.endswith("+6h"):
