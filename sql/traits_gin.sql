@@ -15,6 +15,8 @@ INSERT INTO gin_ev VALUES (0, '{}'), (-1, NULL),
     (-10, '{"edge":string="abcdefghijklmno"}'), (-11, '{"edge":string="abcdefghijklmnop"}'),
     (-12, '{"edge":string="abcdefghijklmnopA"}'), (-13, '{"edge":string="abcdefghijklmnopB"}'),
     (-14, '{"edge":string="abcdefghijklmnoq"}'), (-15, '{"edge":string="abcdefghijklmnopAB"}'),
+    (-20, '{"edge8":string="abcdefg"}'), (-21, '{"edge8":string="abcdefgh"}'), (-22, '{"edge8":string="abcdefghA"}'),
+    (-23, '{"edge8":string="abcdefghB"}'), (-24, '{"edge8":string="abcdefgi"}'), (-25, '{"edge8":string="abcdefghAB"}'),
     (-2, ('{"long":string="' || repeat('x', 600) || 'a"}')::traits),
     (-3, ('{"long":string="' || repeat('x', 600) || 'b"}')::traits),
     (-4, ('{"long":string="' || repeat('x', 512) || '"}')::traits);
@@ -36,12 +38,17 @@ INSERT INTO queries VALUES
     ('{"mixed":string = "1"}'), ('{"mixed":integer = 1}'), ('{"mixed":integer >= 1, "memory_mb":integer = 512}'),
     ('{"host":string = "host-3", "memory_mb":integer > 1000, "load":float < 1}'),
     ('{"long":string >= "x"}'), ('{"nope":string = "x"}'), ('{"nope":integer > 0}');
--- strings around the 16 bytes an index key keeps as they are
+-- strings around the bytes an index key keeps as they are (8), and at 16
 INSERT INTO queries
 SELECT format('{"edge":string %s "%s"}', op, bound)::traitquery
 FROM (VALUES ('='), ('<>'), ('<'), ('<='), ('>'), ('>=')) o(op),
      (VALUES ('abcdefghijklmno'), ('abcdefghijklmnop'), ('abcdefghijklmnopA'), ('abcdefghijklmnopAB'),
              ('abcdefghijklmnopAA'), ('abcdefghijklmnopC'), ('abcdefghijklmnoo'), ('abcdefghijklmnor')) b(bound);
+INSERT INTO queries
+SELECT format('{"edge8":string %s "%s"}', op, bound)::traitquery
+FROM (VALUES ('='), ('<>'), ('<'), ('<='), ('>'), ('>=')) o(op),
+     (VALUES ('abcdefg'), ('abcdefgh'), ('abcdefghA'), ('abcdefghAB'), ('abcdefghAA'), ('abcdefghC'),
+             ('abcdefgg'), ('abcdefgj')) b(bound);
 -- string bounds longer than the index keeps (recheck)
 INSERT INTO queries
 SELECT format('{"long":string %s "%s"}', op, bound)::traitquery

@@ -8,12 +8,12 @@
  *		0x00, name code, type byte, value		(a common name: trait_names.c)
  *
  * The value is big-endian with the sign bit flipped (integers, datetimes),
- * IEEE bits made order-preserving (floats), or a string of up to 16 bytes
- * as it is; a longer string keeps its first 16 bytes and a 4-byte hash of
+ * IEEE bits made order-preserving (floats), or a string of up to 8 bytes
+ * as it is; a longer string keeps its first 8 bytes and a 4-byte hash of
  * the whole.  Keys compare with byteacmp.  Equality is an exact key lookup
  * (a long string matches by prefix and hash, then a recheck); every range
  * filter and "ne" is one partial-match scan over the (name, type) prefix,
- * as in contrib/btree_gin.  Only a string bound longer than 16 bytes needs
+ * as in contrib/btree_gin.  Only a string bound longer than 8 bytes needs
  * a recheck.  Compact keys keep the index small: most keys of an event
  * store are unique (request ids, instance ids, timestamps).
  */
@@ -30,7 +30,7 @@
 #define GIN_STRATEGY_EXISTS		9	/* traits ? text */
 #define GIN_STRATEGY_MATCH		15	/* traits @@ traitquery */
 
-#define KEY_STRING_PREFIX		16	/* string bytes kept as they are */
+#define KEY_STRING_PREFIX		8	/* string bytes kept as they are */
 #define KEY_STRING_HASH			4	/* then a hash of the whole string */
 
 PG_FUNCTION_INFO_V1(traits_gin_extract_value);
@@ -162,8 +162,8 @@ TraitGinKey(const char *name, int namelen, int type, const char *val, int vallen
 
 /*
  * Compare the value parts of a key and a bound.  Strings: a long string's
- * key holds only its first 16 bytes (and a hash), so two long strings with
- * the same 16 bytes cannot be ordered: *ambiguous is set, and the recheck
+ * key holds only its first bytes (and a hash), so two long strings with
+ * the same first bytes cannot be ordered: *ambiguous is set, and the recheck
  * decides.
  */
 static int
@@ -216,7 +216,7 @@ traits_gin_extract_value(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(entries);
 }
 
-/* A key of just the prefix (and a string's first 16 bytes): where a scan starts. */
+/* A key of just the prefix (and a string's kept bytes): where a scan starts. */
 static bytea *
 StartKey(const char *name, int namelen, int type, const char *val, int vallen)
 {
