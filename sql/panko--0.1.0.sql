@@ -687,7 +687,7 @@ GRANT EXECUTE ON FUNCTION
     panko.enable_all_tenants(), panko.setting_seconds(text, bigint), panko.capabilities()
 TO PUBLIC;
 
-GRANT SELECT ON panko.event, panko.event_type, panko.events TO panko_reader;
+GRANT SELECT ON panko.event, panko.event_type, panko.events, panko.partition TO panko_reader;
 GRANT EXECUTE ON FUNCTION panko.get_events(jsonb, integer, text[], text), panko.event_types(),
     panko.trait_types(text), panko.get_traits(text, text)
 TO panko_reader;

@@ -18,6 +18,7 @@
 #include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -51,6 +52,25 @@ typedef struct PlanEntry
 static HTAB *plan_cache = NULL;
 static SPIPlanPtr plan_type_id = NULL;
 static SPIPlanPtr plan_marker = NULL;
+static SPIPlanPtr plan_current_partition = NULL;
+
+/*
+ * How a query with a trait filter is run.  Planning it for its values
+ * costs more than running it (a month of partitions), so when statistics
+ * say how common the filter is, one of two kept plans is used instead:
+ * scan in time order and filter (common values), or the GIN index and a
+ * sort (rare ones).
+ */
+typedef enum PlanKind
+{
+	PLAN_GENERIC,				/* no value-dependent condition */
+	PLAN_CUSTOM,				/* planned for each call's values */
+	PLAN_ORDERED,				/* kept plan: time order, then filter */
+	PLAN_INDEXED				/* kept plan: GIN index, then sort */
+} PlanKind;
+
+/* A filter matching at least this share of events reads in time order. */
+#define ORDERED_MIN_SELECTIVITY 0.001
 
 static void
 pg_attribute_noreturn()
@@ -208,7 +228,7 @@ KeptPlan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types, int options)
  * unknown limit is a plan for a tenth of the table.
  */
 static SPIPlanPtr
-ShapePlan(const char *sql, Oid *types, bool value_dependent)
+ShapePlan(const char *sql, Oid *types, PlanKind kind)
 {
 	PlanEntry  *entry;
 	bool		found;
@@ -243,7 +263,7 @@ ShapePlan(const char *sql, Oid *types, bool value_dependent)
 		PG_TRY();
 		{
 			KeptPlan(&entry->plan, sql, NPARAMS, types,
-					 value_dependent ? CURSOR_OPT_CUSTOM_PLAN : CURSOR_OPT_GENERIC_PLAN);
+					 kind == PLAN_CUSTOM ? CURSOR_OPT_CUSTOM_PLAN : CURSOR_OPT_GENERIC_PLAN);
 		}
 		PG_CATCH();
 		{
@@ -253,6 +273,47 @@ ShapePlan(const char *sql, Oid *types, bool value_dependent)
 		PG_END_TRY();
 	}
 	return entry->plan;
+}
+
+/*
+ * The share of events the trait query matches, estimated from the
+ * statistics of the partition holding now; false when there are none.
+ */
+static bool
+EstimateRecent(TraitQuery *q, double *selectivity)
+{
+	Oid			relid;
+	bool		isnull;
+	char	   *name;
+
+	KeptPlan(&plan_current_partition,
+			 "SELECT name FROM panko.partition WHERE lower_bound OPERATOR(pg_catalog.<=) now() "
+			 "ORDER BY lower_bound DESC LIMIT 1", 0, NULL, 0);
+	if (SPI_execute_plan(plan_current_partition, NULL, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed == 0)
+		return false;
+	name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	(void) isnull;
+	relid = get_relname_relid(name, get_namespace_oid("panko", false));
+	if (!OidIsValid(relid))
+		return false;
+	return TraitQueryEstimate(relid, get_attnum(relid, "traits"), q, selectivity);
+}
+
+/* Planner settings that make a kept plan the kind asked for. */
+static void
+SetPlanKind(PlanKind kind)
+{
+	if (kind == PLAN_ORDERED)
+		(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	else if (kind == PLAN_INDEXED)
+	{
+		(void) set_config_option("enable_indexscan", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	}
 }
 
 static const char *
@@ -278,6 +339,9 @@ get_events(PG_FUNCTION_ARGS)
 	int			nkeys;
 	char	   *s;
 	Oid			traits_oid = PankoTypeOid("traits");
+	PlanKind	kind;
+	double		selectivity = 0;
+	int			nestlevel;
 	Oid			query_oid = PankoTypeOid("traitquery");
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -428,10 +492,23 @@ get_events(PG_FUNCTION_ARGS)
 		appendStringInfo(&sql, "%se.%s %s", i ? ", " : "", keys[i], desc[i] ? "DESC" : "ASC");
 	appendStringInfo(&sql, " LIMIT %d", limit);
 
-	if (SPI_execute_plan(ShapePlan(sql.data, types, nulls[P_TRAITS] == ' ' ||
-								   nulls[P_ADMIN] == ' ' || nulls[P_SCOPE] == ' '),
-						 values, nulls, true, 0) != SPI_OK_SELECT)
+	if (nulls[P_TRAITS] == 'n' && nulls[P_ADMIN] == 'n' && nulls[P_SCOPE] == 'n')
+		kind = PLAN_GENERIC;
+	else if (nulls[P_ADMIN] == 'n' && nulls[P_SCOPE] == 'n' &&
+			 EstimateRecent((TraitQuery *) DatumGetPointer(values[P_TRAITS]), &selectivity))
+	{
+		kind = selectivity >= ORDERED_MIN_SELECTIVITY ? PLAN_ORDERED : PLAN_INDEXED;
+		appendStringInfoString(&sql, kind == PLAN_ORDERED ? " /* in time order */" : " /* by index */");
+	}
+	else
+		kind = PLAN_CUSTOM;
+
+	/* The kind's planner settings hold while the plan is made (or remade). */
+	nestlevel = NewGUCNestLevel();
+	SetPlanKind(kind);
+	if (SPI_execute_plan(ShapePlan(sql.data, types, kind), values, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "panko: get_events query failed");
+	AtEOXact_GUC(true, nestlevel);
 
 	for (uint64 r = 0; r < SPI_processed; r++)
 		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[r]);

@@ -26,6 +26,7 @@
 #define PANKO_TRAITS_H
 
 #include "postgres.h"
+#include "access/attnum.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/timestamp.h"
@@ -227,6 +228,10 @@ extern bool TraitQueryMatch(Traits *t, TraitQuery *q);
 extern const char *TraitOpSymbol(int op);
 
 extern Datum traitquery_from_jsonb(PG_FUNCTION_ARGS);
+
+/* traits_sel.c */
+extern bool TraitQueryEstimate(Oid relid, AttrNumber attnum, TraitQuery *q,
+							   double *selectivity);
 
 /* identity.c */
 extern bool PankoCallerIsMember(void);

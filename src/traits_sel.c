@@ -90,7 +90,7 @@ DecodeTraitStats(HeapTuple statsTuple, TraitStats *ts)
 }
 
 static TraitStats *
-LoadTraitStats(VariableStatData *vardata)
+LoadTraitStatsTuple(HeapTuple statsTuple)
 {
 	static TraitStats none;
 	Form_pg_statistic form;
@@ -101,9 +101,9 @@ LoadTraitStats(VariableStatData *vardata)
 
 	memset(&none, 0, sizeof(none));
 	none.nonnull = 1.0;
-	if (!HeapTupleIsValid(vardata->statsTuple))
+	if (!HeapTupleIsValid(statsTuple))
 		return &none;
-	form = (Form_pg_statistic) GETSTRUCT(vardata->statsTuple);
+	form = (Form_pg_statistic) GETSTRUCT(statsTuple);
 	memset(&key, 0, sizeof(key));
 	key.relid = form->starelid;
 	key.attnum = form->staattnum;
@@ -117,7 +117,7 @@ LoadTraitStats(VariableStatData *vardata)
 	memset(&decoded, 0, sizeof(decoded));
 	decoded.key = key;
 	decoded.nonnull = 1.0 - form->stanullfrac;
-	DecodeTraitStats(vardata->statsTuple, &decoded);
+	DecodeTraitStats(statsTuple, &decoded);
 
 	if (stats_cxt == NULL)
 	{
@@ -149,6 +149,12 @@ LoadTraitStats(VariableStatData *vardata)
 		}
 	}
 	return ts;
+}
+
+static TraitStats *
+LoadTraitStats(VariableStatData *vardata)
+{
+	return LoadTraitStatsTuple(vardata->statsTuple);
 }
 
 /* First statistics element not below (key, keylen). */
@@ -346,4 +352,24 @@ Datum
 traits_existsel(PG_FUNCTION_ARGS)
 {
 	return Restriction(fcinfo, ExistSelectivity, TRAIT_EXIST_SEL);
+}
+
+/*
+ * The fraction of one table's events that match a query, from the table's
+ * statistics; false when it has none yet.
+ */
+bool
+TraitQueryEstimate(Oid relid, AttrNumber attnum, TraitQuery *q, double *selectivity)
+{
+	HeapTuple	tuple = SearchSysCache3(STATRELATTINH, ObjectIdGetDatum(relid),
+										Int16GetDatum(attnum), BoolGetDatum(false));
+	TraitStats *ts;
+
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	ts = LoadTraitStatsTuple(tuple);
+	if (ts->valid)
+		*selectivity = QuerySelectivity(ts, PointerGetDatum(q)) * ts->nonnull;
+	ReleaseSysCache(tuple);
+	return ts->valid;
 }
