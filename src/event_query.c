@@ -277,27 +277,29 @@ ShapePlan(const char *sql, Oid *types, PlanKind kind)
 
 /*
  * The share of events the trait query matches, estimated from the
- * statistics of the partition holding now; false when there are none.
+ * statistics of the partition holding now (or of the newest one before it
+ * that ANALYZE has seen); false when there are none.
  */
 static bool
 EstimateRecent(TraitQuery *q, double *selectivity)
 {
-	Oid			relid;
-	bool		isnull;
-	char	   *name;
+	Oid			nsp = get_namespace_oid("panko", false);
 
 	KeptPlan(&plan_current_partition,
 			 "SELECT name FROM panko.partition WHERE lower_bound OPERATOR(pg_catalog.<=) now() "
-			 "ORDER BY lower_bound DESC LIMIT 1", 0, NULL, 0);
-	if (SPI_execute_plan(plan_current_partition, NULL, NULL, true, 1) != SPI_OK_SELECT ||
-		SPI_processed == 0)
+			 "ORDER BY lower_bound DESC LIMIT 3", 0, NULL, 0);
+	if (SPI_execute_plan(plan_current_partition, NULL, NULL, true, 3) != SPI_OK_SELECT)
 		return false;
-	name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	(void) isnull;
-	relid = get_relname_relid(name, get_namespace_oid("panko", false));
-	if (!OidIsValid(relid))
-		return false;
-	return TraitQueryEstimate(relid, get_attnum(relid, "traits"), q, selectivity);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		Oid			relid = get_relname_relid(SPI_getvalue(SPI_tuptable->vals[r],
+														   SPI_tuptable->tupdesc, 1), nsp);
+
+		if (OidIsValid(relid) &&
+			TraitQueryEstimate(relid, get_attnum(relid, "traits"), q, selectivity))
+			return true;
+	}
+	return false;
 }
 
 /* Planner settings that make a kept plan the kind asked for. */
