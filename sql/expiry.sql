@@ -79,3 +79,11 @@ SET panko.event_time_to_live = 60;
 SET panko.request_project_id = 'p1';
 RESET ROLE;
 DROP ROLE panko_regress_plain;
+
+-- The per-partition counts (kept for expiry) match the partitions
+SELECT count(*) AS partitions_with_events,
+       bool_and(r.total = (SELECT count(*) FROM panko.event e WHERE e.tableoid = c.oid)) AS counts_exact
+  FROM (SELECT partition, sum(n) AS total FROM panko.partition_rows GROUP BY partition) r
+  JOIN pg_class c ON c.relname = r.partition AND c.relnamespace = 'panko'::regnamespace
+ WHERE r.total <> 0;
+SELECT (SELECT coalesce(sum(n), 0) FROM panko.partition_rows) = (SELECT count(*) FROM panko.event) AS total_exact;

@@ -50,6 +50,9 @@ BEGIN
     END IF;
     types_removed := panko.remove_unused_event_types();
     purged := panko.purge_registry(50000);
+    -- one row per partition in the counts (ingest adds one per batch)
+    WITH d AS (DELETE FROM panko.partition_rows RETURNING partition, n)
+    INSERT INTO panko.partition_rows (partition, n) SELECT partition, sum(n) FROM d GROUP BY partition;
 
     RETURN jsonb_build_object(
         'skipped', false,

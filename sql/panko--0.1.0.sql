@@ -365,7 +365,17 @@ CREATE TABLE panko.partition (
 );
 COMMENT ON TABLE panko.partition IS 'Partitions of panko.event and their bounds [lower_bound, upper_bound)';
 
+CREATE TABLE panko.partition_rows (
+    partition text COLLATE "C" NOT NULL,
+    n bigint NOT NULL
+);
+CREATE INDEX partition_rows_partition_idx ON panko.partition_rows (partition);
+COMMENT ON TABLE panko.partition_rows IS
+    'Events stored in (or deleted from) each partition, as deltas: expiry knows a partition''s size without counting it';
+COMMENT ON INDEX panko.partition_rows_partition_idx IS 'Deltas of one partition';
+
 SELECT pg_catalog.pg_extension_config_dump('panko.event_type', '');
+SELECT pg_catalog.pg_extension_config_dump('panko.partition_rows', '');
 SELECT pg_catalog.pg_extension_config_dump('panko.event_message', '');
 SELECT pg_catalog.pg_extension_config_dump('panko.partition', '');
 
@@ -476,7 +486,7 @@ BEGIN
     partitions_dropped := 0;
     rows_deleted := 0;
     FOR p IN SELECT * FROM panko.partition WHERE upper_bound <= cutoff ORDER BY lower_bound LOOP
-        EXECUTE format('SELECT count(*) FROM panko.%I', p.name) INTO n;
+        SELECT coalesce(sum(r.n), 0) INTO n FROM panko.partition_rows r WHERE r.partition = p.name;
         EXIT WHEN budget IS NOT NULL AND n > budget;
         -- A long reader of that partition must not stall ingest behind us:
         -- give up after a second and drop it next run.
@@ -489,6 +499,7 @@ BEGIN
             RETURN;
         END;
         DELETE FROM panko.partition WHERE name = p.name;
+        DELETE FROM panko.partition_rows WHERE partition = p.name;
         partitions_dropped := partitions_dropped + 1;
         rows_deleted := rows_deleted + n;
         budget := budget - n;
@@ -503,21 +514,42 @@ BEGIN
         t := NULL;
         SELECT e.generated INTO t FROM panko.event e
          WHERE e.generated < cutoff ORDER BY e.generated OFFSET lim - 1 LIMIT 1;
+        -- (each batch also takes its rows off the partitions' counts)
         IF t IS NULL THEN
             -- fewer than a batch left: all of them
-            DELETE FROM panko.event e WHERE e.generated < cutoff;
+            WITH gone AS (
+                DELETE FROM panko.event e WHERE e.generated < cutoff RETURNING e.tableoid
+            ), counted AS (
+                INSERT INTO panko.partition_rows (partition, n)
+                SELECT c.relname, -count(*) FROM gone g JOIN pg_class c ON c.oid = g.tableoid GROUP BY c.relname
+                RETURNING partition_rows.n AS delta
+            )
+            SELECT coalesce(-sum(counted.delta), 0) INTO n FROM counted;
         ELSIF budget IS NULL THEN
-            DELETE FROM panko.event e WHERE e.generated <= t AND e.generated < cutoff;
+            WITH gone AS (
+                DELETE FROM panko.event e WHERE e.generated <= t AND e.generated < cutoff RETURNING e.tableoid
+            ), counted AS (
+                INSERT INTO panko.partition_rows (partition, n)
+                SELECT c.relname, -count(*) FROM gone g JOIN pg_class c ON c.oid = g.tableoid GROUP BY c.relname
+                RETURNING partition_rows.n AS delta
+            )
+            SELECT coalesce(-sum(counted.delta), 0) INTO n FROM counted;
         ELSE
             -- exactly lim rows, oldest first
             WITH doomed AS (
                 SELECT e.generated, e.message_id FROM panko.event e
                  WHERE e.generated <= t ORDER BY e.generated, e.message_id LIMIT lim
+            ), gone AS (
+                DELETE FROM panko.event e USING doomed d
+                 WHERE e.generated = d.generated AND e.message_id = d.message_id
+                RETURNING e.tableoid
+            ), counted AS (
+                INSERT INTO panko.partition_rows (partition, n)
+                SELECT c.relname, -count(*) FROM gone g JOIN pg_class c ON c.oid = g.tableoid GROUP BY c.relname
+                RETURNING partition_rows.n AS delta
             )
-            DELETE FROM panko.event e USING doomed d
-             WHERE e.generated = d.generated AND e.message_id = d.message_id;
+            SELECT coalesce(-sum(counted.delta), 0) INTO n FROM counted;
         END IF;
-        GET DIAGNOSTICS n = ROW_COUNT;
         rows_deleted := rows_deleted + n;
         budget := budget - n;
         EXIT WHEN t IS NULL OR n = 0;
@@ -553,18 +585,19 @@ COMMENT ON FUNCTION panko.purge_registry(bigint) IS
 CREATE FUNCTION panko.remove_unused_event_types() RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- one index probe per type and partition, never a scan of the events
+SET enable_hashjoin = off
+SET enable_mergejoin = off
 AS $$
 DECLARE
-    t record;
-    n bigint := 0;
+    n bigint;
 BEGIN
-    -- One index probe per type (and partition), never a scan of the events.
-    FOR t IN SELECT id FROM panko.event_type LOOP
-        IF NOT EXISTS (SELECT 1 FROM panko.event e WHERE e.event_type_id = t.id) THEN
-            DELETE FROM panko.event_type WHERE id = t.id;
-            n := n + 1;
-        END IF;
-    END LOOP;
+    WITH gone AS (
+        DELETE FROM panko.event_type t
+         WHERE NOT EXISTS (SELECT 1 FROM panko.event e WHERE e.event_type_id = t.id)
+        RETURNING 1
+    )
+    SELECT count(*) INTO n FROM gone;
     RETURN n;
 END
 $$;

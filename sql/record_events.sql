@@ -121,3 +121,11 @@ SELECT generated FROM panko.event_message WHERE id_hash = panko.message_id_hash(
 SELECT * FROM record_events('[{"message_id": "left-over", "event_type": "x", "generated": "2020-03-06T00:00:00"}]'::jsonb);
 SELECT count(*) = (SELECT count(*) FROM panko.partition) AS partitions_attached
   FROM pg_inherits WHERE inhparent = 'panko.event'::regclass;
+
+-- The per-partition counts (kept for expiry) match the partitions
+SELECT count(*) AS partitions_with_events,
+       bool_and(r.total = (SELECT count(*) FROM panko.event e WHERE e.tableoid = c.oid)) AS counts_exact
+  FROM (SELECT partition, sum(n) AS total FROM panko.partition_rows GROUP BY partition) r
+  JOIN pg_class c ON c.relname = r.partition AND c.relnamespace = 'panko'::regnamespace
+ WHERE r.total <> 0;
+SELECT (SELECT coalesce(sum(n), 0) FROM panko.partition_rows) = (SELECT count(*) FROM panko.event) AS total_exact;

@@ -15,7 +15,8 @@
  *	   partitions; a hash already there is checked against the events
  *	   themselves, so hash collisions and expired events are never mistaken
  *	   for duplicates;
- *	7. insert the events with one INSERT ... SELECT FROM unnest(...).
+ *	7. insert the events with one INSERT ... SELECT FROM unnest(...);
+ *	8. add how many went into each partition to panko.partition_rows.
  */
 #include "postgres.h"
 
@@ -71,6 +72,7 @@ static SPIPlanPtr plan_claim = NULL;
 static SPIPlanPtr plan_lock = NULL;
 static SPIPlanPtr plan_stale = NULL;
 static SPIPlanPtr plan_insert = NULL;
+static SPIPlanPtr plan_count = NULL;
 
 static Oid	traits_typoid = InvalidOid;
 
@@ -323,6 +325,8 @@ typedef struct PartitionRange
 {
 	Timestamp	lower;
 	Timestamp	upper;
+	char	   *name;
+	int64		stored;			/* events of this batch stored there */
 } PartitionRange;
 
 static PartitionRange *
@@ -331,7 +335,7 @@ LoadPartitions(int *count)
 	PartitionRange *ranges;
 
 	KeepPlan(&plan_partitions,
-			 "SELECT lower_bound, upper_bound FROM panko.partition ORDER BY lower_bound", 0, NULL);
+			 "SELECT lower_bound, upper_bound, name FROM panko.partition ORDER BY lower_bound", 0, NULL);
 	ExecPlan(plan_partitions, NULL, NULL, SPI_OK_SELECT);
 	*count = (int) SPI_processed;
 	ranges = palloc(sizeof(PartitionRange) * Max(*count, 1));
@@ -341,12 +345,15 @@ LoadPartitions(int *count)
 
 		ranges[r].lower = DatumGetTimestamp(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
 		ranges[r].upper = DatumGetTimestamp(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+		ranges[r].name = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3);
+		ranges[r].stored = 0;
 	}
 	return ranges;
 }
 
-static bool
-Covered(PartitionRange *ranges, int count, Timestamp ts)
+/* The range holding ts, or NULL. */
+static PartitionRange *
+FindRange(PartitionRange *ranges, int count, Timestamp ts)
 {
 	int			lo = 0,
 				hi = count - 1;
@@ -360,14 +367,17 @@ Covered(PartitionRange *ranges, int count, Timestamp ts)
 		else if (ts >= ranges[mid].upper)
 			lo = mid + 1;
 		else
-			return true;
+			return &ranges[mid];
 	}
-	return false;
+	return NULL;
 }
 
-/* Create partitions for timestamps no partition covers yet. */
-static void
-EnsurePartitions(ParsedEvent *evs, int n)
+/*
+ * Create partitions for timestamps no partition covers yet; returns the
+ * partitions, to count what the batch stores in each.
+ */
+static PartitionRange *
+EnsurePartitions(ParsedEvent *evs, int n, int *nranges)
 {
 	int			count;
 	PartitionRange *ranges = LoadPartitions(&count);
@@ -377,17 +387,56 @@ EnsurePartitions(ParsedEvent *evs, int n)
 	{
 		Datum		arg;
 
-		if (evs[i].problem || evs[i].duplicate || Covered(ranges, count, evs[i].generated))
+		if (evs[i].problem || evs[i].duplicate || FindRange(ranges, count, evs[i].generated))
 			continue;
 		KeepPlan(&plan_create_partition,
 				 "SELECT panko.create_partition_for($1)", 1, argtypes);
 		arg = TimestampTzGetDatum(evs[i].generated);
 		ExecPlan(plan_create_partition, &arg, NULL, SPI_OK_SELECT);
 		ranges = LoadPartitions(&count);
-		if (!Covered(ranges, count, evs[i].generated))
+		if (!FindRange(ranges, count, evs[i].generated))
 			elog(ERROR, "panko: no partition covers %s after creating one",
 				 timestamptz_to_str(evs[i].generated));
 	}
+	*nranges = count;
+	return ranges;
+}
+
+/*
+ * Record how many events the batch stored in each partition (insert-only
+ * deltas, so concurrent writers never wait on each other): expiry then
+ * knows a partition's size without counting its rows.
+ */
+static void
+CountStored(ParsedEvent *evs, int n, PartitionRange *ranges, int nranges)
+{
+	char	  **names = palloc(sizeof(char *) * Max(nranges, 1));
+	Datum	   *counts = palloc(sizeof(Datum) * Max(nranges, 1));
+	int			m = 0;
+	Oid			argtypes[2] = {TEXTARRAYOID, INT8ARRAYOID};
+	Datum		args[2];
+
+	for (int i = 0; i < n; i++)
+	{
+		if (!evs[i].problem && !evs[i].duplicate)
+			FindRange(ranges, nranges, evs[i].generated)->stored++;
+	}
+	for (int r = 0; r < nranges; r++)
+	{
+		if (ranges[r].stored == 0)
+			continue;
+		names[m] = ranges[r].name;
+		counts[m++] = Int64GetDatum(ranges[r].stored);
+	}
+	if (m == 0)
+		return;
+	args[0] = TextArray(names, m);
+	args[1] = PointerGetDatum(construct_array(counts, m, INT8OID, sizeof(int64),
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	KeepPlan(&plan_count,
+			 "INSERT INTO panko.partition_rows (partition, n) SELECT * FROM unnest($1, $2)",
+			 2, argtypes);
+	ExecPlan(plan_count, args, NULL, SPI_OK_INSERT);
 }
 
 /*
@@ -593,6 +642,8 @@ StoreEvents(Jsonb *events, int *nevents, uint64 *stored)
 	int			n;
 	ParsedEvent *evs;
 	MemoryContext parsecxt;
+	PartitionRange *ranges;
+	int			nranges;
 
 	if (!JB_ROOT_IS_ARRAY(events) || JB_ROOT_IS_SCALAR(events))
 		ereport(ERROR,
@@ -624,9 +675,10 @@ StoreEvents(Jsonb *events, int *nevents, uint64 *stored)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "panko: SPI_connect failed");
 	ResolveEventTypes(evs, n);
-	EnsurePartitions(evs, n);
+	ranges = EnsurePartitions(evs, n, &nranges);
 	ClaimMessageIds(evs, n);
 	*stored = InsertEvents(evs, n);
+	CountStored(evs, n, ranges, nranges);
 	SPI_finish();
 
 	*nevents = n;
