@@ -53,6 +53,7 @@ static HTAB *plan_cache = NULL;
 static SPIPlanPtr plan_type_id = NULL;
 static SPIPlanPtr plan_marker = NULL;
 static SPIPlanPtr plan_current_partition = NULL;
+static SPIPlanPtr plan_type_count = NULL;
 
 /*
  * How a query with a trait filter is run.  Planning it for its values
@@ -69,8 +70,12 @@ typedef enum PlanKind
 	PLAN_INDEXED				/* kept plan: GIN index, then sort */
 } PlanKind;
 
-/* A filter matching at least this share of events reads in time order. */
-#define ORDERED_MIN_SELECTIVITY 0.001
+/*
+ * A page of results read in time order reads about limit / selectivity
+ * rows: for 1% and more (a project, a state), that beats fetching every
+ * match through the index and sorting them.
+ */
+#define ORDERED_MIN_SELECTIVITY 0.01
 
 static void
 pg_attribute_noreturn()
@@ -302,13 +307,32 @@ EstimateRecent(TraitQuery *q, double *selectivity)
 	return false;
 }
 
+/* The share of events of one event type, taking the types as equally common. */
+static double
+EventTypeShare(void)
+{
+	bool		isnull;
+	int64		ntypes;
+
+	KeptPlan(&plan_type_count, "SELECT count(*) FROM panko.event_type", 0, NULL, 0);
+	if (SPI_execute_plan(plan_type_count, NULL, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		return 1.0;
+	ntypes = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return ntypes > 0 ? 1.0 / ntypes : 1.0;
+}
+
 /* Planner settings that make a kept plan the kind asked for. */
 static void
 SetPlanKind(PlanKind kind)
 {
 	if (kind == PLAN_ORDERED)
+	{
 		(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
+		(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	}
 	else if (kind == PLAN_INDEXED)
 	{
 		(void) set_config_option("enable_indexscan", "off", PGC_USERSET, PGC_S_SESSION,
@@ -499,6 +523,8 @@ get_events(PG_FUNCTION_ARGS)
 	else if (nulls[P_ADMIN] == 'n' && nulls[P_SCOPE] == 'n' &&
 			 EstimateRecent((TraitQuery *) DatumGetPointer(values[P_TRAITS]), &selectivity))
 	{
+		if (nulls[P_TYPE] == ' ')
+			selectivity *= EventTypeShare();
 		kind = selectivity >= ORDERED_MIN_SELECTIVITY ? PLAN_ORDERED : PLAN_INDEXED;
 		appendStringInfoString(&sql, kind == PLAN_ORDERED ? " /* in time order */" : " /* by index */");
 	}
