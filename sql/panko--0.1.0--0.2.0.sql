@@ -50,9 +50,6 @@ BEGIN
     END IF;
     types_removed := panko.remove_unused_event_types();
     purged := panko.purge_registry(50000);
-    -- one row per partition in the counts (ingest adds one per batch)
-    WITH d AS (DELETE FROM panko.partition_rows RETURNING partition, n)
-    INSERT INTO panko.partition_rows (partition, n) SELECT partition, sum(n) FROM d GROUP BY partition;
 
     RETURN jsonb_build_object(
         'skipped', false,
@@ -222,12 +219,9 @@ BEGIN
                 END IF;
                 PERFORM panko.parse_timestamp(value, field);
                 filter := filter || jsonb_build_object(field, value);
-            ELSIF field = 'all_tenants' AND panko.caller_mode() IN ('admin', 'all') THEN
-                -- an admin's all_tenants is never a trait filter; read as
-                -- oslo's bool_from_string does
-                IF lower(btrim(value)) IN ('1', 't', 'true', 'on', 'y', 'yes') THEN
-                    PERFORM panko.enable_all_tenants();
-                END IF;
+            ELSIF field = 'all_tenants' AND lower(value) IN ('true', '1', 'yes')
+                  AND panko.caller_mode() IN ('admin', 'all') THEN
+                PERFORM panko.enable_all_tenants();
             ELSE
                 traits_filter := traits_filter || jsonb_build_array(jsonb_build_object(
                     'field', field, 'op', coalesce(nullif(op, ''), 'eq'),
@@ -270,9 +264,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM panko.api_require_admin();
-    -- Upstream listed its dictionary of event types (maintenance removes
-    -- the types no event uses any more).
-    RETURN (SELECT coalesce(json_agg(t.name ORDER BY t.name), '[]'::json) FROM panko.event_type t);
+    RETURN (SELECT coalesce(json_agg(n ORDER BY n), '[]'::json) FROM panko.event_types() n);
 END
 $$;
 COMMENT ON FUNCTION panko.api_event_types() IS 'GET /v2/event_types: sorted event type names (admin)';

@@ -428,7 +428,13 @@ CountStored(ParsedEvent *evs, int n, PartitionRange *ranges, int nranges)
 		names[m] = ranges[r].name;
 		counts[m++] = Int64GetDatum(ranges[r].stored);
 	}
-	if (m == 0)
+	/*
+	 * Before ALTER EXTENSION panko UPDATE to 0.3.0 there is no table to
+	 * count in; the update counts every partition itself.
+	 */
+	if (m == 0 ||
+		!OidIsValid(get_relname_relid("partition_rows",
+									  get_namespace_oid("panko", false))))
 		return;
 	args[0] = TextArray(names, m);
 	args[1] = PointerGetDatum(construct_array(counts, m, INT8OID, sizeof(int64),

@@ -8,6 +8,7 @@
 #   - the events are intact and queryable through get_events (and, as a
 #     gateway with an identity, through the 0.2.0 api_get_events);
 #   - the 0.2.0 functions work (run_maintenance's report);
+#   - 0.3.0's per-partition counts match the events stored before;
 #   - the extension's member objects (and their comments, privileges and
 #     function attributes) are exactly those of a fresh CREATE EXTENSION
 #     panko in database "fresh".
@@ -142,6 +143,16 @@ v=$(q upgraded -c "SELECT extversion FROM pg_extension WHERE extname = 'panko'")
 out=$(q upgraded -c "ALTER EXTENSION panko UPDATE" 2>&1) \
     && pass "a second ALTER EXTENSION panko UPDATE is a no-op" \
     || fail "a second ALTER EXTENSION panko UPDATE failed: $out"
+
+# 0.3.0 keeps per-partition counts for expiry: the update counts what is there.
+mismatch=$(q upgraded -c "SELECT string_agg(format('%s: %s counted, %s stored', p.name, coalesce(c.n, 0), s.n), '; ')
+  FROM panko.partition p
+  LEFT JOIN (SELECT partition, sum(n) AS n FROM panko.partition_rows GROUP BY partition) c ON c.partition = p.name
+  JOIN (SELECT tableoid::regclass::text AS name, count(*) AS n FROM panko.event GROUP BY 1) s ON s.name = 'panko.' || p.name
+ WHERE coalesce(c.n, 0) <> s.n")
+total=$(q upgraded -c "SELECT coalesce(sum(n), 0) FROM panko.partition_rows")
+[ -z "$mismatch" ] && [ "$total" = 34 ] && pass "partition counts after update match the events (34)" \
+    || fail "partition counts after update: total $total, $mismatch"
 
 # ---------------------------------------------------------------- data intact
 after=$(q upgraded -c "$DIGEST")

@@ -1,6 +1,6 @@
 -- Schema objects of the panko extension: types, GIN operator class, tables,
 -- the security_invoker view, partitioning, the function signatures of
--- issue 2 (and the 0.2.0 functions), comments, volatility labels and safe
+-- issue 2 (and the 0.2.0 and 0.3.0 functions), comments, volatility labels and safe
 -- search_paths of SECURITY DEFINER functions.
 BEGIN;
 SELECT plan(67);
