@@ -225,12 +225,12 @@ KeptPlan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types, int options)
 }
 
 /*
- * The plan for this query text, prepared on first use.  A trait filter's
- * best plan depends on its value (project_id: scan in order and filter;
- * instance_id: the GIN index, then sort), so those shapes are planned for
- * each call's values; the others keep one generic plan, partitions pruned
- * when it starts.  The limit is part of the text, since a plan for an
- * unknown limit is a plan for a tenth of the table.
+ * The plan for this query text, prepared on first use and kept.  Shapes
+ * with no trait condition keep one generic plan, partitions pruned when it
+ * starts; trait filters keep an ordered or an indexed plan (the kind is
+ * part of the text), or are planned for each call's values (PLAN_CUSTOM).
+ * The limit is part of the text, since a plan for an unknown limit is a
+ * plan for a tenth of the table.
  */
 static SPIPlanPtr
 ShapePlan(const char *sql, Oid *types, PlanKind kind)
