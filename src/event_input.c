@@ -74,8 +74,6 @@ static SPIPlanPtr plan_stale = NULL;
 static SPIPlanPtr plan_insert = NULL;
 static SPIPlanPtr plan_count = NULL;
 
-static Oid	traits_typoid = InvalidOid;
-
 static char *
 JsonbStringDup(JsonbValue *v)
 {
@@ -140,7 +138,7 @@ ParseEvent(JsonbValue *item, ParsedEvent *ev)
 			else if (!PankoParseTimestamp(v.val.string.val, v.val.string.len,
 										  &ev->generated, &why))
 				msg = psprintf("bad timestamp \"%.*s\" in generated: %s",
-							   Min(v.val.string.len, 64), v.val.string.val, why);
+							   PankoQuoteLen(v.val.string.val, v.val.string.len), v.val.string.val, why);
 		}
 		else if (KEY("traits"))
 		{
@@ -155,7 +153,7 @@ ParseEvent(JsonbValue *item, ParsedEvent *ev)
 		else if (KEY("raw"))
 			ev->raw = (v.type == jbvNull) ? NULL : JsonbValueToJsonb(&v);
 		else
-			msg = psprintf("unknown field \"%.*s\"", Min(k.val.string.len, 64), k.val.string.val);
+			msg = psprintf("unknown field \"%.*s\"", PankoQuoteLen(k.val.string.val, k.val.string.len), k.val.string.val);
 #undef KEY
 		if (msg && !ev->problem)
 			ev->problem = msg;
@@ -555,16 +553,6 @@ ClaimMessageIds(ParsedEvent *evs, int n)
 	}
 }
 
-static Oid
-TraitsTypeOid(void)
-{
-	if (!OidIsValid(traits_typoid))
-		traits_typoid = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
-										CStringGetDatum("traits"),
-										ObjectIdGetDatum(get_namespace_oid("panko", false)));
-	return traits_typoid;
-}
-
 /* One INSERT ... SELECT FROM unnest() for all accepted events. */
 static uint64
 InsertEvents(ParsedEvent *evs, int n)
@@ -578,7 +566,7 @@ InsertEvents(ParsedEvent *evs, int n)
 	int			m = 0;
 	int			dims[1];
 	int			lbs[1] = {1};
-	Oid			toid = TraitsTypeOid();
+	Oid			toid = PankoTypeOid("traits");
 	Oid			argtypes[5];
 	Datum		args[5];
 

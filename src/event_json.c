@@ -11,6 +11,7 @@
 
 #include "traits.h"
 #include "isotime.h"
+#include "panko.h"
 
 PG_FUNCTION_INFO_V1(event_json);
 PG_FUNCTION_INFO_V1(iso_timestamp);
@@ -25,10 +26,19 @@ Datum
 event_json(PG_FUNCTION_ARGS)
 {
 	StringInfoData buf;
-	text	   *mid = PG_GETARG_TEXT_PP(0);
-	text	   *etype = PG_GETARG_TEXT_PP(1);
-	TimestampTz generated = PG_GETARG_TIMESTAMPTZ(2);
-	Traits	   *traits = PG_GETARG_TRAITS_P(3);
+	text	   *mid;
+	text	   *etype;
+	TimestampTz generated;
+	Traits	   *traits;
+
+	/* Not STRICT because raw may be NULL; an event without the rest is not */
+	for (int i = 0; i < 4; i++)
+		if (PG_ARGISNULL(i))
+			PG_RETURN_NULL();
+	mid = PG_GETARG_TEXT_PP(0);
+	etype = PG_GETARG_TEXT_PP(1);
+	generated = PG_GETARG_TIMESTAMPTZ(2);
+	traits = PG_GETARG_TRAITS_P(3);
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "{\"message_id\": ");
@@ -71,14 +81,22 @@ iso_timestamp(PG_FUNCTION_ARGS)
 Datum
 parse_timestamp(PG_FUNCTION_ARGS)
 {
-	text	   *t = PG_GETARG_TEXT_PP(0);
-	char	   *what = PG_ARGISNULL(1) ? "timestamp" : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	text	   *t;
+	char	   *what;
 	Timestamp	ts;
 	const char *problem;
+
+	/* Not STRICT because what may be NULL; no value parses to no time */
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	t = PG_GETARG_TEXT_PP(0);
+	what = PG_ARGISNULL(1) ? "timestamp" : text_to_cstring(PG_GETARG_TEXT_PP(1));
 
 	if (!PankoParseTimestamp(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &ts, &problem))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
-				 errmsg("Invalid %s \"%s\": %s", what, text_to_cstring(t), problem)));
+				 errmsg("Invalid %s \"%.*s\": %s", what,
+						PankoQuoteLen(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)), VARDATA_ANY(t),
+						problem)));
 	PG_RETURN_TIMESTAMPTZ((TimestampTz) ts);
 }

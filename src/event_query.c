@@ -25,6 +25,7 @@
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 
+#include "panko.h"
 #include "traits.h"
 #include "isotime.h"
 
@@ -85,13 +86,6 @@ BadParameter(const char *msg, const char *hint)
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("%s", msg),
 			 hint ? errhint("%s", hint) : 0));
-}
-
-static Oid
-PankoTypeOid(const char *name)
-{
-	return GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid, CStringGetDatum(name),
-						   ObjectIdGetDatum(get_namespace_oid("panko", false)));
 }
 
 /* A string member of the filter, or NULL when absent or JSON null. */

@@ -5,8 +5,8 @@
  * A trusted gateway (a member of panko_api, such as panko-api) states the
  * caller's identity per transaction with panko.set_identity(); it lands in
  * superuser-only settings that nobody else can change.  Without a stated
- * identity, the database role decides: members of panko_admin see every
- * event, anyone else sees none.  The RLS policy on panko.event asks
+ * identity, the database role decides: members of panko_admin and
+ * panko_auditor see every event, anyone else sees none.  The RLS policy on panko.event asks
  * caller_mode() and caller_scope() once per query.
  */
 #include "postgres.h"
@@ -113,12 +113,25 @@ HasIdentity(void)
 	return panko_request_identity;
 }
 
+/*
+ * Has the caller's role the privileges of this role?  The outer user is
+ * asked, not the current one: the read functions run as their owner
+ * panko_query (SECURITY DEFINER), and the policy must judge the role that
+ * called them, including one chosen with SET ROLE.
+ */
 static bool
-RoleIsPankoAdmin(void)
+CallerHasPrivsOf(const char *rolename)
 {
-	Oid			admin = get_role_oid("panko_admin", true);
+	Oid			role = get_role_oid(rolename, true);
 
-	return OidIsValid(admin) && has_privs_of_role(GetUserId(), admin);
+	return OidIsValid(role) && has_privs_of_role(GetOuterUserId(), role);
+}
+
+/* Roles that see every tenant when no identity is stated. */
+static bool
+RoleSeesAllTenants(void)
+{
+	return CallerHasPrivsOf("panko_admin") || CallerHasPrivsOf("panko_auditor");
 }
 
 /* Upstream's RBAC rules, from the stated identity or the database role. */
@@ -137,7 +150,7 @@ ResolveCaller(void)
 			return CALLER_MEMBER;
 		return CALLER_NONE;
 	}
-	return RoleIsPankoAdmin() ? CALLER_ALL : CALLER_NONE;
+	return RoleSeesAllTenants() ? CALLER_ALL : CALLER_NONE;
 }
 
 bool
@@ -204,7 +217,7 @@ caller_has_role(PG_FUNCTION_ARGS)
 	char	   *role = text_to_cstring(PG_GETARG_TEXT_PP(0));
 
 	if (!HasIdentity())
-		PG_RETURN_BOOL(RoleIsPankoAdmin());
+		PG_RETURN_BOOL(CallerHasPrivsOf("panko_admin"));
 	PG_RETURN_BOOL(RequestHasRole(role));
 }
 

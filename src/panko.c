@@ -8,8 +8,11 @@
 #include <limits.h>
 
 #include "fmgr.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/syscache.h"
 
 #include "panko.h"
 
@@ -124,4 +127,15 @@ _PG_init(void)
 
 	if (process_shared_preload_libraries_in_progress)
 		PankoWorkerRegister();
+}
+
+/*
+ * Looked up on each call rather than cached: the extension can be dropped
+ * and created again within one backend.
+ */
+Oid
+PankoTypeOid(const char *name)
+{
+	return GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid, CStringGetDatum(name),
+						   ObjectIdGetDatum(get_namespace_oid("panko", false)));
 }

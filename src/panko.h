@@ -5,6 +5,8 @@
 #ifndef PANKO_H
 #define PANKO_H
 
+#include "mb/pg_wchar.h"
+
 /* Expiry and partitioning (superuser-only, reloadable). */
 extern int	panko_event_time_to_live;
 extern int	panko_expiry_interval;
@@ -28,6 +30,17 @@ extern bool panko_request_identity;
 #define PANKO_LOCK_CLASS		0x70616e6b	/* 'pank' */
 #define PANKO_LOCK_MAINTENANCE	1
 #define PANKO_LOCK_PARTITION	2
+
+/*
+ * Bad input is quoted in error messages at most this many bytes long, cut
+ * at a character boundary (pg_mbcliplen) so that every message stays valid
+ * in the database encoding.
+ */
+#define PANKO_QUOTE_MAX			64
+#define PankoQuoteLen(s, len)	pg_mbcliplen((s), (len), PANKO_QUOTE_MAX)
+
+/* panko.c: the OID of one of panko's types ("traits", "traitquery"). */
+extern Oid	PankoTypeOid(const char *name);
 
 /* worker.c */
 extern void PankoWorkerRegister(void);

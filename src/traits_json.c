@@ -19,6 +19,7 @@
 
 #include "traits.h"
 #include "isotime.h"
+#include "panko.h"
 
 PG_FUNCTION_INFO_V1(traits_from_jsonb);
 PG_FUNCTION_INFO_V1(traits_to_jsonb);
@@ -163,7 +164,7 @@ JsonbValueToPair(JsonbValue *v, TraitPair *p)
 				if (!PankoParseTimestamp(v->val.string.val, v->val.string.len, &ts, &problem))
 					return psprintf("trait \"%.*s\": bad datetime \"%.*s\": %s",
 									p->namelen, p->name,
-									Min(v->val.string.len, 64), v->val.string.val, problem);
+									PankoQuoteLen(v->val.string.val, v->val.string.len), v->val.string.val, problem);
 				p->i64 = ts;
 				break;
 			}
@@ -244,7 +245,7 @@ ArrayItemToPair(JsonbValue *item, int index, TraitPair *p)
 				value = palloc(sizeof(JsonbValue)), *value = v;
 			else
 				return psprintf("trait %d: unknown key \"%.*s\" (expected name, type, value)",
-								index + 1, Min(k.val.string.len, 64), k.val.string.val);
+								index + 1, PankoQuoteLen(k.val.string.val, k.val.string.len), k.val.string.val);
 		}
 		if (!name || !value)
 			return psprintf("trait %d: \"name\" and \"value\" are required", index + 1);

@@ -11,6 +11,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_statistic.h"
+#include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "nodes/nodeFuncs.h"
 #include "utils/hsearch.h"
@@ -20,6 +21,7 @@
 #include "utils/syscache.h"
 #include "utils/selfuncs.h"
 
+#include "panko.h"
 #include "traits.h"
 
 PG_FUNCTION_INFO_V1(traits_matchsel);
@@ -310,10 +312,13 @@ ExistSelectivity(TraitStats *ts, Datum value)
 /*
  * A restriction estimator: "traits OP constant" gets what the given
  * function says of the constant, times the non-null fraction; anything
- * else gets the default.
+ * else gets the default.  The types are checked, not assumed: an operator
+ * of other types could name these estimators, and reading an integer as
+ * traits would crash the backend.
  */
 static Datum
-Restriction(FunctionCallInfo fcinfo, double (*estimate) (TraitStats *, Datum), double unknown)
+Restriction(FunctionCallInfo fcinfo, double (*estimate) (TraitStats *, Datum),
+			Oid consttype, double unknown)
 {
 	PlannerInfo *root = (PlannerInfo *) PG_GETARG_POINTER(0);
 	List	   *args = (List *) PG_GETARG_POINTER(2);
@@ -325,6 +330,11 @@ Restriction(FunctionCallInfo fcinfo, double (*estimate) (TraitStats *, Datum), d
 
 	if (c == NULL)
 		PG_RETURN_FLOAT8(unknown);
+	if (vardata.vartype != PankoTypeOid("traits") || c->consttype != consttype)
+	{
+		ReleaseVariableStats(vardata);
+		PG_RETURN_FLOAT8(unknown);
+	}
 	if (c->constisnull)
 	{
 		ReleaseVariableStats(vardata);
@@ -339,19 +349,19 @@ Restriction(FunctionCallInfo fcinfo, double (*estimate) (TraitStats *, Datum), d
 Datum
 traits_matchsel(PG_FUNCTION_ARGS)
 {
-	return Restriction(fcinfo, QuerySelectivity, DEFAULT_EQ_SEL);
+	return Restriction(fcinfo, QuerySelectivity, PankoTypeOid("traitquery"), DEFAULT_EQ_SEL);
 }
 
 Datum
 traits_containsel(PG_FUNCTION_ARGS)
 {
-	return Restriction(fcinfo, ContainSelectivity, DEFAULT_EQ_SEL);
+	return Restriction(fcinfo, ContainSelectivity, PankoTypeOid("traits"), DEFAULT_EQ_SEL);
 }
 
 Datum
 traits_existsel(PG_FUNCTION_ARGS)
 {
-	return Restriction(fcinfo, ExistSelectivity, TRAIT_EXIST_SEL);
+	return Restriction(fcinfo, ExistSelectivity, TEXTOID, TRAIT_EXIST_SEL);
 }
 
 /*
