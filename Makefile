@@ -30,8 +30,14 @@ OBJS = \
 	src/identity.o \
 	src/worker.o
 
-# The install script of the first release plus every upgrade script.
-DATA = $(wildcard sql/$(EXTENSION)--*.sql)
+# sql/panko.sql is the current schema; the build copies it to the install
+# script of the version in panko.control (never committed, see .gitignore).
+# Released scripts are installed as they are: the install script of the
+# first release, which the upgrade test starts from, and every upgrade
+# script (two versions in the name, so never the built script).
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA = sql/$(EXTENSION)--0.1.0.sql $(wildcard sql/$(EXTENSION)--*--*.sql)
+EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql
 
 # pg_regress inputs are sql/<name>.sql, outputs expected/<name>.out.
 REGRESS = traits_io traits_ops trait_query traits_gin record_events get_events expiry
@@ -42,6 +48,9 @@ PG_CPPFLAGS = -I$(srcdir)/src
 
 # Every file includes the layout header: rebuild all when a header changes.
 $(OBJS): $(wildcard src/*.h)
+
+sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
+	cp $< $@
 
 # Targets that must work before PostgreSQL's development files exist.
 .DEFAULT_GOAL := all

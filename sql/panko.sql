@@ -1,0 +1,1097 @@
+\echo Use "CREATE EXTENSION panko" to load this file. \quit
+
+/* panko: OpenStack Panko's event store as a PostgreSQL extension.
+ *
+ * The current schema: every object once, in its final form.  make copies
+ * this file to sql/panko--<default_version>.sql (the version is
+ * panko.control's), which CREATE EXTENSION panko runs.  Databases of an
+ * earlier release reach the same schema through the upgrade scripts
+ * sql/panko--<from>--<to>.sql; test/upgrade.sh checks that an upgraded
+ * database and a fresh install have the same objects, definitions,
+ * comments and privileges.  A schema change goes both here and into the
+ * upgrade script of the next version. */
+
+--------------------------------------------------------------------------
+-- Roles.  They are cluster-wide, so they are created only when missing
+-- and survive DROP EXTENSION.  None can log in: grant them to login roles.
+--------------------------------------------------------------------------
+DO $roles$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'panko_reader') THEN
+        CREATE ROLE panko_reader NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'panko_writer') THEN
+        CREATE ROLE panko_writer NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'panko_admin') THEN
+        CREATE ROLE panko_admin NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'panko_api') THEN
+        CREATE ROLE panko_api NOLOGIN;
+    END IF;
+END
+$roles$;
+
+GRANT panko_reader, panko_writer TO panko_admin;
+GRANT panko_reader, panko_writer TO panko_api;
+
+--------------------------------------------------------------------------
+-- panko.traits: an event's typed traits
+--------------------------------------------------------------------------
+CREATE TYPE panko.traits;
+
+CREATE FUNCTION panko.traits_in(cstring) RETURNS panko.traits
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION panko.traits_out(panko.traits) RETURNS cstring
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION panko.traits_recv(internal) RETURNS panko.traits
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION panko.traits_send(panko.traits) RETURNS bytea
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION panko.traits_typanalyze(internal) RETURNS boolean
+    AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL SAFE;
+
+CREATE TYPE panko.traits (
+    INPUT = panko.traits_in,
+    OUTPUT = panko.traits_out,
+    RECEIVE = panko.traits_recv,
+    SEND = panko.traits_send,
+    ANALYZE = panko.traits_typanalyze,
+    INTERNALLENGTH = VARIABLE,
+    ALIGNMENT = int4,
+    STORAGE = extended
+);
+
+COMMENT ON TYPE panko.traits IS
+    'An event''s traits: name -> (type, value), types string, integer, float, datetime; text form {"name":type=value, ...}';
+COMMENT ON FUNCTION panko.traits_in(cstring) IS 'Text input of panko.traits';
+COMMENT ON FUNCTION panko.traits_out(panko.traits) IS 'Text output of panko.traits (canonical: sorted by name and type)';
+COMMENT ON FUNCTION panko.traits_recv(internal) IS 'Binary input of panko.traits; checks every length';
+COMMENT ON FUNCTION panko.traits_send(panko.traits) IS 'Binary output of panko.traits';
+COMMENT ON FUNCTION panko.traits_typanalyze(internal) IS
+    'ANALYZE support: the most common traits and their frequencies, for the planner';
+
+--------------------------------------------------------------------------
+-- panko.traitquery: a conjunction of Panko trait filters
+--------------------------------------------------------------------------
+CREATE TYPE panko.traitquery;
+
+CREATE FUNCTION panko.traitquery_in(cstring) RETURNS panko.traitquery
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION panko.traitquery_out(panko.traitquery) RETURNS cstring
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION panko.traitquery_recv(internal) RETURNS panko.traitquery
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION panko.traitquery_send(panko.traitquery) RETURNS bytea
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE TYPE panko.traitquery (
+    INPUT = panko.traitquery_in,
+    OUTPUT = panko.traitquery_out,
+    RECEIVE = panko.traitquery_recv,
+    SEND = panko.traitquery_send,
+    INTERNALLENGTH = VARIABLE,
+    ALIGNMENT = int4,
+    STORAGE = extended
+);
+
+COMMENT ON TYPE panko.traitquery IS
+    'Trait filters that must all hold: {"name":type op value, ...} with op one of = <> < <= > >=';
+COMMENT ON FUNCTION panko.traitquery_in(cstring) IS 'Text input of panko.traitquery';
+COMMENT ON FUNCTION panko.traitquery_out(panko.traitquery) IS 'Text output of panko.traitquery';
+COMMENT ON FUNCTION panko.traitquery_recv(internal) IS 'Binary input of panko.traitquery (its text form)';
+COMMENT ON FUNCTION panko.traitquery_send(panko.traitquery) IS 'Binary output of panko.traitquery (its text form)';
+
+--------------------------------------------------------------------------
+-- Constructors, accessors, operators
+--------------------------------------------------------------------------
+CREATE FUNCTION panko.traits(jsonb) RETURNS panko.traits
+    AS 'MODULE_PATHNAME', 'traits_from_jsonb' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.traits(jsonb) IS
+    'Traits from [{"name","type","value"}] (Panko), [[name, type_id, value]] (Ceilometer) or {"name": value} (strings and numbers)';
+CREATE CAST (jsonb AS panko.traits) WITH FUNCTION panko.traits(jsonb);
+COMMENT ON CAST (jsonb AS panko.traits) IS 'Same as panko.traits(jsonb)';
+
+CREATE FUNCTION panko.traits_to_jsonb(panko.traits) RETURNS jsonb
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.traits_to_jsonb(panko.traits) IS
+    'The Panko API form: [{"name","type","value"}] sorted by name, every value a string';
+
+CREATE FUNCTION panko.traitquery(jsonb) RETURNS panko.traitquery
+    AS 'MODULE_PATHNAME', 'traitquery_from_jsonb' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.traitquery(jsonb) IS
+    'A trait query from Panko''s traits_filter list [{"key","op","string"|"integer"|"float"|"datetime": value}]';
+
+CREATE FUNCTION panko.trait_text(panko.traits, text) RETURNS text
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.trait_text(panko.traits, text) IS 'Value of the string trait of that name, or NULL';
+CREATE FUNCTION panko.trait_int(panko.traits, text) RETURNS bigint
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.trait_int(panko.traits, text) IS 'Value of the integer trait of that name, or NULL';
+CREATE FUNCTION panko.trait_float(panko.traits, text) RETURNS double precision
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.trait_float(panko.traits, text) IS 'Value of the float trait of that name, or NULL';
+CREATE FUNCTION panko.trait_datetime(panko.traits, text) RETURNS timestamptz
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.trait_datetime(panko.traits, text) IS 'Value of the datetime trait of that name (UTC), or NULL';
+CREATE FUNCTION panko.trait_count(panko.traits) RETURNS integer
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.trait_count(panko.traits) IS 'Number of traits';
+CREATE FUNCTION panko.each_trait(panko.traits, OUT name text, OUT type text, OUT value text)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 12;
+COMMENT ON FUNCTION panko.each_trait(panko.traits) IS
+    'One row per trait: name, type and the value as the API prints it';
+
+CREATE FUNCTION panko.traits_exist(panko.traits, text) RETURNS boolean
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+COMMENT ON FUNCTION panko.traits_exist(panko.traits, text) IS 'Implements ?: has a trait of that name, of any type';
+CREATE FUNCTION panko.traits_contains(panko.traits, panko.traits) RETURNS boolean
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+COMMENT ON FUNCTION panko.traits_contains(panko.traits, panko.traits) IS
+    'Implements @>: every trait on the right is on the left with the same type and value';
+CREATE FUNCTION panko.traits_contained(panko.traits, panko.traits) RETURNS boolean
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+COMMENT ON FUNCTION panko.traits_contained(panko.traits, panko.traits) IS 'Implements <@';
+CREATE FUNCTION panko.traits_match(panko.traits, panko.traitquery) RETURNS boolean
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+COMMENT ON FUNCTION panko.traits_match(panko.traits, panko.traitquery) IS
+    'Implements @@: every filter holds (a trait of that name and type whose value compares true)';
+CREATE FUNCTION panko.traits_match_commutator(panko.traitquery, panko.traits) RETURNS boolean
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+COMMENT ON FUNCTION panko.traits_match_commutator(panko.traitquery, panko.traits) IS 'Implements @@ with the query on the left';
+CREATE FUNCTION panko.traits_fetch_text(panko.traits, text) RETURNS text
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.traits_fetch_text(panko.traits, text) IS
+    'Implements ->: the trait''s value as text (first type in string, integer, float, datetime order)';
+CREATE FUNCTION panko.traits_eq(panko.traits, panko.traits) RETURNS boolean
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+COMMENT ON FUNCTION panko.traits_eq(panko.traits, panko.traits) IS 'Implements =: the same traits';
+CREATE FUNCTION panko.traits_ne(panko.traits, panko.traits) RETURNS boolean
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+COMMENT ON FUNCTION panko.traits_ne(panko.traits, panko.traits) IS 'Implements <>';
+
+CREATE FUNCTION panko.traits_matchsel(internal, oid, internal, integer) RETURNS double precision
+    AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.traits_matchsel(internal, oid, internal, integer) IS
+    'Selectivity of @@: equality like a btree equality, ranges like a btree range, per filter';
+CREATE FUNCTION panko.traits_containsel(internal, oid, internal, integer) RETURNS double precision
+    AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.traits_containsel(internal, oid, internal, integer) IS
+    'Selectivity of @>: one equality per listed trait';
+CREATE FUNCTION panko.traits_existsel(internal, oid, internal, integer) RETURNS double precision
+    AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.traits_existsel(internal, oid, internal, integer) IS
+    'Selectivity of ?';
+
+CREATE OPERATOR panko.? (
+    LEFTARG = panko.traits, RIGHTARG = text, FUNCTION = panko.traits_exist,
+    RESTRICT = panko.traits_existsel, JOIN = matchingjoinsel
+);
+COMMENT ON OPERATOR panko.? (panko.traits, text) IS 'Has a trait of that name';
+
+CREATE OPERATOR panko.@> (
+    LEFTARG = panko.traits, RIGHTARG = panko.traits, FUNCTION = panko.traits_contains,
+    COMMUTATOR = OPERATOR(panko.<@), RESTRICT = panko.traits_containsel, JOIN = matchingjoinsel
+);
+COMMENT ON OPERATOR panko.@> (panko.traits, panko.traits) IS 'Contains these traits (typed equality)';
+
+CREATE OPERATOR panko.<@ (
+    LEFTARG = panko.traits, RIGHTARG = panko.traits, FUNCTION = panko.traits_contained,
+    COMMUTATOR = OPERATOR(panko.@>), RESTRICT = panko.traits_containsel, JOIN = matchingjoinsel
+);
+COMMENT ON OPERATOR panko.<@ (panko.traits, panko.traits) IS 'Is contained in';
+
+CREATE OPERATOR panko.@@ (
+    LEFTARG = panko.traits, RIGHTARG = panko.traitquery, FUNCTION = panko.traits_match,
+    COMMUTATOR = OPERATOR(panko.@@), RESTRICT = panko.traits_matchsel, JOIN = matchingjoinsel
+);
+COMMENT ON OPERATOR panko.@@ (panko.traits, panko.traitquery) IS 'Matches every trait filter of the query';
+
+CREATE OPERATOR panko.@@ (
+    LEFTARG = panko.traitquery, RIGHTARG = panko.traits, FUNCTION = panko.traits_match_commutator,
+    COMMUTATOR = OPERATOR(panko.@@), RESTRICT = panko.traits_matchsel, JOIN = matchingjoinsel
+);
+COMMENT ON OPERATOR panko.@@ (panko.traitquery, panko.traits) IS 'Matches every trait filter of the query';
+
+CREATE OPERATOR panko.-> (
+    LEFTARG = panko.traits, RIGHTARG = text, FUNCTION = panko.traits_fetch_text
+);
+COMMENT ON OPERATOR panko.-> (panko.traits, text) IS 'Value of a trait as text';
+
+CREATE OPERATOR panko.= (
+    LEFTARG = panko.traits, RIGHTARG = panko.traits, FUNCTION = panko.traits_eq,
+    COMMUTATOR = OPERATOR(panko.=), NEGATOR = OPERATOR(panko.<>),
+    RESTRICT = eqsel, JOIN = eqjoinsel
+);
+COMMENT ON OPERATOR panko.= (panko.traits, panko.traits) IS 'Same traits';
+
+CREATE OPERATOR panko.<> (
+    LEFTARG = panko.traits, RIGHTARG = panko.traits, FUNCTION = panko.traits_ne,
+    COMMUTATOR = OPERATOR(panko.<>), NEGATOR = OPERATOR(panko.=),
+    RESTRICT = neqsel, JOIN = neqjoinsel
+);
+COMMENT ON OPERATOR panko.<> (panko.traits, panko.traits) IS 'Different traits';
+
+--------------------------------------------------------------------------
+-- GIN: every trait filter (eq ne lt le gt ge, all four types) from the index
+--------------------------------------------------------------------------
+CREATE FUNCTION panko.traits_gin_extract_value(panko.traits, internal) RETURNS internal
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.traits_gin_extract_value(panko.traits, internal) IS 'GIN support: one ordered key per trait';
+CREATE FUNCTION panko.traits_gin_extract_query(panko.traits, internal, int2, internal, internal, internal, internal)
+    RETURNS internal
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.traits_gin_extract_query(panko.traits, internal, int2, internal, internal, internal, internal) IS
+    'GIN support: exact keys for equality, partial-match scans for ranges';
+CREATE FUNCTION panko.traits_gin_consistent(internal, int2, panko.traits, int4, internal, internal, internal, internal)
+    RETURNS boolean
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.traits_gin_consistent(internal, int2, panko.traits, int4, internal, internal, internal, internal) IS
+    'GIN support: all keys must match; recheck only for long string bounds';
+CREATE FUNCTION panko.traits_gin_compare_partial(bytea, bytea, int2, internal) RETURNS integer
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.traits_gin_compare_partial(bytea, bytea, int2, internal) IS
+    'GIN support: partial match over one (name, type) for range filters';
+
+CREATE OPERATOR CLASS panko.traits_ops DEFAULT FOR TYPE panko.traits USING gin AS
+    OPERATOR 7 panko.@> (panko.traits, panko.traits),
+    OPERATOR 9 panko.? (panko.traits, text),
+    OPERATOR 15 panko.@@ (panko.traits, panko.traitquery),
+    FUNCTION 1 pg_catalog.byteacmp(bytea, bytea),
+    FUNCTION 2 panko.traits_gin_extract_value(panko.traits, internal),
+    FUNCTION 3 panko.traits_gin_extract_query(panko.traits, internal, int2, internal, internal, internal, internal),
+    FUNCTION 4 panko.traits_gin_consistent(internal, int2, panko.traits, int4, internal, internal, internal, internal),
+    FUNCTION 5 panko.traits_gin_compare_partial(bytea, bytea, int2, internal),
+    STORAGE bytea;
+COMMENT ON OPERATOR CLASS panko.traits_ops USING gin IS
+    'GIN index on traits: @>, ? and @@ (every Panko trait filter)';
+COMMENT ON OPERATOR FAMILY panko.traits_ops USING gin IS
+    'GIN operator family of panko.traits_ops';
+
+--------------------------------------------------------------------------
+-- Timestamps as the API writes and reads them; the event JSON
+--------------------------------------------------------------------------
+CREATE FUNCTION panko.iso_timestamp(timestamptz) RETURNS text
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.iso_timestamp(timestamptz) IS
+    'ISO 8601 in UTC without a zone, microseconds only when not zero (as Panko writes generated)';
+CREATE FUNCTION panko.parse_timestamp(value text, what text DEFAULT NULL) RETURNS timestamptz
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION panko.parse_timestamp(text, text) IS
+    'Parse ISO 8601 as the API does (no zone = UTC, offsets converted, bare date = midnight); 22007 naming "what" on failure';
+CREATE FUNCTION panko.event_json(message_id text, event_type text, generated timestamptz, traits panko.traits, raw jsonb)
+    RETURNS json
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION panko.event_json(text, text, timestamptz, panko.traits, jsonb) IS
+    'An event as Panko''s API returns it (every trait value a string)';
+
+CREATE FUNCTION panko.message_id_hash(text) RETURNS bigint
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.message_id_hash(text) IS 'The registry key of a message_id (64-bit hash)';
+
+--------------------------------------------------------------------------
+-- Identity of the caller, for row-level security
+--------------------------------------------------------------------------
+CREATE FUNCTION panko.set_identity(user_id text, project_id text, roles text, all_tenants boolean DEFAULT false)
+    RETURNS void
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION panko.set_identity(text, text, text, boolean) IS
+    'For trusted gateways (panko_api): the caller''s Keystone identity for the rest of the transaction';
+CREATE FUNCTION panko.caller_mode() RETURNS text
+    AS 'MODULE_PATHNAME' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION panko.caller_mode() IS
+    'What the caller may see: all, admin (own project and events without one), member (own project and user), none';
+CREATE FUNCTION panko.caller_scope() RETURNS panko.traits
+    AS 'MODULE_PATHNAME' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION panko.caller_scope() IS
+    'Traits a visible event must contain (project_id, and user_id for members); NULL when containment does not decide';
+CREATE FUNCTION panko.caller_has_role(role text) RETURNS boolean
+    AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.caller_has_role(text) IS
+    'Whether the stated identity carries this Keystone role (case-insensitive); without one, membership in panko_admin';
+CREATE FUNCTION panko.caller_project() RETURNS text
+    AS 'MODULE_PATHNAME' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION panko.caller_project() IS 'Project id of the stated identity, or NULL';
+CREATE FUNCTION panko.enable_all_tenants() RETURNS boolean
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION panko.enable_all_tenants() IS
+    'all_tenants=true: for an admin identity, every event becomes visible for the rest of the transaction; false for others';
+
+--------------------------------------------------------------------------
+-- Data
+--------------------------------------------------------------------------
+CREATE TABLE panko.event_type (
+    id integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    name text COLLATE "C" NOT NULL UNIQUE
+);
+COMMENT ON TABLE panko.event_type IS 'Dictionary of event type names';
+COMMENT ON COLUMN panko.event_type.name IS 'Event type, e.g. compute.instance.create.end';
+COMMENT ON SEQUENCE panko.event_type_id_seq IS 'Ids of event types';
+
+CREATE TABLE panko.event (
+    generated timestamptz NOT NULL,
+    event_type_id integer NOT NULL,
+    message_id text COLLATE "C" NOT NULL,
+    traits panko.traits NOT NULL,
+    raw jsonb
+) PARTITION BY RANGE (generated);
+COMMENT ON TABLE panko.event IS
+    'Events, partitioned by generated (panko.partition_interval wide); read them through panko.events or panko.get_events';
+COMMENT ON COLUMN panko.event.generated IS 'When the event happened (UTC, microseconds)';
+COMMENT ON COLUMN panko.event.message_id IS 'Unique id of the event (unique across partitions through panko.event_message)';
+COMMENT ON COLUMN panko.event.traits IS 'Typed traits';
+COMMENT ON COLUMN panko.event.raw IS 'The original notification, when stored';
+
+CREATE INDEX event_generated_idx ON panko.event (generated);
+CREATE INDEX event_message_id_idx ON panko.event USING hash (message_id);
+CREATE INDEX event_type_idx ON panko.event (event_type_id);
+-- A small pending list: fast inserts without leaving megabytes of emptied
+-- pending pages in every partition's index, or slowing queries of the
+-- current partition.
+CREATE INDEX event_traits_idx ON panko.event USING gin (traits) WITH (gin_pending_list_limit = 512);
+COMMENT ON INDEX panko.event_generated_idx IS 'Time windows and the default order';
+COMMENT ON INDEX panko.event_message_id_idx IS 'Lookup by message_id and markers (hash: a quarter of a btree on random ids)';
+COMMENT ON INDEX panko.event_type_idx IS 'Event type filters (btree deduplication keeps it tiny)';
+COMMENT ON INDEX panko.event_traits_idx IS 'Every trait filter';
+
+CREATE TABLE panko.event_message (
+    id_hash bigint PRIMARY KEY,
+    generated timestamptz NOT NULL
+);
+CREATE INDEX event_message_generated_idx ON panko.event_message USING brin (generated);
+COMMENT ON TABLE panko.event_message IS
+    'Registry of stored message_ids by 64-bit hash: one int8 probe finds a duplicate in any partition (a hit is checked against the events)';
+COMMENT ON COLUMN panko.event_message.id_hash IS 'panko.message_id_hash(message_id)';
+COMMENT ON COLUMN panko.event_message.generated IS 'Newest generated among the events this hash stands for';
+COMMENT ON INDEX panko.event_message_generated_idx IS 'Finds registry rows of expired events';
+
+CREATE TABLE panko.partition (
+    name text COLLATE "C" PRIMARY KEY,
+    lower_bound timestamptz NOT NULL UNIQUE,
+    upper_bound timestamptz NOT NULL,
+    CHECK (lower_bound < upper_bound)
+);
+COMMENT ON TABLE panko.partition IS 'Partitions of panko.event and their bounds [lower_bound, upper_bound)';
+
+-- Events per partition, as deltas written by ingest and expiry.
+CREATE TABLE panko.partition_rows (
+    partition text COLLATE "C" NOT NULL,
+    n bigint NOT NULL
+);
+CREATE INDEX partition_rows_partition_idx ON panko.partition_rows (partition);
+COMMENT ON TABLE panko.partition_rows IS
+    'Events stored in (or deleted from) each partition, as deltas: expiry knows a partition''s size without counting it';
+COMMENT ON INDEX panko.partition_rows_partition_idx IS 'Deltas of one partition';
+
+SELECT pg_catalog.pg_extension_config_dump('panko.event_type', '');
+SELECT pg_catalog.pg_extension_config_dump('panko.event_message', '');
+SELECT pg_catalog.pg_extension_config_dump('panko.partition', '');
+SELECT pg_catalog.pg_extension_config_dump('panko.partition_rows', '');
+
+--------------------------------------------------------------------------
+-- Row-level security: Panko's RBAC rules, whoever asks (psql or HTTP)
+--------------------------------------------------------------------------
+ALTER TABLE panko.event ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY event_visibility ON panko.event FOR SELECT
+USING (
+    CASE (SELECT panko.caller_mode())
+        WHEN 'all' THEN true
+        WHEN 'member' THEN traits OPERATOR(panko.@>) (SELECT panko.caller_scope())
+        WHEN 'admin' THEN coalesce(traits OPERATOR(panko.@>) (SELECT panko.caller_scope()), false)
+                          OR NOT traits OPERATOR(panko.?) 'project_id'
+        ELSE false
+    END
+);
+COMMENT ON POLICY event_visibility ON panko.event IS
+    'Members see their project''s and user''s events; admins their project''s and events without project_id; all_tenants admins and panko_admin everything';
+
+CREATE VIEW panko.events WITH (security_invoker = true) AS
+SELECT e.message_id, t.name AS event_type, e.generated, e.traits, e.raw
+FROM panko.event e
+JOIN panko.event_type t ON t.id OPERATOR(pg_catalog.=) e.event_type_id;
+COMMENT ON VIEW panko.events IS
+    'Events for ad-hoc SQL; row-level security applies, trait operators use the GIN index';
+
+--------------------------------------------------------------------------
+-- Partitions
+--------------------------------------------------------------------------
+CREATE FUNCTION panko.setting_seconds(name text, fallback bigint) RETURNS bigint
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(extract(epoch FROM current_setting(name, true)::interval)::bigint, fallback)
+$$;
+COMMENT ON FUNCTION panko.setting_seconds(text, bigint) IS
+    'A panko.* setting in seconds (fallback when the library has not defined it yet)';
+
+CREATE FUNCTION panko.create_partition_for(ts timestamptz) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+AS $$
+DECLARE
+    width bigint := panko.setting_seconds('panko.partition_interval', 86400);
+    lo timestamptz;
+    hi timestamptz;
+    prev_hi timestamptz;
+    next_lo timestamptz;
+    pname text;
+    near_lo timestamptz := to_timestamp(floor(extract(epoch FROM now() - interval '400 days') / width) * width);
+    near_hi timestamptz := to_timestamp(floor(extract(epoch FROM now() + interval '400 days') / width) * width);
+BEGIN
+    -- Serialise creators; then another session may already have made it.
+    PERFORM pg_advisory_xact_lock(1885433451, 2);
+    SELECT p.name INTO pname FROM panko.partition p
+     WHERE ts >= p.lower_bound AND ts < p.upper_bound;
+    IF FOUND THEN
+        RETURN pname;
+    END IF;
+
+    IF ts >= near_lo AND ts < near_hi THEN
+        lo := to_timestamp(floor(extract(epoch FROM ts) / width) * width);
+        hi := lo + make_interval(secs => width);
+    ELSIF ts < near_lo THEN
+        -- More than 400 days old: one partition fills the whole gap below,
+        -- so stray timestamps cannot make thousands of partitions.
+        lo := '-infinity';
+        hi := near_lo;
+    ELSE
+        -- More than 400 days ahead (a wrong clock): likewise, above.
+        lo := near_hi;
+        hi := 'infinity';
+    END IF;
+
+    -- Fit into the gap between existing partitions.
+    SELECT max(p.upper_bound) INTO prev_hi FROM panko.partition p WHERE p.upper_bound <= ts;
+    SELECT min(p.lower_bound) INTO next_lo FROM panko.partition p WHERE p.lower_bound > ts;
+    lo := greatest(lo, prev_hi);
+    hi := least(hi, next_lo);
+
+    pname := CASE WHEN lo = '-infinity' THEN 'event_before_' || to_char(hi, 'YYYYMMDD"t"HH24MISS')
+                  ELSE 'event_' || to_char(lo, 'YYYYMMDD"t"HH24MISS') END;
+    EXECUTE format('CREATE TABLE panko.%I (LIKE panko.event INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)', pname);
+    EXECUTE format('ALTER TABLE panko.event ATTACH PARTITION panko.%I FOR VALUES FROM (%L) TO (%L)', pname, lo, hi);
+    INSERT INTO panko.partition (name, lower_bound, upper_bound) VALUES (pname, lo, hi);
+    RETURN pname;
+END
+$$;
+COMMENT ON FUNCTION panko.create_partition_for(timestamptz) IS
+    'Create the partition that will hold this timestamp (interval-aligned within 400 days of now, one catch-all below and above, fitted between existing ones)';
+
+CREATE FUNCTION panko.drop_expired_partitions(cutoff timestamptz, max_count bigint,
+                                              OUT partitions_dropped bigint, OUT rows_deleted bigint)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p record;
+    n bigint;
+    budget bigint := max_count;
+    lim bigint;
+    t timestamptz;
+    saved_lock_timeout text := current_setting('lock_timeout');
+BEGIN
+    partitions_dropped := 0;
+    rows_deleted := 0;
+    FOR p IN SELECT * FROM panko.partition WHERE upper_bound <= cutoff ORDER BY lower_bound LOOP
+        SELECT coalesce(sum(r.n), 0) INTO n FROM panko.partition_rows r WHERE r.partition = p.name;
+        EXIT WHEN budget IS NOT NULL AND n > budget;
+        -- A long reader of that partition must not stall ingest behind us:
+        -- give up after a second and drop it next run.
+        BEGIN
+            PERFORM set_config('lock_timeout', '1s', true);
+            EXECUTE format('DROP TABLE panko.%I', p.name);
+            PERFORM set_config('lock_timeout', saved_lock_timeout, true);
+        EXCEPTION WHEN lock_not_available THEN
+            RAISE LOG 'panko: partition % is in use; it is dropped next run', p.name;
+            RETURN;
+        END;
+        DELETE FROM panko.partition WHERE name = p.name;
+        DELETE FROM panko.partition_rows WHERE partition = p.name;
+        partitions_dropped := partitions_dropped + 1;
+        rows_deleted := rows_deleted + n;
+        budget := budget - n;
+    END LOOP;
+
+    -- What is left below the cutoff: rows of the boundary partition (or of
+    -- a partition too big for the budget), deleted oldest first in batches
+    -- of at most 10,000, each found through the generated index.
+    LOOP
+        EXIT WHEN budget IS NOT NULL AND budget <= 0;
+        lim := least(coalesce(budget, 10000), 10000);
+        t := NULL;
+        SELECT e.generated INTO t FROM panko.event e
+         WHERE e.generated < cutoff ORDER BY e.generated OFFSET lim - 1 LIMIT 1;
+        -- (each batch also takes its rows off the partitions' counts)
+        IF t IS NULL THEN
+            -- fewer than a batch left: all of them
+            WITH gone AS (
+                DELETE FROM panko.event e WHERE e.generated < cutoff RETURNING e.tableoid
+            ), counted AS (
+                INSERT INTO panko.partition_rows (partition, n)
+                SELECT c.relname, -count(*) FROM gone g JOIN pg_class c ON c.oid = g.tableoid GROUP BY c.relname
+                RETURNING partition_rows.n AS delta
+            )
+            SELECT coalesce(-sum(counted.delta), 0) INTO n FROM counted;
+        ELSIF budget IS NULL THEN
+            WITH gone AS (
+                DELETE FROM panko.event e WHERE e.generated <= t AND e.generated < cutoff RETURNING e.tableoid
+            ), counted AS (
+                INSERT INTO panko.partition_rows (partition, n)
+                SELECT c.relname, -count(*) FROM gone g JOIN pg_class c ON c.oid = g.tableoid GROUP BY c.relname
+                RETURNING partition_rows.n AS delta
+            )
+            SELECT coalesce(-sum(counted.delta), 0) INTO n FROM counted;
+        ELSE
+            -- exactly lim rows, oldest first
+            WITH doomed AS (
+                SELECT e.generated, e.message_id FROM panko.event e
+                 WHERE e.generated <= t ORDER BY e.generated, e.message_id LIMIT lim
+            ), gone AS (
+                DELETE FROM panko.event e USING doomed d
+                 WHERE e.generated = d.generated AND e.message_id = d.message_id
+                RETURNING e.tableoid
+            ), counted AS (
+                INSERT INTO panko.partition_rows (partition, n)
+                SELECT c.relname, -count(*) FROM gone g JOIN pg_class c ON c.oid = g.tableoid GROUP BY c.relname
+                RETURNING partition_rows.n AS delta
+            )
+            SELECT coalesce(-sum(counted.delta), 0) INTO n FROM counted;
+        END IF;
+        rows_deleted := rows_deleted + n;
+        budget := budget - n;
+        EXIT WHEN t IS NULL OR n = 0;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION panko.drop_expired_partitions(timestamptz, bigint) IS
+    'Drop partitions wholly older than cutoff (within max_count events), then delete older rows of the boundary partition';
+
+CREATE FUNCTION panko.purge_registry(max_rows bigint DEFAULT 50000) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    oldest timestamptz;
+    n bigint;
+BEGIN
+    SELECT min(lower_bound) INTO oldest FROM panko.partition;
+    WITH stale AS (
+        SELECT ctid FROM panko.event_message
+         WHERE oldest IS NULL OR generated < oldest
+         LIMIT max_rows
+    ), gone AS (
+        DELETE FROM panko.event_message m USING stale s WHERE m.ctid = s.ctid RETURNING 1
+    )
+    SELECT count(*) INTO n FROM gone;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION panko.purge_registry(bigint) IS
+    'Forget message_id hashes older than every partition, a bounded batch at a time (a leftover costs ingest one check, never a lost event)';
+
+CREATE FUNCTION panko.remove_unused_event_types() RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t record;
+    p record;
+    used boolean;
+    n bigint := 0;
+BEGIN
+    -- One index probe per type, in the newest partition first, where a type
+    -- still in use almost always is: never a scan of the events, and no
+    -- query over every partition at once.
+    FOR t IN SELECT id FROM panko.event_type LOOP
+        used := false;
+        FOR p IN SELECT name FROM panko.partition ORDER BY lower_bound > now(), lower_bound DESC LOOP
+            EXECUTE format('SELECT EXISTS (SELECT 1 FROM panko.%I WHERE event_type_id = $1)', p.name)
+               INTO used USING t.id;
+            EXIT WHEN used;
+        END LOOP;
+        IF NOT used THEN
+            DELETE FROM panko.event_type WHERE id = t.id;
+            n := n + 1;
+        END IF;
+    END LOOP;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION panko.remove_unused_event_types() IS 'Delete event types no event uses any more';
+
+CREATE FUNCTION panko.clear_expired_data(ttl_seconds bigint, max_count bigint DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+BEGIN
+    IF ttl_seconds IS NULL OR ttl_seconds < 0 THEN
+        RETURN 0;                       -- -1 keeps events forever, as upstream
+    END IF;
+    IF max_count IS NOT NULL AND max_count < 0 THEN
+        RAISE EXCEPTION 'max_count must not be negative' USING ERRCODE = '22023';
+    END IF;
+    -- Exclusive against ingest (which holds it shared) and other runs.
+    PERFORM pg_advisory_xact_lock(1885433451, 1);
+    r := panko.drop_expired_partitions(now() - make_interval(secs => ttl_seconds), max_count);
+    PERFORM panko.remove_unused_event_types();
+    -- (the registry of message_ids is purged by panko.run_maintenance())
+    RETURN r.rows_deleted;
+END
+$$;
+COMMENT ON FUNCTION panko.clear_expired_data(bigint, bigint) IS
+    'Upstream''s expiry: delete events older than ttl_seconds (at most max_count), drop unused event types; returns events deleted';
+
+--------------------------------------------------------------------------
+-- Panko's storage API
+--------------------------------------------------------------------------
+CREATE FUNCTION panko.record_events(events jsonb)
+    RETURNS TABLE(message_id text, status text, detail text)
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION panko.record_events(jsonb) IS
+    'Store a JSON array of events (Panko API or Ceilometer form); returns one row per event NOT stored: duplicate or rejected, with why';
+
+CREATE FUNCTION panko.get_events(filter jsonb DEFAULT '{}', "limit" integer DEFAULT 100,
+                                 sort text[] DEFAULT NULL, marker text DEFAULT NULL)
+    RETURNS TABLE(message_id text, event_type text, generated timestamptz, traits panko.traits, raw jsonb)
+    AS 'MODULE_PATHNAME' LANGUAGE C STABLE PARALLEL UNSAFE ROWS 100;
+COMMENT ON FUNCTION panko.get_events(jsonb, integer, text[], text) IS
+    'Panko''s get_events: a page of events matching an EventFilter, sorted, after a marker (keyset)';
+
+CREATE FUNCTION panko.event_types() RETURNS SETOF text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT t.name::text FROM panko.event_type t
+     WHERE EXISTS (SELECT 1 FROM panko.event e WHERE e.event_type_id OPERATOR(pg_catalog.=) t.id)
+     ORDER BY t.name
+$$;
+COMMENT ON FUNCTION panko.event_types() IS 'Event types of the events the caller can see, sorted';
+
+CREATE FUNCTION panko.trait_types(event_type text) RETURNS TABLE(name text, type text)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT DISTINCT tr.name, tr.type
+      FROM panko.events e, panko.each_trait(e.traits) tr
+     WHERE e.event_type OPERATOR(pg_catalog.=) trait_types.event_type
+     ORDER BY 1, 2
+$$;
+COMMENT ON FUNCTION panko.trait_types(text) IS 'Distinct (trait name, type) pairs of an event type';
+
+CREATE FUNCTION panko.get_traits(event_type text, trait_name text DEFAULT NULL)
+    RETURNS TABLE(name text, type text, value text)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT tr.name, tr.type, tr.value
+      FROM panko.events e, panko.each_trait(e.traits) tr
+     WHERE e.event_type OPERATOR(pg_catalog.=) get_traits.event_type
+       AND (get_traits.trait_name IS NULL
+            OR (e.traits OPERATOR(panko.?) get_traits.trait_name
+                AND tr.name OPERATOR(pg_catalog.=) get_traits.trait_name))
+     ORDER BY e.generated, e.message_id, tr.name, tr.type
+$$;
+COMMENT ON FUNCTION panko.get_traits(text, text) IS
+    'Every stored instance of the traits of an event type (one trait name, or all)';
+
+CREATE FUNCTION panko.capabilities() RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT '{"api": {"events:query:simple": true}, "event_storage": {"storage:production_ready": true}}'::jsonb
+$$;
+COMMENT ON FUNCTION panko.capabilities() IS 'Panko''s capabilities document';
+
+--------------------------------------------------------------------------
+-- Maintenance: what the expiry worker, pg_cron or an operator runs
+--------------------------------------------------------------------------
+CREATE FUNCTION panko.run_maintenance() RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+AS $$
+DECLARE
+    t0 timestamptz := clock_timestamp();
+    ttl bigint := panko.setting_seconds('panko.event_time_to_live', -1);
+    max_count bigint := nullif(coalesce(current_setting('panko.expiry_max_count', true), '0')::bigint, 0);
+    width bigint := panko.setting_seconds('panko.partition_interval', 86400);
+    premake integer := coalesce(current_setting('panko.partition_premake', true), '7')::integer;
+    created integer := 0;
+    dropped bigint := 0;
+    deleted bigint := 0;
+    types_removed bigint;
+    purged bigint;
+    r record;
+    ts timestamptz;
+BEGIN
+    -- One run at a time: the worker, pg_cron and manual calls skip when
+    -- another run is under way.
+    IF NOT pg_try_advisory_xact_lock(1885433451, 3) THEN
+        RETURN jsonb_build_object('skipped', true, 'partitions_created', 0, 'partitions_dropped', 0,
+                                  'rows_deleted', 0, 'event_types_removed', 0, 'registry_rows_purged', 0,
+                                  'duration_ms', round((extract(epoch FROM clock_timestamp() - t0) * 1000)::numeric, 3));
+    END IF;
+    -- Exclusive against ingest, which holds this lock shared per batch.
+    PERFORM pg_advisory_xact_lock(1885433451, 1);
+
+    FOR k IN 0 .. premake LOOP
+        ts := now() + make_interval(secs => width * k);
+        IF NOT EXISTS (SELECT 1 FROM panko.partition p WHERE ts >= p.lower_bound AND ts < p.upper_bound) THEN
+            PERFORM panko.create_partition_for(ts);
+            created := created + 1;
+        END IF;
+    END LOOP;
+
+    IF ttl >= 0 THEN
+        r := panko.drop_expired_partitions(now() - make_interval(secs => ttl), max_count);
+        dropped := r.partitions_dropped;
+        deleted := r.rows_deleted;
+    END IF;
+    types_removed := panko.remove_unused_event_types();
+    purged := panko.purge_registry(50000);
+    -- one row per partition in the counts (ingest adds one per batch)
+    WITH d AS (DELETE FROM panko.partition_rows RETURNING partition, n)
+    INSERT INTO panko.partition_rows (partition, n) SELECT partition, sum(n) FROM d GROUP BY partition;
+
+    RETURN jsonb_build_object(
+        'skipped', false,
+        'partitions_created', created,
+        'partitions_dropped', dropped,
+        'rows_deleted', deleted,
+        'event_types_removed', types_removed,
+        'registry_rows_purged', purged,
+        'duration_ms', round((extract(epoch FROM clock_timestamp() - t0) * 1000)::numeric, 3));
+END
+$$;
+COMMENT ON FUNCTION panko.run_maintenance() IS
+    'One maintenance run: partitions ahead, expiry by panko.event_time_to_live (whole partitions dropped), unused event types, registry; reports what it did';
+
+--------------------------------------------------------------------------
+-- Panko's v2 HTTP API, as SQL: every rule lives here, panko-api only
+-- translates HTTP.  SQLSTATEs map to statuses: class 22 -> 400,
+-- 28000 -> 401, 42501 -> 403, P0002 -> 404.
+--------------------------------------------------------------------------
+CREATE FUNCTION panko.api_require_identity() RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF panko.caller_mode() = 'all' THEN
+        RETURN;
+    END IF;
+    IF coalesce(current_setting('panko.request_user_id', true), '') = ''
+       OR coalesce(current_setting('panko.request_project_id', true), '') = '' THEN
+        RAISE EXCEPTION 'The request needs a user and a project (X-User-Id and X-Project-Id)'
+            USING ERRCODE = '42501';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION panko.api_require_identity() IS
+    'Upstream''s rule for /v2/events: a caller without user and project is refused (403)';
+
+CREATE FUNCTION panko.api_require_admin() RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    project text := panko.caller_project();
+BEGIN
+    IF panko.caller_mode() NOT IN ('admin', 'all') THEN
+        IF project IS NULL THEN
+            RAISE EXCEPTION 'Not Authorized' USING ERRCODE = '28000';
+        END IF;
+        RAISE EXCEPTION 'Not Authorized to access project %', project USING ERRCODE = '28000';
+    END IF;
+    -- Event type routes are admin-wide upstream: they see every project.
+    PERFORM panko.enable_all_tenants();
+END
+$$;
+COMMENT ON FUNCTION panko.api_require_admin() IS
+    'The /v2/event_types routes are admin-only (401 otherwise) and see every project';
+
+CREATE FUNCTION panko.api_get_events(params jsonb) RETURNS json
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    k text;
+    item jsonb;
+    field text;
+    op text;
+    value text;
+    filter jsonb := '{}';
+    traits_filter jsonb := '[]';
+    lim integer;
+    lim_text text;
+    sort_keys text[];
+    marker text;
+    pos integer := 0;
+BEGIN
+    PERFORM panko.api_require_identity();
+    IF params IS NULL OR jsonb_typeof(params) <> 'object' THEN
+        RAISE EXCEPTION 'Request must be a JSON dict' USING ERRCODE = '22023';
+    END IF;
+    FOR k IN SELECT jsonb_object_keys(params) LOOP
+        IF k NOT IN ('q', 'limit', 'sort', 'marker') THEN
+            RAISE EXCEPTION 'Unknown argument: "%"', k USING ERRCODE = '22023';
+        END IF;
+    END LOOP;
+
+    IF jsonb_typeof(params->'limit') IN ('string', 'number') THEN
+        lim_text := btrim(params->>'limit');
+        IF lim_text !~ '^[+-]?[0-9]{1,10}$' OR lim_text::bigint > 2147483647 THEN
+            RAISE EXCEPTION 'Invalid input for field/attribute limit. Value: ''%''. unable to convert to int', params->>'limit'
+                USING ERRCODE = '22023';
+        END IF;
+        lim := lim_text::integer;
+        IF lim < 0 THEN
+            RAISE EXCEPTION 'Limit must be positive' USING ERRCODE = '22023';
+        END IF;
+    ELSIF params ? 'limit' AND jsonb_typeof(params->'limit') <> 'null' THEN
+        RAISE EXCEPTION 'Invalid input for field/attribute limit. Value: ''%''. unable to convert to int', params->'limit'
+            USING ERRCODE = '22023';
+    END IF;
+
+    CASE jsonb_typeof(params->'sort')
+        WHEN 'string' THEN sort_keys := ARRAY[params->>'sort'];
+        WHEN 'array' THEN
+            IF EXISTS (SELECT 1 FROM jsonb_array_elements(params->'sort') e WHERE jsonb_typeof(e) <> 'string') THEN
+                RAISE EXCEPTION 'sort must be a list of strings' USING ERRCODE = '22023';
+            END IF;
+            SELECT array_agg(e ORDER BY n) INTO sort_keys FROM jsonb_array_elements_text(params->'sort') WITH ORDINALITY AS s(e, n);
+        WHEN 'null' THEN NULL;
+        ELSE
+            IF params ? 'sort' THEN
+                RAISE EXCEPTION 'sort must be a list of strings' USING ERRCODE = '22023';
+            END IF;
+    END CASE;
+
+    IF jsonb_typeof(params->'marker') = 'string' THEN
+        marker := params->>'marker';
+    ELSIF params ? 'marker' AND jsonb_typeof(params->'marker') <> 'null' THEN
+        RAISE EXCEPTION 'marker must be a string' USING ERRCODE = '22023';
+    END IF;
+
+    IF params ? 'q' AND jsonb_typeof(params->'q') <> 'null' THEN
+        IF jsonb_typeof(params->'q') <> 'array' THEN
+            RAISE EXCEPTION 'q must be a list of queries' USING ERRCODE = '22023';
+        END IF;
+        FOR item IN SELECT e FROM jsonb_array_elements(params->'q') e LOOP
+            pos := pos + 1;
+            IF jsonb_typeof(item) <> 'object' THEN
+                RAISE EXCEPTION 'query % must be an object with field, op, type and value', pos USING ERRCODE = '22023';
+            END IF;
+            FOR k IN SELECT jsonb_object_keys(item) LOOP
+                IF k NOT IN ('field', 'op', 'type', 'value') THEN
+                    RAISE EXCEPTION 'Unknown attribute for argument q: %', k USING ERRCODE = '22023';
+                END IF;
+            END LOOP;
+            field := item->>'field';
+            op := coalesce(item->>'op', '');
+            value := item->>'value';
+            IF field IS NULL OR field = '' THEN
+                RAISE EXCEPTION 'query % has no field', pos USING ERRCODE = '22023';
+            END IF;
+            IF value IS NULL THEN
+                RAISE EXCEPTION 'query % (field %) has no value', pos, field USING ERRCODE = '22023';
+            END IF;
+            IF op <> '' AND op NOT IN ('lt', 'le', 'eq', 'ne', 'ge', 'gt') THEN
+                RAISE EXCEPTION 'Operator % is not supported. The supported operators are: (''lt'', ''le'', ''eq'', ''ne'', ''ge'', ''gt'')', op
+                    USING ERRCODE = '22023';
+            END IF;
+
+            IF field IN ('event_type', 'message_id') THEN
+                IF op NOT IN ('', 'eq') THEN
+                    RAISE EXCEPTION 'Only ''eq'' operator is available for field %', field USING ERRCODE = '22023';
+                END IF;
+                IF filter ? field THEN
+                    RAISE EXCEPTION 'field % is given twice', field USING ERRCODE = '22023';
+                END IF;
+                filter := filter || jsonb_build_object(field, value);
+            ELSIF field IN ('start_timestamp', 'end_timestamp') THEN
+                IF op NOT IN ('', CASE field WHEN 'start_timestamp' THEN 'ge' ELSE 'le' END) THEN
+                    RAISE EXCEPTION 'Only ''%'' operator is available for field %',
+                        CASE field WHEN 'start_timestamp' THEN 'ge' ELSE 'le' END, field USING ERRCODE = '22023';
+                END IF;
+                IF filter ? field THEN
+                    RAISE EXCEPTION 'field % is given twice', field USING ERRCODE = '22023';
+                END IF;
+                PERFORM panko.parse_timestamp(value, field);
+                filter := filter || jsonb_build_object(field, value);
+            ELSIF field = 'all_tenants' AND panko.caller_mode() IN ('admin', 'all') THEN
+                -- an admin's all_tenants is never a trait filter; read as
+                -- oslo's bool_from_string does
+                IF lower(btrim(value)) IN ('1', 't', 'true', 'on', 'y', 'yes') THEN
+                    PERFORM panko.enable_all_tenants();
+                END IF;
+            ELSE
+                traits_filter := traits_filter || jsonb_build_array(jsonb_build_object(
+                    'field', field, 'op', coalesce(nullif(op, ''), 'eq'),
+                    'type', coalesce(item->>'type', 'string'), 'value', value));
+            END IF;
+        END LOOP;
+    END IF;
+    IF jsonb_array_length(traits_filter) > 0 THEN
+        filter := filter || jsonb_build_object('traits_filter', traits_filter);
+    END IF;
+
+    RETURN (SELECT coalesce(json_agg(panko.event_json(g.message_id, g.event_type, g.generated, g.traits, g.raw)), '[]'::json)
+              FROM panko.get_events(filter, lim, sort_keys, marker) g);
+END
+$$;
+COMMENT ON FUNCTION panko.api_get_events(jsonb) IS
+    'GET /v2/events: {"q": [{"field","op","type","value"}], "limit", "sort", "marker"} -> a JSON list of events';
+
+CREATE FUNCTION panko.api_get_event(message_id text) RETURNS json
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    result json;
+BEGIN
+    PERFORM panko.api_require_identity();
+    SELECT panko.event_json(e.message_id, e.event_type, e.generated, e.traits, e.raw) INTO result
+      FROM panko.events e WHERE e.message_id = api_get_event.message_id;
+    IF result IS NULL THEN
+        RAISE EXCEPTION 'Event % Not Found', message_id USING ERRCODE = 'P0002';
+    END IF;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION panko.api_get_event(text) IS 'GET /v2/events/{message_id}: one visible event, or P0002 (404)';
+
+CREATE FUNCTION panko.api_event_types() RETURNS json
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM panko.api_require_admin();
+    -- Upstream listed its dictionary of event types (maintenance removes
+    -- the types no event uses any more).
+    RETURN (SELECT coalesce(json_agg(t.name ORDER BY t.name), '[]'::json) FROM panko.event_type t);
+END
+$$;
+COMMENT ON FUNCTION panko.api_event_types() IS 'GET /v2/event_types: sorted event type names (admin)';
+
+CREATE FUNCTION panko.api_trait_types(event_type text) RETURNS json
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM panko.api_require_admin();
+    RETURN (SELECT coalesce(json_agg(json_build_object('name', t.name, 'type', t.type) ORDER BY t.name, t.type), '[]'::json)
+              FROM panko.trait_types(event_type) t);
+END
+$$;
+COMMENT ON FUNCTION panko.api_trait_types(text) IS 'GET /v2/event_types/{type}/traits: distinct (name, type) pairs (admin)';
+
+CREATE FUNCTION panko.api_traits(event_type text, trait_name text) RETURNS json
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM panko.api_require_admin();
+    RETURN (SELECT coalesce(json_agg(json_build_object('name', t.name, 'value', t.value, 'type', t.type)), '[]'::json)
+              FROM panko.get_traits(event_type, trait_name) t);
+END
+$$;
+COMMENT ON FUNCTION panko.api_traits(text, text) IS
+    'GET /v2/event_types/{type}/traits/{name}: every stored instance of that trait (admin)';
+
+CREATE FUNCTION panko.api_capabilities() RETURNS json
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT panko.capabilities()::json
+$$;
+COMMENT ON FUNCTION panko.api_capabilities() IS 'GET /v2/capabilities';
+
+CREATE FUNCTION panko.api_post_events(events jsonb) RETURNS json
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    result json;
+BEGIN
+    IF NOT (panko.caller_has_role('admin') OR panko.caller_has_role('service')) THEN
+        RAISE EXCEPTION 'Storing events needs the admin or service role' USING ERRCODE = '42501';
+    END IF;
+    IF events IS NULL OR jsonb_typeof(events) <> 'array' THEN
+        RAISE EXCEPTION 'The request body must be a JSON list of events' USING ERRCODE = '22023';
+    END IF;
+    WITH r AS (SELECT * FROM panko.record_events(events))
+    SELECT json_build_object(
+               'stored', jsonb_array_length(events) - count(*),
+               'duplicates', count(*) FILTER (WHERE r.status = 'duplicate'),
+               'rejected', count(*) FILTER (WHERE r.status = 'rejected'),
+               'problems', coalesce(json_agg(json_build_object('message_id', r.message_id, 'status', r.status,
+                                                               'detail', r.detail)), '[]'::json))
+      INTO result FROM r;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION panko.api_post_events(jsonb) IS
+    'POST /v2/events: store Ceilometer''s (or Panko''s) event list; counts of stored, duplicate and rejected events';
+
+--------------------------------------------------------------------------
+-- Privileges: nothing for PUBLIC but the type and operator support
+--------------------------------------------------------------------------
+REVOKE ALL ON ALL TABLES IN SCHEMA panko FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA panko FROM PUBLIC;
+REVOKE ALL ON SCHEMA panko FROM PUBLIC;
+GRANT USAGE ON SCHEMA panko TO PUBLIC;
+
+-- Pure functions on the types (and what the RLS policy calls).
+GRANT EXECUTE ON FUNCTION
+    panko.traits_in(cstring), panko.traits_out(panko.traits), panko.traits_recv(internal), panko.traits_send(panko.traits),
+    panko.traitquery_in(cstring), panko.traitquery_out(panko.traitquery), panko.traitquery_recv(internal),
+    panko.traitquery_send(panko.traitquery), panko.traits(jsonb), panko.traits_to_jsonb(panko.traits),
+    panko.traitquery(jsonb), panko.trait_text(panko.traits, text), panko.trait_int(panko.traits, text),
+    panko.trait_float(panko.traits, text), panko.trait_datetime(panko.traits, text), panko.trait_count(panko.traits),
+    panko.each_trait(panko.traits), panko.traits_exist(panko.traits, text),
+    panko.traits_contains(panko.traits, panko.traits), panko.traits_contained(panko.traits, panko.traits),
+    panko.traits_match(panko.traits, panko.traitquery), panko.traits_match_commutator(panko.traitquery, panko.traits),
+    panko.traits_fetch_text(panko.traits, text), panko.traits_eq(panko.traits, panko.traits),
+    panko.traits_ne(panko.traits, panko.traits),
+    panko.traits_gin_extract_value(panko.traits, internal),
+    panko.traits_gin_extract_query(panko.traits, internal, int2, internal, internal, internal, internal),
+    panko.traits_gin_consistent(internal, int2, panko.traits, int4, internal, internal, internal, internal),
+    panko.traits_gin_compare_partial(bytea, bytea, int2, internal),
+    panko.traits_matchsel(internal, oid, internal, integer), panko.traits_containsel(internal, oid, internal, integer),
+    panko.traits_existsel(internal, oid, internal, integer),
+    panko.traits_typanalyze(internal),
+    panko.iso_timestamp(timestamptz), panko.parse_timestamp(text, text),
+    panko.event_json(text, text, timestamptz, panko.traits, jsonb), panko.message_id_hash(text),
+    panko.caller_mode(), panko.caller_scope(), panko.caller_has_role(text), panko.caller_project(),
+    panko.enable_all_tenants(), panko.setting_seconds(text, bigint), panko.capabilities()
+TO PUBLIC;
+
+GRANT SELECT ON panko.event, panko.event_type, panko.events, panko.partition TO panko_reader;
+GRANT EXECUTE ON FUNCTION panko.get_events(jsonb, integer, text[], text), panko.event_types(),
+    panko.trait_types(text), panko.get_traits(text, text)
+TO panko_reader;
+GRANT EXECUTE ON FUNCTION panko.api_require_identity(), panko.api_require_admin(), panko.api_get_events(jsonb),
+    panko.api_get_event(text), panko.api_event_types(), panko.api_trait_types(text), panko.api_traits(text, text),
+    panko.api_capabilities()
+TO panko_reader;
+GRANT EXECUTE ON FUNCTION panko.record_events(jsonb), panko.api_post_events(jsonb) TO panko_writer;
+GRANT EXECUTE ON FUNCTION panko.clear_expired_data(bigint, bigint), panko.run_maintenance() TO panko_admin;
+GRANT EXECUTE ON FUNCTION panko.set_identity(text, text, text, boolean) TO panko_api;
+
+--------------------------------------------------------------------------
+-- Tell the operator how expiry will run.
+--------------------------------------------------------------------------
+-- Extension scripts run with client_min_messages raised to warning.
+SET LOCAL client_min_messages = notice;
+DO $notice$
+BEGIN
+    IF NOT (',' || replace(current_setting('shared_preload_libraries'), ' ', '') || ',') LIKE '%,panko,%' THEN
+        RAISE NOTICE 'panko: the expiry worker is not running (panko is not in shared_preload_libraries)'
+            USING HINT = 'Add panko to shared_preload_libraries and restart, or schedule SELECT panko.run_maintenance() with pg_cron.';
+    END IF;
+END
+$notice$;
