@@ -65,6 +65,11 @@ ALTER FUNCTION panko.event_types() OWNER TO panko_query;
 ALTER FUNCTION panko.trait_types(text) OWNER TO panko_query;
 ALTER FUNCTION panko.get_traits(text, text) OWNER TO panko_query;
 ALTER FUNCTION panko.api_event_types() OWNER TO panko_query;
+-- Granted again so that the extension's initial privileges (pg_init_privs)
+-- name the new owner, as after a fresh install.
+GRANT EXECUTE ON FUNCTION panko.get_events(jsonb, integer, text[], text), panko.event_types(),
+    panko.trait_types(text), panko.get_traits(text, text)
+TO panko_reader;
 
 -- One event over HTTP is a get_events call, so it needs no table access.
 CREATE OR REPLACE FUNCTION panko.api_get_event(message_id text) RETURNS json

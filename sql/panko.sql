@@ -16,6 +16,8 @@
 -- and survive DROP EXTENSION.  None can log in: grant them to login roles.
 --------------------------------------------------------------------------
 DO $roles$
+DECLARE
+    r record;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'panko_reader') THEN
         CREATE ROLE panko_reader NOLOGIN;
@@ -29,10 +31,31 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'panko_api') THEN
         CREATE ROLE panko_api NOLOGIN;
     END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'panko_auditor') THEN
+        CREATE ROLE panko_auditor NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'panko_query') THEN
+        CREATE ROLE panko_query NOLOGIN;
+    END IF;
+    -- Roles are cluster-wide and may already exist: the role the read
+    -- functions run as must be subject to row-level security.
+    SELECT rolname, rolsuper, rolbypassrls, rolcanlogin INTO r
+      FROM pg_catalog.pg_roles WHERE rolname = 'panko_query';
+    IF r.rolsuper OR r.rolbypassrls OR r.rolcanlogin THEN
+        RAISE EXCEPTION 'role panko_query must be NOLOGIN, NOSUPERUSER and NOBYPASSRLS'
+            USING ERRCODE = '42501',
+                  DETAIL = 'panko''s read functions run as panko_query; row-level security must apply to it.',
+                  HINT = 'ALTER ROLE panko_query NOLOGIN NOSUPERUSER NOBYPASSRLS';
+    END IF;
 END
 $roles$;
 
-GRANT panko_reader, panko_writer TO panko_admin;
+-- panko_reader, panko_writer: query, store.  panko_auditor: reads every
+-- tenant's events directly.  panko_admin: all of that, and maintenance.
+-- panko_api: a gateway that states callers' identities.  panko_query: the
+-- role panko's read functions run as; no login is granted it.
+GRANT panko_reader TO panko_auditor;
+GRANT panko_reader, panko_writer, panko_auditor TO panko_admin;
 GRANT panko_reader, panko_writer TO panko_api;
 
 --------------------------------------------------------------------------
@@ -430,6 +453,8 @@ CREATE FUNCTION panko.create_partition_for(ts timestamptz) RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET TimeZone = 'UTC'
+SET default_tablespace = ''
+SET default_table_access_method = 'heap'
 AS $$
 DECLARE
     width bigint := panko.setting_seconds('panko.partition_interval', 86400);
@@ -652,19 +677,22 @@ COMMENT ON FUNCTION panko.clear_expired_data(bigint, bigint) IS
 CREATE FUNCTION panko.record_events(events jsonb)
     RETURNS TABLE(message_id text, status text, detail text)
     AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp;
+    SET search_path = pg_catalog, pg_temp
+    -- partitions are created under panko's storage settings, not the caller's
+    SET default_tablespace = '' SET default_table_access_method = 'heap';
 COMMENT ON FUNCTION panko.record_events(jsonb) IS
     'Store a JSON array of events (Panko API or Ceilometer form); returns one row per event NOT stored: duplicate or rejected, with why';
 
 CREATE FUNCTION panko.get_events(filter jsonb DEFAULT '{}', "limit" integer DEFAULT 100,
                                  sort text[] DEFAULT NULL, marker text DEFAULT NULL)
     RETURNS TABLE(message_id text, event_type text, generated timestamptz, traits panko.traits, raw jsonb)
-    AS 'MODULE_PATHNAME' LANGUAGE C STABLE PARALLEL UNSAFE ROWS 100;
+    AS 'MODULE_PATHNAME' LANGUAGE C STABLE PARALLEL UNSAFE ROWS 100 SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION panko.get_events(jsonb, integer, text[], text) IS
     'Panko''s get_events: a page of events matching an EventFilter, sorted, after a marker (keyset)';
 
 CREATE FUNCTION panko.event_types() RETURNS SETOF text
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT t.name::text FROM panko.event_type t
@@ -674,7 +702,7 @@ $$;
 COMMENT ON FUNCTION panko.event_types() IS 'Event types of the events the caller can see, sorted';
 
 CREATE FUNCTION panko.trait_types(event_type text) RETURNS TABLE(name text, type text)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT DISTINCT tr.name, tr.type
@@ -686,7 +714,7 @@ COMMENT ON FUNCTION panko.trait_types(text) IS 'Distinct (trait name, type) pair
 
 CREATE FUNCTION panko.get_traits(event_type text, trait_name text DEFAULT NULL)
     RETURNS TABLE(name text, type text, value text)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT tr.name, tr.type, tr.value
@@ -825,12 +853,12 @@ DECLARE
     op text;
     value text;
     filter jsonb := '{}';
-    traits_filter jsonb := '[]';
+    traits_filter jsonb;
     lim integer;
-    lim_text text;
     sort_keys text[];
     marker text;
     pos integer := 0;
+    admin boolean := panko.caller_mode() IN ('admin', 'all');
 BEGIN
     PERFORM panko.api_require_identity();
     IF params IS NULL OR jsonb_typeof(params) <> 'object' THEN
@@ -842,19 +870,19 @@ BEGIN
         END IF;
     END LOOP;
 
-    IF jsonb_typeof(params->'limit') IN ('string', 'number') THEN
-        lim_text := btrim(params->>'limit');
-        IF lim_text !~ '^[+-]?[0-9]{1,10}$' OR lim_text::bigint > 2147483647 THEN
+    -- panko-api decides what a limit is and caps it; here it is a JSON
+    -- integer, and 0 means the default.
+    IF params ? 'limit' AND jsonb_typeof(params->'limit') <> 'null' THEN
+        IF jsonb_typeof(params->'limit') <> 'number' OR params->>'limit' !~ '^-?[0-9]{1,10}$'
+           OR (params->>'limit')::bigint > 2147483647 THEN
             RAISE EXCEPTION 'Invalid input for field/attribute limit. Value: ''%''. unable to convert to int', params->>'limit'
                 USING ERRCODE = '22023';
         END IF;
-        lim := lim_text::integer;
+        lim := (params->>'limit')::integer;
         IF lim < 0 THEN
             RAISE EXCEPTION 'Limit must be positive' USING ERRCODE = '22023';
         END IF;
-    ELSIF params ? 'limit' AND jsonb_typeof(params->'limit') <> 'null' THEN
-        RAISE EXCEPTION 'Invalid input for field/attribute limit. Value: ''%''. unable to convert to int', params->'limit'
-            USING ERRCODE = '22023';
+        lim := nullif(lim, 0);
     END IF;
 
     CASE jsonb_typeof(params->'sort')
@@ -881,6 +909,7 @@ BEGIN
         IF jsonb_typeof(params->'q') <> 'array' THEN
             RAISE EXCEPTION 'q must be a list of queries' USING ERRCODE = '22023';
         END IF;
+        -- Check every item in order (the first bad one is reported) ...
         FOR item IN SELECT e FROM jsonb_array_elements(params->'q') e LOOP
             pos := pos + 1;
             IF jsonb_typeof(item) <> 'object' THEN
@@ -923,21 +952,25 @@ BEGIN
                 END IF;
                 PERFORM panko.parse_timestamp(value, field);
                 filter := filter || jsonb_build_object(field, value);
-            ELSIF field = 'all_tenants' AND panko.caller_mode() IN ('admin', 'all') THEN
+            ELSIF field = 'all_tenants' AND admin THEN
                 -- an admin's all_tenants is never a trait filter; read as
                 -- oslo's bool_from_string does
                 IF lower(btrim(value)) IN ('1', 't', 'true', 'on', 'y', 'yes') THEN
                     PERFORM panko.enable_all_tenants();
                 END IF;
-            ELSE
-                traits_filter := traits_filter || jsonb_build_array(jsonb_build_object(
-                    'field', field, 'op', coalesce(nullif(op, ''), 'eq'),
-                    'type', coalesce(item->>'type', 'string'), 'value', value));
             END IF;
         END LOOP;
-    END IF;
-    IF jsonb_array_length(traits_filter) > 0 THEN
-        filter := filter || jsonb_build_object('traits_filter', traits_filter);
+        -- ... then build the trait filters in one pass.
+        SELECT jsonb_agg(jsonb_build_object(
+                   'field', e->>'field', 'op', coalesce(nullif(e->>'op', ''), 'eq'),
+                   'type', coalesce(e->>'type', 'string'), 'value', e->>'value') ORDER BY n)
+          INTO traits_filter
+          FROM jsonb_array_elements(params->'q') WITH ORDINALITY AS q(e, n)
+         WHERE e->>'field' NOT IN ('event_type', 'message_id', 'start_timestamp', 'end_timestamp')
+           AND NOT (admin AND e->>'field' = 'all_tenants');
+        IF traits_filter IS NOT NULL THEN
+            filter := filter || jsonb_build_object('traits_filter', traits_filter);
+        END IF;
     END IF;
 
     RETURN (SELECT coalesce(json_agg(panko.event_json(g.message_id, g.event_type, g.generated, g.traits, g.raw)), '[]'::json)
@@ -955,8 +988,10 @@ DECLARE
     result json;
 BEGIN
     PERFORM panko.api_require_identity();
-    SELECT panko.event_json(e.message_id, e.event_type, e.generated, e.traits, e.raw) INTO result
-      FROM panko.events e WHERE e.message_id = api_get_event.message_id;
+    IF message_id IS NOT NULL THEN
+        SELECT panko.event_json(g.message_id, g.event_type, g.generated, g.traits, g.raw) INTO result
+          FROM panko.get_events(jsonb_build_object('message_id', message_id), 1) g;
+    END IF;
     IF result IS NULL THEN
         RAISE EXCEPTION 'Event % Not Found', message_id USING ERRCODE = 'P0002';
     END IF;
@@ -966,7 +1001,7 @@ $$;
 COMMENT ON FUNCTION panko.api_get_event(text) IS 'GET /v2/events/{message_id}: one visible event, or P0002 (404)';
 
 CREATE FUNCTION panko.api_event_types() RETURNS json
-LANGUAGE plpgsql VOLATILE
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -1038,14 +1073,16 @@ COMMENT ON FUNCTION panko.api_post_events(jsonb) IS
     'POST /v2/events: store Ceilometer''s (or Panko''s) event list; counts of stored, duplicate and rejected events';
 
 --------------------------------------------------------------------------
--- Privileges: nothing for PUBLIC but the type and operator support
+-- Privileges: PUBLIC gets the types and their operators, nothing else
 --------------------------------------------------------------------------
 REVOKE ALL ON ALL TABLES IN SCHEMA panko FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA panko FROM PUBLIC;
 REVOKE ALL ON SCHEMA panko FROM PUBLIC;
 GRANT USAGE ON SCHEMA panko TO PUBLIC;
 
--- Pure functions on the types (and what the RLS policy calls).
+-- The types' own functions, for everyone.  Support functions (GIN,
+-- selectivity, ANALYZE) are called by PostgreSQL without a privilege
+-- check, so nobody needs EXECUTE on them.
 GRANT EXECUTE ON FUNCTION
     panko.traits_in(cstring), panko.traits_out(panko.traits), panko.traits_recv(internal), panko.traits_send(panko.traits),
     panko.traitquery_in(cstring), panko.traitquery_out(panko.traitquery), panko.traitquery_recv(internal),
@@ -1056,31 +1093,46 @@ GRANT EXECUTE ON FUNCTION
     panko.traits_contains(panko.traits, panko.traits), panko.traits_contained(panko.traits, panko.traits),
     panko.traits_match(panko.traits, panko.traitquery), panko.traits_match_commutator(panko.traitquery, panko.traits),
     panko.traits_fetch_text(panko.traits, text), panko.traits_eq(panko.traits, panko.traits),
-    panko.traits_ne(panko.traits, panko.traits),
-    panko.traits_gin_extract_value(panko.traits, internal),
-    panko.traits_gin_extract_query(panko.traits, internal, int2, internal, internal, internal, internal),
-    panko.traits_gin_consistent(internal, int2, panko.traits, int4, internal, internal, internal, internal),
-    panko.traits_gin_compare_partial(bytea, bytea, int2, internal),
-    panko.traits_matchsel(internal, oid, internal, integer), panko.traits_containsel(internal, oid, internal, integer),
-    panko.traits_existsel(internal, oid, internal, integer),
-    panko.traits_typanalyze(internal),
-    panko.iso_timestamp(timestamptz), panko.parse_timestamp(text, text),
-    panko.event_json(text, text, timestamptz, panko.traits, jsonb), panko.message_id_hash(text),
-    panko.caller_mode(), panko.caller_scope(), panko.caller_has_role(text), panko.caller_project(),
-    panko.enable_all_tenants(), panko.setting_seconds(text, bigint), panko.capabilities()
+    panko.traits_ne(panko.traits, panko.traits)
 TO PUBLIC;
 
-GRANT SELECT ON panko.event, panko.event_type, panko.events, panko.partition TO panko_reader;
+-- Direct reads: only roles that see every tenant.  A role that can read
+-- the table can EXPLAIN ANALYZE it, and the LEAKPROOF trait operators run
+-- before the policy: the plan would count rows the policy hides.
+GRANT SELECT ON panko.event, panko.events, panko.event_type, panko.partition TO panko_auditor, panko_query;
+
+-- The read functions run as panko_query (SECURITY DEFINER), which row-level
+-- security applies to; the policy judges the role that called them.
+ALTER FUNCTION panko.get_events(jsonb, integer, text[], text) OWNER TO panko_query;
+ALTER FUNCTION panko.event_types() OWNER TO panko_query;
+ALTER FUNCTION panko.trait_types(text) OWNER TO panko_query;
+ALTER FUNCTION panko.get_traits(text, text) OWNER TO panko_query;
+ALTER FUNCTION panko.api_event_types() OWNER TO panko_query;
 GRANT EXECUTE ON FUNCTION panko.get_events(jsonb, integer, text[], text), panko.event_types(),
     panko.trait_types(text), panko.get_traits(text, text)
 TO panko_reader;
-GRANT EXECUTE ON FUNCTION panko.api_require_identity(), panko.api_require_admin(), panko.api_get_events(jsonb),
-    panko.api_get_event(text), panko.api_event_types(), panko.api_trait_types(text), panko.api_traits(text, text),
-    panko.api_capabilities()
-TO panko_reader;
-GRANT EXECUTE ON FUNCTION panko.record_events(jsonb), panko.api_post_events(jsonb) TO panko_writer;
-GRANT EXECUTE ON FUNCTION panko.clear_expired_data(bigint, bigint), panko.run_maintenance() TO panko_admin;
-GRANT EXECUTE ON FUNCTION panko.set_identity(text, text, text, boolean) TO panko_api;
+
+-- For the users of the store, and for the row-level security policy
+-- (evaluated as the role that reads: panko_query or a direct reader).
+GRANT EXECUTE ON FUNCTION
+    panko.iso_timestamp(timestamptz), panko.parse_timestamp(text, text),
+    panko.event_json(text, text, timestamptz, panko.traits, jsonb), panko.capabilities(),
+    panko.caller_mode(), panko.caller_scope(), panko.caller_has_role(text), panko.caller_project()
+TO panko_reader, panko_query;
+
+GRANT EXECUTE ON FUNCTION panko.record_events(jsonb) TO panko_writer;
+GRANT EXECUTE ON FUNCTION panko.clear_expired_data(bigint, bigint), panko.run_maintenance(),
+    panko.message_id_hash(text)
+TO panko_admin;
+
+-- The HTTP functions are panko-api's.
+GRANT EXECUTE ON FUNCTION panko.set_identity(text, text, text, boolean), panko.api_require_identity(),
+    panko.api_require_admin(), panko.api_get_events(jsonb), panko.api_get_event(text), panko.api_event_types(),
+    panko.api_trait_types(text), panko.api_traits(text, text), panko.api_capabilities(), panko.api_post_events(jsonb),
+    panko.enable_all_tenants()
+TO panko_api;
+-- api_event_types runs as panko_query and asks for an admin itself.
+GRANT EXECUTE ON FUNCTION panko.api_require_admin(), panko.enable_all_tenants() TO panko_query;
 
 --------------------------------------------------------------------------
 -- Tell the operator how expiry will run.

@@ -253,7 +253,7 @@ expected='[{"name": "launched_at", "type": "datetime", "value": "2023-05-06T07:0
 r=$(psql -X -qAt -v ON_ERROR_STOP=1 -d upgraded -U upgrade_api 2>&1 <<'EOF'
 BEGIN;
 SELECT panko.set_identity('u1', 'A', 'member');
-SELECT count(*) FROM json_array_elements(panko.api_get_events('{"limit": "1000"}'));
+SELECT count(*) FROM json_array_elements(panko.api_get_events('{"limit": 1000}'));
 SELECT string_agg(m, ',' ORDER BY m) FROM (SELECT e->>'message_id' AS m
   FROM json_array_elements(panko.api_get_events('{"q": [{"field": "memory_mb", "op": "ge", "type": "integer", "value": "1"}]}')) e) s;
 ROLLBACK;

@@ -1,30 +1,39 @@
--- Privileges: the four NOLOGIN roles, nothing for PUBLIC beyond pure type
--- support, exact grants, and what each kind of role can and cannot do.
+-- Privileges: the NOLOGIN roles, nothing for PUBLIC beyond the types'
+-- own functions, exact grants, and what each kind of role can and cannot
+-- do.  Tenants read only through functions; the table and the view are
+-- readable by roles that see every tenant (panko_auditor, panko_admin).
 -- Test login roles (made by run.sh): tap_api (panko_api), tap_reader
 -- (panko_reader), tap_writer (panko_writer), tap_admin (panko_admin),
 -- tap_plain (no panko role).
 BEGIN;
-SELECT plan(65);
+SELECT plan(75);
 
 ------------------------------------------------------------------ roles
 SELECT has_role('panko_reader', 'role panko_reader exists');
 SELECT has_role('panko_writer', 'role panko_writer exists');
 SELECT has_role('panko_admin', 'role panko_admin exists');
 SELECT has_role('panko_api', 'role panko_api exists');
+SELECT has_role('panko_auditor', 'role panko_auditor exists');
+SELECT has_role('panko_query', 'role panko_query exists');
 SELECT results_eq(
     $$SELECT rolname::text COLLATE "default", rolcanlogin, rolsuper, rolbypassrls, rolcreaterole, rolcreatedb, rolreplication
-        FROM pg_roles WHERE rolname IN ('panko_reader', 'panko_writer', 'panko_admin', 'panko_api') ORDER BY 1$$,
+        FROM pg_roles WHERE rolname LIKE 'panko\_%' ORDER BY 1$$,
     $$VALUES ('panko_admin', false, false, false, false, false, false),
              ('panko_api', false, false, false, false, false, false),
+             ('panko_auditor', false, false, false, false, false, false),
+             ('panko_query', false, false, false, false, false, false),
              ('panko_reader', false, false, false, false, false, false),
              ('panko_writer', false, false, false, false, false, false)$$,
     'the panko roles are NOLOGIN, not superuser, not BYPASSRLS, no CREATEROLE/CREATEDB/REPLICATION');
 SELECT set_eq(
     $$SELECT m.member::regrole::text, m.roleid::regrole::text FROM pg_auth_members m
        WHERE m.member::regrole::text LIKE 'panko\_%' AND m.roleid::regrole::text LIKE 'panko\_%'$$,
-    $$VALUES ('panko_admin', 'panko_reader'), ('panko_admin', 'panko_writer'),
+    $$VALUES ('panko_admin', 'panko_reader'), ('panko_admin', 'panko_writer'), ('panko_admin', 'panko_auditor'),
+             ('panko_auditor', 'panko_reader'),
              ('panko_api', 'panko_reader'), ('panko_api', 'panko_writer')$$,
-    'memberships among panko roles: admin and api are readers and writers, nothing else');
+    'memberships among panko roles: admin audits, reads and writes; auditor reads; api reads and writes; panko_query is nobody''s');
+SELECT ok(NOT pg_has_role('panko_api', 'panko_auditor', 'USAGE'),
+          'panko_api does not have the privileges of panko_auditor (a gateway reads through functions only)');
 SELECT ok(NOT pg_has_role('panko_api', 'panko_admin', 'USAGE'),
           'panko_api does not have the privileges of panko_admin (a gateway without identity sees nothing)');
 
@@ -53,29 +62,35 @@ SELECT ok(NOT has_function_privilege('public', to_regprocedure('panko.set_identi
 SELECT is_empty(
     $$SELECT p.oid::regprocedure::text FROM pg_proc p
        WHERE p.pronamespace = 'panko'::regnamespace AND p.prosecdef
-         AND (has_function_privilege('public', p.oid, 'EXECUTE')
-              OR has_function_privilege('panko_reader', p.oid, 'EXECUTE'))$$,
-    'no SECURITY DEFINER function is executable by PUBLIC or by a mere reader');
--- What PUBLIC may execute: type I/O and pure functions on traits, the
--- timestamp and JSON helpers, and what the RLS policy calls.
+         AND has_function_privilege('public', p.oid, 'EXECUTE')$$,
+    'no SECURITY DEFINER function is executable by PUBLIC');
+SELECT is_empty(
+    $$SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner
+       WHERE p.pronamespace = 'panko'::regnamespace AND p.prosecdef AND r.rolsuper
+         AND has_function_privilege('panko_reader', p.oid, 'EXECUTE')$$,
+    'no SECURITY DEFINER function of a superuser is executable by a mere reader');
+SELECT set_eq(
+    $$SELECT p.oid::regprocedure::text FROM pg_proc p
+       WHERE p.pronamespace = 'panko'::regnamespace AND p.prosecdef AND p.proowner = 'panko_query'::regrole$$,
+    $$VALUES ('panko.get_events(jsonb,integer,text[],text)'), ('panko.event_types()'), ('panko.trait_types(text)'),
+             ('panko.get_traits(text,text)'), ('panko.api_event_types()')$$,
+    'the read functions run as panko_query, which row-level security applies to');
+-- What PUBLIC may execute: the types' input/output and their pure
+-- functions and operators.  Support functions (GIN, selectivity, ANALYZE)
+-- are called by PostgreSQL without a privilege check.
 SELECT is_empty(
     $$SELECT p.oid::regprocedure::text FROM pg_proc p
        WHERE p.pronamespace = 'panko'::regnamespace AND has_function_privilege('public', p.oid, 'EXECUTE')
          AND p.proname NOT IN (
-             'traits_in', 'traits_out', 'traits_recv', 'traits_send', 'traits_typanalyze',
+             'traits_in', 'traits_out', 'traits_recv', 'traits_send',
              'traitquery_in', 'traitquery_out', 'traitquery_recv', 'traitquery_send',
              'traits', 'traits_to_jsonb', 'traitquery', 'trait_text', 'trait_int', 'trait_float', 'trait_datetime',
              'trait_count', 'each_trait', 'traits_exist', 'traits_contains', 'traits_contained', 'traits_match',
-             'traits_match_commutator', 'traits_fetch_text', 'traits_eq', 'traits_ne',
-             'traits_matchsel', 'traits_containsel', 'traits_existsel',
-             'traits_gin_extract_value', 'traits_gin_extract_query', 'traits_gin_consistent', 'traits_gin_compare_partial',
-             'iso_timestamp', 'parse_timestamp', 'event_json', 'message_id_hash',
-             'caller_mode', 'caller_scope', 'caller_has_role', 'caller_project', 'enable_all_tenants',
-             'setting_seconds', 'capabilities')$$,
-    'PUBLIC can execute nothing in panko but pure type support, helpers and the identity probes');
+             'traits_match_commutator', 'traits_fetch_text', 'traits_eq', 'traits_ne')$$,
+    'PUBLIC can execute nothing in panko but the types'' own functions');
 SELECT ok(NOT has_schema_privilege('public', 'panko', 'CREATE'), 'PUBLIC cannot create objects in schema panko');
 SELECT is_empty(
-    $$SELECT r FROM unnest(ARRAY['panko_reader', 'panko_writer', 'panko_admin', 'panko_api']) r
+    $$SELECT r FROM unnest(ARRAY['panko_reader', 'panko_writer', 'panko_admin', 'panko_api', 'panko_auditor', 'panko_query']) r
        WHERE has_schema_privilege(r, 'panko', 'CREATE')$$,
     'no panko role can create objects in schema panko');
 
@@ -84,23 +99,37 @@ SELECT set_eq(
     $$SELECT a.grantee::regrole::text, c.oid::regclass::text, a.privilege_type
         FROM pg_class c, aclexplode(c.relacl) a
        WHERE c.relnamespace = 'panko'::regnamespace AND a.grantee <> c.relowner$$,
-    $$VALUES ('panko_reader', 'panko.event', 'SELECT'), ('panko_reader', 'panko.event_type', 'SELECT'),
-             ('panko_reader', 'panko.events', 'SELECT'), ('panko_reader', 'panko.partition', 'SELECT')$$,
-    'table privileges in panko: SELECT on event, event_type, events and partition (bounds only) to panko_reader, nothing else');
+    $$SELECT r, t, 'SELECT' FROM unnest(ARRAY['panko_auditor', 'panko_query']) r,
+             unnest(ARRAY['panko.event', 'panko.event_type', 'panko.events', 'panko.partition']) t$$,
+    'table privileges in panko: SELECT on event, event_type, events and partition to panko_auditor and panko_query, nothing else');
 SELECT set_eq(
     $$SELECT a.grantee::regrole::text, p.oid::regprocedure::text
         FROM pg_proc p, aclexplode(p.proacl) a
        WHERE p.pronamespace = 'panko'::regnamespace AND a.grantee::regrole::text LIKE 'panko\_%'$$,
-    $$VALUES ('panko_reader', 'panko.get_events(jsonb,integer,text[],text)'), ('panko_reader', 'panko.event_types()'),
-             ('panko_reader', 'panko.trait_types(text)'), ('panko_reader', 'panko.get_traits(text,text)'),
-             ('panko_reader', 'panko.api_require_identity()'), ('panko_reader', 'panko.api_require_admin()'),
-             ('panko_reader', 'panko.api_get_events(jsonb)'), ('panko_reader', 'panko.api_get_event(text)'),
-             ('panko_reader', 'panko.api_event_types()'), ('panko_reader', 'panko.api_trait_types(text)'),
-             ('panko_reader', 'panko.api_traits(text,text)'), ('panko_reader', 'panko.api_capabilities()'),
-             ('panko_writer', 'panko.record_events(jsonb)'), ('panko_writer', 'panko.api_post_events(jsonb)'),
+    $$SELECT 'panko_reader', f FROM unnest(ARRAY[
+                 'panko.get_events(jsonb,integer,text[],text)', 'panko.event_types()', 'panko.trait_types(text)',
+                 'panko.get_traits(text,text)', 'panko.iso_timestamp(timestamp with time zone)',
+                 'panko.parse_timestamp(text,text)', 'panko.event_json(text,text,timestamp with time zone,panko.traits,jsonb)',
+                 'panko.capabilities()', 'panko.caller_mode()', 'panko.caller_scope()', 'panko.caller_has_role(text)',
+                 'panko.caller_project()']) f
+      UNION ALL
+      SELECT 'panko_query', f FROM unnest(ARRAY[
+                 'panko.get_events(jsonb,integer,text[],text)', 'panko.event_types()', 'panko.trait_types(text)',
+                 'panko.get_traits(text,text)', 'panko.api_event_types()', 'panko.iso_timestamp(timestamp with time zone)',
+                 'panko.parse_timestamp(text,text)', 'panko.event_json(text,text,timestamp with time zone,panko.traits,jsonb)',
+                 'panko.capabilities()', 'panko.caller_mode()', 'panko.caller_scope()', 'panko.caller_has_role(text)',
+                 'panko.caller_project()', 'panko.api_require_admin()', 'panko.enable_all_tenants()']) f
+      UNION ALL
+      SELECT 'panko_api', f FROM unnest(ARRAY[
+                 'panko.set_identity(text,text,text,boolean)', 'panko.api_require_identity()', 'panko.api_require_admin()',
+                 'panko.api_get_events(jsonb)', 'panko.api_get_event(text)', 'panko.api_event_types()',
+                 'panko.api_trait_types(text)', 'panko.api_traits(text,text)', 'panko.api_capabilities()',
+                 'panko.api_post_events(jsonb)', 'panko.enable_all_tenants()']) f
+      UNION ALL
+      VALUES ('panko_writer', 'panko.record_events(jsonb)'),
              ('panko_admin', 'panko.clear_expired_data(bigint,bigint)'), ('panko_admin', 'panko.run_maintenance()'),
-             ('panko_api', 'panko.set_identity(text,text,text,boolean)')$$,
-    'EXECUTE grants to panko roles are exactly: readers query, writers record, admins expire, gateways set identity');
+             ('panko_admin', 'panko.message_id_hash(text)')$$,
+    'EXECUTE grants to panko roles are exactly: readers query, writers record, admins expire, gateways set identity and answer HTTP');
 
 ------------------------------------------------------------------ a role without any panko role
 SET LOCAL ROLE tap_plain;
@@ -129,7 +158,11 @@ RESET ROLE;
 ------------------------------------------------------------------ panko_reader
 SELECT name AS tap_partition FROM panko.partition ORDER BY lower_bound LIMIT 1 \gset
 SET LOCAL ROLE tap_reader;
-SELECT lives_ok('SELECT count(*) FROM panko.events', 'panko_reader may query panko.events (positive control)');
+SELECT lives_ok('SELECT count(*) FROM panko.get_events()', 'panko_reader may query through panko.get_events (positive control)');
+SELECT throws_ok('SELECT count(*) FROM panko.events', '42501', 'permission denied for view events',
+                 'panko_reader cannot read panko.events directly (EXPLAIN would count hidden rows)');
+SELECT throws_ok('SELECT count(*) FROM panko.event', '42501', 'permission denied for table event',
+                 'panko_reader cannot read panko.event directly');
 SELECT throws_ok($$INSERT INTO panko.event VALUES (now(), 1, 'tap-x', '{}', NULL)$$, '42501',
                  'permission denied for table event', 'panko_reader cannot insert into panko.event');
 SELECT throws_ok($$UPDATE panko.event SET raw = NULL$$, '42501', 'permission denied for table event',
@@ -152,8 +185,8 @@ SELECT throws_ok('SELECT panko.run_maintenance()', '42501', 'permission denied f
                  'panko_reader cannot call panko.run_maintenance');
 SELECT throws_ok('SELECT count(*) FROM panko.event_message', '42501', 'permission denied for table event_message',
                  'panko_reader cannot read the message_id registry');
-SELECT lives_ok('SELECT count(*) FROM panko.partition',
-                'panko_reader can read panko.partition (names and bounds: get_events estimates from the current one)');
+SELECT throws_ok('SELECT count(*) FROM panko.partition', '42501', 'permission denied for table partition',
+                 'panko_reader cannot read panko.partition (which days hold events)');
 SELECT throws_ok(format('SELECT count(*) FROM panko.%I', :'tap_partition'), '42501',
                  format('permission denied for table %s', :'tap_partition'),
                  'panko_reader cannot read a partition directly (' || :'tap_partition' || ')');
@@ -162,7 +195,8 @@ SELECT throws_ok(format('SELECT count(*) FROM ONLY panko.%I', :'tap_partition'),
 RESET ROLE;
 SELECT is_empty(
     $$SELECT i.inhrelid::regclass::text || ' ' || r || ' ' || p.priv
-        FROM pg_inherits i, unnest(ARRAY['panko_reader', 'panko_writer', 'panko_admin', 'panko_api', 'tap_api']) r,
+        FROM pg_inherits i, unnest(ARRAY['panko_reader', 'panko_writer', 'panko_admin', 'panko_api', 'panko_auditor',
+                                         'panko_query', 'tap_api']) r,
              unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) p(priv)
        WHERE i.inhparent = 'panko.event'::regclass AND has_table_privilege(r, i.inhrelid, p.priv)$$,
     'no panko role has any privilege on any partition of panko.event');
@@ -200,6 +234,16 @@ SELECT throws_ok($$TRUNCATE panko.event$$, '42501', 'permission denied for table
 SELECT throws_ok($$SELECT panko.create_partition_for(now() + interval '3 years')$$, '42501',
                  'permission denied for function create_partition_for',
                  'panko_admin cannot call the internal SECURITY DEFINER panko.create_partition_for');
+RESET ROLE;
+
+------------------------------------------------------------------ panko_auditor
+SET LOCAL ROLE tap_auditor;
+SELECT is((SELECT count(*)::int FROM panko.events), 11,
+          'panko_auditor reads every tenant''s events directly (the fixture and tap-w1)');
+SELECT throws_ok($$SELECT count(*) FROM panko.record_events('[]')$$, '42501',
+                 'permission denied for function record_events', 'panko_auditor cannot record events');
+SELECT throws_ok('SELECT panko.run_maintenance()', '42501', 'permission denied for function run_maintenance',
+                 'panko_auditor cannot run maintenance');
 RESET ROLE;
 
 ------------------------------------------------------------------ panko_api (the gateway)

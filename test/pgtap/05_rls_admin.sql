@@ -68,7 +68,7 @@ SELECT results_eq($$SELECT e->>'message_id' FROM json_array_elements(panko.api_g
                   'admin@A: q all_tenants=False keeps the admin''s own view (not a trait filter)');
 
 -- all_tenants=True through the HTTP parameters
-SELECT is((SELECT count(*)::int FROM json_array_elements(panko.api_get_events('{"q": [{"field": "all_tenants", "op": "eq", "value": "True"}], "limit": "100"}'))),
+SELECT is((SELECT count(*)::int FROM json_array_elements(panko.api_get_events('{"q": [{"field": "all_tenants", "op": "eq", "value": "True"}], "limit": 100}'))),
           10, 'admin@A: q all_tenants=True through api_get_events() shows all 10 events');
 RESET ROLE;
 

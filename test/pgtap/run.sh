@@ -18,6 +18,11 @@
 #   tap_writer  member of panko_writer only
 #   tap_admin   member of panko_admin (sees everything without an identity)
 #   tap_plain   no panko role at all
+#   tap_auditor member of panko_auditor (reads every tenant directly)
+# tap_api is also made a member of panko_query, the role panko's read
+# functions run as, so that the RLS suites can query panko.event and
+# panko.events directly and test the policy itself; panko grants that
+# direct access to no gateway or tenant role.
 #
 # Fixture (the RLS tests depend on exactly these 10 events):
 #   message_id  project  user  event type
@@ -66,6 +71,8 @@ CREATE ROLE tap_reader LOGIN IN ROLE panko_reader;
 CREATE ROLE tap_writer LOGIN IN ROLE panko_writer;
 CREATE ROLE tap_admin LOGIN IN ROLE panko_admin;
 CREATE ROLE tap_plain LOGIN;
+CREATE ROLE tap_auditor LOGIN IN ROLE panko_auditor;
+GRANT panko_query TO tap_api;
 EOF
 then
     echo "FAIL: creating the test roles"
