@@ -5,6 +5,12 @@
 #   make demo       install what is missing, build, start a local cluster
 #                   with sample events and serve the API (see README)
 #   make test       install what is missing, build, run every test
+#   make test-regress [TESTS="traits_io get_events"]   pg_regress (sql/test_*.sql)
+#   make test-pgtap [TESTS=test/pgtap/04_rls_member.sql]
+#   make test-upgrade | test-security | test-worker | test-bench-smoke
+#   make test-api [TESTS="events.yaml rbac.yaml"]      panko-api, gabbi files
+#                   (each test-* target runs one suite against what is
+#                   installed, on a throwaway cluster; run make install first)
 #   make bench      run the benchmarks in test/bench (not part of make test)
 #   make fuzz       run the query-string fuzzer for a bounded time
 
@@ -39,8 +45,13 @@ DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA = sql/$(EXTENSION)--0.1.0.sql $(wildcard sql/$(EXTENSION)--*--*.sql)
 EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql
 
-# pg_regress inputs are sql/<name>.sql, outputs expected/<name>.out.
-REGRESS = traits_io traits_ops trait_query traits_gin record_events get_events expiry
+# pg_regress inputs are sql/test_<name>.sql, outputs expected/test_<name>.out
+# (installed scripts are sql/panko*.sql).  TESTS=name runs one or some.
+ifdef TESTS
+REGRESS = $(addprefix test_,$(TESTS))
+else
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/test_*.sql)))
+endif
 REGRESS_OPTS = --inputdir=. --outputdir=. --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config
@@ -54,10 +65,26 @@ sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
 
 # Targets that must work before PostgreSQL's development files exist.
 .DEFAULT_GOAL := all
-.PHONY: test demo bench fuzz deps api
+.PHONY: test demo bench fuzz deps api test-regress test-pgtap test-upgrade test-security \
+	test-worker test-api test-bench-smoke
 
 test:
 	bash test/run.sh
+
+test-regress:
+	bash test/regress.sh $(TESTS)
+test-pgtap:
+	bash test/pgtap/run.sh $(TESTS)
+test-upgrade:
+	bash test/upgrade.sh
+test-security:
+	bash test/security/run.sh
+test-worker:
+	bash test/worker/run.sh
+test-api:
+	bash test/api/run.sh $(TESTS)
+test-bench-smoke:
+	bash test/bench/run.sh --smoke
 
 demo:
 	bash test/demo.sh

@@ -1,4 +1,4 @@
-"""HTTP benchmark (issue 4): panko-api over the loaded panko database.
+"""HTTP benchmark: panko-api over the loaded panko database.
 
 panko-api --auth none --threads T on loopback; wrk -t2 -c32 -dD --latency
 for GET /v2/events?limit=10, the same with a project_id filter,

@@ -1,6 +1,6 @@
 -- Schema objects of the panko extension: types, GIN operator class, tables,
 -- the security_invoker view, partitioning, the function signatures of
--- issue 2 (and the 0.2.0 and 0.3.0 functions), comments, volatility labels and safe
+-- the storage API (and the expiry and HTTP functions), comments, volatility labels and safe
 -- search_paths of SECURITY DEFINER functions.
 BEGIN;
 SELECT plan(67);
@@ -108,7 +108,7 @@ SELECT ok(EXISTS (SELECT 1 FROM pg_class c, unnest(c.reloptions) o
                    WHERE c.oid = 'panko.events'::regclass AND o ~* '^security_invoker=(true|on|yes|1)$'),
           'panko.events is security_invoker (row-level security applies through it)');
 
------------------------------------------------------------------- functions of issue 2 (exact signatures)
+------------------------------------------------------------------ the storage API (exact signatures)
 CREATE TEMP TABLE want_signature (sig text, args text, result text);
 INSERT INTO want_signature VALUES
     ('panko.record_events(jsonb)', 'events jsonb', 'TABLE(message_id text, status text, detail text)'),
@@ -140,7 +140,7 @@ INSERT INTO want_signature VALUES
 SELECT is(
     (SELECT pg_get_function_arguments(to_regprocedure(sig)) || ' -> ' || pg_get_function_result(to_regprocedure(sig))),
     args || ' -> ' || result,
-    sig || ' has exactly the arguments and result of the issue')
+    sig || ' has exactly the arguments and result of the storage API')
   FROM want_signature ORDER BY sig;
 
 ------------------------------------------------------------------ volatility, strictness, parallel safety, SECURITY DEFINER

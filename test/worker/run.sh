@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test/worker/run.sh: the expiry worker and pg_cron (issue 3).
+# test/worker/run.sh: the expiry worker and pg_cron (expiry).
 #
 # Starts its own throwaway clusters (see test/lib.sh); assumes `make install`
 # was done.  Exit status 0 when every check passes; each failure is printed
