@@ -26,6 +26,9 @@ psql -X -q -d postgres -c "CREATE DATABASE panko" >/dev/null
 psql -X -q -v ON_ERROR_STOP=1 <<SQL
 SET client_min_messages = warning;
 CREATE EXTENSION panko;
+-- panko's operators (?, @>, @@, ->) are found through the search_path, so
+-- put panko on it for everyone who connects to this database.
+ALTER DATABASE panko SET search_path = "\$user", public, panko;
 CREATE ROLE panko_http LOGIN IN ROLE panko_api;
 -- A few thousand realistic events over the last week, in Ceilometer's form.
 SELECT count(*) AS not_stored FROM panko.record_events((
@@ -71,8 +74,7 @@ panko demo is running: $N sample events, the expiry worker, and panko-api.
   PostgreSQL  psql -h $PGHOST -p $PGPORT -U postgres panko
   HTTP API    http://127.0.0.1:$API_PORT/   (--auth none: every caller is an admin of all projects)
 
-Try, in psql:
-  SET search_path = public, panko;
+Try, in psql (the database's search_path includes panko, so its operators work as typed):
   SELECT message_id, event_type, generated FROM panko.get_events('{"event_type": "volume.attach.end"}', 5);
   SELECT count(*) FROM panko.events WHERE traits @@ '{"memory_mb":integer >= 4096, "state":string = "error"}';
   SELECT * FROM panko.get_events('{"traits_filter": [{"key": "project_id", "string": "project-01"}]}', 3, '{generated:desc}');
