@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "urlcodec.h"
 
 /* Statements beyond the API ones: transaction control and identity. */
 enum
@@ -206,8 +207,7 @@ note_error(PGresult *r, db_result *out)
 	state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 	msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
 	snprintf(out->sqlstate, sizeof(out->sqlstate), "%s", state ? state : "XX000");
-	snprintf(out->message, sizeof(out->message), "%s",
-			 msg ? msg : "database error");
+	utf8_copy(out->message, sizeof(out->message), msg ? msg : "database error");
 }
 
 /*

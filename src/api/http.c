@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "urlcodec.h"
 
 /* Headers plus request line must fit in this per-connection pool. */
 #define CONNECTION_MEMORY_LIMIT (64 * 1024)
@@ -273,6 +274,7 @@ on_access(void *cls, struct MHD_Connection *conn, const char *url,
 	{
 		req->started = true;
 		snprintf(req->method, sizeof(req->method), "%s", method);
+		utf8_clip(req->method);
 		req->is_head = strcmp(method, "HEAD") == 0;
 		if (check_headers(conn, req, &r))
 			return reply_send(conn, req, &r);

@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "urlcodec.h"
+
 static int	log_fd = STDERR_FILENO;
 static const char *log_path = NULL;
 
@@ -142,6 +144,10 @@ log_msg(const char *fmt,...)
 	va_end(ap);
 	if (k > 0)
 		n += ((size_t) k < sizeof(line) - n - 1) ? (size_t) k : sizeof(line) - n - 2;
+	/* a long message is cut between characters, not inside one */
+	line[n] = '\0';
+	utf8_clip(line);
+	n = strlen(line);
 	/* keep it to one line */
 	for (size_t i = 0; i < n; i++)
 		if (line[i] == '\n' || line[i] == '\r')

@@ -18,9 +18,10 @@
 	"X-Openstack-Request-Id"
 
 /*
- * A Panko error body.  faultcode is "Client" for 4xx and "Server" for 5xx;
- * the message is sanitised so that quoted request data (possibly cut in
- * the middle of a character) still makes valid JSON.
+ * A Panko error body.  faultcode is "Client" for 4xx and "Server" for 5xx.
+ * A long message is cut between characters, never inside one, and bytes
+ * that are not UTF-8 (from headers quoted in a message) become '?', so the
+ * body is always valid JSON in UTF-8.
  */
 void
 reply_error(reply *r, int status, const char *fmt,...)
@@ -32,6 +33,7 @@ reply_error(reply *r, int status, const char *fmt,...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	utf8_clip(msg);
 	utf8_sanitize(msg);
 	sb_init(&sb);
 	sb_puts(&sb, "{\"error_message\": {\"faultcode\": ");
@@ -99,6 +101,16 @@ reply_send(struct MHD_Connection *conn, api_request *req, reply *r)
 
 	if (r->status == 0)
 		reply_error(r, 500, "Internal error: no reply was produced");
+	if (r->res && !utf8_valid(r->body, r->len))
+	{
+		/* client_encoding is forced to UTF8; a SQL_ASCII database can still
+		 * hold other bytes, and a response is never anything but UTF-8 */
+		log_msg("the database returned text that is not valid UTF-8");
+		PQclear(r->res);
+		r->res = NULL;
+		r->body = NULL;
+		reply_error(r, 500, "The database returned text that is not valid UTF-8");
+	}
 	if (r->res)
 		resp = MHD_create_response_from_buffer_with_free_callback_cls(
 			r->len, r->body, free_result, r->res);

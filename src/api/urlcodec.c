@@ -105,6 +105,68 @@ utf8_sanitize(char *s)
 	}
 }
 
+/* Is c a UTF-8 continuation byte (10xxxxxx)? */
+static bool
+utf8_cont(unsigned char c)
+{
+	return (c & 0xC0) == 0x80;
+}
+
+/*
+ * The longest prefix of s[0..n), at most max bytes, that does not end in
+ * the middle of a UTF-8 character: where to cut text that is too long.
+ */
+size_t
+utf8_cut(const char *s, size_t n, size_t max)
+{
+	const unsigned char *p = (const unsigned char *) s;
+	size_t		k = max;
+
+	if (n <= max)
+		return n;
+	/* p[k] is the first byte left out; back up to the start of its character */
+	for (int i = 0; i < 3 && k > 0 && utf8_cont(p[k]); i++)
+		k--;
+	return utf8_cont(p[k]) ? max : k;
+}
+
+/*
+ * Drop an incomplete UTF-8 character at the end of s, in place: what a
+ * byte-bounded snprintf leaves when it cuts valid text short.
+ */
+void
+utf8_clip(char *s)
+{
+	size_t		n = strlen(s);
+	size_t		start = n;
+	unsigned char lead;
+	size_t		len;
+
+	for (int i = 0; i < 3 && start > 0 && utf8_cont((unsigned char) s[start - 1]); i++)
+		start--;
+	if (start == 0)
+		return;
+	lead = (unsigned char) s[start - 1];
+	if (lead < 0xC0)
+		return;					/* ASCII, or stray continuation bytes */
+	len = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+	if (n - (start - 1) < len)
+		s[start - 1] = '\0';
+}
+
+/* Copy src into dst[dstlen], cutting only between UTF-8 characters. */
+void
+utf8_copy(char *dst, size_t dstlen, const char *src)
+{
+	size_t		n;
+
+	if (dstlen == 0)
+		return;
+	n = utf8_cut(src, strlen(src), dstlen - 1);
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 /*
  * Decode s[0..n) into a new NUL-terminated string.  '+' becomes a space
  * only in query strings (form encoding); in paths it is literal.

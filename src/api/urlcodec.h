@@ -20,6 +20,9 @@ typedef enum url_status
 
 extern bool utf8_valid(const char *s, size_t n);
 extern void utf8_sanitize(char *s);
+extern size_t utf8_cut(const char *s, size_t n, size_t max);
+extern void utf8_clip(char *s);
+extern void utf8_copy(char *dst, size_t dstlen, const char *src);
 extern url_status url_decode(const char *s, size_t n, bool plus_is_space,
 							 char **out, size_t *outlen);
 extern const char *url_status_text(url_status st);

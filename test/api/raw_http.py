@@ -17,6 +17,7 @@ import socket
 import sys
 import threading
 import time
+import urllib.parse
 
 HOST = "127.0.0.1"
 failures = []
@@ -70,6 +71,14 @@ def get(port, target, headers=None, version="HTTP/1.1", extra=b""):
             continue
         out += k.encode() + b": " + (v if isinstance(v, bytes) else v.encode()) + b"\r\n"
     return request(port, out + b"\r\n" + extra)
+
+
+def faultstring(body):
+    """The faultstring of a Panko error body, or None."""
+    try:
+        return json.loads(body.decode("utf-8"))["error_message"]["faultstring"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return None
 
 
 def check(name, cond, detail=""):
@@ -246,6 +255,29 @@ def run_main(port):
         t.join()
     check("12 concurrent POSTs of new event types are all stored",
           results == [(201, 8)] * 12, repr([r for r in results if r != (201, 8)][:3]))
+
+    # messages are cut between UTF-8 characters, never inside one
+    long_id = "é" * 300
+    st, _, body = get(port, "/v2/events/" + urllib.parse.quote(long_id), ADMIN)
+    fs = faultstring(body)
+    check("a long 404 message is cut between characters",
+          st == 404 and fs is not None and fs.startswith("Event éé") and
+          set(fs[len("Event "):]) == {"é"},
+          "status %r faultstring %r" % (st, fs and fs[-20:]))
+    # (one ASCII byte first, so that a cut at a round number of bytes falls
+    # inside a character)
+    st, _, body = get(port, "/v2/events?" + urllib.parse.quote("x" + "ü" * 600) + "=1", ADMIN)
+    fs = faultstring(body)
+    check("a long unknown parameter name is cut between characters",
+          st == 400 and fs is not None and fs.startswith('Unknown argument: "xüü') and
+          set(fs[len('Unknown argument: "x'):]) <= {"ü", '"'},
+          "status %r faultstring %r" % (st, fs and fs[-20:]))
+    st, _, body = get(port, "/v2/events?limit=" + urllib.parse.quote("x" + "€" * 400), ADMIN)
+    fs = faultstring(body)
+    check("a long bad limit is quoted and cut between characters",
+          st == 400 and fs is not None and fs.startswith("Invalid input for field/attribute limit. Value: 'x€€") and
+          "?" not in fs and "\ufffd" not in fs,
+          "status %r faultstring %r" % (st, fs and fs[-20:]))
 
     # failed requests do not poison the thread's connection
     for _ in range(6):
