@@ -44,8 +44,11 @@ static const char usage_text[] =
 "                         (PANKO_API_PREFIX, default none)\n"
 "  --threads N            HTTP worker threads, one database connection each\n"
 "                         (PANKO_API_THREADS, default twice the CPU count)\n"
-"  --max-limit N          larger integer values of limit are replaced by N;\n"
+"  --max-limit N          the most events one GET /v2/events returns: a larger\n"
+"                         limit, or the default of 100, is replaced by N;\n"
 "                         0 for no cap (PANKO_API_MAX_LIMIT, default 10000)\n"
+"  --max-filters N        the most q filters (and sort keys) in one query;\n"
+"                         more answer 400 (PANKO_API_MAX_FILTERS, default 100)\n"
 "  --max-body BYTES       largest request body; larger ones answer 413\n"
 "                         (PANKO_API_MAX_BODY, default 10485760)\n"
 "  --timeout SECONDS      close connections idle or stalled this long\n"
@@ -67,6 +70,7 @@ enum
 	OPT_PREFIX,
 	OPT_THREADS,
 	OPT_MAX_LIMIT,
+	OPT_MAX_FILTERS,
 	OPT_MAX_BODY,
 	OPT_TIMEOUT,
 	OPT_LOG,
@@ -273,6 +277,11 @@ apply(int opt, const char *value)
 				return bad("--max-limit", value, "expected 0 to 1000000000");
 			config.max_limit = v;
 			return 0;
+		case OPT_MAX_FILTERS:
+			if (!parse_long(value, 1, 100000, &v))
+				return bad("--max-filters", value, "expected 1 to 100000");
+			config.max_filters = (int) v;
+			return 0;
 		case OPT_MAX_BODY:
 			if (!parse_long(value, 1, 1L << 30, &v))
 				return bad("--max-body", value, "expected 1 to 1073741824 bytes");
@@ -304,6 +313,7 @@ static const struct
 	{OPT_PREFIX, "PANKO_API_PREFIX"},
 	{OPT_THREADS, "PANKO_API_THREADS"},
 	{OPT_MAX_LIMIT, "PANKO_API_MAX_LIMIT"},
+	{OPT_MAX_FILTERS, "PANKO_API_MAX_FILTERS"},
 	{OPT_MAX_BODY, "PANKO_API_MAX_BODY"},
 	{OPT_TIMEOUT, "PANKO_API_TIMEOUT"},
 	{OPT_LOG, "PANKO_API_LOG"},
@@ -324,6 +334,7 @@ config_load(int argc, char **argv)
 		{"prefix", required_argument, NULL, OPT_PREFIX},
 		{"threads", required_argument, NULL, OPT_THREADS},
 		{"max-limit", required_argument, NULL, OPT_MAX_LIMIT},
+		{"max-filters", required_argument, NULL, OPT_MAX_FILTERS},
 		{"max-body", required_argument, NULL, OPT_MAX_BODY},
 		{"timeout", required_argument, NULL, OPT_TIMEOUT},
 		{"log", required_argument, NULL, OPT_LOG},
@@ -341,6 +352,7 @@ config_load(int argc, char **argv)
 	config.auth = AUTH_KEYSTONE_HEADERS;
 	config.threads = (int) (ncpu > 0 && ncpu < 256 ? 2 * ncpu : 4);
 	config.max_limit = 10000;
+	config.max_filters = 100;
 	config.max_body = 10 * 1024 * 1024;
 	config.timeout = 30;
 	if (set_listen("127.0.0.1:8977") != 0)

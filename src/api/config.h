@@ -34,6 +34,7 @@ typedef struct api_config
 	char	   *prefix;			/* "" or "/path" without trailing slash */
 	int			threads;
 	long		max_limit;		/* 0 = no cap */
+	int			max_filters;	/* most q items (and sort keys) per query */
 	size_t		max_body;
 	unsigned	timeout;		/* seconds */
 	char	   *log_file;		/* NULL = stderr */

@@ -154,14 +154,14 @@ get_events(struct MHD_Connection *conn, api_request *req, reply *r)
 	const char *q = req->query ? req->query : "";
 	const char *argv[1];
 
-	if (!qs_parse(q, strlen(q), config.max_limit, &qp, err, sizeof(err)))
+	if (!qs_parse(q, strlen(q), config.max_filters, &qp, err, sizeof(err)))
 	{
 		reply_error(r, 400, "%s", err);
 		return;
 	}
 	sb_init(&params);
 	if (!params_build(&qp, req->body.data, req->body.len, config.max_limit,
-					  &params, err, sizeof(err)))
+					  config.max_filters, &params, err, sizeof(err)))
 	{
 		qs_params_free(&qp);
 		sb_free(&params);

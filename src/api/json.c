@@ -26,6 +26,7 @@ typedef struct jparser
 	char	   *err;
 	size_t		errlen;
 	json_doc   *doc;			/* receives the top-level members */
+	int			nitems;			/* elements of the array parsed last */
 } jparser;
 
 static bool parse_value(jparser *p, json_type *type);
@@ -262,10 +263,17 @@ add_member(jparser *p, strbuf *key, size_t ks, size_t ke,
 
 	if (key->oom)
 		return fail(p, "out of memory");
-	m = realloc(d->members, sizeof(json_member) * (size_t) (d->nmembers + 1));
-	if (m == NULL)
-		return fail(p, "out of memory");
-	d->members = m;
+	if (d->nmembers == d->cap)
+	{
+		/* grown by doubling, so that many keys cost linear time */
+		int			cap = d->cap ? 2 * d->cap : 8;
+
+		m = realloc(d->members, sizeof(json_member) * (size_t) cap);
+		if (m == NULL)
+			return fail(p, "out of memory");
+		d->members = m;
+		d->cap = cap;
+	}
 	m = &d->members[d->nmembers++];
 	m->key_len = key->len;
 	m->key = sb_steal(key);
@@ -274,6 +282,7 @@ add_member(jparser *p, strbuf *key, size_t ks, size_t ke,
 	m->value_start = vs;
 	m->value_end = ve;
 	m->value_type = vt;
+	m->nitems = (vt == JSON_ARRAY) ? p->nitems : 0;
 	if (m->key == NULL)
 		return fail(p, "out of memory");
 	return true;
@@ -346,17 +355,19 @@ parse_object(jparser *p)
 	}
 }
 
-/* An array. */
+/* An array; its element count is left in p->nitems. */
 static bool
 parse_array(jparser *p)
 {
 	json_type	vt;
+	int			count = 0;
 
 	p->pos++;
 	skip_ws(p);
 	if (p->pos < p->n && p->s[p->pos] == ']')
 	{
 		p->pos++;
+		p->nitems = 0;
 		return true;
 	}
 	for (;;)
@@ -364,6 +375,8 @@ parse_array(jparser *p)
 		skip_ws(p);
 		if (!parse_value(p, &vt))
 			return false;
+		if (count < 0x7fffffff)
+			count++;
 		skip_ws(p);
 		if (p->pos < p->n && p->s[p->pos] == ',')
 		{
@@ -373,6 +386,7 @@ parse_array(jparser *p)
 		if (p->pos < p->n && p->s[p->pos] == ']')
 		{
 			p->pos++;
+			p->nitems = count;	/* after the nested arrays set theirs */
 			return true;
 		}
 		return fail(p, "expected ',' or ']'");
@@ -437,6 +451,7 @@ json_scan(const char *s, size_t n, json_doc *doc, char *err, size_t errlen)
 	p.err = err;
 	p.errlen = errlen;
 	p.doc = doc;
+	p.nitems = 0;
 	if (!utf8_valid(s, n))
 	{
 		snprintf(err, errlen, "body is not valid UTF-8");
@@ -462,6 +477,27 @@ json_scan(const char *s, size_t n, json_doc *doc, char *err, size_t errlen)
 	}
 	doc->type = t;
 	return true;
+}
+
+/*
+ * Decode s[0..n), a JSON string literal with its quotes as json_scan
+ * accepted it, into out (for messages that quote a value).
+ */
+bool
+json_string_decode(const char *s, size_t n, strbuf *out)
+{
+	jparser		p;
+	char		err[64];
+
+	memset(&p, 0, sizeof(p));
+	p.s = s;
+	p.n = n;
+	p.err = err;
+	p.errlen = sizeof(err);
+	err[0] = '\0';
+	if (n < 2 || s[0] != '"')
+		return false;
+	return parse_string(&p, out) && p.pos == n && !out->oom;
 }
 
 /* Free the member list. */

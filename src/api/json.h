@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "strbuf.h"
+
 #define JSON_MAX_DEPTH 256
 
 typedef enum json_type
@@ -32,6 +34,7 @@ typedef struct json_member
 	size_t		value_start;
 	size_t		value_end;
 	json_type	value_type;
+	int			nitems;			/* elements, when the value is an array */
 } json_member;
 
 typedef struct json_doc
@@ -39,11 +42,13 @@ typedef struct json_doc
 	json_type	type;			/* type of the top-level value */
 	json_member *members;		/* only when type == JSON_OBJECT */
 	int			nmembers;
+	int			cap;			/* allocated members */
 } json_doc;
 
 extern bool json_scan(const char *s, size_t n, json_doc *doc,
 					  char *err, size_t errlen);
 extern void json_doc_free(json_doc *doc);
+extern bool json_string_decode(const char *s, size_t n, strbuf *out);
 extern const char *json_type_name(json_type t);
 
 #endif

@@ -2,13 +2,17 @@
  * query.c
  *		Turn GET /v2/events parameters into panko.api_get_events's params.
  *
- * The server adds no query semantics: it only pairs the q.* lists by
- * position, keeps limit/marker as strings and sort as a list, and passes
- * unknown keys through so that the extension can reject them with the
- * message upstream Panko gave.  This file is the fuzzing target.
+ * The server adds almost no query semantics: it pairs the q.* lists by
+ * position, keeps marker as a string and sort as a list, and leaves the
+ * meaning of filters to the extension.  It decides three things itself,
+ * because they bound the work one request can cause: the set of parameter
+ * names (each given once), the number of q items and sort keys, and the
+ * limit, which is read by one parser (limit_parse) and always sent as a
+ * JSON integer no larger than --max-limit.  This file is the fuzzing target.
  */
 #include "query.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +24,22 @@
 #define NQATTR 4
 static const char *const q_attr[NQATTR] = {"field", "op", "type", "value"};
 
+/* The parameter names GET /v2/events takes, and their order in the output. */
+enum
+{
+	P_Q,
+	P_LIMIT,
+	P_SORT,
+	P_MARKER,
+	NPARAMS
+};
+static const char *const param_name[NPARAMS] = {"q", "limit", "sort", "marker"};
+
 typedef struct strlist
 {
 	char	  **v;
 	int			n;
+	int			cap;
 } strlist;
 
 typedef struct qs_state
@@ -33,18 +49,39 @@ typedef struct qs_state
 	char	   *limit;
 	char	   *marker;
 	char	   *q_plain;		/* a bare "q=" parameter */
-	qs_params	extra;			/* unknown keys, first value of each */
+	char	   *unknown;		/* the first unknown name */
 } qs_state;
 
-/* Append s (taking ownership) to a list. */
+/* snprintf into err, never leaving half a UTF-8 character at the end. */
+static bool
+set_err(char *err, size_t errlen, const char *fmt,...)
+	__attribute__((format(printf, 3, 4)));
+static bool
+set_err(char *err, size_t errlen, const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	utf8_clip(err);
+	return false;
+}
+
+/* Append s (taking ownership) to a list; the list grows by doubling. */
 static bool
 list_push(strlist *l, char *s)
 {
-	char	  **v = realloc(l->v, sizeof(char *) * (size_t) (l->n + 1));
+	if (l->n == l->cap)
+	{
+		int			cap = l->cap ? 2 * l->cap : 8;
+		char	  **v = realloc(l->v, sizeof(char *) * (size_t) cap);
 
-	if (v == NULL)
-		return false;
-	l->v = v;
+		if (v == NULL)
+			return false;
+		l->v = v;
+		l->cap = cap;
+	}
 	l->v[l->n++] = s;
 	return true;
 }
@@ -56,59 +93,19 @@ list_free(strlist *l)
 	for (int i = 0; i < l->n; i++)
 		free(l->v[i]);
 	free(l->v);
-	l->v = NULL;
-	l->n = 0;
-}
-
-/* Add key (owned) with JSON value json (owned) to a parameter set. */
-static bool
-params_add(qs_params *qp, char *key, char *json)
-{
-	qs_param   *items;
-
-	if (key == NULL || json == NULL)
-	{
-		free(key);
-		free(json);
-		return false;
-	}
-	items = realloc(qp->items, sizeof(qs_param) * (size_t) (qp->n + 1));
-	if (items == NULL)
-	{
-		free(key);
-		free(json);
-		return false;
-	}
-	qp->items = items;
-	qp->items[qp->n].key = key;
-	qp->items[qp->n].json = json;
-	qp->n++;
-	return true;
-}
-
-/* Is key already in the set? */
-static bool
-params_has(const qs_params *qp, const char *key, size_t len)
-{
-	for (int i = 0; i < qp->n; i++)
-		if (strlen(qp->items[i].key) == len &&
-			memcmp(qp->items[i].key, key, len) == 0)
-			return true;
-	return false;
+	memset(l, 0, sizeof(*l));
 }
 
 /* Release a parameter set. */
 void
 qs_params_free(qs_params *qp)
 {
-	for (int i = 0; i < qp->n; i++)
-	{
-		free(qp->items[i].key);
-		free(qp->items[i].json);
-	}
-	free(qp->items);
-	qp->items = NULL;
-	qp->n = 0;
+	free(qp->q);
+	free(qp->sort);
+	free(qp->marker);
+	free(qp->limit);
+	free(qp->unknown);
+	memset(qp, 0, sizeof(*qp));
 }
 
 /* Release the parse state. */
@@ -121,7 +118,7 @@ state_free(qs_state *st)
 	free(st->limit);
 	free(st->marker);
 	free(st->q_plain);
-	qs_params_free(&st->extra);
+	free(st->unknown);
 }
 
 /* A string as a malloc'd JSON string literal. */
@@ -135,40 +132,79 @@ json_str(const char *s)
 	return sb_steal(&sb);
 }
 
-/* Strdup that the callers check for NULL. */
-static char *
-dup_str(const char *s)
+/*
+ * Add one decimal digit to a limit being read, saturating at LIMIT_MAX
+ * (a larger limit means "everything", which the cap then bounds).
+ */
+static long
+limit_digit(long v, char c)
 {
-	size_t		n = strlen(s) + 1;
-	char	   *d = malloc(n);
+	int			d = c - '0';
 
-	if (d)
-		memcpy(d, s, n);
-	return d;
+	if (v > (LIMIT_MAX - d) / 10)
+		return LIMIT_MAX;
+	return v * 10 + d;
 }
 
 /*
- * Is s[0..n) a plain decimal integer larger than max_limit?  Only such
- * values are capped; anything else is left for the extension to judge.
+ * The one reading of a limit: s[0..n) must be decimal digits, optionally
+ * after a '-' (which makes it negative unless it is zero).  Query string
+ * values are checked as they are (after percent-decoding), JSON numbers as
+ * their token, so a fraction, an exponent, a '+', spaces or anything else
+ * is LIMIT_INVALID.  *value is the number, at most LIMIT_MAX.
  */
-bool
-limit_needs_cap(const char *s, size_t n, long max_limit)
+limit_status
+limit_parse(const char *s, size_t n, long *value)
 {
-	unsigned long long v = 0;
 	size_t		i = 0;
+	bool		negative = false;
+	long		v = 0;
 
-	if (max_limit <= 0 || n == 0)
-		return false;
-	for (size_t k = 0; k < n; k++)
-		if (s[k] < '0' || s[k] > '9')
-			return false;
-	while (i < n && s[i] == '0')
-		i++;
-	if (n - i > 18)
-		return true;
+	*value = 0;
+	if (n > 0 && s[0] == '-')
+	{
+		negative = true;
+		i = 1;
+	}
+	if (i == n)
+		return LIMIT_INVALID;
 	for (; i < n; i++)
-		v = v * 10 + (unsigned long long) (s[i] - '0');
-	return v > (unsigned long long) max_limit;
+	{
+		if (s[i] < '0' || s[i] > '9')
+			return LIMIT_INVALID;
+		v = limit_digit(v, s[i]);
+	}
+	if (negative && v != 0)
+		return LIMIT_NEGATIVE;
+	*value = v;
+	return LIMIT_OK;
+}
+
+/*
+ * The limit the database is asked for: the given one, or the default when
+ * none (or 0) is given, and never more than max_limit (0 = no cap).  The
+ * cap applies to the default too.
+ */
+long
+limit_effective(long given, long max_limit)
+{
+	long		lim = (given > 0) ? given : LIMIT_DEFAULT;
+
+	if (max_limit > 0 && lim > max_limit)
+		lim = max_limit;
+	return lim;
+}
+
+/* The 400 for a limit that limit_parse refused; value is quoted as given. */
+static bool
+limit_error(limit_status st, const char *value, size_t n, char *err,
+			size_t errlen)
+{
+	if (st == LIMIT_NEGATIVE)
+		return set_err(err, errlen, "Limit must be positive");
+	return set_err(err, errlen, "Invalid input for field/attribute limit. "
+				   "Value: '%.*s'. unable to convert to int",
+				   (int) utf8_cut(value, n, 4096), value);
 }
 
 /*
@@ -210,12 +246,9 @@ qs_walk(const char *qs, size_t len, char *err, size_t errlen,
 					free(key);
 			}
 			if (st != URL_OK)
-			{
-				snprintf(err, errlen,
-						 "Invalid query string: parameter %d has %s",
-						 index, url_status_text(st));
-				return false;
-			}
+				return set_err(err, errlen,
+							   "Invalid query string: parameter %d has %s",
+							   index, url_status_text(st));
 			if (fn && !fn(arg, key, val, err, errlen))
 				return false;
 			if (!fn)
@@ -274,7 +307,7 @@ qs_collect(void *arg, char *key, char *val, char *err, size_t errlen)
 	{
 		if (*single)
 		{
-			snprintf(err, errlen, "Parameter %s was given several times", key);
+			set_err(err, errlen, "Parameter %s was given several times", key);
 			free(key);
 			free(val);
 			return false;
@@ -283,24 +316,17 @@ qs_collect(void *arg, char *key, char *val, char *err, size_t errlen)
 		free(key);
 		return true;
 	}
-	/* unknown: keep the first value, the extension names it in its 400 */
-	if (params_has(&st->extra, key, strlen(key)))
-	{
-		free(key);
-		free(val);
-		return true;
-	}
-	if (!params_add(&st->extra, key, json_str(val)))
-	{
-		free(val);
-		goto nomem;
-	}
+	/* unknown: only the first is kept, for the 400 that names it */
 	free(val);
+	if (st->unknown == NULL)
+		st->unknown = key;
+	else
+		free(key);
 	return true;
 
 nomem:
-	snprintf(err, errlen, "out of memory");
-	return false;
+	free(val);
+	return set_err(err, errlen, "out of memory");
 }
 
 /* The q.* lists must pair up: every list that is given has the same length. */
@@ -330,21 +356,28 @@ q_lists_equal(qs_state *st, char *err, size_t errlen)
 		sb_printf(&sb, "%s q.%s has %d", first ? "" : ",", q_attr[i], st->q[i].n);
 		first = 0;
 	}
-	snprintf(err, errlen, "%s", sb.data ? sb.data : "unequal q lists");
+	set_err(err, errlen, "%s", sb.data ? sb.data : "unequal q lists");
 	sb_free(&sb);
 	return false;
 }
 
+/* The bound on q items and sort keys, with the message of its 400. */
+static bool
+within_bound(const char *what, int n, int max_filters, char *err,
+			 size_t errlen)
+{
+	if (max_filters <= 0 || n <= max_filters)
+		return true;
+	return set_err(err, errlen, "Too many %s: %d given, at most %d are allowed",
+				   what, n, max_filters);
+}
+
 /* The q list as JSON: items paired by position, absent attributes omitted. */
 static char *
-q_json(qs_state *st)
+q_json(qs_state *st, int n)
 {
 	strbuf		sb;
-	int			n = 0;
 
-	for (int i = 0; i < NQATTR; i++)
-		if (st->q[i].n > n)
-			n = st->q[i].n;
 	sb_init(&sb);
 	sb_putc(&sb, '[');
 	for (int k = 0; k < n; k++)
@@ -386,30 +419,25 @@ list_json(strlist *l)
 	return sb_steal(&sb);
 }
 
-/* limit as a JSON string, replaced by max_limit when it is a larger integer. */
-static char *
-limit_json(const char *limit, long max_limit)
+/* Move *from into *to, failing when the allocation behind it failed. */
+static bool
+take(char **to, char *from)
 {
-	char		num[32];
-
-	if (limit_needs_cap(limit, strlen(limit), max_limit))
-	{
-		snprintf(num, sizeof(num), "%ld", max_limit);
-		return json_str(num);
-	}
-	return json_str(limit);
+	*to = from;
+	return from != NULL;
 }
 
 /*
- * Parse a raw query string (the part after '?') into top-level params.
- * On failure err holds the faultstring of a 400.
+ * Parse a raw query string (the part after '?') into its parameters.
+ * More than max_filters q items or sort keys is an error.  On failure err
+ * holds the faultstring of a 400.
  */
 bool
-qs_parse(const char *qs, size_t len, long max_limit,
+qs_parse(const char *qs, size_t len, int max_filters,
 		 qs_params *out, char *err, size_t errlen)
 {
 	qs_state	st;
-	bool		have_q = false;
+	int			nq = 0;
 	bool		ok = true;
 
 	memset(&st, 0, sizeof(st));
@@ -422,127 +450,189 @@ qs_parse(const char *qs, size_t len, long max_limit,
 		return false;
 	}
 	for (int i = 0; i < NQATTR; i++)
-		have_q |= st.q[i].n > 0;
-	if (have_q && st.q_plain)
+		if (st.q[i].n > nq)
+			nq = st.q[i].n;
+	if (nq > 0 && st.q_plain)
 	{
-		snprintf(err, errlen, "Parameter q was given several times");
+		state_free(&st);
+		return set_err(err, errlen, "Parameter q was given several times");
+	}
+	if (!within_bound("filters", nq, max_filters, err, errlen) ||
+		!within_bound("sort keys", st.sort.n, max_filters, err, errlen))
+	{
 		state_free(&st);
 		return false;
 	}
-	if (have_q)
-		ok &= params_add(out, dup_str("q"), q_json(&st));
-	if (st.q_plain)
-		ok &= params_add(out, dup_str("q"), json_str(st.q_plain));
-	if (st.limit)
-		ok &= params_add(out, dup_str("limit"), limit_json(st.limit, max_limit));
+	if (nq > 0)
+		ok &= take(&out->q, q_json(&st, nq));
+	else if (st.q_plain)
+		ok &= take(&out->q, json_str(st.q_plain));
 	if (st.sort.n > 0)
-		ok &= params_add(out, dup_str("sort"), list_json(&st.sort));
+		ok &= take(&out->sort, list_json(&st.sort));
 	if (st.marker)
-		ok &= params_add(out, dup_str("marker"), json_str(st.marker));
-	for (int i = 0; ok && i < st.extra.n; i++)
-	{
-		ok &= params_add(out, st.extra.items[i].key, st.extra.items[i].json);
-		st.extra.items[i].key = NULL;
-		st.extra.items[i].json = NULL;
-	}
+		ok &= take(&out->marker, json_str(st.marker));
+	out->limit = st.limit;
+	st.limit = NULL;
+	out->unknown = st.unknown;
+	st.unknown = NULL;
 	state_free(&st);
 	if (!ok)
 	{
 		qs_params_free(out);
-		snprintf(err, errlen, "out of memory");
+		return set_err(err, errlen, "out of memory");
 	}
-	return ok;
+	return true;
 }
 
-/* Write a body member's value, capping an over-large integer limit. */
-static void
-put_body_value(strbuf *sb, const char *body, const json_member *m,
-			   long max_limit)
+/* Which of the parameter names is key[0..len), or -1. */
+static int
+param_index(const char *key, size_t len)
 {
-	const char *v = body + m->value_start;
-	size_t		n = m->value_end - m->value_start;
-
-	if (strcmp(m->key, "limit") == 0)
-	{
-		if (m->value_type == JSON_NUMBER && limit_needs_cap(v, n, max_limit))
-		{
-			sb_printf(sb, "%ld", max_limit);
-			return;
-		}
-		if (m->value_type == JSON_STRING && n >= 2 &&
-			limit_needs_cap(v + 1, n - 2, max_limit))
-		{
-			sb_printf(sb, "\"%ld\"", max_limit);
-			return;
-		}
-	}
-	sb_putn(sb, v, n);
+	for (int i = 0; i < NPARAMS; i++)
+		if (strlen(param_name[i]) == len && memcmp(param_name[i], key, len) == 0)
+			return i;
+	return -1;
 }
 
 /*
- * The params document: the JSON body's members (if any) followed by the
- * query string's.  A body must be an object, and a key may not come from
- * both places (upstream's wording for both errors).
+ * The limit the database gets, from the query string's text or the body's
+ * member (at most one of them): a JSON integer, never a string.
+ */
+static bool
+read_limit(const qs_params *qp, const char *body, const json_member *m,
+		   long max_limit, long *lim, char *err, size_t errlen)
+{
+	long		given = 0;
+	limit_status st = LIMIT_OK;
+
+	if (qp->limit)
+	{
+		st = limit_parse(qp->limit, strlen(qp->limit), &given);
+		if (st != LIMIT_OK)
+			return limit_error(st, qp->limit, strlen(qp->limit), err, errlen);
+	}
+	else if (m && m->value_type == JSON_NUMBER)
+	{
+		const char *v = body + m->value_start;
+		size_t		n = m->value_end - m->value_start;
+
+		st = limit_parse(v, n, &given);
+		if (st != LIMIT_OK)
+			return limit_error(st, v, n, err, errlen);
+	}
+	else if (m && m->value_type == JSON_STRING)
+	{
+		strbuf		sb;
+		bool		decoded;
+
+		/* a string is never a limit, whatever it spells */
+		sb_init(&sb);
+		decoded = json_string_decode(body + m->value_start,
+									 m->value_end - m->value_start, &sb);
+		limit_error(LIMIT_INVALID, decoded ? sb.data : "", decoded ? sb.len : 0,
+					err, errlen);
+		sb_free(&sb);
+		return false;
+	}
+	else if (m && m->value_type != JSON_NULL)
+		return limit_error(LIMIT_INVALID, body + m->value_start,
+						   m->value_end - m->value_start, err, errlen);
+	*lim = limit_effective(given, max_limit);
+	return true;
+}
+
+/*
+ * The params document: {"q", "limit", "sort", "marker"} from the JSON body
+ * (an object) and the query string.  A name may come from one place only
+ * and only once; an unknown name is refused here, with the extension's
+ * wording, so that the number of members never matters; the q list and the
+ * sort list are bounded by max_filters; limit is always present, as the
+ * effective integer.
  */
 bool
 params_build(const qs_params *qp, const char *body, size_t body_len,
-			 long max_limit, strbuf *out, char *err, size_t errlen)
+			 long max_limit, int max_filters, strbuf *out, char *err,
+			 size_t errlen)
 {
 	json_doc	doc;
-	bool		first = true;
+	const json_member *given[NPARAMS] = {NULL};
+	const char *from_qs[NPARAMS] = {qp->q, qp->limit, qp->sort, qp->marker};
+	const char *unknown = NULL;
 	char		jerr[160];
+	long		lim = 0;
+	bool		first = true;
 
 	err[0] = '\0';
 	memset(&doc, 0, sizeof(doc));
 	if (body && body_len > 0)
 	{
 		if (!json_scan(body, body_len, &doc, jerr, sizeof(jerr)))
-		{
-			snprintf(err, errlen, "Invalid JSON body: %s", jerr);
-			return false;
-		}
+			return set_err(err, errlen, "Invalid JSON body: %s", jerr);
 		if (doc.type != JSON_OBJECT)
 		{
 			json_doc_free(&doc);
-			snprintf(err, errlen, "Request must be a JSON dict");
-			return false;
+			return set_err(err, errlen, "Request must be a JSON dict");
 		}
-		for (int i = 0; i < doc.nmembers; i++)
-			if (params_has(qp, doc.members[i].key, doc.members[i].key_len))
-			{
-				snprintf(err, errlen, "Parameter %s was given several times",
-						 doc.members[i].key);
-				json_doc_free(&doc);
-				return false;
-			}
 	}
-	sb_putc(out, '{');
 	for (int i = 0; i < doc.nmembers; i++)
 	{
 		const json_member *m = &doc.members[i];
+		int			k = param_index(m->key, m->key_len);
 
-		if (!first)
-			sb_puts(out, ", ");
-		sb_putn(out, body + m->raw_key_start, m->raw_key_end - m->raw_key_start);
-		sb_puts(out, ": ");
-		put_body_value(out, body, m, max_limit);
-		first = false;
+		if (k < 0)
+		{
+			if (unknown == NULL)
+				unknown = m->key;
+			continue;
+		}
+		if (given[k] || from_qs[k])
+		{
+			set_err(err, errlen, "Parameter %s was given several times",
+					param_name[k]);
+			json_doc_free(&doc);
+			return false;
+		}
+		given[k] = m;
 	}
-	for (int i = 0; i < qp->n; i++)
+	if (unknown == NULL)
+		unknown = qp->unknown;
+	if (unknown)
 	{
+		set_err(err, errlen, "Unknown argument: \"%s\"", unknown);
+		json_doc_free(&doc);
+		return false;
+	}
+	if ((given[P_Q] && given[P_Q]->value_type == JSON_ARRAY &&
+		 !within_bound("filters", given[P_Q]->nitems, max_filters, err, errlen)) ||
+		(given[P_SORT] && given[P_SORT]->value_type == JSON_ARRAY &&
+		 !within_bound("sort keys", given[P_SORT]->nitems, max_filters, err, errlen)) ||
+		!read_limit(qp, body, given[P_LIMIT], max_limit, &lim, err, errlen))
+	{
+		json_doc_free(&doc);
+		return false;
+	}
+
+	sb_putc(out, '{');
+	for (int k = 0; k < NPARAMS; k++)
+	{
+		const json_member *m = given[k];
+
+		if (k != P_LIMIT && m == NULL && from_qs[k] == NULL)
+			continue;
 		if (!first)
 			sb_puts(out, ", ");
-		sb_json_string(out, qp->items[i].key, strlen(qp->items[i].key));
-		sb_puts(out, ": ");
-		sb_puts(out, qp->items[i].json);
 		first = false;
+		sb_printf(out, "\"%s\": ", param_name[k]);
+		if (k == P_LIMIT)
+			sb_printf(out, "%ld", lim);
+		else if (m)
+			sb_putn(out, body + m->value_start, m->value_end - m->value_start);
+		else
+			sb_puts(out, from_qs[k]);
 	}
 	sb_putc(out, '}');
 	json_doc_free(&doc);
 	if (out->oom)
-	{
-		snprintf(err, errlen, "out of memory");
-		return false;
-	}
+		return set_err(err, errlen, "out of memory");
 	return true;
 }

@@ -11,26 +11,37 @@
 
 #include "strbuf.h"
 
-/* One top-level key of the params document, its value as JSON text. */
-typedef struct qs_param
-{
-	char	   *key;
-	char	   *json;
-} qs_param;
+/* limit when none (or 0) is given, as upstream */
+#define LIMIT_DEFAULT 100
+/* the largest limit the database takes (an int4) */
+#define LIMIT_MAX 2147483647L
 
+/* The query string's parameters, before a JSON body is merged in. */
 typedef struct qs_params
 {
-	qs_param   *items;
-	int			n;
+	char	   *q;				/* the q list (or a bare q=) as JSON, or NULL */
+	char	   *sort;			/* JSON list of strings, or NULL */
+	char	   *marker;			/* JSON string, or NULL */
+	char	   *limit;			/* decoded text, or NULL */
+	char	   *unknown;		/* the first unknown parameter name, or NULL */
 } qs_params;
 
+/* What a limit is, as the one parser reads it. */
+typedef enum limit_status
+{
+	LIMIT_OK,
+	LIMIT_NEGATIVE,				/* "Limit must be positive" */
+	LIMIT_INVALID				/* "... unable to convert to int" */
+} limit_status;
+
 extern bool qs_check(const char *qs, size_t len, char *err, size_t errlen);
-extern bool qs_parse(const char *qs, size_t len, long max_limit,
+extern bool qs_parse(const char *qs, size_t len, int max_filters,
 					 qs_params *out, char *err, size_t errlen);
 extern void qs_params_free(qs_params *qp);
 extern bool params_build(const qs_params *qp, const char *body,
-						 size_t body_len, long max_limit, strbuf *out,
-						 char *err, size_t errlen);
-extern bool limit_needs_cap(const char *s, size_t n, long max_limit);
+						 size_t body_len, long max_limit, int max_filters,
+						 strbuf *out, char *err, size_t errlen);
+extern limit_status limit_parse(const char *s, size_t n, long *value);
+extern long limit_effective(long given, long max_limit);
 
 #endif

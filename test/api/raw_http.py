@@ -9,10 +9,15 @@ connection per worker thread, identity set per transaction).
 
 Usage: raw_http.py PORT                 the checks against a keystone-headers
                                         server with --max-body 4096
+       raw_http.py --noauth PORT [PID]  the checks against an --auth none
+                                        server with the default limits: large
+                                        bodies that must be refused fast
+                                        (and cheaply, given the server's PID)
        raw_http.py --slow-client PORT   a client that never finishes its
                                         headers is cut off (server --timeout 1)
 """
 import json
+import os
 import socket
 import sys
 import threading
@@ -71,6 +76,24 @@ def get(port, target, headers=None, version="HTTP/1.1", extra=b""):
             continue
         out += k.encode() + b": " + (v if isinstance(v, bytes) else v.encode()) + b"\r\n"
     return request(port, out + b"\r\n" + extra)
+
+
+def send(port, method, target, headers, body=b"", timeout=10):
+    """A request with headers given as a list of (name, value) pairs, so
+    that a header can be repeated or left out (no Host unless given)."""
+    out = method.encode() + b" " + (target if isinstance(target, bytes) else target.encode()) + b" HTTP/1.1\r\n"
+    for k, v in headers:
+        out += k.encode() + b": " + (v if isinstance(v, bytes) else v.encode()) + b"\r\n"
+    if body:
+        out += b"Content-Length: %d\r\n" % len(body)
+    return request(port, out + b"\r\n" + body, timeout=timeout)
+
+
+def timed(fn, *args, **kwargs):
+    """(result, seconds) of one call."""
+    t0 = time.time()
+    r = fn(*args, **kwargs)
+    return r, time.time() - t0
 
 
 def faultstring(body):
@@ -256,6 +279,21 @@ def run_main(port):
     check("12 concurrent POSTs of new event types are all stored",
           results == [(201, 8)] * 12, repr([r for r in results if r != (201, 8)][:3]))
 
+    # the number of filters is bounded (--max-filters, default 100)
+    def q_items(n):
+        return "&".join("q.field=host&q.value=compute-1" for _ in range(n))
+    st, _, body = get(port, "/v2/events?" + q_items(100), ADMIN)
+    check("100 q items in the query string are served", st == 200, "status %r body %r" % (st, body[:200]))
+    check_error("101 q items in the query string are 400",
+                get(port, "/v2/events?" + q_items(101), ADMIN), 400,
+                "Too many filters: 101 given, at most 100 are allowed")
+    check_error("101 q.value items alone are 400",
+                get(port, "/v2/events?" + "&".join("q.value=x" for _ in range(101)), ADMIN), 400,
+                "Too many filters: 101 given, at most 100 are allowed")
+    check_error("101 sort keys are 400",
+                get(port, "/v2/events?" + "&".join("sort=generated" for _ in range(101)), ADMIN), 400,
+                "Too many sort keys: 101 given, at most 100 are allowed")
+
     # messages are cut between UTF-8 characters, never inside one
     long_id = "é" * 300
     st, _, body = get(port, "/v2/events/" + urllib.parse.quote(long_id), ADMIN)
@@ -289,6 +327,57 @@ def run_main(port):
           "%r %r" % (st, body[:200]))
 
 
+def cpu_seconds(pid):
+    """User plus system CPU time of a process, in seconds (0 without a pid)."""
+    if not pid:
+        return 0.0
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_noauth(port, pid=None):
+    """--auth none: big inputs refused fast.
+    With the server's pid, its CPU time is checked too."""
+    good = "127.0.0.1:%d" % port
+
+    def with_host(method, target, host, body=b"", extra=()):
+        hdrs = [("Connection", "close")] + list(extra)
+        if host is not None:
+            hdrs.insert(0, ("Host", host))
+        return send(port, method, target, hdrs, body)
+
+    # filters: bounded in a JSON body as in the query string
+    def q_body(n):
+        return json.dumps({"q": [{"field": "host", "value": "compute-%d" % i} for i in range(n)]}).encode()
+    jhdr = [("Content-Type", "application/json")]
+    st, _, body = with_host("GET", "/v2/events", good, q_body(100), jhdr)
+    check("100 q items in a JSON body are served", st == 200, "status %r body %r" % (st, body[:200]))
+    check_error("101 q items in a JSON body are 400",
+                with_host("GET", "/v2/events", good, q_body(101), jhdr), 400,
+                "Too many filters: 101 given, at most 100 are allowed")
+    resp, secs = timed(with_host, "GET", "/v2/events", good, q_body(20000), jhdr)
+    check_error("20,000 q items in a JSON body are 400", resp, 400,
+                "Too many filters: 20000 given, at most 100 are allowed")
+    check("... answered at once (%.2fs)" % secs, secs < 2)
+    check_error("101 sort keys in a JSON body are 400",
+                with_host("GET", "/v2/events", good, json.dumps({"sort": ["generated"] * 101}).encode(), jhdr),
+                400, "Too many sort keys: 101 given, at most 100 are allowed")
+
+    # a body with 700,000 names and a query string with 500 (about as many
+    # as libmicrohttpd takes with a body): every name is looked at once, it
+    # used to be compared with every name of the other part (seconds of CPU)
+    names = "&".join("k%d=" % i for i in range(500))
+    big = b"{" + b",".join(b'"n%d":0' % i for i in range(700000)) + b"}"
+    cpu0 = cpu_seconds(pid)
+    resp, secs = timed(with_host, "GET", "/v2/events?" + names, good, big, jhdr)
+    cpu = cpu_seconds(pid) - cpu0
+    check_error("700,000 unknown names in a body and 500 in the query are 400", resp, 400,
+                'Unknown argument: "n0"')
+    if pid:
+        check("... costing the server little CPU (%.2fs)" % cpu, cpu < 0.75)
+
+
 def run_slow_client(port):
     """A client that stops in the middle of its headers is disconnected."""
     s = socket.create_connection((HOST, port), timeout=15)
@@ -320,6 +409,8 @@ def run_slow_client(port):
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--slow-client":
         run_slow_client(int(sys.argv[2]))
+    elif len(sys.argv) in (3, 4) and sys.argv[1] == "--noauth":
+        run_noauth(int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) == 4 else None)
     elif len(sys.argv) == 2:
         run_main(int(sys.argv[1]))
     else:

@@ -116,6 +116,7 @@ check "gabbi cors" gabbi cors.yaml "$CORS_PORT"
 check "gabbi prefix" gabbi prefix.yaml "$PREFIX_PORT" /telemetry
 check "gabbi auth none" gabbi noauth.yaml "$NOAUTH_PORT"
 check "raw http" $PY "$HERE/raw_http.py" "$MAIN_PORT"
+check "raw http, auth none" $PY "$HERE/raw_http.py" --noauth "$NOAUTH_PORT" "$NOAUTH_PID"
 check "gabbi ingest" gabbi ingest.yaml "$MAIN_PORT"
 check "lifecycle" bash "$HERE/lifecycle.sh"
 check "openstack cli" bash "$HERE/cli.sh" "$NOAUTH_PORT"

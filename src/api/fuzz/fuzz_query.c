@@ -3,9 +3,13 @@
  *		libFuzzer target for the GET /v2/events parameter parser.
  *
  * Input: a raw query string, optionally followed by '\n' and a JSON body.
- * Properties checked: no crash or sanitizer report, a failure always
- * carries a message, and every success produces a JSON object that the
- * strict checker accepts (what PostgreSQL will parse as jsonb).
+ * Properties checked: no crash or sanitizer report; a failure always
+ * carries a message, and every message is valid UTF-8 as produced (it is
+ * never cut inside a character); every success produces a JSON object that
+ * the strict checker accepts (what PostgreSQL will parse as jsonb), whose
+ * names are q, limit, sort and marker at most once each, whose limit is
+ * always there as a JSON integer from 1 to the cap, and whose q and sort
+ * lists are within the bound.  limit_parse accepts only -?[0-9]+.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,11 +19,75 @@
 #include "query.h"
 #include "urlcodec.h"
 
+#define FUZZ_MAX_LIMIT 50
+#define FUZZ_MAX_FILTERS 5
+
 /* Abort with a recognisable frame when a property does not hold. */
 static void
 property_failed(void)
 {
 	abort();
+}
+
+/* Is s[0..n) an optional '-' and one or more decimal digits? */
+static bool
+integer_text(const char *s, size_t n)
+{
+	size_t		i = (n > 0 && s[0] == '-') ? 1 : 0;
+
+	if (i == n)
+		return false;
+	for (; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+/* The properties of a params document that params_build produced. */
+static void
+check_params(const strbuf *out)
+{
+	json_doc	doc;
+	char		jerr[160];
+	bool		seen_limit = false;
+	static const char *const names[] = {"q", "limit", "sort", "marker"};
+	int			seen[4] = {0};
+
+	if (!json_scan(out->data, out->len, &doc, jerr, sizeof(jerr)) ||
+		doc.type != JSON_OBJECT)
+		property_failed();
+	for (int i = 0; i < doc.nmembers; i++)
+	{
+		const json_member *m = &doc.members[i];
+		int			k = -1;
+
+		for (int j = 0; j < 4; j++)
+			if (strcmp(m->key, names[j]) == 0)
+				k = j;
+		if (k < 0 || seen[k]++)
+			property_failed();
+		if (k == 1)
+		{
+			const char *v = out->data + m->value_start;
+			size_t		n = m->value_end - m->value_start;
+			long		lim = 0;
+
+			seen_limit = true;
+			if (m->value_type != JSON_NUMBER || n > 9 || v[0] == '-' ||
+				!integer_text(v, n))
+				property_failed();
+			for (size_t j = 0; j < n; j++)
+				lim = lim * 10 + (v[j] - '0');
+			if (lim < 1 || lim > FUZZ_MAX_LIMIT)
+				property_failed();
+		}
+		if ((k == 0 || k == 2) && m->value_type == JSON_ARRAY &&
+			m->nitems > FUZZ_MAX_FILTERS)
+			property_failed();
+	}
+	if (!seen_limit)
+		property_failed();
+	json_doc_free(&doc);
 }
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -37,29 +105,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	qs_params	qp;
 	char		err[256];
 	bool		checked;
+	long		lim;
 
 	if (qs == NULL)
 		return 0;
+	if (limit_parse(s, size, &lim) != LIMIT_INVALID &&
+		!integer_text(s, size))
+		property_failed();
 	memcpy(qs, s, qlen);
 	qs[qlen] = '\0';
 	checked = qs_check(qs, qlen, err, sizeof(err));
-	if (qs_parse(qs, qlen, 50, &qp, err, sizeof(err)))
+	if (qs_parse(qs, qlen, FUZZ_MAX_FILTERS, &qp, err, sizeof(err)))
 	{
 		strbuf		out;
 
 		if (!checked)
 			property_failed();
 		sb_init(&out);
-		if (params_build(&qp, body, blen, 50, &out, err, sizeof(err)))
-		{
-			json_doc	doc;
-			char		jerr[160];
-
-			if (!json_scan(out.data, out.len, &doc, jerr, sizeof(jerr)) ||
-				doc.type != JSON_OBJECT)
-				property_failed();
-			json_doc_free(&doc);
-		}
+		if (params_build(&qp, body, blen, FUZZ_MAX_LIMIT, FUZZ_MAX_FILTERS,
+						 &out, err, sizeof(err)))
+			check_params(&out);
 		else if (err[0] == '\0')
 			property_failed();
 		sb_free(&out);
@@ -67,7 +132,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	else if (err[0] == '\0')
 		property_failed();
-	utf8_sanitize(err);
+	/* messages quote only decoded, validated input: UTF-8 as they are */
 	if (!utf8_valid(err, strlen(err)))
 		property_failed();
 	free(qs);
