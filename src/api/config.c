@@ -49,6 +49,10 @@ static const char usage_text[] =
 "                         0 for no cap (PANKO_API_MAX_LIMIT, default 10000)\n"
 "  --max-filters N        the most q filters (and sort keys) in one query;\n"
 "                         more answer 400 (PANKO_API_MAX_FILTERS, default 100)\n"
+"  --statement-timeout SECONDS\n"
+"                         cancel a database statement running this long and\n"
+"                         answer 503; 0 leaves the database's own setting\n"
+"                         (PANKO_API_STATEMENT_TIMEOUT, default 10)\n"
 "  --max-body BYTES       largest request body; larger ones answer 413\n"
 "                         (PANKO_API_MAX_BODY, default 10485760)\n"
 "  --timeout SECONDS      close connections idle or stalled this long\n"
@@ -57,6 +61,11 @@ static const char usage_text[] =
 "                         (PANKO_API_LOG, default standard error)\n"
 "  --help                 show this help and exit\n"
 "  --version              show the version and exit\n"
+"\n"
+"The database role must not be a superuser, have BYPASSRLS or own the\n"
+"event table, since row-level security separates the tenants: panko-api\n"
+"refuses to start (and to serve on a reconnection) with such a role.  Use\n"
+"  CREATE ROLE panko_http LOGIN IN ROLE panko_api\n"
 "\n"
 "Signals: SIGTERM or SIGINT stops accepting, finishes in-flight requests\n"
 "and exits 0; SIGHUP reopens the log file.\n";
@@ -71,6 +80,7 @@ enum
 	OPT_THREADS,
 	OPT_MAX_LIMIT,
 	OPT_MAX_FILTERS,
+	OPT_STATEMENT_TIMEOUT,
 	OPT_MAX_BODY,
 	OPT_TIMEOUT,
 	OPT_LOG,
@@ -282,6 +292,11 @@ apply(int opt, const char *value)
 				return bad("--max-filters", value, "expected 1 to 100000");
 			config.max_filters = (int) v;
 			return 0;
+		case OPT_STATEMENT_TIMEOUT:
+			if (!parse_long(value, 0, 86400, &v))
+				return bad("--statement-timeout", value, "expected 0 to 86400 seconds");
+			config.statement_timeout = (int) v;
+			return 0;
 		case OPT_MAX_BODY:
 			if (!parse_long(value, 1, 1L << 30, &v))
 				return bad("--max-body", value, "expected 1 to 1073741824 bytes");
@@ -314,6 +329,7 @@ static const struct
 	{OPT_THREADS, "PANKO_API_THREADS"},
 	{OPT_MAX_LIMIT, "PANKO_API_MAX_LIMIT"},
 	{OPT_MAX_FILTERS, "PANKO_API_MAX_FILTERS"},
+	{OPT_STATEMENT_TIMEOUT, "PANKO_API_STATEMENT_TIMEOUT"},
 	{OPT_MAX_BODY, "PANKO_API_MAX_BODY"},
 	{OPT_TIMEOUT, "PANKO_API_TIMEOUT"},
 	{OPT_LOG, "PANKO_API_LOG"},
@@ -335,6 +351,7 @@ config_load(int argc, char **argv)
 		{"threads", required_argument, NULL, OPT_THREADS},
 		{"max-limit", required_argument, NULL, OPT_MAX_LIMIT},
 		{"max-filters", required_argument, NULL, OPT_MAX_FILTERS},
+		{"statement-timeout", required_argument, NULL, OPT_STATEMENT_TIMEOUT},
 		{"max-body", required_argument, NULL, OPT_MAX_BODY},
 		{"timeout", required_argument, NULL, OPT_TIMEOUT},
 		{"log", required_argument, NULL, OPT_LOG},
@@ -353,6 +370,7 @@ config_load(int argc, char **argv)
 	config.threads = (int) (ncpu > 0 && ncpu < 256 ? 2 * ncpu : 4);
 	config.max_limit = 10000;
 	config.max_filters = 100;
+	config.statement_timeout = 10;
 	config.max_body = 10 * 1024 * 1024;
 	config.timeout = 30;
 	if (set_listen("127.0.0.1:8977") != 0)

@@ -35,6 +35,7 @@ typedef struct api_config
 	int			threads;
 	long		max_limit;		/* 0 = no cap */
 	int			max_filters;	/* most q items (and sort keys) per query */
+	int			statement_timeout;	/* seconds; 0 = leave the database's */
 	size_t		max_body;
 	unsigned	timeout;		/* seconds */
 	char	   *log_file;		/* NULL = stderr */

@@ -10,14 +10,24 @@
  * and then reads every result.  Statements are prepared on first use, in the
  * same pipeline, so even the first request is one round trip.  Parameters are
  * always sent separately from the SQL text.
+ *
+ * Every new connection is checked before it serves anything: its role must
+ * be subject to row-level security (tenant isolation depends on it), and it
+ * gets the statement timeout.  While a request waits for its results, the
+ * client's socket is watched too, and the query is cancelled when the client
+ * has gone away.
  */
+#define _GNU_SOURCE				/* POLLRDHUP */
 #include "db.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "log.h"
 #include "urlcodec.h"
 
@@ -61,6 +71,21 @@ typedef struct db_conn
 	PGconn	   *pg;
 	unsigned	prepared;		/* bit per stmt_defs entry */
 } db_conn;
+
+/*
+ * Does the login role escape row-level security on panko.event?  A
+ * superuser does, a BYPASSRLS role does, and so does the table's owner (or
+ * a member of the owner) unless RLS is forced.  One row: the role's name,
+ * then one boolean per reason.
+ */
+static const char role_check_sql[] =
+"SELECT current_user::text, r.rolsuper, r.rolbypassrls,"
+" coalesce((SELECT pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE')"
+"                  AND NOT c.relforcerowsecurity"
+"             FROM pg_catalog.pg_class c"
+"             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+"            WHERE n.nspname = 'panko' AND c.relname = 'event'), false)"
+" FROM pg_catalog.pg_roles r WHERE r.rolname = current_user";
 
 /* One step of a pipeline. */
 typedef struct step
@@ -108,26 +133,132 @@ conn_drop(void)
 	}
 }
 
-/* This thread's connection, opening it when needed; NULL if unreachable. */
+/*
+ * Check a new connection's role and give it the statement timeout.
+ * Returns DB_OPEN_OK, DB_OPEN_REFUSED (the role bypasses row-level
+ * security; why names it and the fix) or DB_OPEN_FAILED.
+ */
+static db_open_status
+conn_setup(PGconn *pg, char *why, size_t whylen)
+{
+	PGresult   *r;
+	const char *role;
+	const char *reason = NULL;
+
+	r = PQexec(pg, role_check_sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+	{
+		snprintf(why, whylen, "cannot check the database role: %s",
+				 PQerrorMessage(pg));
+		utf8_clip(why);
+		PQclear(r);
+		return DB_OPEN_FAILED;
+	}
+	role = PQgetvalue(r, 0, 0);
+	if (strcmp(PQgetvalue(r, 0, 1), "t") == 0)
+		reason = "is a superuser";
+	else if (strcmp(PQgetvalue(r, 0, 2), "t") == 0)
+		reason = "has BYPASSRLS";
+	else if (strcmp(PQgetvalue(r, 0, 3), "t") == 0)
+		reason = "owns panko.event (or is a member of its owner)";
+	if (reason)
+	{
+		snprintf(why, whylen,
+				 "the database role \"%s\" %s, so row-level security would "
+				 "not separate the tenants; connect as a role that is a member "
+				 "of panko_api only, e.g. CREATE ROLE panko_http LOGIN IN ROLE panko_api",
+				 role, reason);
+		utf8_clip(why);
+		PQclear(r);
+		return DB_OPEN_REFUSED;
+	}
+	PQclear(r);
+	if (config.statement_timeout > 0)
+	{
+		char		value[32];
+		const char *params[1] = {value};
+
+		/* an integer only, and sent as a parameter, never spliced into SQL */
+		snprintf(value, sizeof(value), "%ds", config.statement_timeout);
+		r = PQexecParams(pg, "SELECT pg_catalog.set_config('statement_timeout', $1, false)",
+						 1, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		{
+			snprintf(why, whylen, "cannot set the statement timeout: %s",
+					 PQerrorMessage(pg));
+			utf8_clip(why);
+			PQclear(r);
+			return DB_OPEN_FAILED;
+		}
+		PQclear(r);
+	}
+	return DB_OPEN_OK;
+}
+
+/*
+ * Open and check a connection (UTF8 whatever the conninfo or environment
+ * says: responses are UTF-8).  NULL with why set when it cannot be used.
+ */
+static PGconn *
+conn_open(db_open_status *status, char *why, size_t whylen)
+{
+	/* keys after dbname override the conninfo; those before it do not */
+	static const char *const keys[] = {
+		"connect_timeout", "fallback_application_name", "dbname",
+		"client_encoding", NULL
+	};
+	const char *vals[5] = {"10", "panko-api", db_conninfo, "UTF8", NULL};
+	PGconn	   *pg;
+
+	pg = PQconnectdbParams(keys, vals, 1);
+	if (pg == NULL || PQstatus(pg) != CONNECTION_OK)
+	{
+		snprintf(why, whylen, "cannot connect to the database: %s",
+				 pg ? PQerrorMessage(pg) : "out of memory");
+		utf8_clip(why);
+		PQfinish(pg);
+		*status = DB_OPEN_FAILED;
+		return NULL;
+	}
+	*status = conn_setup(pg, why, whylen);
+	if (*status != DB_OPEN_OK)
+	{
+		PQfinish(pg);
+		return NULL;
+	}
+	return pg;
+}
+
+/*
+ * At startup: may the configured role serve?  A database that cannot be
+ * reached yet is not an error (requests answer 503 until it can).
+ */
+db_open_status
+db_check(char *why, size_t whylen)
+{
+	db_open_status st;
+	PGconn	   *pg = conn_open(&st, why, whylen);
+
+	PQfinish(pg);
+	return st;
+}
+
+/* This thread's connection, opening it when needed; NULL if unusable. */
 static db_conn *
 conn_get(void)
 {
-	static const char *const keys[] = {
-		"connect_timeout", "fallback_application_name", "dbname", NULL
-	};
-	const char *vals[4] = {"10", "panko-api", db_conninfo, NULL};
 	db_conn    *c;
 	PGconn	   *pg;
+	db_open_status st;
+	char		why[1024];
 
 	if (tls_conn && PQstatus(tls_conn->pg) == CONNECTION_OK)
 		return tls_conn;
 	conn_drop();
-	pg = PQconnectdbParams(keys, vals, 1);
-	if (pg == NULL || PQstatus(pg) != CONNECTION_OK)
+	pg = conn_open(&st, why, sizeof(why));
+	if (pg == NULL)
 	{
-		log_msg("cannot connect to the database: %s",
-				pg ? PQerrorMessage(pg) : "out of memory");
-		PQfinish(pg);
+		log_msg("%s%s", st == DB_OPEN_REFUSED ? "not serving: " : "", why);
 		return NULL;
 	}
 	if (!PQenterPipelineMode(pg))
@@ -210,20 +341,74 @@ note_error(PGresult *r, db_result *out)
 	utf8_copy(out->message, sizeof(out->message), msg ? msg : "database error");
 }
 
+/* Ask the server to cancel what the connection is running. */
+static void
+cancel_query(db_conn *c)
+{
+	PGcancel   *cancel = PQgetCancel(c->pg);
+	char		err[256];
+
+	if (cancel == NULL || !PQcancel(cancel, err, sizeof(err)))
+		log_msg("cannot cancel the query of a client that went away: %s",
+				cancel ? err : "no cancel handle");
+	PQfreeCancel(cancel);
+}
+
+/*
+ * Wait until a result can be read without blocking, watching the client's
+ * socket at the same time: when the client has gone away, the query is
+ * cancelled (once) and the results are still read to the end of the
+ * pipeline, so the connection is ready for the next request.
+ */
+static void
+await_result(db_conn *c, int client_fd, db_result *out)
+{
+	int			sock = PQsocket(c->pg);
+
+	while (PQisBusy(c->pg))
+	{
+		struct pollfd fds[2];
+		int			nfds = 1;
+
+		fds[0] = (struct pollfd) {sock, POLLIN, 0};
+		if (client_fd >= 0 && !out->cancelled)
+			fds[nfds++] = (struct pollfd) {client_fd, POLLRDHUP, 0};
+		if (poll(fds, (nfds_t) nfds, -1) < 0)
+		{
+			if (errno == EINTR)
+				continue;
+			return;				/* PQgetResult will block, as it used to */
+		}
+		/* the client closed its end (FIN), or the connection was reset */
+		if (nfds == 2 &&
+			(fds[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0)
+		{
+			out->cancelled = true;
+			cancel_query(c);
+		}
+		if (fds[0].revents != 0 && !PQconsumeInput(c->pg))
+			return;				/* broken: PQgetResult reports it */
+	}
+}
+
 /*
  * Read the results of one queued command (up to its terminating NULL).
  * Returns the result when keep is set and it succeeded, NULL otherwise;
  * *lost is set when the connection broke.
  */
 static PGresult *
-read_command(db_conn *c, bool keep, db_result *out, bool *ok, bool *lost)
+read_command(db_conn *c, int client_fd, bool keep, db_result *out, bool *ok,
+			 bool *lost)
 {
 	PGresult   *r;
 	PGresult   *kept = NULL;
 
 	*ok = false;
-	while ((r = PQgetResult(c->pg)) != NULL)
+	for (;;)
 	{
+		await_result(c, client_fd, out);
+		if ((r = PQgetResult(c->pg)) == NULL)
+			break;
 		switch (PQresultStatus(r))
 		{
 			case PGRES_COMMAND_OK:
@@ -254,7 +439,7 @@ read_command(db_conn *c, bool keep, db_result *out, bool *ok, bool *lost)
  */
 static bool
 run_pipeline(db_conn *c, step *steps, int nsteps, int keep_step,
-			 db_result *out)
+			 int client_fd, db_result *out)
 {
 	PGresult   *kept = NULL;
 	PGresult   *r;
@@ -271,23 +456,33 @@ run_pipeline(db_conn *c, step *steps, int nsteps, int keep_step,
 
 		if (steps[i].prepare)
 		{
-			read_command(c, false, out, &ok, &lost);
+			read_command(c, client_fd, false, out, &ok, &lost);
 			if (ok)
 				c->prepared |= 1u << steps[i].stmt;
 		}
 		if (!lost)
 		{
-			r = read_command(c, i == keep_step, out, &ok, &lost);
+			r = read_command(c, client_fd, i == keep_step, out, &ok, &lost);
 			if (r)
 				kept = r;
 		}
 	}
 	if (!lost)
 	{
+		await_result(c, client_fd, out);
 		r = PQgetResult(c->pg);
 		if (r == NULL || PQresultStatus(r) != PGRES_PIPELINE_SYNC)
 			lost = true;
 		PQclear(r);
+	}
+	if (out->cancelled)
+	{
+		/* nobody is waiting for the answer; do not retry */
+		PQclear(kept);
+		out->status = 503;
+		snprintf(out->message, sizeof(out->message),
+				 "The client closed the connection; the query was cancelled");
+		return true;
 	}
 	if (lost || (out->sqlstate[0] != '\0' && db_sqlstate_is_lost(out->sqlstate)))
 	{
@@ -322,11 +517,12 @@ run_pipeline(db_conn *c, step *steps, int nsteps, int keep_step,
  * own transaction after panko.set_identity (read-only unless it stores
  * events); without one (the health check) it runs alone.  Retries once on a
  * fresh connection when the connection fails; 503 when the database cannot
- * be reached.
+ * be reached or may not be used.  client_fd (or -1) is the client's socket:
+ * the query is cancelled if the client goes away before it finishes.
  */
 void
 db_call(db_stmt stmt, const db_identity *id, const char *const *params,
-		int nparams, db_result *out)
+		int nparams, int client_fd, db_result *out)
 {
 	const char *idparams[4];
 
@@ -363,10 +559,12 @@ db_call(db_stmt stmt, const db_identity *id, const char *const *params,
 		if (id)
 			steps[n++] = (step) {STMT_COMMIT, 0, NULL, false};
 		memset(out, 0, sizeof(*out));
-		if (run_pipeline(c, steps, n, keep, out))
+		if (run_pipeline(c, steps, n, keep, client_fd, out))
 		{
 			if (out->status == 500)
 				log_msg("database error %s: %s", out->sqlstate, out->message);
+			else if (out->cancelled)
+				log_msg("the client went away; its query was cancelled");
 			return;
 		}
 		log_msg("database connection lost (%s), %s",

@@ -6,6 +6,7 @@
 #define PANKO_API_DB_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <libpq-fe.h>
 
 /* The API statements; each is prepared once per connection. */
@@ -40,11 +41,22 @@ typedef struct db_result
 	size_t		len;
 	char		sqlstate[6];	/* on a database error */
 	char		message[512];	/* faultstring on error */
+	bool		cancelled;		/* the client went away; the query was cancelled */
 } db_result;
 
+/* Whether a new connection may serve. */
+typedef enum db_open_status
+{
+	DB_OPEN_OK,
+	DB_OPEN_FAILED,				/* unreachable, or the checks failed: retry later */
+	DB_OPEN_REFUSED				/* the role bypasses row-level security */
+} db_open_status;
+
 extern void db_init(const char *conninfo);
+extern db_open_status db_check(char *why, size_t whylen);
 extern void db_call(db_stmt stmt, const db_identity *id,
-					const char *const *params, int nparams, db_result *out);
+					const char *const *params, int nparams, int client_fd,
+					db_result *out);
 extern int	db_status_for_sqlstate(const char *sqlstate);
 
 #endif

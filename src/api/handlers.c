@@ -77,6 +77,21 @@ get_identity(struct MHD_Connection *conn, db_identity *id, reply *r)
 		identity_header(conn, "X-Roles", &id->roles, r);
 }
 
+/*
+ * The client's socket, so that its query can be cancelled when it goes
+ * away; -1 when libmicrohttpd does not say.
+ */
+static int
+client_socket(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+	if (ci == NULL || ci->connect_fd == MHD_INVALID_SOCKET)
+		return -1;
+	return ci->connect_fd;
+}
+
 /* Call one API function with the caller's identity. */
 static void
 call_api(struct MHD_Connection *conn, reply *r, db_stmt stmt,
@@ -87,7 +102,7 @@ call_api(struct MHD_Connection *conn, reply *r, db_stmt stmt,
 
 	if (!get_identity(conn, &id, r))
 		return;
-	db_call(stmt, &id, params, nparams, &res);
+	db_call(stmt, &id, params, nparams, client_socket(conn), &res);
 	reply_db(r, &res, ok_status);
 }
 
@@ -132,12 +147,12 @@ versions(struct MHD_Connection *conn, reply *r)
 
 /* /healthcheck: OK once the database answers SELECT 1. */
 static void
-healthcheck(reply *r)
+healthcheck(struct MHD_Connection *conn, reply *r)
 {
 	db_result	res;
 	char	   *body;
 
-	db_call(STMT_HEALTH, NULL, NULL, 0, &res);
+	db_call(STMT_HEALTH, NULL, NULL, 0, client_socket(conn), &res);
 	PQclear(res.res);
 	body = strdup(res.status == 200 ? "OK" : "DATABASE UNAVAILABLE");
 	reply_body(r, res.status == 200 ? 200 : 503, "text/plain", body,
@@ -217,7 +232,7 @@ handle_request(struct MHD_Connection *conn, api_request *req, reply *r)
 			versions(conn, r);
 			return;
 		case ROUTE_HEALTH:
-			healthcheck(r);
+			healthcheck(conn, r);
 			return;
 		case ROUTE_CAPABILITIES:
 			call_api(conn, r, STMT_CAPABILITIES, NULL, 0, 200);

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,32 @@ drain_and_stop(struct MHD_Daemon *daemon)
 		close(listen_fd);
 }
 
+/*
+ * Fail closed: a login role that bypasses row-level security would show
+ * every tenant everything, so the server does not start with one.  A
+ * database that cannot be reached yet is not fatal (503 until it is).
+ */
+static bool
+database_role_allowed(void)
+{
+	char		why[1024];
+
+	switch (db_check(why, sizeof(why)))
+	{
+		case DB_OPEN_OK:
+			return true;
+		case DB_OPEN_FAILED:
+			log_msg("%s", why);
+			return true;
+		case DB_OPEN_REFUSED:
+			break;
+	}
+	fprintf(stderr, "panko-api: refusing to start: %s\n", why);
+	if (config.log_file)
+		log_msg("refusing to start: %s", why);
+	return false;
+}
+
 /* Parse settings, serve until SIGTERM/SIGINT, exit 0 after draining. */
 int
 main(int argc, char **argv)
@@ -83,6 +110,8 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
 	db_init(config.db);
+	if (!database_role_allowed())
+		return 1;
 	daemon = http_start();
 	if (daemon == NULL)
 	{

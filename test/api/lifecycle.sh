@@ -44,11 +44,12 @@ status_of() { curl -sg -o /dev/null -w '%{http_code}' "$@"; }
 help=$("$PANKO_API" --help); rc=$?
 expect "--help exits 0" "[ $rc = 0 ]"
 for word in --listen --db --auth --cors-origin --prefix --threads --max-limit --max-body \
-            --max-filters \
+            --max-filters --statement-timeout \
             --timeout --log --version PANKO_API_LISTEN PANKO_API_DB PANKO_API_AUTH \
             PANKO_API_CORS_ORIGIN PANKO_API_PREFIX PANKO_API_THREADS PANKO_API_MAX_LIMIT \
             PANKO_API_MAX_BODY PANKO_API_TIMEOUT PANKO_API_LOG PANKO_API_MAX_FILTERS \
-            keystone-headers; do
+            PANKO_API_STATEMENT_TIMEOUT keystone-headers BYPASSRLS \
+            "CREATE ROLE panko_http LOGIN IN ROLE panko_api"; do
     grep -q -- "$word" <<<"$help" || bad "--help mentions $word"
 done
 ver=$("$PANKO_API" --version)
@@ -59,7 +60,9 @@ for args in "--threads 0" "--threads x" "--listen nonsense" "--listen 127.0.0.1:
             "--auth bogus" "--prefix telemetry" "--max-body 0" "--timeout 0" \
             "--max-limit -1" "--no-such-flag" "--listen 0.0.0.0:8977 --auth none" \
             "--listen [::]:8977 --auth none" "extra-argument" \
-            "--max-filters 0" "--max-filters x" "--max-filters 1e3" "--max-filters 100001"; do
+            "--max-filters 0" "--max-filters x" "--max-filters 1e3" "--max-filters 100001" \
+            "--statement-timeout -1" "--statement-timeout 1.5" "--statement-timeout x" \
+            "--statement-timeout 86401"; do
     # shellcheck disable=SC2086
     "$PANKO_API" $args >/dev/null 2>"$WORK/flag.err"; rc=$?
     expect "refuses $args (exit 2 with a message)" "[ $rc = 2 ] && [ -s $WORK/flag.err ]"

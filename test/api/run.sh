@@ -7,6 +7,9 @@
 #   - gabbi YAML suites (test/api/gabbits/*.yaml) with gabbi-run;
 #   - raw HTTP checks gabbi cannot express (raw_http.py);
 #   - server lifecycle checks: flags, SIGHUP, SIGTERM drain (lifecycle.sh);
+#   - the security guards: statement timeout, cancelling the query of a
+#     client that went away, refusing roles that bypass row-level security,
+#     bounded filters, UTF-8 responses (security.sh);
 #   - the real openstack CLI (cli.sh), Ceilometer's HTTP publisher
 #     (ceilometer_publish.py) and a kill -9 durability check (durability.sh).
 # Exits non-zero when anything failed, naming each failure.
@@ -119,6 +122,7 @@ check "raw http" $PY "$HERE/raw_http.py" "$MAIN_PORT"
 check "raw http, auth none" $PY "$HERE/raw_http.py" --noauth "$NOAUTH_PORT" "$NOAUTH_PID"
 check "gabbi ingest" gabbi ingest.yaml "$MAIN_PORT"
 check "lifecycle" bash "$HERE/lifecycle.sh"
+check "security" bash "$HERE/security.sh"
 check "openstack cli" bash "$HERE/cli.sh" "$NOAUTH_PORT"
 check "ceilometer publisher" $PY "$HERE/ceilometer_publish.py" "$NOAUTH_PORT"
 check "durability (kill -9)" bash "$HERE/durability.sh" "$NOAUTH_PORT"
