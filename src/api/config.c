@@ -36,7 +36,8 @@ static const char usage_text[] =
 "  --auth MODE            keystone-headers: trust X-User-Id, X-Project-Id and\n"
 "                         X-Roles set by Keystone's middleware or a gateway;\n"
 "                         none: every caller is an admin seeing all projects,\n"
-"                         allowed only on a loopback address\n"
+"                         allowed only on a loopback address, answering only\n"
+"                         requests whose Host is localhost, 127.x.x.x or [::1]\n"
 "                         (PANKO_API_AUTH, default keystone-headers)\n"
 "  --cors-origin ORIGIN   allow this CORS origin; repeatable\n"
 "                         (PANKO_API_CORS_ORIGIN, space- or comma-separated)\n"
@@ -430,5 +431,13 @@ config_load(int argc, char **argv)
 				"address, not %s\n", config.listen);
 		return -1;
 	}
+	for (int i = 0; config.auth == AUTH_NONE && i < config.ncors; i++)
+		if (strcmp(config.cors_origins[i], "*") == 0)
+		{
+			fprintf(stderr, "panko-api: --auth none with --cors-origin '*' would "
+					"let any web page read and write every event; name the "
+					"origins instead\n");
+			return -1;
+		}
 	return 0;
 }

@@ -37,7 +37,8 @@ reply_db(reply *r, db_result *res, int ok_status)
 
 /*
  * One identity header: NULL when absent or empty, false when it is not
- * valid UTF-8 (the reply is then set).
+ * valid UTF-8 (the reply is then set).  Repeated identity headers were
+ * refused with the other header checks (http.c).
  */
 static bool
 identity_header(struct MHD_Connection *conn, const char *name,

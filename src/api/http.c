@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 
 #include "config.h"
@@ -137,6 +138,67 @@ target_clean(const char *t)
 	return true;
 }
 
+/* Headers that must appear at most once, and what was seen of them. */
+static const char *const single_headers[] = {
+	"X-User-Id", "X-Project-Id", "X-Roles", "Host"
+};
+#define N_SINGLE_HEADERS (sizeof(single_headers) / sizeof(single_headers[0]))
+
+typedef struct header_count
+{
+	int			n[N_SINGLE_HEADERS];
+} header_count;
+
+/* Count one request header if it is one of single_headers. */
+static enum MHD_Result
+count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+			 const char *value)
+{
+	header_count *hc = cls;
+
+	for (size_t i = 0; key && i < N_SINGLE_HEADERS; i++)
+		if (strcasecmp(key, single_headers[i]) == 0)
+			hc->n[i]++;
+	return MHD_YES;
+}
+
+/*
+ * The name of an identity (or Host) header given more than once, or NULL.
+ * Only the first copy would be read, and a proxy that appends its header
+ * instead of replacing the client's would let the client's copy win.
+ */
+static const char *
+repeated_header(struct MHD_Connection *conn)
+{
+	header_count hc;
+
+	memset(&hc, 0, sizeof(hc));
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &hc);
+	for (size_t i = 0; i < N_SINGLE_HEADERS; i++)
+		if (hc.n[i] > 1)
+			return single_headers[i];
+	return NULL;
+}
+
+/*
+ * With --auth none, answer only requests addressed to this machine by a
+ * loopback name: a web page that rebinds its own DNS name to 127.0.0.1
+ * would otherwise read and write every event through the visitor's browser.
+ * HTTP/1.0 clients may leave Host out; browsers always send it.
+ */
+static bool
+host_allowed(struct MHD_Connection *conn, api_request *req)
+{
+	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+												   MHD_HTTP_HEADER_HOST);
+
+	if (config.auth != AUTH_NONE)
+		return true;
+	if (host == NULL)
+		return req->http10;
+	return host_is_loopback(host);
+}
+
 /* Is a body announced (Content-Length > 0 or chunked)? */
 static bool
 announced_body_length(struct MHD_Connection *conn, unsigned long long *len)
@@ -163,10 +225,22 @@ check_headers(struct MHD_Connection *conn, api_request *req, reply *r)
 	bool		is_get,
 				is_post;
 	unsigned long long clen;
+	const char *repeated;
 
 	if (req->target[0] != '/' || !target_clean(req->target))
 	{
 		reply_error(r, 400, "Invalid request target");
+		return true;
+	}
+	if ((repeated = repeated_header(conn)) != NULL)
+	{
+		reply_error(r, 400, "The %s header was given several times", repeated);
+		return true;
+	}
+	if (!host_allowed(conn, req))
+	{
+		reply_error(r, 400, "With --auth none, only requests addressed to "
+					"localhost, 127.0.0.0/8 or [::1] are answered");
 		return true;
 	}
 	switch (route_find(req->target, req->path_len, config.prefix,
@@ -276,6 +350,7 @@ on_access(void *cls, struct MHD_Connection *conn, const char *url,
 		snprintf(req->method, sizeof(req->method), "%s", method);
 		utf8_clip(req->method);
 		req->is_head = strcmp(method, "HEAD") == 0;
+		req->http10 = version && strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
 		if (check_headers(conn, req, &r))
 			return reply_send(conn, req, &r);
 		return MHD_YES;

@@ -26,6 +26,7 @@ typedef struct api_request
 	const char *query;			/* after '?', or NULL */
 	bool		started;		/* the first handler call was seen */
 	bool		is_head;
+	bool		http10;			/* HTTP/1.0 (may omit Host) */
 	int			status;			/* status queued, for the log */
 	route_match route;
 	strbuf		body;
@@ -57,6 +58,7 @@ extern enum MHD_Result reply_send(struct MHD_Connection *conn,
 extern bool accept_allows_json(const char *accept);
 extern bool media_type_is_json(const char *content_type);
 extern bool host_header_valid(const char *host);
+extern bool host_is_loopback(const char *host);
 extern bool origin_allowed(const char *origin);
 
 /* handlers.c */

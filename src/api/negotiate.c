@@ -4,6 +4,8 @@
  */
 #include "http.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -120,6 +122,60 @@ host_header_valid(const char *host)
 			return false;
 	}
 	return true;
+}
+
+/*
+ * Does a Host header name this machine by a loopback address?  localhost
+ * (any case), an IPv4 literal in 127.0.0.0/8 or [::1] (any IPv6 spelling of
+ * a loopback address), each with an optional :port.  Nothing that DNS
+ * answers for: a rebinding attacker controls every other name.
+ */
+bool
+host_is_loopback(const char *host)
+{
+	char		name[64];
+	const char *port;
+	size_t		n;
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (host[0] == '[')
+	{
+		const char *close = strchr(host, ']');
+
+		if (close == NULL)
+			return false;
+		n = (size_t) (close - host - 1);
+		port = close + 1;
+		if (*port != '\0' && *port != ':')
+			return false;
+	}
+	else
+	{
+		port = strchr(host, ':');
+		n = port ? (size_t) (port - host) : strlen(host);
+		if (port == NULL)
+			port = "";
+	}
+	if (n == 0 || n >= sizeof(name))
+		return false;
+	if (*port == ':')
+	{
+		size_t		digits = strspn(port + 1, "0123456789");
+
+		if (digits == 0 || digits > 5 || port[1 + digits] != '\0')
+			return false;
+	}
+	memcpy(name, host[0] == '[' ? host + 1 : host, n);
+	name[n] = '\0';
+	if (host[0] == '[')
+		return inet_pton(AF_INET6, name, &a6) == 1 &&
+			(IN6_IS_ADDR_LOOPBACK(&a6) ||
+			 (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127));
+	if (strcasecmp(name, "localhost") == 0)
+		return true;
+	return inet_pton(AF_INET, name, &a4) == 1 &&
+		(ntohl(a4.s_addr) >> 24) == 127;
 }
 
 /* Is this Origin one of the configured CORS origins? */

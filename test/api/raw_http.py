@@ -10,8 +10,9 @@ connection per worker thread, identity set per transaction).
 Usage: raw_http.py PORT                 the checks against a keystone-headers
                                         server with --max-body 4096
        raw_http.py --noauth PORT [PID]  the checks against an --auth none
-                                        server with the default limits: large
-                                        bodies that must be refused fast
+                                        server with the default limits: the
+                                        Host check against DNS rebinding, and
+                                        large bodies that must be refused fast
                                         (and cheaply, given the server's PID)
        raw_http.py --slow-client PORT   a client that never finishes its
                                         headers is cut off (server --timeout 1)
@@ -279,6 +280,37 @@ def run_main(port):
     check("12 concurrent POSTs of new event types are all stored",
           results == [(201, 8)] * 12, repr([r for r in results if r != (201, 8)][:3]))
 
+    # repeated identity headers: a proxy that appends its header instead of
+    # replacing the client's must not let the client's copy win
+    member_b = [("Host", "x"), ("Connection", "close"), ("X-User-Id", "user-b1"),
+                ("X-Project-Id", "proj-b"), ("X-Roles", "member")]
+    st, _, body = send(port, "GET", "/v2/events", member_b)
+    check("one copy of each identity header is served",
+          st == 200 and [e["message_id"] for e in json.loads(body)] == ["ev-b1", "ev-b2"],
+          "status %r body %r" % (st, body[:200]))
+    for name, extra in (("X-User-Id", "user-a1"), ("X-Project-Id", "proj-a"), ("X-Roles", "admin")):
+        for value_first in (False, True):
+            hdrs = list(member_b)
+            if value_first:
+                hdrs.insert(2, (name.lower(), extra))
+            else:
+                hdrs.append((name.upper(), extra))
+            check_error("%s given twice (%s) is 400" % (name, "client's first" if value_first else "appended"),
+                        send(port, "GET", "/v2/events", hdrs), 400,
+                        "The %s header was given several times" % name)
+    hdrs = member_b + [("X-Roles", "member")]
+    check_error("X-Roles twice with the same value is 400 too",
+                send(port, "GET", "/v2/events/ev-b1", hdrs), 400,
+                "The X-Roles header was given several times")
+    check_error("a repeated identity header on POST is 400, before the body",
+                send(port, "POST", "/v2/events",
+                     [("Host", "x"), ("Connection", "close"), ("Content-Type", "application/json"),
+                      ("X-Roles", "member"), ("X-Roles", "admin")], b"[]"), 400,
+                "The X-Roles header was given several times")
+    check_error("Host given twice is 400",
+                send(port, "GET", "/v2/capabilities", [("Host", "x"), ("Host", "y"), ("Connection", "close")]),
+                400)
+
     # the number of filters is bounded (--max-filters, default 100)
     def q_items(n):
         return "&".join("q.field=host&q.value=compute-1" for _ in range(n))
@@ -337,7 +369,7 @@ def cpu_seconds(pid):
 
 
 def run_noauth(port, pid=None):
-    """--auth none: big inputs refused fast.
+    """--auth none: only loopback Host names, and big inputs refused fast.
     With the server's pid, its CPU time is checked too."""
     good = "127.0.0.1:%d" % port
 
@@ -346,6 +378,30 @@ def run_noauth(port, pid=None):
         if host is not None:
             hdrs.insert(0, ("Host", host))
         return send(port, method, target, hdrs, body)
+
+    # DNS rebinding: a page of attacker.example, resolved to 127.0.0.1
+    check_error("GET with Host attacker.example is refused",
+                with_host("GET", "/v2/events", "attacker.example:8977"), 400)
+    event = json.dumps([{"message_id": "rebind-1", "event_type": "rebind.test",
+                         "generated": "2024-07-01T00:00:00",
+                         "traits": [["project_id", 1, "proj-rebind"]], "raw": {}}]).encode()
+    check_error("POST with Host attacker.example is refused",
+                with_host("POST", "/v2/events", "attacker.example:8977", event,
+                          [("Content-Type", "application/json")]), 400)
+    st, _, _ = with_host("GET", "/v2/events/rebind-1", good)
+    check("nothing was stored by the refused POST", st == 404, "status %r" % st)
+    for host in ("attacker.example", "localhost.attacker.example", "127.0.0.1.nip.io",
+                 "0.0.0.0:%d" % port, "10.0.0.1", "[::2]:%d" % port, "localhost:", "localhost:abc",
+                 "127.0.0.1:%d:1" % port, "[::1]x", "", "localhost.", "2130706433"):
+        check_error("Host %r is refused" % host, with_host("GET", "/v2/capabilities", host), 400)
+    resp = with_host("GET", "/v2/capabilities", None)
+    check("HTTP/1.1 without Host is refused", resp[0] == 400, "status %r" % resp[0])
+    for host in (good, "127.0.0.1", "localhost", "LocalHost:%d" % port, "127.1.2.3:80",
+                 "[::1]:%d" % port, "[::1]", "[0:0:0:0:0:0:0:1]:%d" % port):
+        st, _, body = with_host("GET", "/v2/capabilities", host)
+        check("Host %r is served" % host, st == 200, "status %r body %r" % (st, body[:200]))
+    st, _, _ = get(port, "/v2/capabilities", {"Host": None}, version="HTTP/1.0")
+    check("HTTP/1.0 without Host is served", st == 200, "status %r" % st)
 
     # filters: bounded in a JSON body as in the query string
     def q_body(n):

@@ -9,7 +9,8 @@
 #   - server lifecycle checks: flags, SIGHUP, SIGTERM drain (lifecycle.sh);
 #   - the security guards: statement timeout, cancelling the query of a
 #     client that went away, refusing roles that bypass row-level security,
-#     bounded filters, UTF-8 responses (security.sh);
+#     bounded filters, UTF-8 responses (security.sh; raw_http.py --noauth for
+#     the Host check of --auth none);
 #   - the real openstack CLI (cli.sh), Ceilometer's HTTP publisher
 #     (ceilometer_publish.py) and a kill -9 durability check (durability.sh).
 # Exits non-zero when anything failed, naming each failure.
