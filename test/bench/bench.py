@@ -12,6 +12,11 @@ Systems (one database each):
             traits, btree on generated; queries as a careful user writes them
   heap      (c) the same rows as (b) into an unindexed heap: the ingest floor
 
+Each system is loaded once per --days value D (the same N events spread
+over D daily partitions), and every part runs on each of those datasets;
+calls.py measures one transaction per call (pgbench) and the first call of
+a new backend.
+
 Run through test/bench/run.sh, which starts the cluster; see README.md.
 """
 
@@ -40,7 +45,7 @@ import workload  # noqa: E402
 
 DAY = 86400
 ALL_SYSTEMS = ["panko", "upstream", "jsonb", "heap"]
-ALL_PARTS = ["ingest", "size", "queries", "expiry", "http"]
+ALL_PARTS = ["ingest", "size", "queries", "calls", "expiry", "http"]
 
 # Return timestamps and json as the server's text: the client-side decoding
 # cost is then the same (and small) for every system.
@@ -98,6 +103,56 @@ class Failure(Exception):
     pass
 
 
+JSONB_COLS = "message_id, event_type, generated, traits, raw"
+
+
+def jsonb_page_sql(f):
+    """The jsonb table's page query for a filter, as a careful user writes
+    it: (sql, args) for cursor.execute/mogrify.  Keys _marker and _limit
+    (default 100) as in Bench.query_specs."""
+    f = dict(f)
+    marker = f.pop("_marker", None)
+    limit = int(f.pop("_limit", 100))
+    if marker is not None:
+        # keyset: the marker's (generated, message_id) via the primary key,
+        # then the btree on generated
+        return ("SELECT %s FROM ev "
+                "WHERE generated >= (SELECT generated FROM ev WHERE message_id = %%(m)s) "
+                "AND (generated, message_id) > "
+                "(SELECT generated, message_id FROM ev WHERE message_id = %%(m)s) "
+                "ORDER BY generated, message_id LIMIT %d" % (JSONB_COLS, limit), {"m": marker})
+    where, args = [], []
+    contains = {}
+    if f.get("event_type"):
+        where.append("event_type = %s")
+        args.append(f["event_type"])
+    for t in f.get("traits_filter", []):
+        if t["op"] == "eq" and "string" in t:
+            contains[t["key"]] = t["string"]
+        elif t["op"] == "ge" and "integer" in t:
+            where.append("(traits->>%s)::int >= %s")
+            args += [t["key"], t["integer"]]
+        else:
+            raise Failure("jsonb baseline: unsupported filter %r" % t)
+    if contains:
+        where.insert(0, "traits @> %s::jsonb")
+        args.insert(0, json.dumps(contains))
+    if f.get("admin_proj"):
+        where.append("(traits @> %s::jsonb OR NOT traits ? 'project_id')")
+        args.append(json.dumps({"project_id": f["admin_proj"]}))
+    if f.get("start_timestamp"):
+        where.append("generated >= %s")
+        args.append(f["start_timestamp"])
+    if f.get("end_timestamp"):
+        where.append("generated <= %s")
+        args.append(f["end_timestamp"])
+    sql = "SELECT %s FROM ev" % JSONB_COLS
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY generated, message_id LIMIT %d" % limit
+    return sql, args
+
+
 # --------------------------------------------------------------------------
 # the benchmark
 
@@ -106,14 +161,30 @@ class Bench:
         self.a = a
         self.systems = a.systems
         self.parts = a.parts
-        self.res = {"n": a.n, "figures": {}, "notes": [], "problems": [], "plans": []}
-        self.dbs = {s: "bench_%s" % s for s in ALL_SYSTEMS}
+        self.res = {"n": a.n, "days": a.days, "datasets": {}, "notes": [], "problems": [],
+                    "plans": []}
+        # per dataset (one per --days value): set by start_dataset
+        self.D = None
+        self.cur = None
+        self.dbs = None
         self.workfile = None
         self.meta = None
 
+    def start_dataset(self, days, end):
+        """The next --days value: its databases, workload and results."""
+        self.D = days
+        self.dbs = {s: "bench_%s_d%d" % (s, days) for s in ALL_SYSTEMS}
+        self.cur = self.res["datasets"].setdefault(str(days), {"days": days, "figures": {}})
+        self.workfile, self.meta = self.make_workload(self.a.n, end, days)
+        self.cur["anchor"] = {"d0": ts(self.meta["d0"]), "end": ts(self.meta["end"]),
+                              "days": round(self.meta["days"], 2), "partitions": days}
+        log("workload spans %s .. %s UTC (%.2f days: %d daily partitions, ~%.0f events a day)"
+            % (ts(self.meta["d0"]), ts(self.meta["end"]), self.meta["days"], days,
+               self.a.n / self.meta["days"]))
+
     # ---- bookkeeping
     def fig(self, key, system, value, **extra):
-        d = self.res["figures"].setdefault(key, {})
+        d = self.cur["figures"].setdefault(key, {})
         d[system] = value
         for k, v in extra.items():
             d["%s.%s" % (system, k)] = v
@@ -151,9 +222,17 @@ class Bench:
         except psycopg2.Error as e:
             raise Failure("CREATE EXTENSION panko failed (%s); run `make install` first, or "
                           "--systems upstream,jsonb,heap for the baselines only" % str(e).strip())
-        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = 'bench_admin'")
-        if cur.fetchone() is None:
-            cur.execute("CREATE ROLE bench_admin LOGIN IN ROLE panko_admin")
+        # bench_admin: every panko call of the bench that is not HTTP's;
+        # panko_http: panko-api's login, and the API form of calls.py.  The
+        # *_pl twins have panko.so loaded when their backend starts, as with
+        # panko in shared_preload_libraries (calls.py: the first call).
+        for role, member in [("bench_admin", "panko_admin"), ("panko_http", "panko_api"),
+                             ("bench_admin_pl", "panko_admin"), ("panko_http_pl", "panko_api")]:
+            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+            if cur.fetchone() is None:
+                cur.execute("CREATE ROLE %s LOGIN IN ROLE %s" % (role, member))
+                if role.endswith("_pl"):
+                    cur.execute("ALTER ROLE %s SET session_preload_libraries = 'panko'" % role)
         cur.execute("SELECT extversion FROM pg_extension WHERE extname = 'panko'")
         self.res["panko_version"] = cur.fetchone()[0]
         c.close()
@@ -182,12 +261,12 @@ class Bench:
         c.close()
 
     # ---- workload
-    def make_workload(self, n, end):
-        path = os.path.join(self.a.workdir, "events-%d.jsonl" % n)
+    def make_workload(self, n, end, days):
+        path = os.path.join(self.a.workdir, "events-%d-d%d.jsonl" % (n, days))
         t0 = time.perf_counter()
-        w = workload.write(n, path, seed=self.a.seed, batch=self.a.batch, end=end)
-        log("workload: %d events in %d batches of <= %d, %.1f s to generate -> %s"
-            % (n, math.ceil(n / self.a.batch), self.a.batch, time.perf_counter() - t0, path))
+        w = workload.write(n, path, seed=self.a.seed, batch=self.a.batch, end=end, days=days)
+        log("workload: %d events over %d days in %d batches of <= %d, %.1f s to generate -> %s"
+            % (n, days, math.ceil(n / self.a.batch), self.a.batch, time.perf_counter() - t0, path))
         return path, w.meta()
 
     # ---- ingest
@@ -234,7 +313,14 @@ class Bench:
                 raise Failure("panko.record_events did not store %d of the %d events" % (rows, n))
             c = self.admin(db)
             stored = q1(c, "SELECT count(*) FROM panko.event")
+            parts = q1(c, "SELECT count(*) FROM panko.partition")
             c.close()
+            log("  %-8s %d partitions of panko.event after the ingest" % (system, parts))
+            if label == "ingest":
+                self.cur["anchor"]["panko_partitions"] = parts
+                if parts != self.D:
+                    self.note("the %d-day dataset made %d partitions of panko.event, not %d"
+                              % (self.D, parts, self.D))
             if stored != n:
                 raise Failure("panko: %d events stored, expected %d" % (stored, n))
         elif rows != n:
@@ -254,9 +340,13 @@ class Bench:
         secs = float(dict(x.split("=") for x in r.stdout.split())["seconds"])
         rate = self.a.n / secs
         log("  (info) receiving + parsing $1::jsonb alone: %.2f s = %.0f events/s" % (secs, rate))
+        first = "parse_floor_events_per_s" not in self.res
         self.res["parse_floor_events_per_s"] = rate
-        self.note("receiving a batch as $1 and parsing it into jsonb, nothing else, runs at %.0f events/s "
-                  "on this machine: no ingest through record_events($1::jsonb) can be faster" % rate)
+        self.cur["parse_floor_events_per_s"] = rate
+        if first:
+            self.note("receiving a batch as $1 and parsing it into jsonb, nothing else, runs at %.0f events/s "
+                      "on this machine (%d-day dataset): no ingest through record_events($1::jsonb) "
+                      "can be faster" % (rate, self.D))
 
     def ingest_upstream(self, db, path, n, sample):
         """Upstream's driver: one transaction per event, on the first
@@ -318,18 +408,20 @@ class Bench:
         c.close()
         log("  %-8s VACUUM ANALYZE %.1f s" % (system, time.perf_counter() - t0))
 
-    def load_all(self):
+    def load_all(self, first):
+        """Load every system with this dataset.  Upstream's per-event
+        driver replay (slow) is timed on the first dataset only."""
         a = self.a
         n = a.n
         need_heap = "heap" in self.systems and ("ingest" in self.parts or "size" in self.parts)
-        log("\n== ingest (N = %d, batches of %d)" % (n, a.batch))
+        log("\n== ingest (N = %d over %d days, batches of %d)" % (n, self.D, a.batch))
         for s in ["heap", "jsonb", "panko", "upstream"]:
             if s not in self.systems or (s == "heap" and not need_heap):
                 continue
             db = self.dbs[s]
             getattr(self, "setup_" + s)(db)
             if s == "upstream":
-                sample = a.upstream_sample if "ingest" in self.parts else 0
+                sample = a.upstream_sample if "ingest" in self.parts and first else 0
                 rate = self.ingest_upstream(db, self.workfile, n, sample)
                 if rate is not None:
                     self.fig("ingest", s, rate, sample=sample)
@@ -339,10 +431,10 @@ class Bench:
             self.vacuum(s, db)
             if s == "heap" and "ingest" in self.parts:
                 self.parse_floor(db)
-        if "upstream" in self.systems and "ingest" in self.parts:
+        if "upstream" in self.systems and "ingest" in self.parts and first:
             self.note("upstream's ingest rate is its driver's SQL (one transaction per event) replayed "
-                      "on the first %d events; the rest of its N was bulk-loaded with set-based SQL"
-                      % min(a.upstream_sample, n))
+                      "on the first %d events of the %d-day dataset; the rest of its N, and every "
+                      "other dataset, was bulk-loaded with set-based SQL" % (min(a.upstream_sample, n), self.D))
 
     # ---- size
     def size(self):
@@ -429,6 +521,7 @@ class Bench:
         pos = min(self.a.marker_pos, n // 2)
         step = max(1, min(997, (n - pos - 200) // max(1, runs)))
         self.marker_pos = pos
+        self.markers_days = self.D
         self.markers = [keys[min(n - 1, pos - 1 + i * step)][1] for i in range(runs)]
         self.expected_after_marker = {keys[min(n - 1, pos - 1 + i * step)][1]:
                                       [k[1] for k in keys[pos + i * step: pos + i * step + 100]]
@@ -463,47 +556,9 @@ class Bench:
         if system == "jsonb":
             conn = connect(self.dbs["jsonb"])
             cur = conn.cursor()
-            cols = "message_id, event_type, generated, traits, raw"
 
             def run(f):
-                if "_marker" in f:
-                    # keyset: the marker's (generated, message_id) via the
-                    # primary key, then the btree on generated
-                    cur.execute("SELECT %s FROM ev "
-                                "WHERE generated >= (SELECT generated FROM ev WHERE message_id = %%(m)s) "
-                                "AND (generated, message_id) > "
-                                "(SELECT generated, message_id FROM ev WHERE message_id = %%(m)s) "
-                                "ORDER BY generated, message_id LIMIT 100" % cols, {"m": f["_marker"]})
-                    return [r[0] for r in cur.fetchall()], None
-                where, args = [], []
-                contains = {}
-                if f.get("event_type"):
-                    where.append("event_type = %s")
-                    args.append(f["event_type"])
-                for t in f.get("traits_filter", []):
-                    if t["op"] == "eq" and "string" in t:
-                        contains[t["key"]] = t["string"]
-                    elif t["op"] == "ge" and "integer" in t:
-                        where.append("(traits->>%s)::int >= %s")
-                        args += [t["key"], t["integer"]]
-                    else:
-                        raise Failure("jsonb baseline: unsupported filter %r" % t)
-                if contains:
-                    where.insert(0, "traits @> %s::jsonb")
-                    args.insert(0, json.dumps(contains))
-                if f.get("admin_proj"):
-                    where.append("(traits @> %s::jsonb OR NOT traits ? 'project_id')")
-                    args.append(json.dumps({"project_id": f["admin_proj"]}))
-                if f.get("start_timestamp"):
-                    where.append("generated >= %s")
-                    args.append(f["start_timestamp"])
-                if f.get("end_timestamp"):
-                    where.append("generated <= %s")
-                    args.append(f["end_timestamp"])
-                sql = "SELECT %s FROM ev" % cols
-                if where:
-                    sql += " WHERE " + " AND ".join(where)
-                sql += " ORDER BY generated, message_id LIMIT %d" % f.get("_limit", 100)
+                sql, args = jsonb_page_sql(f)
                 cur.execute(sql, args)
                 return [r[0] for r in cur.fetchall()], None
             return conn, run
@@ -629,19 +684,25 @@ class Bench:
                 out.append("---- %s upstream page query\n%s\n---- %s upstream traits query\n%s"
                            % (qname, plan, qname, plan2))
                 c.close()
-        self.res["plans"] = out
+        self.res["plans"].append("==== %d-day dataset (%d partitions): EXPLAIN ANALYZE of each query\n\n%s"
+                                 % (self.D, self.D, "\n\n".join(out)))
 
     # ---- expiry
-    def expiry(self):
+    def expiry_possible(self):
+        """Expiring --expiry-days days, then 6 hours more and (diagnostic)
+        the rest of the next day, needs that many whole days before today."""
+        return self.D >= self.a.expiry_days + 2
+
+    def expiry(self, scales):
         a = self.a
-        log("\n== expiry: one day out of ~31 (ttl chosen so that exactly the oldest day expires)")
-        self.expire_days(self.dbs, a.n, self.meta, "expiry", keep=True)
-        for n in a.expiry_scales:
+        log("\n== expiry: one day out of ~%d (ttl chosen so that exactly the oldest day expires)" % self.D)
+        self.expire_days(self.dbs, a.n, self.meta, self.workfile, "expiry")
+        for n in scales:
             if n == a.n:
                 continue
-            log("\n== expiry at N = %d (fresh panko and upstream databases)" % n)
-            path, meta = self.make_workload(n, self.meta["end"])
-            dbs = {"panko": "bench_panko_%d" % n, "upstream": "bench_upstream_%d" % n}
+            log("\n== expiry at N = %d over %d days (fresh panko and upstream databases)" % (n, self.D))
+            path, meta = self.make_workload(n, self.meta["end"], self.D)
+            dbs = {"panko": "bench_panko_%d_d%d" % (n, self.D), "upstream": "bench_upstream_%d_d%d" % (n, self.D)}
             for s in ["panko", "upstream"]:
                 if s not in self.systems:
                     continue
@@ -652,12 +713,12 @@ class Bench:
                 else:
                     self.ingest_upstream(dbs[s], path, n, 0)
                 self.vacuum(s, dbs[s])
-            self.expire_days(dbs, n, meta, "expiry@%d" % n, keep=False)
+            self.expire_days(dbs, n, meta, path, "expiry@%d" % n)
             for d in dbs.values():
                 self.drop_db(d)
             os.unlink(path)
 
-    def expire_days(self, dbs, n, meta, key, keep):
+    def expire_days(self, dbs, n, meta, path, key):
         a = self.a
         d0 = meta["d0"]
         systems = [s for s in ["panko", "upstream", "jsonb"] if s in self.systems and s in dbs]
@@ -670,7 +731,7 @@ class Bench:
         # a ttl in whole seconds puts the real cutoff in [cut, cut + 1 s),
         # where there are no events at a midnight (see workload.py) but may
         # be some at 06:00
-        bounds = self.cumulative_counts(meta, n, cuts + [extra_cut])
+        bounds = self.cumulative_counts(path, cuts + [extra_cut])
         for di, cutoff in enumerate(cuts + [extra_cut]):
             label = "day %d" % (di + 1) if di < len(cuts) else "+6 h inside a day"
             lo, hi = bounds[di]
@@ -714,17 +775,17 @@ class Bench:
             stmts = re.findall(r"duration: ([\d.]+) ms\s+plan:\s*\nQuery Text: ([^\n]*)", notices)
             top = sorted(((float(d), q) for d, q in stmts), reverse=True)[:6]
             self.res["plans"].append(
-                "---- %s panko clear_expired_data diagnostic (cutoff %s UTC, %d deleted, %.1f ms with auto_explain "
+                "---- %s [%d-day dataset] panko clear_expired_data diagnostic (cutoff %s UTC, %d deleted, %.1f ms with auto_explain "
                 "on). Slowest nested statements (they nest: a function's time includes its statements'; utility "
                 "statements such as DROP/DETACH are not logged):\n%s\n%s"
-                % (key, ts(cutoff), deleted, t * 1000,
+                % (key, self.D, ts(cutoff), deleted, t * 1000,
                    "\n".join("  %9.1f ms  %s" % (d, q[:160]) for d, q in top), notices))
         except psycopg2.Error as e:
-            self.res["plans"].append("---- %s panko expiry diagnostic failed: %s" % (key, e))
+            self.res["plans"].append("---- %s [%d-day dataset] panko expiry diagnostic failed: %s"
+                                     % (key, self.D, e))
         c.close()
 
-    def cumulative_counts(self, meta, n, cuts):
-        path = self.workfile if n == self.a.n else os.path.join(self.a.workdir, "events-%d.jsonl" % n)
+    def cumulative_counts(self, path, cuts):
         gens = []
         for b in read_batches(path):
             for ev in json.loads(b):
@@ -774,29 +835,47 @@ class Bench:
         import http_bench
         http_bench.run(self)
 
+    # ---- calls
+    def calls(self):
+        import calls
+        calls.run(self)
+
+    def drop_dataset(self):
+        for s in ALL_SYSTEMS:
+            self.drop_db(self.dbs[s])
+
     # ---- main
     def run(self):
         a = self.a
         os.makedirs(a.workdir, exist_ok=True)
         self.build_loader()
         end = int(time.time())
-        self.workfile, self.meta = self.make_workload(a.n, end)
-        self.res["anchor"] = {"d0": ts(self.meta["d0"]), "end": ts(self.meta["end"]),
-                              "days": round(self.meta["days"], 2)}
-        log("workload spans %s .. %s UTC (%.2f days)" % (ts(self.meta["d0"]), ts(self.meta["end"]),
-                                                        self.meta["days"]))
-        if any(p in self.parts for p in ALL_PARTS):
-            self.load_all()
-        if "size" in self.parts:
-            self.size()
-        if "queries" in self.parts:
-            self.queries()
-        if "http" in self.parts:
-            self.http()
-        if "expiry" in self.parts:
-            self.expiry()
-        if not a.keep:
-            os.unlink(self.workfile)
+        scales_done = False
+        for i, days in enumerate(a.days):
+            log("\n" + "#" * 100 + "\n# dataset %d of %d: N = %d over %d days (%d daily partitions)\n"
+                % (i + 1, len(a.days), a.n, days, days) + "#" * 100)
+            self.start_dataset(days, end)
+            if any(p in self.parts for p in ALL_PARTS):
+                self.load_all(first=(i == 0))
+            if "size" in self.parts:
+                self.size()
+            if "queries" in self.parts:
+                self.queries()
+            if "calls" in self.parts:
+                self.calls()
+            if "http" in self.parts:
+                self.http()
+            if "expiry" in self.parts:
+                if self.expiry_possible():
+                    self.expiry([] if scales_done else a.expiry_scales)
+                    scales_done = True
+                else:
+                    self.note("expiry skipped on the %d-day dataset: it needs --expiry-days + 2 = %d days"
+                              % (days, a.expiry_days + 2))
+            if not a.keep:
+                os.unlink(self.workfile)
+                if i < len(a.days) - 1:
+                    self.drop_dataset()
 
 
 # --------------------------------------------------------------------------
@@ -824,24 +903,50 @@ def fmt_num(v, unit):
 
 
 def report(res, settings):
-    F = res["figures"]
+    import calls
     lines = []
     w = lines.append
+    verdicts = []
     w("")
     w("=" * 124)
-    w("panko benchmark  N = {:,} events   {}".format(res["n"], res.get("when", "")))
-    w("workload: %s .. %s UTC (%s days), 20 event types, 12 traits/event"
-      % (res["anchor"]["d0"], res["anchor"]["end"], res["anchor"]["days"]))
+    w("panko benchmark  N = {:,} events   --days {}   {}".format(
+        res["n"], ",".join(str(d) for d in res["days"]), res.get("when", "")))
     w("host: %s" % res.get("host", ""))
     w("cluster: %s" % settings)
     w("panko %s, git %s, installed %s" % (res.get("panko_version", "-"), res.get("git", "-"),
                                           res.get("installed", "-")))
+    for d in res["days"]:
+        ds = res["datasets"].get(str(d))
+        if ds and ds.get("anchor"):
+            report_dataset(ds, w, verdicts)
+    calls.report(res, w, verdicts)
+    if res["notes"]:
+        w("")
+        for n in res["notes"]:
+            w("note: " + n)
+    if res["problems"]:
+        w("")
+        for p in res["problems"]:
+            w("PROBLEM: " + p)
+    w("")
+    passed = sum(1 for _, v in verdicts if v.startswith("PASS"))
+    w("targets: %d PASS, %d MISS" % (passed, len(verdicts) - passed))
+    return "\n".join(lines)
+
+
+def report_dataset(ds, w, verdicts):
+    """The table of one dataset (one --days value)."""
+    F = ds["figures"]
+    D = ds["days"]
+    w("")
+    w("=" * 124)
+    w("%d-day dataset: %s .. %s UTC (%s days, %d daily partitions), 20 event types, 12 traits/event"
+      % (D, ds["anchor"]["d0"], ds["anchor"]["end"], ds["anchor"]["days"], D))
     w("=" * 124)
     hdr = "%-40s %12s %12s %12s %12s  %-22s %s" % ("figure", "panko", "(a) upstream", "(b) jsonb",
                                                     "(c) heap", "panko vs a / b / c", "target")
     w(hdr)
     w("-" * 124)
-    verdicts = []
 
     def row(label, key, unit, better, target_fn=None):
         d = F.get(key)
@@ -861,7 +966,7 @@ def report(res, settings):
                 ratios.append("%.1fx" % (v / p))
         verdict = target_fn(d) if target_fn and p is not None else ""
         if verdict:
-            verdicts.append((label, verdict))
+            verdicts.append(("%s [%d days]" % (label, D), verdict))
         w("%-40s %12s %12s %12s %12s  %-22s %s" % (
             label, fmt_num(vals[0], unit), fmt_num(vals[1], unit), fmt_num(vals[2], unit),
             fmt_num(vals[3], unit), " / ".join(ratios), verdict))
@@ -906,7 +1011,7 @@ def report(res, settings):
         row("%s events/s (info)" % k, k, "ev/s", "higher")
     w("-" * 124)
     # p95 rows were read from the nested keys
-    http = res.get("http")
+    http = ds.get("http")
     if http:
         w("")
         w("HTTP (panko-api --threads %s; wrk -t2 -c32 -d%ss --latency on loopback)" % (http["threads"], http["duration"]))
@@ -917,36 +1022,26 @@ def report(res, settings):
                 r["non2xx"], "{:,.0f}".format(r["events_per_s"]) if r.get("events_per_s") else "-",
                 r.get("verdict", "")))
             if r.get("verdict"):
-                verdicts.append((r["name"], r["verdict"]))
+                verdicts.append(("%s [%d days]" % (r["name"], D), r["verdict"]))
         if http.get("log_statuses"):
             w("statuses in panko-api's request log (all routes, sanity requests included): %s"
               % ", ".join("%s: %d" % kv for kv in sorted(http["log_statuses"].items())))
-    if res["notes"]:
-        w("")
-        for n in res["notes"]:
-            w("note: " + n)
-    if res["problems"]:
-        w("")
-        for p in res["problems"]:
-            w("PROBLEM: " + p)
-    w("")
-    passed = sum(1 for _, v in verdicts if v.startswith("PASS"))
-    w("targets: %d PASS, %d MISS" % (passed, len(verdicts) - passed))
-    return "\n".join(lines)
 
 
 def fix_p95(res):
     """Expose the p95 of each query as its own figure row."""
-    F = res["figures"]
-    for q in list(F):
-        if q.startswith("Q") and "." not in q:
-            d = F[q]
-            F[q + ".p95"] = {s: d.get(s + ".p95") for s in ["panko", "upstream", "jsonb"] if s + ".p95" in d}
+    for ds in res["datasets"].values():
+        F = ds["figures"]
+        for q in list(F):
+            if q.startswith("Q") and "." not in q:
+                d = F[q]
+                F[q + ".p95"] = {s: d.get(s + ".p95") for s in ["panko", "upstream", "jsonb"] if s + ".p95" in d}
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1000000)
+    ap.add_argument("--days", default="31", help="comma-separated spans in days, e.g. 31,365")
     ap.add_argument("--parts", default=",".join(ALL_PARTS))
     ap.add_argument("--systems", default=",".join(ALL_SYSTEMS))
     ap.add_argument("--seed", type=int, default=workload.SEED)
@@ -964,6 +1059,12 @@ def main():
     ap.add_argument("--http-duration", type=int, default=20)
     ap.add_argument("--http-threads", type=int, default=2)
     ap.add_argument("--explain", type=int, default=1)
+    ap.add_argument("--call-secs", type=int, default=5, help="pgbench -T per query, form and dataset")
+    ap.add_argument("--call-txns", type=int, default=0, help="pgbench -t instead of -T (0: use --call-secs)")
+    ap.add_argument("--call-warmup", type=int, default=20, help="first transactions of each pgbench run not counted")
+    ap.add_argument("--call-mode", default="simple", choices=["simple", "extended", "prepared"],
+                    help="pgbench -M")
+    ap.add_argument("--first-calls", type=int, default=20, help="new backends per first-call figure")
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--results", required=True)
     ap.add_argument("--settings", default="")
@@ -972,6 +1073,13 @@ def main():
     a.parts = [p for p in a.parts.split(",") if p]
     a.systems = [s for s in a.systems.split(",") if s]
     a.expiry_scales = [int(x) for x in a.expiry_scales.replace(",", " ").split() if x]
+    try:
+        a.days = [int(x) for x in a.days.replace(",", " ").split() if x]
+    except ValueError:
+        ap.error("--days takes a comma-separated list of integers, e.g. 31,365")
+    if not a.days or len(set(a.days)) != len(a.days) or any(not 1 <= d <= workload.MAX_DAYS for d in a.days):
+        ap.error("--days: distinct values in 1..%d (panko makes daily partitions within 400 days of now)"
+                 % workload.MAX_DAYS)
     for p in a.parts:
         if p not in ALL_PARTS:
             ap.error("unknown part %s (parts: %s)" % (p, ",".join(ALL_PARTS)))
@@ -1014,7 +1122,7 @@ def main():
     text = report(b.res, a.settings)
     print(text, flush=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = os.path.join(a.results, "bench-%s-n%d" % (stamp, a.n))
+    base = os.path.join(a.results, "bench-%s-n%d-d%s" % (stamp, a.n, "-".join(str(d) for d in a.days)))
     with open(base + ".txt", "w") as f:
         f.write(text + "\n")
     with open(base + ".json", "w") as f:

@@ -6,7 +6,9 @@ GET /v2/events/{id}, GET /v2/event_types, and POST /v2/events with batches
 of 100 new events (wrk/post.lua gives every posted event a fresh
 message_id).  Reports requests/s, p50, p99, non-2xx responses (wrk counts
 status >= 400; socket errors and timeouts are reported with them) and, for
-POST, events/s as counted in the database before and after.
+POST, events/s as counted in the database before and after.  Runs once per
+dataset (--days value) on that dataset's panko database; the figures go to
+bench.cur["http"].
 """
 
 import json
@@ -77,7 +79,7 @@ def run(bench):
         cur.execute("CREATE ROLE panko_http LOGIN IN ROLE panko_api")
     c.close()
 
-    work = os.path.join(a.workdir, "http")
+    work = os.path.join(a.workdir, "http-d%d" % bench.D)
     os.makedirs(work, exist_ok=True)
     port = int(subprocess.run(["/usr/bin/python3", "-c",
                                "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); "
@@ -87,7 +89,7 @@ def run(bench):
     logfile = os.path.join(work, "api.log")
     argv = [api, "--auth", "none", "--listen", "127.0.0.1:%d" % port, "--db", conninfo,
             "--threads", str(a.http_threads), "--log", logfile]
-    log("\n== HTTP: %s" % " ".join(argv))
+    log("\n== HTTP on the %d-day dataset: %s" % (bench.D, " ".join(argv)))
     errf = open(os.path.join(work, "api.stderr"), "w")
     proc = subprocess.Popen(argv, stdout=errf, stderr=subprocess.STDOUT)
     try:
@@ -232,5 +234,5 @@ def _run(bench, a, base, work, proc, logfile):
                     statuses[m.group(1)] = statuses.get(m.group(1), 0) + 1
     except OSError:
         pass
-    bench.res["http"] = {"threads": a.http_threads, "duration": dur, "rows": rows,
+    bench.cur["http"] = {"threads": a.http_threads, "duration": dur, "rows": rows,
                          "server": proc.args[0], "log_statuses": statuses}

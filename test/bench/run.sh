@@ -6,7 +6,12 @@
 #
 # Options (each also an environment variable):
 #   --n N                 events (BENCH_N, default 1000000)
-#   --parts LIST          ingest,size,queries,expiry,http (BENCH_PARTS, default all)
+#   --days LIST           spans in days, today included: the same N is loaded
+#                         once per value, over that many daily partitions, and
+#                         every part runs on each (BENCH_DAYS, default 31;
+#                         --days 31,365 for the query-path comparison)
+#   --parts LIST          ingest,size,queries,calls,expiry,http (BENCH_PARTS,
+#                         default all)
 #   --systems LIST        panko,upstream,jsonb,heap (BENCH_SYSTEMS, default all)
 #   --upstream-sample K   events ingested through upstream's per-event SQL
 #                         (BENCH_UPSTREAM_SAMPLE, default 20000)
@@ -17,11 +22,16 @@
 #                         default 5000000; "" for none)
 #   --expiry-days D       days expired one after another (BENCH_EXPIRY_DAYS, 3)
 #   --http-duration S     wrk duration per route (BENCH_HTTP_DURATION, 20)
-#   --smoke               N=2000, 5 runs, short HTTP, small expiry scale: proves
-#                         the scripts work (exits non-zero on any failure)
+#   --call-secs S         calls: pgbench -T per query, form and dataset
+#                         (BENCH_CALL_SECS, 5)
+#   --first-calls K       calls: new backends per first-call figure
+#                         (BENCH_FIRST_CALLS, 20)
+#   --smoke               N=2000 over --days 3,40, 5 runs, short HTTP and
+#                         pgbench runs, small expiry scale: proves the scripts
+#                         work (exits non-zero on any failure)
 #   --keep                keep the cluster and the workload files
 #
-# Prints a table and writes test/bench/results/bench-<time>-n<N>.{txt,json}
+# Prints a table and writes test/bench/results/bench-<time>-n<N>-d<days>.{txt,json}
 # (plus .plans.txt with EXPLAIN ANALYZE of every query); results/latest.*
 # point to the last run.  Needs `make install` done (as root) for panko.
 set -euo pipefail
@@ -31,7 +41,8 @@ TOP=$(cd "$HERE/../.." && pwd)
 PY=/usr/bin/python3
 
 N=${BENCH_N:-1000000}
-PARTS=${BENCH_PARTS:-ingest,size,queries,expiry,http}
+DAYS=${BENCH_DAYS:-}
+PARTS=${BENCH_PARTS:-ingest,size,queries,calls,expiry,http}
 SYSTEMS=${BENCH_SYSTEMS:-panko,upstream,jsonb,heap}
 UPSTREAM_SAMPLE=${BENCH_UPSTREAM_SAMPLE:-20000}
 RUNS=${BENCH_RUNS:-50}
@@ -39,16 +50,20 @@ BUDGET=${BENCH_BUDGET:-60}
 EXPIRY_SCALES=${BENCH_EXPIRY_SCALES-5000000}
 EXPIRY_DAYS=${BENCH_EXPIRY_DAYS:-3}
 HTTP_DURATION=${BENCH_HTTP_DURATION:-20}
+CALL_SECS=${BENCH_CALL_SECS:-5}
+FIRST_CALLS=${BENCH_FIRST_CALLS:-20}
 SMOKE=0
 KEEP=0
 EXTRA=()
 
-usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
         --n) N=$2; shift 2 ;;
         --n=*) N=${1#*=}; shift ;;
+        --days) DAYS=$2; shift 2 ;;
+        --days=*) DAYS=${1#*=}; shift ;;
         --parts) PARTS=$2; shift 2 ;;
         --parts=*) PARTS=${1#*=}; shift ;;
         --systems) SYSTEMS=$2; shift 2 ;;
@@ -59,6 +74,8 @@ while [ $# -gt 0 ]; do
         --expiry-scales) EXPIRY_SCALES=$2; shift 2 ;;
         --expiry-days) EXPIRY_DAYS=$2; shift 2 ;;
         --http-duration) HTTP_DURATION=$2; shift 2 ;;
+        --call-secs) CALL_SECS=$2; shift 2 ;;
+        --first-calls) FIRST_CALLS=$2; shift 2 ;;
         --smoke) SMOKE=1; shift ;;
         --keep) KEEP=1; shift ;;
         -h|--help) usage; exit 0 ;;
@@ -74,8 +91,10 @@ if [ "$SMOKE" = 1 ]; then
     BUDGET=10
     EXPIRY_SCALES=4000
     EXPIRY_DAYS=2
-    HTTP_DURATION=2
-    EXTRA+=(--warmup 1 --marker-pos 1000)
+    HTTP_DURATION=1
+    FIRST_CALLS=3
+    DAYS=${DAYS:-3,40}
+    EXTRA+=(--warmup 1 --marker-pos 1000 --call-txns 15 --call-warmup 5)
     SETTINGS=(
         "shared_buffers = 256MB"
         "work_mem = 16MB"
@@ -103,6 +122,8 @@ else
         "timezone = 'UTC'"
     )
 fi
+
+DAYS=${DAYS:-31}
 
 RESULTS=$HERE/results
 WORKDIR=${BENCH_WORKDIR:-$(mktemp -d /tmp/panko-bench-work-XXXXXX)}
@@ -155,10 +176,11 @@ echo "bench: settings: $SHOWN"
 export BENCH_PGHOST=$PGHOST BENCH_PGPORT=$PGPORT
 set +e
 "$PY" "$HERE/bench.py" \
-    --n "$N" --parts "$PARTS" --systems "$SYSTEMS" \
+    --n "$N" --days "$DAYS" --parts "$PARTS" --systems "$SYSTEMS" \
     --upstream-sample "$UPSTREAM_SAMPLE" --runs "$RUNS" --budget "$BUDGET" \
     --expiry-scales "$EXPIRY_SCALES" --expiry-days "$EXPIRY_DAYS" \
     --http-duration "$HTTP_DURATION" \
+    --call-secs "$CALL_SECS" --first-calls "$FIRST_CALLS" \
     --workdir "$WORKDIR" --results "$RESULTS" \
     --settings "$(printf '%s; ' "${SETTINGS[@]}")" \
     $([ "$KEEP" = 1 ] && echo --keep) \

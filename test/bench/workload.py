@@ -12,8 +12,12 @@ Shape (fixed seed, so every run and every system sees the same events,
 apart from the anchor in time, which is "now"):
   - 20 OpenStack event types, equally likely;
   - `generated` spread evenly over [D0, end), D0 = UTC midnight of today
-    minus 30 days and end = now (truncated to the second): ~31 days, whose
-    oldest day [D0, D0 + 1 day) is one whole UTC day.  Events are written in
+    minus (DAYS - 1) days and end = now (truncated to the second): DAYS
+    days (31 by default, the last one partial), whose oldest day
+    [D0, D0 + 1 day) is one whole UTC day, so each day is one of panko's
+    daily partitions and there are about N/DAYS events a day.  The span
+    ends now because panko makes daily partitions on demand only within
+    400 days of now (so DAYS <= 400).  Events are written in
     time order, as a live feed would deliver them.  No event falls in the
     first two seconds after a UTC midnight, so that an integer-second TTL
     computed at run time expires exactly whole days (see bench.py);
@@ -32,7 +36,7 @@ apart from the anchor in time, which is "now"):
       launched_at   datetime up to an hour before `generated`
   - message_id: a uuid4-shaped string; raw: {}.
 
-Usage: workload.py --n N [--seed S] [--batch 10000] [--end EPOCH] --out FILE
+Usage: workload.py --n N [--days 31] [--seed S] [--batch 10000] [--end EPOCH] --out FILE
        writes FILE (batches) and FILE.meta.json (anchors and value pools).
 """
 
@@ -74,7 +78,8 @@ N_PROJECTS = 50
 N_USERS = 200
 N_HOSTS = 100
 DAY = 86400
-DAYS_BEFORE_TODAY = 30
+DAYS = 31               # default span in (UTC) days, today included
+MAX_DAYS = 400          # panko's daily partitions reach 400 days back
 MIDNIGHT_GAP = 2        # seconds after each UTC midnight left empty
 
 
@@ -92,12 +97,15 @@ def fmt_ts(us):
 
 
 class Workload:
-    def __init__(self, n, seed=SEED, end=None):
+    def __init__(self, n, seed=SEED, end=None, days=DAYS):
+        if not 1 <= days <= MAX_DAYS:
+            raise ValueError("days must be 1..%d, not %r" % (MAX_DAYS, days))
         self.n = n
         self.seed = seed
+        self.span_days = days
         end = int(time.time()) if end is None else int(end)
         self.end = end
-        self.d0 = (end // DAY) * DAY - DAYS_BEFORE_TODAY * DAY
+        self.d0 = (end // DAY) * DAY - (days - 1) * DAY
         rng = random.Random(seed)
         self.projects = ["%032x" % rng.getrandbits(128) for _ in range(N_PROJECTS)]
         self.users = ["%032x" % rng.getrandbits(128) for _ in range(N_USERS)]
@@ -112,7 +120,7 @@ class Workload:
     def meta(self):
         return {
             "n": self.n, "seed": self.seed, "end": self.end, "d0": self.d0,
-            "days": (self.end - self.d0) / DAY,
+            "days": (self.end - self.d0) / DAY, "span_days": self.span_days,
             "event_types": EVENT_TYPES, "projects": self.projects, "users": self.users,
             "user_project": self.user_project, "hosts": self.hosts, "states": STATES,
             "instances_sample": self.instances[:2000], "n_instances": len(self.instances),
@@ -168,8 +176,8 @@ class Workload:
             yield batch
 
 
-def write(n, out, seed=SEED, batch=10000, end=None):
-    w = Workload(n, seed, end)
+def write(n, out, seed=SEED, batch=10000, end=None, days=DAYS):
+    w = Workload(n, seed, end, days)
     with open(out, "w") as f:
         for b in w.batches(batch):
             f.write(json.dumps(b, separators=(",", ":")))
@@ -182,13 +190,14 @@ def write(n, out, seed=SEED, batch=10000, end=None):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, required=True)
+    ap.add_argument("--days", type=int, default=DAYS, help="span in UTC days, today included")
     ap.add_argument("--seed", type=int, default=SEED)
     ap.add_argument("--batch", type=int, default=10000)
     ap.add_argument("--end", type=int, default=None, help="anchor (epoch seconds), default now")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     t0 = time.perf_counter()
-    write(a.n, a.out, a.seed, a.batch, a.end)
+    write(a.n, a.out, a.seed, a.batch, a.end, a.days)
     print("workload: %d events -> %s in %.1f s" % (a.n, a.out, time.perf_counter() - t0),
           file=sys.stderr)
 
