@@ -12,6 +12,8 @@ PACKAGES=(
     python3-gabbi python3-psycopg2
     python3-openstackclient python3-pankoclient python3-ceilometer
     wrk curl procps
+    keystone uwsgi-core uwsgi-plugin-python3 python3-keystoneclient
+    libcurl4-openssl-dev libjansson-dev
 )
 
 missing=()
@@ -39,5 +41,27 @@ if [ ! -f /etc/postgresql-common/createcluster.conf ]; then
     $SUDO mkdir -p /etc/postgresql-common
     echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
 fi
+# Debian's keystone asks (debconf) whether to set up a database, bootstrap
+# an admin and register an endpoint; test/keystone/lib.sh runs its own
+# Keystone from a temp dir, so answer no to all three.  Its postinst also
+# starts the system keystone service (uwsgi on :5000): deny service starts
+# for this install (policy-rc.d, unless the machine has one, as Docker
+# images do) and leave the unit disabled.
+$SUDO debconf-set-selections <<'DEBCONF'
+keystone keystone/configure_db boolean false
+keystone keystone/create-admin-tenant boolean false
+keystone keystone/register-endpoint boolean false
+DEBCONF
+policy_rc=
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy_rc=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy_rc" >/dev/null
+    $SUDO chmod 755 "$policy_rc"
+    trap '$SUDO rm -f "$policy_rc"' EXIT
+fi
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+if [[ " ${missing[*]} " == *" keystone "* ]]; then
+    $SUDO systemctl disable keystone >/dev/null 2>&1 || true
+    $SUDO update-rc.d keystone disable >/dev/null 2>&1 || true
+fi
