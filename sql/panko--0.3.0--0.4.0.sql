@@ -15,6 +15,9 @@
 --    under pinned storage settings;
 --  * api_get_events builds filter lists in linear time and takes the limit
 --    as a JSON integer (panko-api parses and caps it).
+-- and brings two details in line with upstream Panko: trait descriptions
+-- come in its order, and start_timestamp/end_timestamp without an operator
+-- (which means eq) are refused with its message.
 
 --------------------------------------------------------------------------
 -- Roles
@@ -203,9 +206,12 @@ BEGIN
                 END IF;
                 filter := filter || jsonb_build_object(field, value);
             ELSIF field IN ('start_timestamp', 'end_timestamp') THEN
-                IF op NOT IN ('', CASE field WHEN 'start_timestamp' THEN 'ge' ELSE 'le' END) THEN
-                    RAISE EXCEPTION 'Only ''%'' operator is available for field %',
-                        CASE field WHEN 'start_timestamp' THEN 'ge' ELSE 'le' END, field USING ERRCODE = '22023';
+                -- A missing op means eq, which these fields do not take
+                -- (upstream's rule and message).
+                IF coalesce(nullif(op, ''), 'eq') <> (CASE field WHEN 'start_timestamp' THEN 'ge' ELSE 'le' END) THEN
+                    RAISE EXCEPTION 'Operator % is not supported. Only `%'' operator is available for field %',
+                        coalesce(nullif(op, ''), 'eq'), CASE field WHEN 'start_timestamp' THEN 'ge' ELSE 'le' END, field
+                        USING ERRCODE = '22023';
                 END IF;
                 IF filter ? field THEN
                     RAISE EXCEPTION 'field % is given twice', field USING ERRCODE = '22023';
@@ -235,6 +241,35 @@ BEGIN
 
     RETURN (SELECT coalesce(json_agg(panko.event_json(g.message_id, g.event_type, g.generated, g.traits, g.raw)), '[]'::json)
               FROM panko.get_events(filter, lim, sort_keys, marker) g);
+END
+$$;
+
+--------------------------------------------------------------------------
+-- Trait descriptions in upstream's order (string, integer, float,
+-- datetime, then by name), in SQL and over HTTP alike
+--------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION panko.trait_types(event_type text) RETURNS TABLE(name text, type text)
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    -- Upstream's order: its trait tables one by one (string, integer,
+    -- float, datetime), the names sorted within each.
+    SELECT d.name, d.type
+      FROM (SELECT DISTINCT tr.name, tr.type
+              FROM panko.events e, panko.each_trait(e.traits) tr
+             WHERE e.event_type OPERATOR(pg_catalog.=) trait_types.event_type) d
+     ORDER BY pg_catalog.array_position(ARRAY['string', 'integer', 'float', 'datetime'], d.type), d.name COLLATE "C"
+$$;
+COMMENT ON FUNCTION panko.trait_types(text) IS 'Distinct (trait name, type) pairs of an event type, in upstream''s order: string, integer, float, datetime, then by name';
+
+CREATE OR REPLACE FUNCTION panko.api_trait_types(event_type text) RETURNS json
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM panko.api_require_admin();
+    RETURN (SELECT coalesce(json_agg(json_build_object('name', t.name, 'type', t.type) ORDER BY t.n), '[]'::json)
+              FROM panko.trait_types(event_type) WITH ORDINALITY AS t(name, type, n));
 END
 $$;
 
