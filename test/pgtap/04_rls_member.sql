@@ -98,9 +98,9 @@ SELECT is_empty($$SELECT * FROM panko.trait_types('image.upload')$$,
 SELECT is_empty($$SELECT * FROM panko.trait_types('identity.authenticate')$$,
                 'member a1@A: trait_types() of a type only events without project have is empty');
 SELECT results_eq($$SELECT name, type FROM panko.trait_types('compute.instance.create.end')$$,
-                  $$VALUES ('host', 'string'), ('memory_mb', 'integer'), ('project_id', 'string'),
-                           ('tenant_id', 'string'), ('user_id', 'string')$$,
-                  'member a1@A: trait_types() of a shared type shows the traits of its own event');
+                  $$VALUES ('host', 'string'), ('project_id', 'string'), ('tenant_id', 'string'),
+                           ('user_id', 'string'), ('memory_mb', 'integer')$$,
+                  'member a1@A: trait_types() of a shared type shows the traits of its own event (strings first, as upstream)');
 SELECT results_eq($$SELECT value FROM panko.get_traits('compute.instance.create.end', 'project_id')$$, ARRAY['A'],
                   'member a1@A: get_traits(type, project_id) shows only its own project');
 SELECT results_eq($$SELECT value FROM panko.get_traits('compute.instance.create.end', 'host')$$, ARRAY['compute-1'],
