@@ -21,12 +21,13 @@ MODULE_big = panko
 OBJS = \
 	src/panko.o \
 	src/isotime.o \
+	src/numbers.o \
 	src/traits.o \
-	src/trait_names.o \
+	src/traits_names.o \
 	src/traits_io.o \
 	src/traits_json.o \
 	src/traits_ops.o \
-	src/trait_query.o \
+	src/traits_query.o \
 	src/traits_gin.o \
 	src/traits_sel.o \
 	src/traits_analyze.o \

@@ -1,6 +1,6 @@
 /*
  * isotime.h
- *		ISO 8601 timestamps and floats the way Panko's API writes them.
+ *		ISO 8601 timestamps the way Panko's API reads and writes them.
  */
 #ifndef PANKO_ISOTIME_H
 #define PANKO_ISOTIME_H
@@ -16,8 +16,5 @@
 extern bool PankoParseTimestamp(const char *s, int len, Timestamp *result,
 								const char **problem);
 extern void PankoAppendTimestamp(StringInfo buf, Timestamp ts);
-extern void PankoAppendFloat(StringInfo buf, float8 v);
-extern bool PankoParseInt64(const char *s, int len, int64 *result);
-extern bool PankoParseFloat8(const char *s, int len, float8 *result);
 
 #endif							/* PANKO_ISOTIME_H */

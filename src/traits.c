@@ -10,6 +10,7 @@
 
 #include "traits.h"
 #include "isotime.h"
+#include "numbers.h"
 #include "utils/datetime.h"
 
 static const char *const trait_type_names[] = {"none", "string", "integer", "float", "datetime"};

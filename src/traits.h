@@ -11,7 +11,7 @@
  *								offset of its data (low 29 bits)
  *		char	data[];			per trait: the name (uint8 length and bytes,
  *								or 0 and a one-byte code for a common name,
- *								see trait_names.c), then the value: the
+ *								see traits_names.c), then the value: the
  *								string's bytes, or 8 bytes of int64 / float8
  *								/ Timestamp (unaligned)
  *
@@ -71,7 +71,7 @@ typedef struct Traits
 
 /*
  * A trait's data starts with its name: a length byte and the name's bytes,
- * or, for one of the common names of trait_names.c, a zero byte and the
+ * or, for one of the common names of traits_names.c, a zero byte and the
  * name's one-byte code.  The value follows.
  */
 extern const char *TraitNameForCode(int code);
@@ -222,7 +222,7 @@ extern bool TraitPairsFromJsonb(struct JsonbContainer *c, TraitPair **pairs,
 extern void TraitsAppendJson(StringInfo buf, Traits *t);
 extern void AppendJsonString(StringInfo buf, const char *s, int len);
 
-/* trait_query.c */
+/* traits_query.c */
 extern TraitQuery *TraitQueryBuild(TraitPair *pairs, int npairs);
 extern bool TraitQueryMatch(Traits *t, TraitQuery *q);
 extern const char *TraitOpSymbol(int op);

@@ -5,7 +5,7 @@
  * Each trait becomes one key whose bytes sort like (name, type, value):
  *
  *		name bytes, 0x00, type byte, value		(any name)
- *		0x00, name code, type byte, value		(a common name: trait_names.c)
+ *		0x00, name code, type byte, value		(a common name: traits_names.c)
  *
  * The value is big-endian with the sign bit flipped (integers, datetimes),
  * IEEE bits made order-preserving (floats), or a string of up to 8 bytes

@@ -24,6 +24,7 @@
 
 #include "traits.h"
 #include "isotime.h"
+#include "numbers.h"
 
 PG_FUNCTION_INFO_V1(traits_in);
 PG_FUNCTION_INFO_V1(traits_out);

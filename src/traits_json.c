@@ -19,6 +19,7 @@
 
 #include "traits.h"
 #include "isotime.h"
+#include "numbers.h"
 #include "panko.h"
 
 PG_FUNCTION_INFO_V1(traits_from_jsonb);

@@ -1,5 +1,5 @@
 /*
- * trait_names.c
+ * traits_names.c
  *		The trait names OpenStack services emit most (Ceilometer's event
  *		definitions, CADF audit events), stored as one-byte codes.  Every
  *		event repeats its trait names, so this halves the size of typical

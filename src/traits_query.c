@@ -1,5 +1,5 @@
 /*
- * trait_query.c
+ * traits_query.c
  *		panko.traitquery: a conjunction of Panko trait filters, each "the event
  *		has a trait of this name and this type whose value compares true".
  *		Built from text or from Panko's filter JSON; matched by traits @@ q.
@@ -14,6 +14,7 @@
 
 #include "traits.h"
 #include "isotime.h"
+#include "numbers.h"
 
 PG_FUNCTION_INFO_V1(traitquery_in);
 PG_FUNCTION_INFO_V1(traitquery_out);
