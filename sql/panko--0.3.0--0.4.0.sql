@@ -18,6 +18,10 @@
 -- and brings two details in line with upstream Panko: trait descriptions
 -- come in its order, and start_timestamp/end_timestamp without an operator
 -- (which means eq) are refused with its message.
+-- It also leaves the settings' defaults and the advisory lock keys to the
+-- library: SQL reads settings with panko.setting_value() (setting_seconds()
+-- is gone) and takes locks by name with panko.advisory_lock() and
+-- panko.try_advisory_lock().
 
 --------------------------------------------------------------------------
 -- Roles
@@ -286,7 +290,7 @@ REVOKE EXECUTE ON FUNCTION
     panko.iso_timestamp(timestamptz), panko.parse_timestamp(text, text),
     panko.event_json(text, text, timestamptz, panko.traits, jsonb), panko.message_id_hash(text),
     panko.caller_mode(), panko.caller_scope(), panko.caller_has_role(text), panko.caller_project(),
-    panko.enable_all_tenants(), panko.setting_seconds(text, bigint), panko.capabilities()
+    panko.enable_all_tenants(), panko.capabilities()
 FROM PUBLIC;
 
 -- For the users of the store, and for the row-level security policy
@@ -310,3 +314,166 @@ GRANT EXECUTE ON FUNCTION panko.api_require_identity(), panko.api_require_admin(
 TO panko_api;
 -- api_event_types runs as panko_query and asks for an admin itself.
 GRANT EXECUTE ON FUNCTION panko.api_require_admin(), panko.enable_all_tenants() TO panko_query;
+
+--------------------------------------------------------------------------
+-- Settings and advisory locks come from the library, by name: the
+-- settings' defaults and the lock keys are written down once, in C
+--------------------------------------------------------------------------
+CREATE FUNCTION panko.setting_value(name text) RETURNS bigint
+    AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.setting_value(text) IS
+    'An integer panko.* setting as the library has it (its default when not set), in seconds for durations';
+CREATE FUNCTION panko.advisory_lock(what text, shared boolean DEFAULT false) RETURNS void
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION panko.advisory_lock(text, boolean) IS
+    'Wait for one of panko''s transaction-level advisory locks: maintenance (ingest shared, expiry exclusive), partition (creators), maintenance_run (one run at a time)';
+CREATE FUNCTION panko.try_advisory_lock(what text, shared boolean DEFAULT false) RETURNS boolean
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION panko.try_advisory_lock(text, boolean) IS
+    'Take one of panko''s transaction-level advisory locks if it is free; whether it was taken';
+REVOKE EXECUTE ON FUNCTION panko.setting_value(text), panko.advisory_lock(text, boolean),
+    panko.try_advisory_lock(text, boolean)
+FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION panko.create_partition_for(ts timestamptz) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+SET default_tablespace = ''
+SET default_table_access_method = 'heap'
+AS $$
+DECLARE
+    width bigint := panko.setting_value('panko.partition_interval');
+    lo timestamptz;
+    hi timestamptz;
+    prev_hi timestamptz;
+    next_lo timestamptz;
+    pname text;
+    near_lo timestamptz := to_timestamp(floor(extract(epoch FROM now() - interval '400 days') / width) * width);
+    near_hi timestamptz := to_timestamp(floor(extract(epoch FROM now() + interval '400 days') / width) * width);
+BEGIN
+    -- Serialise creators; then another session may already have made it.
+    PERFORM panko.advisory_lock('partition');
+    SELECT p.name INTO pname FROM panko.partition p
+     WHERE ts >= p.lower_bound AND ts < p.upper_bound;
+    IF FOUND THEN
+        RETURN pname;
+    END IF;
+
+    IF ts >= near_lo AND ts < near_hi THEN
+        lo := to_timestamp(floor(extract(epoch FROM ts) / width) * width);
+        hi := lo + make_interval(secs => width);
+    ELSIF ts < near_lo THEN
+        -- More than 400 days old: one partition fills the whole gap below,
+        -- so stray timestamps cannot make thousands of partitions.
+        lo := '-infinity';
+        hi := near_lo;
+    ELSE
+        -- More than 400 days ahead (a wrong clock): likewise, above.
+        lo := near_hi;
+        hi := 'infinity';
+    END IF;
+
+    -- Fit into the gap between existing partitions.
+    SELECT max(p.upper_bound) INTO prev_hi FROM panko.partition p WHERE p.upper_bound <= ts;
+    SELECT min(p.lower_bound) INTO next_lo FROM panko.partition p WHERE p.lower_bound > ts;
+    lo := greatest(lo, prev_hi);
+    hi := least(hi, next_lo);
+
+    pname := CASE WHEN lo = '-infinity' THEN 'event_before_' || to_char(hi, 'YYYYMMDD"t"HH24MISS')
+                  ELSE 'event_' || to_char(lo, 'YYYYMMDD"t"HH24MISS') END;
+    EXECUTE format('CREATE TABLE panko.%I (LIKE panko.event INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)', pname);
+    EXECUTE format('ALTER TABLE panko.event ATTACH PARTITION panko.%I FOR VALUES FROM (%L) TO (%L)', pname, lo, hi);
+    INSERT INTO panko.partition (name, lower_bound, upper_bound) VALUES (pname, lo, hi);
+    RETURN pname;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION panko.clear_expired_data(ttl_seconds bigint, max_count bigint DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+BEGIN
+    IF ttl_seconds IS NULL OR ttl_seconds < 0 THEN
+        RETURN 0;                       -- -1 keeps events forever, as upstream
+    END IF;
+    IF max_count IS NOT NULL AND max_count < 0 THEN
+        RAISE EXCEPTION 'max_count must not be negative' USING ERRCODE = '22023';
+    END IF;
+    -- Exclusive against ingest (which holds it shared) and other runs.
+    PERFORM panko.advisory_lock('maintenance');
+    r := panko.drop_expired_partitions(now() - make_interval(secs => ttl_seconds), max_count);
+    PERFORM panko.remove_unused_event_types();
+    -- (the registry of message_ids is purged by panko.run_maintenance())
+    RETURN r.rows_deleted;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION panko.run_maintenance() RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+AS $$
+DECLARE
+    t0 timestamptz := clock_timestamp();
+    ttl bigint := panko.setting_value('panko.event_time_to_live');
+    max_count bigint := nullif(panko.setting_value('panko.expiry_max_count'), 0);
+    width bigint := panko.setting_value('panko.partition_interval');
+    premake integer := panko.setting_value('panko.partition_premake');
+    created integer := 0;
+    dropped bigint := 0;
+    deleted bigint := 0;
+    types_removed bigint;
+    purged bigint;
+    r record;
+    ts timestamptz;
+BEGIN
+    -- One run at a time: the worker, pg_cron and manual calls skip when
+    -- another run is under way.
+    IF NOT panko.try_advisory_lock('maintenance_run') THEN
+        RETURN jsonb_build_object('skipped', true, 'partitions_created', 0, 'partitions_dropped', 0,
+                                  'rows_deleted', 0, 'event_types_removed', 0, 'registry_rows_purged', 0,
+                                  'duration_ms', round((extract(epoch FROM clock_timestamp() - t0) * 1000)::numeric, 3));
+    END IF;
+    -- Exclusive against ingest, which holds this lock shared per batch.
+    PERFORM panko.advisory_lock('maintenance');
+
+    FOR k IN 0 .. premake LOOP
+        ts := now() + make_interval(secs => width * k);
+        IF NOT EXISTS (SELECT 1 FROM panko.partition p WHERE ts >= p.lower_bound AND ts < p.upper_bound) THEN
+            PERFORM panko.create_partition_for(ts);
+            created := created + 1;
+        END IF;
+    END LOOP;
+
+    IF ttl >= 0 THEN
+        r := panko.drop_expired_partitions(now() - make_interval(secs => ttl), max_count);
+        dropped := r.partitions_dropped;
+        deleted := r.rows_deleted;
+    END IF;
+    types_removed := panko.remove_unused_event_types();
+    purged := panko.purge_registry(50000);
+    -- one row per partition in the counts (ingest adds one per batch)
+    WITH d AS (DELETE FROM panko.partition_rows RETURNING partition, n)
+    INSERT INTO panko.partition_rows (partition, n) SELECT partition, sum(n) FROM d GROUP BY partition;
+
+    RETURN jsonb_build_object(
+        'skipped', false,
+        'partitions_created', created,
+        'partitions_dropped', dropped,
+        'rows_deleted', deleted,
+        'event_types_removed', types_removed,
+        'registry_rows_purged', purged,
+        'duration_ms', round((extract(epoch FROM clock_timestamp() - t0) * 1000)::numeric, 3));
+END
+$$;
+
+DROP FUNCTION panko.setting_seconds(text, bigint);
+
+--------------------------------------------------------------------------
+-- The estimator of @@ as it is since 0.3.0
+--------------------------------------------------------------------------
+COMMENT ON FUNCTION panko.traits_matchsel(internal, oid, internal, integer) IS
+    'Selectivity of @@: per filter from the most common traits ANALYZE keeps (a listed trait''s frequency, half the rarest''s for others, ranges summed), multiplied; btree-like defaults without statistics';

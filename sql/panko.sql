@@ -197,7 +197,7 @@ COMMENT ON FUNCTION panko.traits_ne(panko.traits, panko.traits) IS 'Implements <
 CREATE FUNCTION panko.traits_matchsel(internal, oid, internal, integer) RETURNS double precision
     AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION panko.traits_matchsel(internal, oid, internal, integer) IS
-    'Selectivity of @@: equality like a btree equality, ranges like a btree range, per filter';
+    'Selectivity of @@: per filter from the most common traits ANALYZE keeps (a listed trait''s frequency, half the rarest''s for others, ranges summed), multiplied; btree-like defaults without statistics';
 CREATE FUNCTION panko.traits_containsel(internal, oid, internal, integer) RETURNS double precision
     AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION panko.traits_containsel(internal, oid, internal, integer) IS
@@ -438,16 +438,25 @@ COMMENT ON VIEW panko.events IS
     'Events for ad-hoc SQL; row-level security applies, trait operators use the GIN index';
 
 --------------------------------------------------------------------------
+-- Settings and advisory locks, as the library defines them: SQL names
+-- them, the library holds their defaults and keys
+--------------------------------------------------------------------------
+CREATE FUNCTION panko.setting_value(name text) RETURNS bigint
+    AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.setting_value(text) IS
+    'An integer panko.* setting as the library has it (its default when not set), in seconds for durations';
+CREATE FUNCTION panko.advisory_lock(what text, shared boolean DEFAULT false) RETURNS void
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION panko.advisory_lock(text, boolean) IS
+    'Wait for one of panko''s transaction-level advisory locks: maintenance (ingest shared, expiry exclusive), partition (creators), maintenance_run (one run at a time)';
+CREATE FUNCTION panko.try_advisory_lock(what text, shared boolean DEFAULT false) RETURNS boolean
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION panko.try_advisory_lock(text, boolean) IS
+    'Take one of panko''s transaction-level advisory locks if it is free; whether it was taken';
+
+--------------------------------------------------------------------------
 -- Partitions
 --------------------------------------------------------------------------
-CREATE FUNCTION panko.setting_seconds(name text, fallback bigint) RETURNS bigint
-LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT coalesce(extract(epoch FROM current_setting(name, true)::interval)::bigint, fallback)
-$$;
-COMMENT ON FUNCTION panko.setting_seconds(text, bigint) IS
-    'A panko.* setting in seconds (fallback when the library has not defined it yet)';
 
 CREATE FUNCTION panko.create_partition_for(ts timestamptz) RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -457,7 +466,7 @@ SET default_tablespace = ''
 SET default_table_access_method = 'heap'
 AS $$
 DECLARE
-    width bigint := panko.setting_seconds('panko.partition_interval', 86400);
+    width bigint := panko.setting_value('panko.partition_interval');
     lo timestamptz;
     hi timestamptz;
     prev_hi timestamptz;
@@ -467,7 +476,7 @@ DECLARE
     near_hi timestamptz := to_timestamp(floor(extract(epoch FROM now() + interval '400 days') / width) * width);
 BEGIN
     -- Serialise creators; then another session may already have made it.
-    PERFORM pg_advisory_xact_lock(1885433451, 2);
+    PERFORM panko.advisory_lock('partition');
     SELECT p.name INTO pname FROM panko.partition p
      WHERE ts >= p.lower_bound AND ts < p.upper_bound;
     IF FOUND THEN
@@ -661,7 +670,7 @@ BEGIN
         RAISE EXCEPTION 'max_count must not be negative' USING ERRCODE = '22023';
     END IF;
     -- Exclusive against ingest (which holds it shared) and other runs.
-    PERFORM pg_advisory_xact_lock(1885433451, 1);
+    PERFORM panko.advisory_lock('maintenance');
     r := panko.drop_expired_partitions(now() - make_interval(secs => ttl_seconds), max_count);
     PERFORM panko.remove_unused_event_types();
     -- (the registry of message_ids is purged by panko.run_maintenance())
@@ -748,10 +757,10 @@ SET TimeZone = 'UTC'
 AS $$
 DECLARE
     t0 timestamptz := clock_timestamp();
-    ttl bigint := panko.setting_seconds('panko.event_time_to_live', -1);
-    max_count bigint := nullif(coalesce(current_setting('panko.expiry_max_count', true), '0')::bigint, 0);
-    width bigint := panko.setting_seconds('panko.partition_interval', 86400);
-    premake integer := coalesce(current_setting('panko.partition_premake', true), '7')::integer;
+    ttl bigint := panko.setting_value('panko.event_time_to_live');
+    max_count bigint := nullif(panko.setting_value('panko.expiry_max_count'), 0);
+    width bigint := panko.setting_value('panko.partition_interval');
+    premake integer := panko.setting_value('panko.partition_premake');
     created integer := 0;
     dropped bigint := 0;
     deleted bigint := 0;
@@ -762,13 +771,13 @@ DECLARE
 BEGIN
     -- One run at a time: the worker, pg_cron and manual calls skip when
     -- another run is under way.
-    IF NOT pg_try_advisory_xact_lock(1885433451, 3) THEN
+    IF NOT panko.try_advisory_lock('maintenance_run') THEN
         RETURN jsonb_build_object('skipped', true, 'partitions_created', 0, 'partitions_dropped', 0,
                                   'rows_deleted', 0, 'event_types_removed', 0, 'registry_rows_purged', 0,
                                   'duration_ms', round((extract(epoch FROM clock_timestamp() - t0) * 1000)::numeric, 3));
     END IF;
     -- Exclusive against ingest, which holds this lock shared per batch.
-    PERFORM pg_advisory_xact_lock(1885433451, 1);
+    PERFORM panko.advisory_lock('maintenance');
 
     FOR k IN 0 .. premake LOOP
         ts := now() + make_interval(secs => width * k);

@@ -28,7 +28,6 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/fmgrprotos.h"
 #include "common/hashfn.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
@@ -185,7 +184,7 @@ static int64
 MessageIdHash(const char *message_id)
 {
 	return (int64) hash_bytes_extended((const unsigned char *) message_id,
-									   strlen(message_id), PANKO_LOCK_CLASS);
+									   strlen(message_id), PANKO_MESSAGE_ID_HASH_SEED);
 }
 
 /* Copy what a parsed event needs out of the parsing context. */
@@ -663,8 +662,7 @@ StoreEvents(Jsonb *events, int *nevents, uint64 *stored)
 	MarkBatchDuplicates(evs, n);
 
 	/* Maintenance takes this lock exclusively, so it never runs mid-batch. */
-	DirectFunctionCall2(pg_advisory_xact_lock_shared_int4,
-						Int32GetDatum(PANKO_LOCK_CLASS), Int32GetDatum(PANKO_LOCK_MAINTENANCE));
+	PankoAdvisoryLock(PANKO_LOCK_MAINTENANCE, true, true);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "panko: SPI_connect failed");

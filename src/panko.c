@@ -1,7 +1,9 @@
 /*
  * panko.c
  *		Module entry point: settings under the reserved "panko." prefix, and
- *		the expiry worker when loaded from shared_preload_libraries.
+ *		the expiry worker when loaded from shared_preload_libraries.  Also
+ *		what every part of the extension shares: the settings and advisory
+ *		locks as SQL sees them, and type lookups.
  */
 #include "postgres.h"
 
@@ -11,12 +13,18 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 #include "utils/guc.h"
 #include "utils/syscache.h"
 
 #include "panko.h"
 
 PG_MODULE_MAGIC;
+
+PG_FUNCTION_INFO_V1(advisory_lock);
+PG_FUNCTION_INFO_V1(try_advisory_lock);
+PG_FUNCTION_INFO_V1(setting_value);
 
 int			panko_event_time_to_live = -1;
 int			panko_expiry_interval = 300;
@@ -138,4 +146,97 @@ PankoTypeOid(const char *name)
 {
 	return GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid, CStringGetDatum(name),
 						   ObjectIdGetDatum(get_namespace_oid("panko", false)));
+}
+
+/*
+ * Take one of panko's transaction-level advisory locks (PANKO_LOCK_*),
+ * shared or exclusive, waiting for it or not; whether it was taken.
+ */
+bool
+PankoAdvisoryLock(int32 subkey, bool shared, bool wait)
+{
+	Datum		key1 = Int32GetDatum(PANKO_LOCK_CLASS);
+	Datum		key2 = Int32GetDatum(subkey);
+
+	if (wait)
+	{
+		if (shared)
+			DirectFunctionCall2(pg_advisory_xact_lock_shared_int4, key1, key2);
+		else
+			DirectFunctionCall2(pg_advisory_xact_lock_int4, key1, key2);
+		return true;
+	}
+	return DatumGetBool(shared
+						? DirectFunctionCall2(pg_try_advisory_xact_lock_shared_int4, key1, key2)
+						: DirectFunctionCall2(pg_try_advisory_xact_lock_int4, key1, key2));
+}
+
+/*
+ * The sub-key of a lock named in SQL, so that SQL names the locks and the
+ * keys stay in panko.h.
+ */
+static int32
+LockSubkey(text *what)
+{
+	char	   *name = text_to_cstring(what);
+
+	if (strcmp(name, "maintenance") == 0)
+		return PANKO_LOCK_MAINTENANCE;
+	if (strcmp(name, "partition") == 0)
+		return PANKO_LOCK_PARTITION;
+	if (strcmp(name, "maintenance_run") == 0)
+		return PANKO_LOCK_MAINTENANCE_RUN;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown panko lock \"%s\"", name),
+			 errhint("The locks are maintenance, partition and maintenance_run.")));
+	return 0;					/* keep the compiler quiet */
+}
+
+/* panko.advisory_lock(what, shared): wait for the lock, to the end of the transaction. */
+Datum
+advisory_lock(PG_FUNCTION_ARGS)
+{
+	PankoAdvisoryLock(LockSubkey(PG_GETARG_TEXT_PP(0)), PG_GETARG_BOOL(1), true);
+	PG_RETURN_VOID();
+}
+
+/* panko.try_advisory_lock(what, shared): take the lock if it is free. */
+Datum
+try_advisory_lock(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(PankoAdvisoryLock(LockSubkey(PG_GETARG_TEXT_PP(0)), PG_GETARG_BOOL(1), false));
+}
+
+/*
+ * panko.setting_value(name): an integer setting of panko's, in its base
+ * unit (seconds for durations), as this library has it: SQL reads the
+ * settings through here, so their defaults are written only in _PG_init.
+ * Calling it loads the library, so the value is never a placeholder's.
+ */
+Datum
+setting_value(PG_FUNCTION_ARGS)
+{
+	static const struct
+	{
+		const char *name;
+		const int  *value;
+	}			settings[] = {
+		{"panko.event_time_to_live", &panko_event_time_to_live},
+		{"panko.expiry_interval", &panko_expiry_interval},
+		{"panko.expiry_max_count", &panko_expiry_max_count},
+		{"panko.partition_interval", &panko_partition_interval},
+		{"panko.partition_premake", &panko_partition_premake},
+	};
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	for (int i = 0; i < (int) lengthof(settings); i++)
+	{
+		if (strcmp(settings[i].name, name) == 0)
+			PG_RETURN_INT64((int64) *settings[i].value);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("\"%s\" is not an integer setting of panko", name)));
+	PG_RETURN_NULL();			/* keep the compiler quiet */
 }

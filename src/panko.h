@@ -23,13 +23,32 @@ extern bool panko_request_all_tenants;
 extern bool panko_request_identity;
 
 /*
- * Advisory lock keys (pg_advisory_xact_lock(int4, int4)): ingest holds the
- * maintenance key shared, a maintenance run holds it exclusively, so the two
- * never interleave; partition creation is serialised on its own key.
+ * Transaction-level advisory locks, keyed (PANKO_LOCK_CLASS, sub-key) as by
+ * pg_advisory_xact_lock(int4, int4).  SQL takes them by name through
+ * panko.advisory_lock() and panko.try_advisory_lock(), so these are the
+ * only place the keys are written down:
+ *
+ *	maintenance		ingest holds it shared per batch, expiry (run_maintenance,
+ *					clear_expired_data) exclusively, so the two never
+ *					interleave and writers never see an error from expiry;
+ *	partition		partition creators, one at a time;
+ *	maintenance_run one maintenance run at a time: the worker, pg_cron and
+ *					manual calls try it and skip when another run holds it
+ *					(they then wait for in-flight ingest on "maintenance").
  */
-#define PANKO_LOCK_CLASS		0x70616e6b	/* 'pank' */
-#define PANKO_LOCK_MAINTENANCE	1
-#define PANKO_LOCK_PARTITION	2
+#define PANKO_LOCK_CLASS			0x70616e6b	/* 'pank' */
+#define PANKO_LOCK_MAINTENANCE		1
+#define PANKO_LOCK_PARTITION		2
+#define PANKO_LOCK_MAINTENANCE_RUN	3
+
+/*
+ * Seed of the 64-bit message_id hash that keys the duplicate registry
+ * (panko.event_message.id_hash).  The hashes are stored, so the seed is part
+ * of the on-disk format: it keeps the value every release has used (that of
+ * PANKO_LOCK_CLASS, which it once was), and must never change, or every
+ * stored hash would stop matching its message_id.
+ */
+#define PANKO_MESSAGE_ID_HASH_SEED	UINT64CONST(0x70616e6b)
 
 /*
  * Bad input is quoted in error messages at most this many bytes long, cut
@@ -39,8 +58,9 @@ extern bool panko_request_identity;
 #define PANKO_QUOTE_MAX			64
 #define PankoQuoteLen(s, len)	pg_mbcliplen((s), (len), PANKO_QUOTE_MAX)
 
-/* panko.c: the OID of one of panko's types ("traits", "traitquery"). */
+/* panko.c */
 extern Oid	PankoTypeOid(const char *name);
+extern bool PankoAdvisoryLock(int32 subkey, bool shared, bool wait);
 
 /* worker.c */
 extern void PankoWorkerRegister(void);
