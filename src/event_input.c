@@ -122,12 +122,11 @@ ParseEvent(JsonbValue *item, ParsedEvent *ev)
 		if (tok != WJB_KEY)
 			continue;
 		JsonbIteratorNext(&it, &v, true);
-#define KEY(s) (k.val.string.len == (int) strlen(s) && memcmp(k.val.string.val, s, k.val.string.len) == 0)
-		if (KEY("message_id"))
+		if (JsonbKeyIs(&k, "message_id"))
 			msg = CheckIdField(&v, "message_id", &ev->message_id);
-		else if (KEY("event_type"))
+		else if (JsonbKeyIs(&k, "event_type"))
 			msg = CheckIdField(&v, "event_type", &ev->event_type);
-		else if (KEY("generated"))
+		else if (JsonbKeyIs(&k, "generated"))
 		{
 			const char *why;
 
@@ -139,7 +138,7 @@ ParseEvent(JsonbValue *item, ParsedEvent *ev)
 				msg = psprintf("bad timestamp \"%.*s\" in generated: %s",
 							   PankoQuoteLen(v.val.string.val, v.val.string.len), v.val.string.val, why);
 		}
-		else if (KEY("traits"))
+		else if (JsonbKeyIs(&k, "traits"))
 		{
 			have_traits = true;
 			if (v.type == jbvNull)
@@ -149,11 +148,10 @@ ParseEvent(JsonbValue *item, ParsedEvent *ev)
 			else if (!TraitPairsFromJsonb(v.val.binary.data, &pairs, &npairs, &problem))
 				msg = problem;
 		}
-		else if (KEY("raw"))
+		else if (JsonbKeyIs(&k, "raw"))
 			ev->raw = (v.type == jbvNull) ? NULL : JsonbValueToJsonb(&v);
 		else
 			msg = psprintf("unknown field \"%.*s\"", PankoQuoteLen(k.val.string.val, k.val.string.len), k.val.string.val);
-#undef KEY
 		if (msg && !ev->problem)
 			ev->problem = msg;
 	}

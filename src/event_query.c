@@ -120,8 +120,7 @@ CheckFilterKeys(Jsonb *filter)
 		if (tok != WJB_KEY)
 			continue;
 		for (int i = 0; i < (int) lengthof(keys); i++)
-			if ((int) strlen(keys[i]) == v.val.string.len &&
-				memcmp(keys[i], v.val.string.val, v.val.string.len) == 0)
+			if (JsonbKeyIs(&v, keys[i]))
 				known = true;
 		if (!known)
 			BadParameter(psprintf("unknown filter key \"%.*s\"", v.val.string.len, v.val.string.val),
@@ -280,7 +279,7 @@ ShapePlan(const char *sql, Oid *types, PlanKind kind)
  * that ANALYZE has seen); false when there are none.
  */
 static bool
-EstimateRecent(TraitQuery *q, double *selectivity)
+EstimateRecent(const TraitQuery *q, double *selectivity)
 {
 	Oid			nsp = get_namespace_oid("panko", false);
 
@@ -441,7 +440,7 @@ get_events(PG_FUNCTION_ARGS)
 			Datum		q = DirectFunctionCall1(traitquery_from_jsonb,
 												JsonbPGetDatum(JsonbValueToJsonb(tf)));
 
-			if (TRAITS_COUNT((TraitQuery *) DatumGetPointer(q)) > 0)
+			if (TraitQueryCount((TraitQuery *) DatumGetPointer(q)) > 0)
 			{
 				values[P_TRAITS] = q;
 				nulls[P_TRAITS] = ' ';

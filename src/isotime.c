@@ -176,17 +176,26 @@ PankoParseTimestamp(const char *s, int len, Timestamp *result,
 		+ usec - offset_usec;
 
 	/* An offset or rounding may push a value just outside the range. */
+	if (!PankoTimestampInRange(*result))
 	{
-		int64		lo = ((int64) date2j(PANKO_MIN_YEAR, 1, 1) - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY;
-		int64		hi = ((int64) date2j(PANKO_MAX_YEAR + 1, 1, 1) - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY;
-
-		if (*result < lo || *result >= hi)
-		{
-			*problem = "year must be between 1 and 9999";
-			return false;
-		}
+		*problem = "year must be between 1 and 9999";
+		return false;
 	}
 	return true;
+}
+
+/*
+ * Is ts within years 1 to 9999?  Python's datetime holds no other, so
+ * neither do trait datetimes and event timestamps: clients could not read
+ * them back.
+ */
+bool
+PankoTimestampInRange(Timestamp ts)
+{
+	int64		lo = ((int64) date2j(PANKO_MIN_YEAR, 1, 1) - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY;
+	int64		hi = ((int64) date2j(PANKO_MAX_YEAR + 1, 1, 1) - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY;
+
+	return ts >= lo && ts < hi;
 }
 
 /*

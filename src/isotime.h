@@ -15,6 +15,7 @@
 
 extern bool PankoParseTimestamp(const char *s, int len, Timestamp *result,
 								const char **problem);
+extern bool PankoTimestampInRange(Timestamp ts);
 extern void PankoAppendTimestamp(StringInfo buf, Timestamp ts);
 
 #endif							/* PANKO_ISOTIME_H */

@@ -1,7 +1,8 @@
 /*
  * traits.h
  *		Layout of panko.traits and panko.traitquery.  No other file computes
- *		an offset into either type: everything goes through these macros.
+ *		an offset into either type: everything goes through the functions
+ *		below.
  *
  * panko.traits is a varlena:
  *
@@ -18,9 +19,13 @@
  * Entries are sorted by (name bytes, type) with no duplicate (name, type),
  * so lookups binary-search and equal trait sets are byte-equal.
  *
- * panko.traitquery (a conjunction of trait predicates) uses the same data
- * encoding; its entries also carry the operator (bits 26..28) and are kept
- * in the order written, since a query may name one trait twice.
+ * panko.traitquery (a conjunction of trait predicates) has the same header
+ * and data encoding (its names are never coded); its entries also carry
+ * the operator (bits 26..28), so the end offset has 26 bits, and they are
+ * kept in the order written, since a query may name one trait twice.
+ *
+ * The two are distinct structs, so that the compiler rejects an accessor
+ * of one used on the other: their entries differ.
  */
 #ifndef PANKO_TRAITS_H
 #define PANKO_TRAITS_H
@@ -45,29 +50,54 @@
 #define TRAIT_STRING_MAXLEN 65535	/* bytes of one string value */
 #define TRAITS_MAX_COUNT	0x00FFFFFF
 #define TRAITS_MAX_DATA		0x1FFFFFFF
+#define TRAITQUERY_MAX_DATA 0x03FFFFFF
 
 #define TRAITS_FORMAT_V1	1
+
+/* The header word of both types. */
+#define TRAITS_HEADER(n)	(((uint32) TRAITS_FORMAT_V1 << 24) | (uint32) (n))
+#define TRAITS_HEADER_COUNT(h)	((int) ((h) & TRAITS_MAX_COUNT))
 
 typedef struct Traits
 {
 	int32		vl_len_;		/* varlena header (do not touch directly!) */
 	uint32		header;
-	/* uint32 entries[FLEXIBLE_ARRAY_MEMBER]; then data */
+	/* TE_MAKE(type, end) per trait, then the data */
+	uint32		entries[FLEXIBLE_ARRAY_MEMBER];
 } Traits;
 
-#define TRAITS_HDRSZ			(sizeof(Traits))
-#define TRAITS_COUNT(t)			((t)->header & 0x00FFFFFF)
-#define TRAITS_FORMAT(t)		((t)->header >> 24)
-#define TRAITS_SET_HEADER(t, n) ((t)->header = ((uint32) TRAITS_FORMAT_V1 << 24) | (uint32) (n))
+/*
+ * panko.traitquery: header, entries with the operator folded in, then
+ * data.  Operators are numbered as the GIN strategies of @@ use them.
+ */
+typedef struct TraitQuery
+{
+	int32		vl_len_;		/* varlena header (do not touch directly!) */
+	uint32		header;
+	/* TQE_MAKE(type, op, end) per predicate, then the data */
+	uint32		entries[FLEXIBLE_ARRAY_MEMBER];
+} TraitQuery;
 
-#define TRAITS_ENTRIES(t)		((uint32 *) ((char *) (t) + TRAITS_HDRSZ))
-#define TRAITS_DATA(t)			((char *) (TRAITS_ENTRIES(t) + TRAITS_COUNT(t)))
-#define TRAITS_DATALEN(t)		(TRAITS_COUNT(t) == 0 ? 0 : TE_END(TRAITS_ENTRIES(t)[TRAITS_COUNT(t) - 1]))
+/* Both headers are this long: the entries start at the same offset. */
+#define TRAITS_HDRSZ		offsetof(Traits, entries)
 
-/* One entry word. */
+#define TQ_EQ	1
+#define TQ_NE	2
+#define TQ_LT	3
+#define TQ_LE	4
+#define TQ_GT	5
+#define TQ_GE	6
+
+/* One entry word of panko.traits. */
 #define TE_TYPE(e)				((int) ((e) >> 29))
 #define TE_END(e)				((e) & TRAITS_MAX_DATA)
 #define TE_MAKE(type, end)		(((uint32) (type) << 29) | (uint32) (end))
+
+/* One entry word of panko.traitquery. */
+#define TQE_TYPE(e)				((int) ((e) >> 29))
+#define TQE_OP(e)				((int) (((e) >> 26) & 0x7))
+#define TQE_END(e)				((e) & TRAITQUERY_MAX_DATA)
+#define TQE_MAKE(type, op, end) (((uint32) (type) << 29) | ((uint32) (op) << 26) | (uint32) (end))
 
 /*
  * A trait's data starts with its name: a length byte and the name's bytes,
@@ -79,48 +109,123 @@ extern int	TraitCodeForName(const char *name, int namelen);
 
 #define TRAIT_NAME_CODED	0	/* length byte of a coded name */
 
-static inline uint32
-TraitStart(const uint32 *ents, int i)
+/*
+ * One trait of panko.traits, or one predicate of panko.traitquery, as
+ * callers see it: the accessors below decode an entry into this.
+ */
+typedef struct TraitItem
 {
-	return i == 0 ? 0 : TE_END(ents[i - 1]);
+	const char *name;
+	int			namelen;
+	int			type;			/* TRAIT_STRING .. TRAIT_DATETIME */
+	int			op;				/* TQ_*; TQ_EQ for a trait */
+	const char *value;			/* string bytes, or 8 bytes (unaligned) */
+	int			vallen;
+} TraitItem;
+
+/* Decode the item whose data is data[start, end). */
+static inline TraitItem
+TraitItemAt(const char *data, uint32 start, uint32 end, int type, int op)
+{
+	uint8		len = (uint8) data[start];
+	int			headerlen = len == TRAIT_NAME_CODED ? 2 : 1 + len;
+	TraitItem	item;
+
+	if (len == TRAIT_NAME_CODED)
+	{
+		item.name = TraitNameForCode((uint8) data[start + 1]);
+		item.namelen = (int) strlen(item.name);
+	}
+	else
+	{
+		item.name = data + start + 1;
+		item.namelen = len;
+	}
+	item.type = type;
+	item.op = op;
+	item.value = data + start + headerlen;
+	item.vallen = (int) (end - start) - headerlen;
+	return item;
 }
 
+/* Number of traits. */
 static inline int
-TraitNameHeaderLen(const char *data, uint32 start)
+TraitsCount(const Traits *t)
 {
-	uint8		len = (uint8) data[start];
-
-	return len == TRAIT_NAME_CODED ? 2 : 1 + len;
+	return TRAITS_HEADER_COUNT(t->header);
 }
 
-static inline const char *
-TraitNameAt(const char *data, uint32 start)
+/* The data area, after the entries. */
+static inline char *
+TraitsData(const Traits *t)
 {
-	uint8		len = (uint8) data[start];
-
-	return len == TRAIT_NAME_CODED
-		? TraitNameForCode((uint8) data[start + 1]) : data + start + 1;
-}
-
-static inline int
-TraitNameLenAt(const char *data, uint32 start)
-{
-	uint8		len = (uint8) data[start];
-
-	return len == TRAIT_NAME_CODED
-		? (int) strlen(TraitNameForCode((uint8) data[start + 1])) : (int) len;
+	return (char *) (t->entries + TraitsCount(t));
 }
 
 /* Trait i of a panko.traits value. */
-#define TRAIT_START(t, i)		TraitStart(TRAITS_ENTRIES(t), i)
-#define TRAIT_TYPE(t, i)		TE_TYPE(TRAITS_ENTRIES(t)[i])
-#define TRAIT_NAMELEN(t, i)		TraitNameLenAt(TRAITS_DATA(t), TRAIT_START(t, i))
-#define TRAIT_NAME(t, i)		TraitNameAt(TRAITS_DATA(t), TRAIT_START(t, i))
-#define TRAIT_VALUE(t, i) \
-	(TRAITS_DATA(t) + TRAIT_START(t, i) + TraitNameHeaderLen(TRAITS_DATA(t), TRAIT_START(t, i)))
-#define TRAIT_VALLEN(t, i) \
-	((int) (TE_END(TRAITS_ENTRIES(t)[i]) - TRAIT_START(t, i) - \
-			TraitNameHeaderLen(TRAITS_DATA(t), TRAIT_START(t, i))))
+static inline TraitItem
+TraitsItem(const Traits *t, int i)
+{
+	uint32		start = i == 0 ? 0 : TE_END(t->entries[i - 1]);
+
+	return TraitItemAt(TraitsData(t), start, TE_END(t->entries[i]),
+					   TE_TYPE(t->entries[i]), TQ_EQ);
+}
+
+/* Number of predicates. */
+static inline int
+TraitQueryCount(const TraitQuery *q)
+{
+	return TRAITS_HEADER_COUNT(q->header);
+}
+
+/* Predicate i of a panko.traitquery value. */
+static inline TraitItem
+TraitQueryItem(const TraitQuery *q, int i)
+{
+	const char *data = (const char *) (q->entries + TraitQueryCount(q));
+	uint32		start = i == 0 ? 0 : TQE_END(q->entries[i - 1]);
+
+	return TraitItemAt(data, start, TQE_END(q->entries[i]),
+					   TQE_TYPE(q->entries[i]), TQE_OP(q->entries[i]));
+}
+
+/*
+ * The items of a value of either type, for code that treats both alike: a
+ * trait is a predicate "=" on its own value (so @> is a conjunction like @@,
+ * and both print, match and are estimated the same way).
+ */
+typedef struct TraitItems
+{
+	const Traits *traits;		/* one of the two is set */
+	const TraitQuery *query;
+	int			count;
+} TraitItems;
+
+/* The traits of t, as items. */
+static inline TraitItems
+TraitsItems(const Traits *t)
+{
+	TraitItems	items = {t, NULL, TraitsCount(t)};
+
+	return items;
+}
+
+/* The predicates of q, as items. */
+static inline TraitItems
+TraitQueryItems(const TraitQuery *q)
+{
+	TraitItems	items = {NULL, q, TraitQueryCount(q)};
+
+	return items;
+}
+
+/* Item i, decoded by its own type's accessor. */
+static inline TraitItem
+TraitItemsGet(const TraitItems *items, int i)
+{
+	return items->query ? TraitQueryItem(items->query, i) : TraitsItem(items->traits, i);
+}
 
 /* Fixed-width values are stored unaligned: always read them through these. */
 static inline int64
@@ -132,6 +237,7 @@ TraitReadInt64(const char *p)
 	return v;
 }
 
+/* (likewise) */
 static inline float8
 TraitReadFloat8(const char *p)
 {
@@ -141,42 +247,55 @@ TraitReadFloat8(const char *p)
 	return v;
 }
 
-#define PG_GETARG_TRAITS_P(n)	((Traits *) PG_DETOAST_DATUM(PG_GETARG_DATUM(n)))
-#define DatumGetTraitsP(d)		((Traits *) PG_DETOAST_DATUM(d))
+/*
+ * The one order of names, string values and index keys: bytewise, a
+ * prefix first (byteacmp's order, so the GIN keys sort the same way).
+ */
+static inline int
+TraitBytesCompare(const char *a, int alen, const char *b, int blen)
+{
+	int			r = memcmp(a, b, Min(alen, blen));
+
+	if (r != 0)
+		return r;
+	return (alen > blen) - (alen < blen);
+}
 
 /*
- * panko.traitquery: header, entries as above with the operator folded in,
- * then data.  Operators are numbered as the GIN strategies of @@ use them.
+ * Does a predicate with operator op (TQ_*) hold, given how the value
+ * compares to the bound (< 0, 0, > 0)?  Matching, selectivity and the GIN
+ * scan all ask this.
  */
-typedef Traits TraitQuery;
+static inline bool
+TraitOpHolds(int op, int cmp)
+{
+	switch (op)
+	{
+		case TQ_EQ:
+			return cmp == 0;
+		case TQ_NE:
+			return cmp != 0;
+		case TQ_LT:
+			return cmp < 0;
+		case TQ_LE:
+			return cmp <= 0;
+		case TQ_GT:
+			return cmp > 0;
+		case TQ_GE:
+			return cmp >= 0;
+	}
+	return false;
+}
 
-#define TQ_EQ	1
-#define TQ_NE	2
-#define TQ_LT	3
-#define TQ_LE	4
-#define TQ_GT	5
-#define TQ_GE	6
-
-#define TQE_TYPE(e)				((int) ((e) >> 29))
-#define TQE_OP(e)				((int) (((e) >> 26) & 0x7))
-#define TQE_END(e)				((e) & 0x03FFFFFF)
-#define TQE_MAKE(type, op, end) (((uint32) (type) << 29) | ((uint32) (op) << 26) | (uint32) (end))
-#define TRAITQUERY_MAX_DATA		0x03FFFFFF
-
-#define TQ_START(q, i)			((i) == 0 ? 0 : TQE_END(TRAITS_ENTRIES(q)[(i) - 1]))
-#define TQ_TYPE(q, i)			TQE_TYPE(TRAITS_ENTRIES(q)[i])
-#define TQ_OP(q, i)				TQE_OP(TRAITS_ENTRIES(q)[i])
-#define TQ_NAMELEN(q, i)		((int) (uint8) TRAITS_DATA(q)[TQ_START(q, i)])
-#define TQ_NAME(q, i)			(TRAITS_DATA(q) + TQ_START(q, i) + 1)
-#define TQ_VALUE(q, i)			(TQ_NAME(q, i) + TQ_NAMELEN(q, i))
-#define TQ_VALLEN(q, i) \
-	((int) (TQE_END(TRAITS_ENTRIES(q)[i]) - TQ_START(q, i) - 1 - TQ_NAMELEN(q, i)))
-
+#define PG_GETARG_TRAITS_P(n)	((Traits *) PG_DETOAST_DATUM(PG_GETARG_DATUM(n)))
+#define DatumGetTraitsP(d)		((Traits *) PG_DETOAST_DATUM(d))
 #define PG_GETARG_TRAITQUERY_P(n)	((TraitQuery *) PG_DETOAST_DATUM(PG_GETARG_DATUM(n)))
+#define DatumGetTraitQueryP(d)	((TraitQuery *) PG_DETOAST_DATUM(d))
 
 /*
  * A trait being built, before it is packed.  Constructors collect these and
- * hand them to TraitsBuild, which sorts and removes duplicates.
+ * hand them to TraitsBuild, which sorts and removes duplicates, or to
+ * TraitQueryBuild.
  */
 typedef struct TraitPair
 {
@@ -193,44 +312,35 @@ typedef struct TraitPair
 
 /* traits.c */
 extern Traits *TraitsBuild(TraitPair *pairs, int npairs);
-extern int	TraitPairDataSize(const TraitPair *p, int code);
-extern int	TraitPackPair(char *dst, const TraitPair *p, int code);
-extern int	TraitsFind(Traits *t, const char *name, int namelen, int type);
-extern int	TraitsFindName(Traits *t, const char *name, int namelen);
+extern TraitQuery *TraitQueryBuild(TraitPair *pairs, int npairs);
+extern int	TraitsFind(const Traits *t, const char *name, int namelen, int type);
+extern int	TraitsFindName(const Traits *t, const char *name, int namelen);
+extern bool TraitsHold(const Traits *t, const TraitItem *item);
+extern bool TraitsHoldAll(const Traits *t, const TraitItems *items);
 extern int	TraitCompareValue(int type, const char *a, int alen, const char *b, int blen);
 extern void TraitCheckName(const char *name, int namelen);
-extern void TraitCheckString(const char *name, int namelen, int len);
-extern void TraitCheckFloat(const char *name, int namelen, float8 v);
+extern void TraitCheckValue(const TraitPair *p);
+extern const char *TraitNameProblem(const char *name, int namelen);
+extern const char *TraitPairProblem(const TraitPair *p);
 extern const char *TraitTypeName(int type);
 extern int	TraitTypeFromName(const char *s, int len);
 extern void TraitValueToText(StringInfo buf, int type, const char *val, int vallen);
 
-extern void TraitCheckDatetime(const char *name, int namelen, int64 ts);
-extern const char *TraitPairProblem(const TraitPair *p);
-
-/* traits_io.c */
-extern TraitPair *TraitsParseText(const char *str, const char *typname,
-								  bool allow_ops, int *npairs);
-extern void TraitsAppendQuoted(StringInfo buf, const char *s, int len);
-extern void TraitsAppendItem(StringInfo buf, const char *name, int namelen,
-							 int type, const char *op, const char *val, int vallen);
-
 /* traits_json.c */
 struct JsonbContainer;
+struct JsonbValue;
 extern bool TraitPairsFromJsonb(struct JsonbContainer *c, TraitPair **pairs,
 								int *npairs, char **problem);
-extern void TraitsAppendJson(StringInfo buf, Traits *t);
+extern void TraitsAppendJson(StringInfo buf, const Traits *t);
 extern void AppendJsonString(StringInfo buf, const char *s, int len);
+extern bool JsonbKeyIs(const struct JsonbValue *key, const char *name);
+extern char *JsonbScalarText(const struct JsonbValue *v);
 
 /* traits_query.c */
-extern TraitQuery *TraitQueryBuild(TraitPair *pairs, int npairs);
-extern bool TraitQueryMatch(Traits *t, TraitQuery *q);
-extern const char *TraitOpSymbol(int op);
-
 extern Datum traitquery_from_jsonb(PG_FUNCTION_ARGS);
 
 /* traits_sel.c */
-extern bool TraitQueryEstimate(Oid relid, AttrNumber attnum, TraitQuery *q,
+extern bool TraitQueryEstimate(Oid relid, AttrNumber attnum, const TraitQuery *q,
 							   double *selectivity);
 
 /* identity.c */
@@ -238,9 +348,9 @@ extern bool PankoCallerIsMember(void);
 extern Traits *PankoCallerScope(void);
 
 /* traits_gin.c */
-extern int	TraitKeyCompare(const char *a, int alen, const char *b, int blen);
 extern int	TraitGinPrefix(char *dst, const char *name, int namelen, int type);
-extern bytea *TraitGinKey(const char *name, int namelen, int type,
-						  const char *val, int vallen, bool *truncated);
+extern bytea *TraitGinKey(const TraitItem *item, bool *lossy);
+extern bytea *TraitGinStartKey(const char *name, int namelen, int type,
+							   const char *val, int vallen);
 
 #endif							/* PANKO_TRAITS_H */

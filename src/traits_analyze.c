@@ -28,16 +28,18 @@ typedef struct KeyCount
 	int			count;
 } KeyCount;
 
+/* qsort order of keys (bytea *): the index's, so equal keys are adjacent. */
 static int
 KeyBytesCompare(const void *a, const void *b)
 {
 	bytea	   *ka = *(bytea *const *) a;
 	bytea	   *kb = *(bytea *const *) b;
 
-	return TraitKeyCompare(VARDATA_ANY(ka), VARSIZE_ANY_EXHDR(ka),
-						   VARDATA_ANY(kb), VARSIZE_ANY_EXHDR(kb));
+	return TraitBytesCompare(VARDATA_ANY(ka), VARSIZE_ANY_EXHDR(ka),
+							 VARDATA_ANY(kb), VARSIZE_ANY_EXHDR(kb));
 }
 
+/* qsort order of counted keys: the most common first. */
 static int
 CountDescending(const void *a, const void *b)
 {
@@ -47,6 +49,7 @@ CountDescending(const void *a, const void *b)
 	return (kb->count > ka->count) - (kb->count < ka->count);
 }
 
+/* qsort order of counted keys by key, as the statistics are kept. */
 static int
 KeyCountByKey(const void *a, const void *b)
 {
@@ -80,7 +83,7 @@ ComputeTraitsStats(VacAttrStats *stats, AnalyzeAttrFetchFunc fetchfunc,
 		bool		isnull;
 		Datum		d = fetchfunc(stats, i, &isnull);
 		Traits	   *t;
-		bool		truncated;
+		bool		lossy;
 
 		vacuum_delay_point();
 		if (isnull)
@@ -91,15 +94,16 @@ ComputeTraitsStats(VacAttrStats *stats, AnalyzeAttrFetchFunc fetchfunc,
 		width += VARSIZE_ANY(DatumGetPointer(d));
 		t = DatumGetTraitsP(d);
 		nonnull++;
-		for (int j = 0; j < (int) TRAITS_COUNT(t); j++)
+		for (int j = 0; j < TraitsCount(t); j++)
 		{
+			TraitItem	item = TraitsItem(t, j);
+
 			if (nkeys == cap)
 			{
 				cap *= 2;
 				keys = repalloc_huge(keys, sizeof(bytea *) * cap);
 			}
-			keys[nkeys++] = TraitGinKey(TRAIT_NAME(t, j), TRAIT_NAMELEN(t, j), TRAIT_TYPE(t, j),
-										TRAIT_VALUE(t, j), TRAIT_VALLEN(t, j), &truncated);
+			keys[nkeys++] = TraitGinKey(&item, &lossy);
 		}
 	}
 
@@ -148,7 +152,11 @@ ComputeTraitsStats(VacAttrStats *stats, AnalyzeAttrFetchFunc fetchfunc,
 				minfreq = Min(minfreq, f);
 				maxfreq = Max(maxfreq, f);
 			}
-			/* MCELEM convention: then min and max frequency, and null frequency */
+
+			/*
+			 * MCELEM convention: then min and max frequency, and null
+			 * frequency
+			 */
 			numbers[keep] = minfreq;
 			numbers[keep + 1] = maxfreq;
 			numbers[keep + 2] = stats->stanullfrac;
@@ -170,6 +178,10 @@ ComputeTraitsStats(VacAttrStats *stats, AnalyzeAttrFetchFunc fetchfunc,
 	MemoryContextDelete(cxt);
 }
 
+/*
+ * The type's ANALYZE function: a sample large enough for the statistics
+ * target, counted by ComputeTraitsStats.
+ */
 Datum
 traits_typanalyze(PG_FUNCTION_ARGS)
 {

@@ -48,17 +48,6 @@ typedef struct TraitGinPartial
 	bytea	   *bound;			/* the full query key */
 } TraitGinPartial;
 
-/* The order of index keys: bytewise, a prefix first (byteacmp's order). */
-int
-TraitKeyCompare(const char *a, int alen, const char *b, int blen)
-{
-	int			r = memcmp(a, b, Min(alen, blen));
-
-	if (r != 0)
-		return r;
-	return (alen > blen) - (alen < blen);
-}
-
 /*
  * Write the prefix of a key (the name, and the type when type >= 0) at dst;
  * returns its length.  dst may be NULL to measure.
@@ -108,32 +97,34 @@ KeyValueLen(int type, int vallen)
 }
 
 /*
- * Build the index key of one trait.  *lossy is set for a string longer
- * than the kept prefix: other strings share the key's prefix.
+ * Build the index key of one trait (or of a predicate's bound).  *lossy is
+ * set for a string longer than the kept prefix: other strings share the
+ * key's prefix.  Values are canonical (no negative zero: TraitPackPair), so
+ * equal values get equal keys.
  */
 bytea *
-TraitGinKey(const char *name, int namelen, int type, const char *val, int vallen,
-			bool *lossy)
+TraitGinKey(const TraitItem *item, bool *lossy)
 {
-	int			plen = TraitGinPrefix(NULL, name, namelen, type);
-	int			vlen = KeyValueLen(type, vallen);
+	int			type = item->type;
+	int			plen = TraitGinPrefix(NULL, item->name, item->namelen, type);
+	int			vlen = KeyValueLen(type, item->vallen);
 	bytea	   *key = palloc(VARHDRSZ + plen + vlen);
 	char	   *d = VARDATA(key);
 
 	SET_VARSIZE(key, VARHDRSZ + plen + vlen);
-	TraitGinPrefix(d, name, namelen, type);
+	TraitGinPrefix(d, item->name, item->namelen, type);
 	d += plen;
 	*lossy = false;
 	switch (type)
 	{
 		case TRAIT_STRING:
-			if (vallen <= KEY_STRING_PREFIX)
-				memcpy(d, val, vallen);
+			if (item->vallen <= KEY_STRING_PREFIX)
+				memcpy(d, item->value, item->vallen);
 			else
 			{
-				uint32		h = hash_bytes((const unsigned char *) val, vallen);
+				uint32		h = hash_bytes((const unsigned char *) item->value, item->vallen);
 
-				memcpy(d, val, KEY_STRING_PREFIX);
+				memcpy(d, item->value, KEY_STRING_PREFIX);
 				d[KEY_STRING_PREFIX] = (char) (h >> 24);
 				d[KEY_STRING_PREFIX + 1] = (char) (h >> 16);
 				d[KEY_STRING_PREFIX + 2] = (char) (h >> 8);
@@ -143,18 +134,16 @@ TraitGinKey(const char *name, int namelen, int type, const char *val, int vallen
 			break;
 		case TRAIT_FLOAT:
 			{
-				float8		f = TraitReadFloat8(val);
+				float8		f = TraitReadFloat8(item->value);
 				uint64		u;
 
-				if (f == 0.0)
-					f = 0.0;
 				memcpy(&u, &f, sizeof(u));
 				u = (u & UINT64CONST(0x8000000000000000)) ? ~u : (u ^ UINT64CONST(0x8000000000000000));
 				PutOrderedInt64(d, u);
 				break;
 			}
 		default:
-			PutOrderedInt64(d, (uint64) TraitReadInt64(val) ^ UINT64CONST(0x8000000000000000));
+			PutOrderedInt64(d, (uint64) TraitReadInt64(item->value) ^ UINT64CONST(0x8000000000000000));
 			break;
 	}
 	return key;
@@ -185,8 +174,9 @@ KeyValueCompare(int type, const char *k, int klen, const char *b, int blen, bool
 	c = memcmp(k, b, Min(kp, bp));
 	if (c != 0)
 		return c;
+	/* the shorter one is a prefix of the other */
 	if (kp != bp)
-		return kp < bp ? -1 : 1;	/* the shorter one is a prefix of the other */
+		return kp < bp ? -1 : 1;
 	if (klong && blong)
 	{
 		*ambiguous = true;
@@ -195,12 +185,13 @@ KeyValueCompare(int type, const char *k, int klen, const char *b, int blen, bool
 	return (klong > blong) - (klong < blong);
 }
 
+/* extractValue: one key per trait of a stored value. */
 Datum
 traits_gin_extract_value(PG_FUNCTION_ARGS)
 {
 	Traits	   *t = PG_GETARG_TRAITS_P(0);
 	int32	   *nentries = (int32 *) PG_GETARG_POINTER(1);
-	int			n = TRAITS_COUNT(t);
+	int			n = TraitsCount(t);
 	Datum	   *entries = NULL;
 	bool		lossy;
 
@@ -209,16 +200,22 @@ traits_gin_extract_value(PG_FUNCTION_ARGS)
 	{
 		entries = palloc(sizeof(Datum) * n);
 		for (int i = 0; i < n; i++)
-			entries[i] = PointerGetDatum(TraitGinKey(TRAIT_NAME(t, i), TRAIT_NAMELEN(t, i),
-													 TRAIT_TYPE(t, i), TRAIT_VALUE(t, i),
-													 TRAIT_VALLEN(t, i), &lossy));
+		{
+			TraitItem	item = TraitsItem(t, i);
+
+			entries[i] = PointerGetDatum(TraitGinKey(&item, &lossy));
+		}
 	}
 	PG_RETURN_POINTER(entries);
 }
 
-/* A key of just the prefix (and a string's kept bytes): where a scan starts. */
-static bytea *
-StartKey(const char *name, int namelen, int type, const char *val, int vallen)
+/*
+ * A key of just the prefix (the name, and the type when type >= 0) and of a
+ * string's kept bytes when val is given: where a scan starts, and the
+ * prefix the statistics of a name are found under.
+ */
+bytea *
+TraitGinStartKey(const char *name, int namelen, int type, const char *val, int vallen)
 {
 	int			plen = TraitGinPrefix(NULL, name, namelen, type);
 	int			vlen = val ? Min(vallen, KEY_STRING_PREFIX) : 0;
@@ -231,6 +228,10 @@ StartKey(const char *name, int namelen, int type, const char *val, int vallen)
 	return key;
 }
 
+/*
+ * extractQuery: exact keys for @> and for equality filters, partial-match
+ * scans over one (name, type) for ?, ranges and "ne".
+ */
 Datum
 traits_gin_extract_query(PG_FUNCTION_ARGS)
 {
@@ -245,16 +246,16 @@ traits_gin_extract_query(PG_FUNCTION_ARGS)
 	if (strategy == GIN_STRATEGY_CONTAINS)
 	{
 		Traits	   *t = PG_GETARG_TRAITS_P(0);
-		int			n = TRAITS_COUNT(t);
+		int			n = TraitsCount(t);
 		bool	   *lossy = palloc0(sizeof(bool) * Max(n, 1));
 
 		entries = palloc(sizeof(Datum) * Max(n, 1));
 		*extra_data = palloc0(sizeof(Pointer) * Max(n, 1));
 		for (int i = 0; i < n; i++)
 		{
-			entries[i] = PointerGetDatum(TraitGinKey(TRAIT_NAME(t, i), TRAIT_NAMELEN(t, i),
-													 TRAIT_TYPE(t, i), TRAIT_VALUE(t, i),
-													 TRAIT_VALLEN(t, i), &lossy[i]));
+			TraitItem	item = TraitsItem(t, i);
+
+			entries[i] = PointerGetDatum(TraitGinKey(&item, &lossy[i]));
 			/* consistent() learns which keys were lossy through extra_data */
 			(*extra_data)[i] = (Pointer) &lossy[i];
 		}
@@ -268,7 +269,8 @@ traits_gin_extract_query(PG_FUNCTION_ARGS)
 		TraitGinPartial *part = palloc0(sizeof(TraitGinPartial));
 
 		entries = palloc(sizeof(Datum));
-		entries[0] = PointerGetDatum(StartKey(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name), -1, NULL, 0));
+		entries[0] = PointerGetDatum(TraitGinStartKey(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name),
+													  -1, NULL, 0));
 		part->op = 0;
 		part->prefixlen = VARSIZE_ANY_EXHDR(DatumGetByteaPP(entries[0]));
 		*pmatch = palloc(sizeof(bool));
@@ -280,7 +282,7 @@ traits_gin_extract_query(PG_FUNCTION_ARGS)
 	else if (strategy == GIN_STRATEGY_MATCH)
 	{
 		TraitQuery *q = PG_GETARG_TRAITQUERY_P(0);
-		int			n = TRAITS_COUNT(q);
+		int			n = TraitQueryCount(q);
 
 		entries = palloc(sizeof(Datum) * Max(n, 1));
 		*pmatch = palloc0(sizeof(bool) * Max(n, 1));
@@ -288,14 +290,14 @@ traits_gin_extract_query(PG_FUNCTION_ARGS)
 		for (int i = 0; i < n; i++)
 		{
 			TraitGinPartial *part = palloc0(sizeof(TraitGinPartial));
-			int			op = TQ_OP(q, i);
-			int			type = TQ_TYPE(q, i);
+			TraitItem	item = TraitQueryItem(q, i);
+			int			op = item.op;
+			int			type = item.type;
 
 			part->op = op;
 			part->type = type;
-			part->prefixlen = TraitGinPrefix(NULL, TQ_NAME(q, i), TQ_NAMELEN(q, i), type);
-			part->bound = TraitGinKey(TQ_NAME(q, i), TQ_NAMELEN(q, i), type,
-									  TQ_VALUE(q, i), TQ_VALLEN(q, i), &part->lossy);
+			part->prefixlen = TraitGinPrefix(NULL, item.name, item.namelen, type);
+			part->bound = TraitGinKey(&item, &part->lossy);
 			(*extra_data)[i] = (Pointer) part;
 			if (op == TQ_EQ)
 				entries[i] = PointerGetDatum(part->bound);
@@ -309,12 +311,12 @@ traits_gin_extract_query(PG_FUNCTION_ARGS)
 				(*pmatch)[i] = true;
 				if (op == TQ_GT || op == TQ_GE)
 					entries[i] = part->lossy
-						? PointerGetDatum(StartKey(TQ_NAME(q, i), TQ_NAMELEN(q, i), type,
-												   TQ_VALUE(q, i), TQ_VALLEN(q, i)))
+						? PointerGetDatum(TraitGinStartKey(item.name, item.namelen, type,
+														   item.value, item.vallen))
 						: PointerGetDatum(part->bound);
 				else
-					entries[i] = PointerGetDatum(StartKey(TQ_NAME(q, i), TQ_NAMELEN(q, i),
-														  type, NULL, 0));
+					entries[i] = PointerGetDatum(TraitGinStartKey(item.name, item.namelen,
+																  type, NULL, 0));
 			}
 		}
 		*nentries = n;
@@ -322,7 +324,9 @@ traits_gin_extract_query(PG_FUNCTION_ARGS)
 			*searchMode = GIN_SEARCH_MODE_ALL;
 	}
 	else
-		elog(ERROR, "traits_gin_extract_query: unknown strategy %d", strategy);
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg_internal("traits_gin_extract_query: unknown strategy %d", strategy)));
 
 	PG_RETURN_POINTER(entries);
 }
@@ -382,19 +386,8 @@ traits_gin_compare_partial(PG_FUNCTION_ARGS)
 						  b + part->prefixlen, blen - part->prefixlen, &ambiguous);
 	if (ambiguous)
 		PG_RETURN_INT32(0);		/* either way: the recheck decides */
-
-	switch (part->op)
-	{
-		case TQ_NE:
-			PG_RETURN_INT32(cmp == 0 ? -1 : 0);
-		case TQ_LT:
-			PG_RETURN_INT32(cmp < 0 ? 0 : 1);
-		case TQ_LE:
-			PG_RETURN_INT32(cmp <= 0 ? 0 : 1);
-		case TQ_GT:
-			PG_RETURN_INT32(cmp > 0 ? 0 : -1);
-		case TQ_GE:
-			PG_RETURN_INT32(cmp >= 0 ? 0 : -1);
-	}
-	PG_RETURN_INT32(1);
+	if (TraitOpHolds(part->op, cmp))
+		PG_RETURN_INT32(0);
+	/* Keys ascend: past the bound of lt and le, nothing further matches. */
+	PG_RETURN_INT32(part->op == TQ_LT || part->op == TQ_LE ? 1 : -1);
 }

@@ -1,6 +1,6 @@
 /*
  * traits_io.c
- *		Text and binary I/O of panko.traits.
+ *		Text and binary I/O of panko.traits and panko.traitquery.
  *
  * Text form (documented in the README; output is always canonical):
  *
@@ -12,7 +12,7 @@
  * floats are bare; datetimes are quoted ISO 8601 (an offset is converted to
  * UTC on input, none is written on output).  The type "none" reads as
  * string.  The same grammar, with comparison operators in place of '=',
- * is panko.traitquery's.
+ * is panko.traitquery's: both types share the parser and the writer.
  */
 #include "postgres.h"
 
@@ -30,6 +30,13 @@ PG_FUNCTION_INFO_V1(traits_in);
 PG_FUNCTION_INFO_V1(traits_out);
 PG_FUNCTION_INFO_V1(traits_recv);
 PG_FUNCTION_INFO_V1(traits_send);
+PG_FUNCTION_INFO_V1(traitquery_in);
+PG_FUNCTION_INFO_V1(traitquery_out);
+PG_FUNCTION_INFO_V1(traitquery_recv);
+PG_FUNCTION_INFO_V1(traitquery_send);
+
+/* Operators as the text form writes them, numbered TQ_*. */
+static const char *const op_symbols[] = {"", "=", "<>", "<", "<=", ">", ">="};
 
 typedef struct TraitParser
 {
@@ -50,6 +57,7 @@ ParseError(TraitParser *ps, const char *want)
 			 errdetail("%s at character %d.", want, (int) (ps->p - ps->input) + 1)));
 }
 
+/* Blanks between tokens are insignificant. */
 static void
 SkipSpace(TraitParser *ps)
 {
@@ -87,6 +95,7 @@ ParseQuoted(TraitParser *ps, int *len, const char *what)
 	return buf.data;
 }
 
+/* Characters a name may be written with, unquoted. */
 static inline bool
 IsBareChar(char c)
 {
@@ -163,6 +172,7 @@ ParseItem(TraitParser *ps, TraitPair *pair)
 
 	memset(pair, 0, sizeof(TraitPair));
 	pair->name = ParseName(ps, &pair->namelen);
+	/* before anything else: later messages quote the name */
 	TraitCheckName(pair->name, pair->namelen);
 	SkipSpace(ps);
 	if (*ps->p != ':')
@@ -188,32 +198,21 @@ ParseItem(TraitParser *ps, TraitPair *pair)
 	{
 		case TRAIT_STRING:
 			pair->str = ParseQuoted(ps, &pair->strlen, "Expected a double-quoted string value");
-			TraitCheckString(pair->name, pair->namelen, pair->strlen);
 			break;
 		case TRAIT_INTEGER:
-			{
-				int			len;
-				const char *tok = ParseNumberToken(ps, &len);
-
-				if (!PankoParseInt64(tok, len, &pair->i64))
-				{
-					ps->p = vstart;
-					ParseError(ps, "Expected an integer value (64-bit)");
-				}
-				break;
-			}
 		case TRAIT_FLOAT:
 			{
 				int			len;
 				const char *tok = ParseNumberToken(ps, &len);
+				bool		integer = (pair->type == TRAIT_INTEGER);
 
-				if (!PankoParseFloat8(tok, len, &pair->f8))
+				if (integer ? !PankoParseInt64(tok, len, &pair->i64)
+					: !PankoParseFloat8(tok, len, &pair->f8))
 				{
 					ps->p = vstart;
-					ParseError(ps, "Expected a finite float value");
+					ParseError(ps, integer ? "Expected an integer value (64-bit)"
+							   : "Expected a finite float value");
 				}
-				if (pair->f8 == 0.0)
-					pair->f8 = 0.0;		/* no negative zero */
 				break;
 			}
 		case TRAIT_DATETIME:
@@ -233,14 +232,12 @@ ParseItem(TraitParser *ps, TraitPair *pair)
 				break;
 			}
 	}
+	TraitCheckValue(pair);
 }
 
-/*
- * Parse a whole literal into pairs (unsorted).  Used by traits_in and by
- * traitquery_in.
- */
-TraitPair *
-TraitsParseText(const char *str, const char *typname, bool allow_ops, int *npairs)
+/* Parse a whole literal of either type into pairs, in the order written. */
+static TraitPair *
+ParseText(const char *str, const char *typname, bool allow_ops, int *npairs)
 {
 	TraitParser ps;
 	int			cap = 8;
@@ -288,8 +285,8 @@ TraitsParseText(const char *str, const char *typname, bool allow_ops, int *npair
 }
 
 /* Append s in double quotes, escaping '"' and '\'. */
-void
-TraitsAppendQuoted(StringInfo buf, const char *s, int len)
+static void
+AppendQuoted(StringInfo buf, const char *s, int len)
 {
 	appendStringInfoChar(buf, '"');
 	for (int i = 0; i < len; i++)
@@ -301,65 +298,122 @@ TraitsAppendQuoted(StringInfo buf, const char *s, int len)
 	appendStringInfoChar(buf, '"');
 }
 
-/* One item of the text form; op is NULL for traits ('='). */
-void
-TraitsAppendItem(StringInfo buf, const char *name, int namelen, int type,
-				 const char *op, const char *val, int vallen)
+/* One item of the text form; a query's items show their operator. */
+static void
+AppendItem(StringInfo buf, const TraitItem *item, bool query)
 {
-	TraitsAppendQuoted(buf, name, namelen);
+	AppendQuoted(buf, item->name, item->namelen);
 	appendStringInfoChar(buf, ':');
-	appendStringInfoString(buf, TraitTypeName(type));
-	if (op)
-	{
-		appendStringInfoChar(buf, ' ');
-		appendStringInfoString(buf, op);
-		appendStringInfoChar(buf, ' ');
-	}
+	appendStringInfoString(buf, TraitTypeName(item->type));
+	if (query)
+		appendStringInfo(buf, " %s ", (item->op >= TQ_EQ && item->op <= TQ_GE)
+						 ? op_symbols[item->op] : "?");
 	else
 		appendStringInfoChar(buf, '=');
-	switch (type)
+	switch (item->type)
 	{
 		case TRAIT_STRING:
-			TraitsAppendQuoted(buf, val, vallen);
+			AppendQuoted(buf, item->value, item->vallen);
 			break;
 		case TRAIT_DATETIME:
 			appendStringInfoChar(buf, '"');
-			TraitValueToText(buf, type, val, vallen);
+			TraitValueToText(buf, item->type, item->value, item->vallen);
 			appendStringInfoChar(buf, '"');
 			break;
 		default:
-			TraitValueToText(buf, type, val, vallen);
+			TraitValueToText(buf, item->type, item->value, item->vallen);
 			break;
 	}
 }
 
-Datum
-traits_in(PG_FUNCTION_ARGS)
+/*
+ * The input function of either type: the two differ only in whether
+ * operators other than '=' are allowed and in how the pairs are packed.
+ */
+static Pointer
+TextIn(const char *str, bool query)
 {
-	char	   *str = PG_GETARG_CSTRING(0);
 	int			n;
-	TraitPair  *pairs = TraitsParseText(str, "panko.traits", false, &n);
+	TraitPair  *pairs = ParseText(str, query ? "panko.traitquery" : "panko.traits",
+								  query, &n);
 
-	PG_RETURN_POINTER(TraitsBuild(pairs, n));
+	return query ? (Pointer) TraitQueryBuild(pairs, n) : (Pointer) TraitsBuild(pairs, n);
 }
 
-Datum
-traits_out(PG_FUNCTION_ARGS)
+/* The output function of either type: the canonical text form. */
+static char *
+TextOut(const TraitItems *items)
 {
-	Traits	   *t = PG_GETARG_TRAITS_P(0);
 	StringInfoData buf;
 
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
-	for (int i = 0; i < (int) TRAITS_COUNT(t); i++)
+	for (int i = 0; i < items->count; i++)
 	{
+		TraitItem	item = TraitItemsGet(items, i);
+
 		if (i > 0)
 			appendStringInfoString(&buf, ", ");
-		TraitsAppendItem(&buf, TRAIT_NAME(t, i), TRAIT_NAMELEN(t, i), TRAIT_TYPE(t, i),
-						 NULL, TRAIT_VALUE(t, i), TRAIT_VALLEN(t, i));
+		AppendItem(&buf, &item, items->query != NULL);
 	}
 	appendStringInfoChar(&buf, '}');
-	PG_RETURN_CSTRING(buf.data);
+	return buf.data;
+}
+
+/* Input of panko.traits: sorted and deduplicated by TraitsBuild. */
+Datum
+traits_in(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_POINTER(TextIn(PG_GETARG_CSTRING(0), false));
+}
+
+/* Output of panko.traits: canonical, in stored order. */
+Datum
+traits_out(PG_FUNCTION_ARGS)
+{
+	TraitItems	items = TraitsItems(PG_GETARG_TRAITS_P(0));
+
+	PG_RETURN_CSTRING(TextOut(&items));
+}
+
+/* Input of panko.traitquery: predicates kept in the order written. */
+Datum
+traitquery_in(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_POINTER(TextIn(PG_GETARG_CSTRING(0), true));
+}
+
+/* Output of panko.traitquery, with each predicate's operator. */
+Datum
+traitquery_out(PG_FUNCTION_ARGS)
+{
+	TraitItems	items = TraitQueryItems(PG_GETARG_TRAITQUERY_P(0));
+
+	PG_RETURN_CSTRING(TextOut(&items));
+}
+
+/* Binary form of a query: its text form, which round-trips exactly. */
+Datum
+traitquery_send(PG_FUNCTION_ARGS)
+{
+	TraitItems	items = TraitQueryItems(PG_GETARG_TRAITQUERY_P(0));
+	char	   *s = TextOut(&items);
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendtext(&buf, s, strlen(s));
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+/* (and reads it back through the text parser, with all its checks) */
+Datum
+traitquery_recv(PG_FUNCTION_ARGS)
+{
+	StringInfo	msg = (StringInfo) PG_GETARG_POINTER(0);
+	int			nbytes;
+	char	   *s = pq_getmsgtext(msg, msg->len - msg->cursor, &nbytes);
+
+	PG_RETURN_POINTER(TextIn(s, true));
 }
 
 /* Fail recv with a message naming the problem. */
@@ -417,8 +471,9 @@ traits_recv(PG_FUNCTION_ARGS)
 			RecvError("Unknown trait type.");
 		p->namelen = pq_getmsgbyte(msg);
 		p->name = RecvBytes(msg, p->namelen);
-		TraitCheckName(p->name, p->namelen);
+		/* (this also rejects a zero byte in the name) */
 		pg_verify_mbstr(GetDatabaseEncoding(), p->name, p->namelen, false);
+		TraitCheckName(p->name, p->namelen);
 		switch (p->type)
 		{
 			case TRAIT_STRING:
@@ -436,26 +491,21 @@ traits_recv(PG_FUNCTION_ARGS)
 				if (msg->len - msg->cursor < 8)
 					RecvError("A float value is cut short.");
 				p->f8 = pq_getmsgfloat8(msg);
-				TraitCheckFloat(p->name, p->namelen, p->f8);
-				if (p->f8 == 0.0)
-					p->f8 = 0.0;
 				break;
 			default:
 				if (msg->len - msg->cursor < 8)
 					RecvError("An integer or datetime value is cut short.");
 				p->i64 = pq_getmsgint64(msg);
-				if (p->type == TRAIT_DATETIME)
-					TraitCheckDatetime(p->name, p->namelen, p->i64);
 				break;
 		}
-		if (memchr(p->name, '\0', p->namelen))
-			RecvError("A trait name contains a zero byte.");
+		TraitCheckValue(p);
 	}
 	if (msg->cursor != msg->len)
 		RecvError("Bytes are left over after the last trait.");
 	PG_RETURN_POINTER(TraitsBuild(pairs, count));
 }
 
+/* The binary form traits_recv reads (names always spelled out). */
 Datum
 traits_send(PG_FUNCTION_ARGS)
 {
@@ -464,26 +514,25 @@ traits_send(PG_FUNCTION_ARGS)
 
 	pq_begintypsend(&buf);
 	pq_sendint32(&buf, TRAITS_FORMAT_V1);
-	pq_sendint32(&buf, TRAITS_COUNT(t));
-	for (int i = 0; i < (int) TRAITS_COUNT(t); i++)
+	pq_sendint32(&buf, TraitsCount(t));
+	for (int i = 0; i < TraitsCount(t); i++)
 	{
-		int			type = TRAIT_TYPE(t, i);
-		const char *val = TRAIT_VALUE(t, i);
+		TraitItem	item = TraitsItem(t, i);
 
-		pq_sendbyte(&buf, (uint8) type);
-		pq_sendbyte(&buf, (uint8) TRAIT_NAMELEN(t, i));
-		pq_sendbytes(&buf, TRAIT_NAME(t, i), TRAIT_NAMELEN(t, i));
-		switch (type)
+		pq_sendbyte(&buf, (uint8) item.type);
+		pq_sendbyte(&buf, (uint8) item.namelen);
+		pq_sendbytes(&buf, item.name, item.namelen);
+		switch (item.type)
 		{
 			case TRAIT_STRING:
-				pq_sendint32(&buf, TRAIT_VALLEN(t, i));
-				pq_sendbytes(&buf, val, TRAIT_VALLEN(t, i));
+				pq_sendint32(&buf, item.vallen);
+				pq_sendbytes(&buf, item.value, item.vallen);
 				break;
 			case TRAIT_FLOAT:
-				pq_sendfloat8(&buf, TraitReadFloat8(val));
+				pq_sendfloat8(&buf, TraitReadFloat8(item.value));
 				break;
 			default:
-				pq_sendint64(&buf, TraitReadInt64(val));
+				pq_sendint64(&buf, TraitReadInt64(item.value));
 				break;
 		}
 	}

@@ -24,10 +24,10 @@
 
 PG_FUNCTION_INFO_V1(traits_from_jsonb);
 PG_FUNCTION_INFO_V1(traits_to_jsonb);
-PG_FUNCTION_INFO_V1(traits_to_json);
 
+/* What kind of JSON value v is, for messages ("a string", "an array"). */
 static const char *
-TraitJsonTypeName(JsonbValue *v)
+TraitJsonTypeName(const JsonbValue *v)
 {
 	switch (v->type)
 	{
@@ -46,21 +46,30 @@ TraitJsonTypeName(JsonbValue *v)
 	}
 }
 
-/* The text of a JSON number as jsonb keeps it (never an exponent). */
-static char *
-NumericText(JsonbValue *v)
+/*
+ * Is this object key the given name?  Every reader of panko's JSON (traits,
+ * filters, events, get_events' filter) matches its keys with this.
+ */
+bool
+JsonbKeyIs(const JsonbValue *key, const char *name)
 {
-	return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	return key->val.string.len == (int) strlen(name) &&
+		memcmp(key->val.string.val, name, key->val.string.len) == 0;
 }
 
-/* The text of a number given as a JSON number or string, or NULL. */
-static char *
-NumberText(JsonbValue *v)
+/*
+ * The text of a JSON string, or of a number as jsonb keeps it (never an
+ * exponent); NULL for any other value, which each caller words in its own
+ * way.  Numbers given as strings ("5") and as numbers (5) read the same.
+ */
+char *
+JsonbScalarText(const JsonbValue *v)
 {
-	if (v->type == jbvNumeric)
-		return NumericText(v);
 	if (v->type == jbvString)
 		return pnstrdup(v->val.string.val, v->val.string.len);
+	if (v->type == jbvNumeric)
+		return DatumGetCString(DirectFunctionCall1(numeric_out,
+												   NumericGetDatum(v->val.numeric)));
 	return NULL;
 }
 
@@ -82,16 +91,17 @@ IntegralText(const char *s, int64 *result)
 
 /* The text a string trait gets from any JSON value (Python's str()). */
 static void
-JsonbValueAsString(JsonbValue *v, TraitPair *p)
+JsonbValueAsString(const JsonbValue *v, TraitPair *p)
 {
 	switch (v->type)
 	{
 		case jbvString:
+			/* no copy: the hot path of record_events */
 			p->str = v->val.string.val;
 			p->strlen = v->val.string.len;
 			break;
 		case jbvNumeric:
-			p->str = NumericText(v);
+			p->str = JsonbScalarText(v);
 			p->strlen = strlen(p->str);
 			break;
 		case jbvBool:
@@ -120,7 +130,7 @@ JsonbValueAsString(JsonbValue *v, TraitPair *p)
  * a message naming the trait and the problem.
  */
 static const char *
-JsonbValueToPair(JsonbValue *v, TraitPair *p)
+JsonbValueToPair(const JsonbValue *v, TraitPair *p)
 {
 	const char *problem;
 
@@ -130,29 +140,21 @@ JsonbValueToPair(JsonbValue *v, TraitPair *p)
 			JsonbValueAsString(v, p);
 			break;
 		case TRAIT_INTEGER:
-			{
-				char	   *text = NumberText(v);
-
-				if (text == NULL)
-					return psprintf("trait \"%.*s\": an integer value cannot be %s",
-									p->namelen, p->name, TraitJsonTypeName(v));
-				if (!IntegralText(text, &p->i64))
-					return psprintf("trait \"%.*s\": value \"%s\" is not an integer (64-bit)",
-									p->namelen, p->name, text);
-				break;
-			}
 		case TRAIT_FLOAT:
 			{
-				char	   *text = NumberText(v);
+				/* a number, or a string holding one */
+				char	   *text = JsonbScalarText(v);
+				bool		integer = (p->type == TRAIT_INTEGER);
 
 				if (text == NULL)
-					return psprintf("trait \"%.*s\": a float value cannot be %s",
-									p->namelen, p->name, TraitJsonTypeName(v));
-				if (!PankoParseFloat8(text, strlen(text), &p->f8))
-					return psprintf("trait \"%.*s\": value \"%s\" is not a finite float",
-									p->namelen, p->name, text);
-				if (p->f8 == 0.0)
-					p->f8 = 0.0;
+					return psprintf("trait \"%.*s\": %s value cannot be %s",
+									p->namelen, p->name, integer ? "an integer" : "a float",
+									TraitJsonTypeName(v));
+				if (integer ? !IntegralText(text, &p->i64)
+					: !PankoParseFloat8(text, strlen(text), &p->f8))
+					return psprintf("trait \"%.*s\": value \"%s\" is not %s",
+									p->namelen, p->name, text,
+									integer ? "an integer (64-bit)" : "a finite float");
 				break;
 			}
 		case TRAIT_DATETIME:
@@ -175,7 +177,7 @@ JsonbValueToPair(JsonbValue *v, TraitPair *p)
 
 /* A type given as a name ("integer") or as Panko's id (2). */
 static int
-JsonbValueToType(JsonbValue *v)
+JsonbValueToType(const JsonbValue *v)
 {
 	if (v->type == jbvString)
 		return TraitTypeFromName(v->val.string.val, v->val.string.len);
@@ -183,34 +185,30 @@ JsonbValueToType(JsonbValue *v)
 	{
 		int64		id;
 
-		if (IntegralText(NumericText(v), &id) && id >= TRAIT_NONE && id <= TRAIT_DATETIME)
+		if (IntegralText(JsonbScalarText(v), &id) && id >= TRAIT_NONE && id <= TRAIT_DATETIME)
 			return id == TRAIT_NONE ? TRAIT_STRING : (int) id;
 	}
 	return -1;
 }
 
-static char *
-JsonbValueText(JsonbValue *v)
+/* A JSON value quoted in a message: its text, or what kind of value it is. */
+static const char *
+JsonbValueText(const JsonbValue *v)
 {
-	StringInfoData buf;
+	char	   *text = JsonbScalarText(v);
 
-	if (v->type == jbvString)
-		return pnstrdup(v->val.string.val, v->val.string.len);
-	if (v->type == jbvNumeric)
-		return NumericText(v);
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, TraitJsonTypeName(v));
-	return buf.data;
+	return text ? text : TraitJsonTypeName(v);
 }
 
 /* One element of an array form: {"name","type","value"} or [n, type, v]. */
 static const char *
-ArrayItemToPair(JsonbValue *item, int index, TraitPair *p)
+ArrayItemToPair(const JsonbValue *item, int index, TraitPair *p)
 {
 	JsonbValue *name = NULL;
 	JsonbValue *type = NULL;
 	JsonbValue *value = NULL;
 	JsonbContainer *c;
+	const char *problem;
 
 	if (item->type != jbvBinary)
 		return psprintf("trait %d: expected {\"name\", \"type\", \"value\"} or [name, type, value], got %s",
@@ -238,11 +236,11 @@ ArrayItemToPair(JsonbValue *item, int index, TraitPair *p)
 			if (tok != WJB_KEY)
 				continue;
 			tok = JsonbIteratorNext(&it, &v, true);
-			if (k.val.string.len == 4 && memcmp(k.val.string.val, "name", 4) == 0)
+			if (JsonbKeyIs(&k, "name"))
 				name = palloc(sizeof(JsonbValue)), *name = v;
-			else if (k.val.string.len == 4 && memcmp(k.val.string.val, "type", 4) == 0)
+			else if (JsonbKeyIs(&k, "type"))
 				type = palloc(sizeof(JsonbValue)), *type = v;
-			else if (k.val.string.len == 5 && memcmp(k.val.string.val, "value", 5) == 0)
+			else if (JsonbKeyIs(&k, "value"))
 				value = palloc(sizeof(JsonbValue)), *value = v;
 			else
 				return psprintf("trait %d: unknown key \"%.*s\" (expected name, type, value)",
@@ -257,8 +255,8 @@ ArrayItemToPair(JsonbValue *item, int index, TraitPair *p)
 						index + 1, TraitJsonTypeName(name));
 	p->name = name->val.string.val;
 	p->namelen = name->val.string.len;
-	if (p->namelen == 0 || p->namelen > TRAIT_NAME_MAXLEN)
-		return TraitPairProblem(p);
+	if ((problem = TraitNameProblem(p->name, p->namelen)) != NULL)
+		return problem;
 	p->type = type ? JsonbValueToType(type) : TRAIT_STRING;
 	if (p->type < 0)
 		return psprintf("trait \"%.*s\": unknown trait type \"%s\" (expected string, integer, float, datetime or none, or 0..4)",
@@ -268,17 +266,19 @@ ArrayItemToPair(JsonbValue *item, int index, TraitPair *p)
 
 /* A plain object member: strings stay strings, numbers become numbers. */
 static const char *
-PlainMemberToPair(JsonbValue *k, JsonbValue *v, TraitPair *p)
+PlainMemberToPair(const JsonbValue *k, const JsonbValue *v, TraitPair *p)
 {
+	const char *problem;
+
 	p->name = k->val.string.val;
 	p->namelen = k->val.string.len;
-	if (p->namelen == 0 || p->namelen > TRAIT_NAME_MAXLEN)
-		return TraitPairProblem(p);
+	if ((problem = TraitNameProblem(p->name, p->namelen)) != NULL)
+		return problem;
 	if (v->type == jbvString)
 		p->type = TRAIT_STRING;
 	else if (v->type == jbvNumeric)
 	{
-		char	   *text = NumericText(v);
+		char	   *text = JsonbScalarText(v);
 
 		p->type = (strchr(text, '.') == NULL && PankoParseInt64(text, strlen(text), &p->i64))
 			? TRAIT_INTEGER : TRAIT_FLOAT;
@@ -334,6 +334,7 @@ TraitPairsFromJsonb(JsonbContainer *c, TraitPair **pairs, int *npairs, char **pr
 	return true;
 }
 
+/* panko.traits(jsonb): the JSON forms, failing as a whole on any bad trait. */
 Datum
 traits_from_jsonb(PG_FUNCTION_ARGS)
 {
@@ -369,21 +370,23 @@ AppendJsonString(StringInfo buf, const char *s, int len)
  * sorted by name, every value a string.
  */
 void
-TraitsAppendJson(StringInfo buf, Traits *t)
+TraitsAppendJson(StringInfo buf, const Traits *t)
 {
 	StringInfoData val;
 
 	initStringInfo(&val);
 	appendStringInfoChar(buf, '[');
-	for (int i = 0; i < (int) TRAITS_COUNT(t); i++)
+	for (int i = 0; i < TraitsCount(t); i++)
 	{
+		TraitItem	item = TraitsItem(t, i);
+
 		if (i > 0)
 			appendStringInfoString(buf, ", ");
 		appendStringInfoString(buf, "{\"name\": ");
-		AppendJsonString(buf, TRAIT_NAME(t, i), TRAIT_NAMELEN(t, i));
-		appendStringInfo(buf, ", \"type\": \"%s\", \"value\": ", TraitTypeName(TRAIT_TYPE(t, i)));
+		AppendJsonString(buf, item.name, item.namelen);
+		appendStringInfo(buf, ", \"type\": \"%s\", \"value\": ", TraitTypeName(item.type));
 		resetStringInfo(&val);
-		TraitValueToText(&val, TRAIT_TYPE(t, i), TRAIT_VALUE(t, i), TRAIT_VALLEN(t, i));
+		TraitValueToText(&val, item.type, item.value, item.vallen);
 		AppendJsonString(buf, val.data, val.len);
 		appendStringInfoChar(buf, '}');
 	}
@@ -391,17 +394,7 @@ TraitsAppendJson(StringInfo buf, Traits *t)
 	pfree(val.data);
 }
 
-Datum
-traits_to_json(PG_FUNCTION_ARGS)
-{
-	Traits	   *t = PG_GETARG_TRAITS_P(0);
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	TraitsAppendJson(&buf, t);
-	PG_RETURN_TEXT_P(cstring_to_text_with_len(buf.data, buf.len));
-}
-
+/* panko.traits_to_jsonb(traits): the API form as jsonb. */
 Datum
 traits_to_jsonb(PG_FUNCTION_ARGS)
 {

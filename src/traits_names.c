@@ -36,6 +36,7 @@ static const char *const trait_names[] = {
 static int	sorted_codes[lengthof(trait_names)];
 static bool sorted_ready = false;
 
+/* qsort order of codes: by their names, for the binary search below. */
 static int
 CodeCompare(const void *a, const void *b)
 {

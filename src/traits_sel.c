@@ -91,6 +91,10 @@ DecodeTraitStats(HeapTuple statsTuple, TraitStats *ts)
 	free_attstatsslot(&slot);
 }
 
+/*
+ * The decoded statistics of a pg_statistic row, from the cache or decoded
+ * now; an entry that is not valid when there are none.
+ */
 static TraitStats *
 LoadTraitStatsTuple(HeapTuple statsTuple)
 {
@@ -153,6 +157,7 @@ LoadTraitStatsTuple(HeapTuple statsTuple)
 	return ts;
 }
 
+/* The statistics of the column the planner asks about. */
 static TraitStats *
 LoadTraitStats(VariableStatData *vardata)
 {
@@ -171,7 +176,7 @@ LowerBound(TraitStats *ts, const char *key, int keylen)
 		int			mid = lo + (hi - lo) / 2;
 		bytea	   *v = ts->values[mid];
 
-		if (TraitKeyCompare(VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), key, keylen) < 0)
+		if (TraitBytesCompare(VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), key, keylen) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -218,13 +223,10 @@ FilterSelectivity(TraitStats *ts, int op, bytea *bound, int prefixlen)
 		if (klen < prefixlen || memcmp(k, b, prefixlen) != 0)
 			break;
 		in_prefix += f;
-		cmp = TraitKeyCompare(k + prefixlen, klen - prefixlen, b + prefixlen, blen - prefixlen);
+		cmp = TraitBytesCompare(k + prefixlen, klen - prefixlen, b + prefixlen, blen - prefixlen);
 		if (cmp == 0)
 			equal = f;
-		if ((op == 0) ||
-			(op == TQ_EQ && cmp == 0) || (op == TQ_NE && cmp != 0) ||
-			(op == TQ_LT && cmp < 0) || (op == TQ_LE && cmp <= 0) ||
-			(op == TQ_GT && cmp > 0) || (op == TQ_GE && cmp >= 0))
+		if (op == 0 || TraitOpHolds(op, cmp))
 			matching += f;
 	}
 
@@ -252,6 +254,7 @@ ConstantArgument(PlannerInfo *root, List *args, int varRelid, VariableStatData *
 	return (Const *) other;
 }
 
+/* A product of estimates is still a probability. */
 static Selectivity
 Clamp(double s)
 {
@@ -259,41 +262,51 @@ Clamp(double s)
 	return (Selectivity) s;
 }
 
-/* The selectivity of one filter on (name, type). */
+/* The selectivity of one filter on (name, type): a trait is an "=" filter. */
 static double
-TraitSelectivity(TraitStats *ts, const char *name, int namelen, int type, int op,
-				 const char *val, int vallen)
+TraitSelectivity(TraitStats *ts, const TraitItem *item)
 {
 	bool		lossy;
-	bytea	   *key = TraitGinKey(name, namelen, type, val, vallen, &lossy);
+	bytea	   *key = TraitGinKey(item, &lossy);
 
-	return FilterSelectivity(ts, op, key, TraitGinPrefix(NULL, name, namelen, type));
+	return FilterSelectivity(ts, item->op, key,
+							 TraitGinPrefix(NULL, item->name, item->namelen, item->type));
 }
 
-/* traits @@ query: the product of each filter's selectivity. */
+/*
+ * traits @@ query and traits @> traits: the product of each filter's
+ * selectivity.
+ */
+static double
+ItemsSelectivity(TraitStats *ts, const TraitItems *items)
+{
+	double		s = 1.0;
+
+	for (int i = 0; i < items->count; i++)
+	{
+		TraitItem	item = TraitItemsGet(items, i);
+
+		s *= TraitSelectivity(ts, &item);
+	}
+	return s;
+}
+
+/* traits @@ query */
 static double
 QuerySelectivity(TraitStats *ts, Datum value)
 {
-	TraitQuery *q = (TraitQuery *) PG_DETOAST_DATUM(value);
-	double		s = 1.0;
+	TraitItems	items = TraitQueryItems(DatumGetTraitQueryP(value));
 
-	for (int i = 0; i < (int) TRAITS_COUNT(q); i++)
-		s *= TraitSelectivity(ts, TQ_NAME(q, i), TQ_NAMELEN(q, i), TQ_TYPE(q, i), TQ_OP(q, i),
-							  TQ_VALUE(q, i), TQ_VALLEN(q, i));
-	return s;
+	return ItemsSelectivity(ts, &items);
 }
 
 /* traits @> traits: every listed trait equal. */
 static double
 ContainSelectivity(TraitStats *ts, Datum value)
 {
-	Traits	   *t = DatumGetTraitsP(value);
-	double		s = 1.0;
+	TraitItems	items = TraitsItems(DatumGetTraitsP(value));
 
-	for (int i = 0; i < (int) TRAITS_COUNT(t); i++)
-		s *= TraitSelectivity(ts, TRAIT_NAME(t, i), TRAIT_NAMELEN(t, i), TRAIT_TYPE(t, i), TQ_EQ,
-							  TRAIT_VALUE(t, i), TRAIT_VALLEN(t, i));
-	return s;
+	return ItemsSelectivity(ts, &items);
 }
 
 /* traits ? name: how common the name is among the common traits. */
@@ -301,12 +314,9 @@ static double
 ExistSelectivity(TraitStats *ts, Datum value)
 {
 	text	   *name = DatumGetTextPP(value);
-	int			plen = TraitGinPrefix(NULL, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name), -1);
-	bytea	   *prefix = (bytea *) palloc(VARHDRSZ + plen);
+	bytea	   *prefix = TraitGinStartKey(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name), -1, NULL, 0);
 
-	SET_VARSIZE(prefix, VARHDRSZ + plen);
-	TraitGinPrefix(VARDATA(prefix), VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name), -1);
-	return FilterSelectivity(ts, 0, prefix, plen);
+	return FilterSelectivity(ts, 0, prefix, VARSIZE(prefix) - VARHDRSZ);
 }
 
 /*
@@ -346,6 +356,7 @@ Restriction(FunctionCallInfo fcinfo, double (*estimate) (TraitStats *, Datum),
 	PG_RETURN_FLOAT8(Clamp(s));
 }
 
+/* The restriction estimators of @@, @> (and <@) and ?. */
 Datum
 traits_matchsel(PG_FUNCTION_ARGS)
 {
@@ -369,7 +380,7 @@ traits_existsel(PG_FUNCTION_ARGS)
  * statistics; false when it has none yet.
  */
 bool
-TraitQueryEstimate(Oid relid, AttrNumber attnum, TraitQuery *q, double *selectivity)
+TraitQueryEstimate(Oid relid, AttrNumber attnum, const TraitQuery *q, double *selectivity)
 {
 	HeapTuple	tuple = SearchSysCache3(STATRELATTINH, ObjectIdGetDatum(relid),
 										Int16GetDatum(attnum), BoolGetDatum(false));
@@ -379,7 +390,11 @@ TraitQueryEstimate(Oid relid, AttrNumber attnum, TraitQuery *q, double *selectiv
 		return false;
 	ts = LoadTraitStatsTuple(tuple);
 	if (ts->valid)
-		*selectivity = QuerySelectivity(ts, PointerGetDatum(q)) * ts->nonnull;
+	{
+		TraitItems	items = TraitQueryItems(q);
+
+		*selectivity = ItemsSelectivity(ts, &items) * ts->nonnull;
+	}
 	ReleaseSysCache(tuple);
 	return ts->valid;
 }
