@@ -68,10 +68,12 @@ for args in "--threads 0" "--threads x" "--listen nonsense" "--listen 127.0.0.1:
     expect "refuses $args (exit 2 with a message)" "[ $rc = 2 ] && [ -s $WORK/flag.err ]"
 done
 grep -q "loopback" "$WORK/flag.err" 2>/dev/null || true
-"$PANKO_API" --auth none --cors-origin '*' >/dev/null 2>"$WORK/flag.err"; rc=$?
+# (timeout: a server that does not refuse would run for ever)
+timeout 10 "$PANKO_API" --auth none --cors-origin '*' >/dev/null 2>"$WORK/flag.err"; rc=$?
 expect "refuses --auth none with --cors-origin '*' (any web page could read everything)" \
     "[ $rc = 2 ] && grep -q 'any web page' $WORK/flag.err"
-PANKO_API_AUTH=none PANKO_API_CORS_ORIGIN='http://a.example *' "$PANKO_API" >/dev/null 2>"$WORK/flag.err"; rc=$?
+PANKO_API_AUTH=none PANKO_API_CORS_ORIGIN='http://a.example *' timeout 10 "$PANKO_API" \
+    >/dev/null 2>"$WORK/flag.err"; rc=$?
 expect "... also from the environment" "[ $rc = 2 ] && grep -q 'any web page' $WORK/flag.err"
 PANKO_API_THREADS=zero "$PANKO_API" >/dev/null 2>"$WORK/flag.err"; rc=$?
 expect "refuses a bad environment variable, naming it" \
