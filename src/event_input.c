@@ -40,6 +40,7 @@
 #include "panko.h"
 
 PG_FUNCTION_INFO_V1(record_events);
+PG_FUNCTION_INFO_V1(message_id_hash);
 
 #define EVENT_ID_MAXLEN		255		/* message_id and event_type, in bytes */
 
@@ -73,6 +74,7 @@ static SPIPlanPtr plan_stale = NULL;
 static SPIPlanPtr plan_insert = NULL;
 static SPIPlanPtr plan_count = NULL;
 
+/* A JSON string as a C string. */
 static char *
 JsonbStringDup(JsonbValue *v)
 {
@@ -168,6 +170,7 @@ ParseEvent(JsonbValue *item, ParsedEvent *ev)
 		ev->traits = TraitsBuild(have_traits ? pairs : NULL, npairs);
 }
 
+/* A copy of v, outside the parsing context that is about to be reset. */
 static struct varlena *
 CopyVarlena(struct varlena *v)
 {
@@ -203,32 +206,22 @@ KeepParsedEvent(ParsedEvent *from, ParsedEvent *to, int index)
 	to->id_hash = MessageIdHash(to->message_id);
 }
 
-/* Prepare and keep a plan; statements are schema-qualified throughout. */
-static SPIPlanPtr
-KeepPlan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
-{
-	if (*slot == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-		if (plan == NULL)
-			elog(ERROR, "panko: SPI_prepare failed for \"%s\": %s",
-				 sql, SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		*slot = plan;
-	}
-	return *slot;
-}
-
+/*
+ * Run a kept plan; a result other than the one expected means the
+ * extension's own SQL is broken.
+ */
 static void
 ExecPlan(SPIPlanPtr plan, Datum *values, const char *nulls, int expect)
 {
 	int			rc = SPI_execute_plan(plan, values, nulls, false, 0);
 
 	if (rc != expect)
-		elog(ERROR, "panko: statement failed: %s", SPI_result_code_string(rc));
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("panko: statement failed: %s", SPI_result_code_string(rc))));
 }
 
+/* A text[] of n C strings, as a statement parameter. */
 static Datum
 TextArray(char **items, int n)
 {
@@ -237,6 +230,14 @@ TextArray(char **items, int n)
 	for (int i = 0; i < n; i++)
 		d[i] = CStringGetTextDatum(items[i]);
 	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* An array of n 8-byte values (int8 or timestamptz), as a statement parameter. */
+static Datum
+Array8(Datum *items, int n, Oid elemtype)
+{
+	return PointerGetDatum(construct_array(items, n, elemtype, 8, FLOAT8PASSBYVAL,
+										   TYPALIGN_DOUBLE));
 }
 
 /* Map every accepted event's type name to its id, adding new types. */
@@ -277,8 +278,8 @@ ResolveEventTypes(ParsedEvent *evs, int n)
 	{
 		int			missing = 0;
 
-		KeepPlan(&plan_types_select,
-				 "SELECT id, name FROM panko.event_type WHERE name OPERATOR(pg_catalog.=) ANY ($1)", 1, argtypes);
+		PankoKeepPlan(&plan_types_select,
+					  "SELECT id, name FROM panko.event_type WHERE name OPERATOR(pg_catalog.=) ANY ($1)", 1, argtypes, 0);
 		ExecPlan(plan_types_select, &arg, NULL, SPI_OK_SELECT);
 		for (uint64 r = 0; r < SPI_processed; r++)
 		{
@@ -300,10 +301,12 @@ ResolveEventTypes(ParsedEvent *evs, int n)
 		if (missing == 0)
 			break;
 		if (attempt == 1)
-			elog(ERROR, "panko: could not add event types");
-		KeepPlan(&plan_types_insert,
-				 "INSERT INTO panko.event_type (name) SELECT unnest($1) "
-				 "ON CONFLICT (name) DO NOTHING", 1, argtypes);
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("panko: could not add event types")));
+		PankoKeepPlan(&plan_types_insert,
+					  "INSERT INTO panko.event_type (name) SELECT unnest($1) "
+					  "ON CONFLICT (name) DO NOTHING", 1, argtypes, 0);
 		ExecPlan(plan_types_insert, &arg, NULL, SPI_OK_INSERT);
 	}
 
@@ -324,13 +327,14 @@ typedef struct PartitionRange
 	int64		stored;			/* events of this batch stored there */
 } PartitionRange;
 
+/* The partitions in order of their bounds, for FindRange's binary search. */
 static PartitionRange *
 LoadPartitions(int *count)
 {
 	PartitionRange *ranges;
 
-	KeepPlan(&plan_partitions,
-			 "SELECT lower_bound, upper_bound, name FROM panko.partition ORDER BY lower_bound", 0, NULL);
+	PankoKeepPlan(&plan_partitions,
+				  "SELECT lower_bound, upper_bound, name FROM panko.partition ORDER BY lower_bound", 0, NULL, 0);
 	ExecPlan(plan_partitions, NULL, NULL, SPI_OK_SELECT);
 	*count = (int) SPI_processed;
 	ranges = palloc(sizeof(PartitionRange) * Max(*count, 1));
@@ -384,14 +388,16 @@ EnsurePartitions(ParsedEvent *evs, int n, int *nranges)
 
 		if (evs[i].problem || evs[i].duplicate || FindRange(ranges, count, evs[i].generated))
 			continue;
-		KeepPlan(&plan_create_partition,
-				 "SELECT panko.create_partition_for($1)", 1, argtypes);
+		PankoKeepPlan(&plan_create_partition,
+					  "SELECT panko.create_partition_for($1)", 1, argtypes, 0);
 		arg = TimestampTzGetDatum(evs[i].generated);
 		ExecPlan(plan_create_partition, &arg, NULL, SPI_OK_SELECT);
 		ranges = LoadPartitions(&count);
 		if (!FindRange(ranges, count, evs[i].generated))
-			elog(ERROR, "panko: no partition covers %s after creating one",
-				 timestamptz_to_str(evs[i].generated));
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("panko: no partition covers %s after creating one",
+							timestamptz_to_str(evs[i].generated))));
 	}
 	*nranges = count;
 	return ranges;
@@ -423,20 +429,20 @@ CountStored(ParsedEvent *evs, int n, PartitionRange *ranges, int nranges)
 		names[m] = ranges[r].name;
 		counts[m++] = Int64GetDatum(ranges[r].stored);
 	}
+
 	/*
-	 * Before ALTER EXTENSION panko UPDATE to 0.3.0 there is no table to
-	 * count in; the update counts every partition itself.
+	 * Before ALTER EXTENSION panko UPDATE to 0.3.0 there is no table to count
+	 * in; the update counts every partition itself.
 	 */
 	if (m == 0 ||
 		!OidIsValid(get_relname_relid("partition_rows",
 									  get_namespace_oid("panko", false))))
 		return;
 	args[0] = TextArray(names, m);
-	args[1] = PointerGetDatum(construct_array(counts, m, INT8OID, sizeof(int64),
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	KeepPlan(&plan_count,
-			 "INSERT INTO panko.partition_rows (partition, n) SELECT * FROM unnest($1, $2)",
-			 2, argtypes);
+	args[1] = Array8(counts, m, INT8OID);
+	PankoKeepPlan(&plan_count,
+				  "INSERT INTO panko.partition_rows (partition, n) SELECT * FROM unnest($1, $2)",
+				  2, argtypes, 0);
 	ExecPlan(plan_count, args, NULL, SPI_OK_INSERT);
 }
 
@@ -474,14 +480,12 @@ ClaimMessageIds(ParsedEvent *evs, int n)
 	}
 	if (m == 0)
 		return;
-	args[0] = PointerGetDatum(construct_array(hashes, m, INT8OID, sizeof(int64),
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[1] = PointerGetDatum(construct_array(gen, m, TIMESTAMPTZOID, sizeof(TimestampTz),
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	KeepPlan(&plan_claim,
-			 "INSERT INTO panko.event_message (id_hash, generated) "
-			 "SELECT * FROM unnest($1, $2) ON CONFLICT (id_hash) DO NOTHING "
-			 "RETURNING id_hash", 2, claim_types);
+	args[0] = Array8(hashes, m, INT8OID);
+	args[1] = Array8(gen, m, TIMESTAMPTZOID);
+	PankoKeepPlan(&plan_claim,
+				  "INSERT INTO panko.event_message (id_hash, generated) "
+				  "SELECT * FROM unnest($1, $2) ON CONFLICT (id_hash) DO NOTHING "
+				  "RETURNING id_hash", 2, claim_types, 0);
 	ExecPlan(plan_claim, args, NULL, SPI_OK_INSERT_RETURNING);
 	if ((int) SPI_processed == m)
 		return;
@@ -496,7 +500,7 @@ ClaimMessageIds(ParsedEvent *evs, int n)
 	{
 		bool		isnull;
 		int64		h = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
-												   SPI_tuptable->tupdesc, 1, &isnull));
+													SPI_tuptable->tupdesc, 1, &isnull));
 
 		hash_search(claimed, &h, HASH_ENTER, &found);
 	}
@@ -516,35 +520,33 @@ ClaimMessageIds(ParsedEvent *evs, int n)
 
 	/*
 	 * Lock the registry rows, then look for the events themselves; the rows
-	 * keep the newest timestamp they stand for, so purging them never
-	 * forgets a live event.
+	 * keep the newest timestamp they stand for, so purging them never forgets
+	 * a live event.
 	 */
 	args[0] = TextArray(ids, nconflict);
-	args[1] = PointerGetDatum(construct_array(hashes, nconflict, INT8OID, sizeof(int64),
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[2] = PointerGetDatum(construct_array(gen, nconflict, TIMESTAMPTZOID, sizeof(TimestampTz),
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	KeepPlan(&plan_lock,
-			 "SELECT 1 FROM panko.event_message WHERE id_hash OPERATOR(pg_catalog.=) ANY ($1) "
-			 "ORDER BY id_hash FOR UPDATE", 1, &check_types[1]);
+	args[1] = Array8(hashes, nconflict, INT8OID);
+	args[2] = Array8(gen, nconflict, TIMESTAMPTZOID);
+	PankoKeepPlan(&plan_lock,
+				  "SELECT 1 FROM panko.event_message WHERE id_hash OPERATOR(pg_catalog.=) ANY ($1) "
+				  "ORDER BY id_hash FOR UPDATE", 1, &check_types[1], 0);
 	ExecPlan(plan_lock, &args[1], NULL, SPI_OK_SELECT);
 	/* A new statement, so a new snapshot: it sees what lock holders stored. */
-	KeepPlan(&plan_stale,
-			 "WITH n AS ("
-			 "  SELECT * FROM unnest($1, $2, $3) WITH ORDINALITY AS n(message_id, id_hash, generated, ord)"
-			 "), stored AS ("
-			 "  SELECT n.ord FROM n"
-			 "   WHERE EXISTS (SELECT 1 FROM panko.event e WHERE e.message_id OPERATOR(pg_catalog.=) n.message_id)"
-			 "), touched AS ("
-			 "  UPDATE panko.event_message r SET generated = greatest(r.generated, n.generated)"
-			 "    FROM n WHERE r.id_hash OPERATOR(pg_catalog.=) n.id_hash AND n.ord NOT IN (SELECT ord FROM stored)"
-			 ") SELECT ord FROM stored", 3, check_types);
+	PankoKeepPlan(&plan_stale,
+				  "WITH n AS ("
+				  "  SELECT * FROM unnest($1, $2, $3) WITH ORDINALITY AS n(message_id, id_hash, generated, ord)"
+				  "), stored AS ("
+				  "  SELECT n.ord FROM n"
+				  "   WHERE EXISTS (SELECT 1 FROM panko.event e WHERE e.message_id OPERATOR(pg_catalog.=) n.message_id)"
+				  "), touched AS ("
+				  "  UPDATE panko.event_message r SET generated = greatest(r.generated, n.generated)"
+				  "    FROM n WHERE r.id_hash OPERATOR(pg_catalog.=) n.id_hash AND n.ord NOT IN (SELECT ord FROM stored)"
+				  ") SELECT ord FROM stored", 3, check_types, 0);
 	ExecPlan(plan_stale, args, NULL, SPI_OK_SELECT);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		bool		isnull;
 		int64		ord = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
-													 SPI_tuptable->tupdesc, 1, &isnull));
+													  SPI_tuptable->tupdesc, 1, &isnull));
 
 		evs[which[ord - 1]].duplicate = "an event with this message_id is already stored";
 	}
@@ -587,16 +589,15 @@ InsertEvents(ParsedEvent *evs, int n)
 	argtypes[2] = TEXTARRAYOID;
 	argtypes[3] = get_array_type(toid);
 	argtypes[4] = JSONBARRAYOID;
-	args[0] = PointerGetDatum(construct_array(gen, m, TIMESTAMPTZOID, sizeof(TimestampTz),
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[0] = Array8(gen, m, TIMESTAMPTZOID);
 	args[1] = PointerGetDatum(construct_array(typ, m, INT4OID, sizeof(int32), true, TYPALIGN_INT));
 	args[2] = PointerGetDatum(construct_array(ids, m, TEXTOID, -1, false, TYPALIGN_INT));
 	args[3] = PointerGetDatum(construct_array(trs, m, toid, -1, false, TYPALIGN_INT));
 	args[4] = PointerGetDatum(construct_md_array(raws, rawnull, 1, dims, lbs, JSONBOID, -1,
 												 false, TYPALIGN_INT));
-	KeepPlan(&plan_insert,
-			 "INSERT INTO panko.event (generated, event_type_id, message_id, traits, raw) "
-			 "SELECT * FROM unnest($1, $2, $3, $4, $5)", 5, argtypes);
+	PankoKeepPlan(&plan_insert,
+				  "INSERT INTO panko.event (generated, event_type_id, message_id, traits, raw) "
+				  "SELECT * FROM unnest($1, $2, $3, $4, $5)", 5, argtypes, 0);
 	ExecPlan(plan_insert, args, NULL, SPI_OK_INSERT);
 	return SPI_processed;
 }
@@ -662,8 +663,7 @@ StoreEvents(Jsonb *events, int *nevents, uint64 *stored)
 	/* Maintenance takes this lock exclusively, so it never runs mid-batch. */
 	PankoAdvisoryLock(PANKO_LOCK_MAINTENANCE, true, true);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "panko: SPI_connect failed");
+	PankoSPIConnect();
 	ResolveEventTypes(evs, n);
 	ranges = EnsurePartitions(evs, n, &nranges);
 	ClaimMessageIds(evs, n);
@@ -675,6 +675,10 @@ StoreEvents(Jsonb *events, int *nevents, uint64 *stored)
 	return evs;
 }
 
+/*
+ * panko.record_events(events): one row per event not stored, so that a
+ * caller sees every rejection and duplicate of the batch at once.
+ */
 Datum
 record_events(PG_FUNCTION_ARGS)
 {
@@ -702,8 +706,6 @@ record_events(PG_FUNCTION_ARGS)
 	}
 	PG_RETURN_VOID();
 }
-
-PG_FUNCTION_INFO_V1(message_id_hash);
 
 /* panko.message_id_hash(text): the registry key, for maintenance and tests. */
 Datum

@@ -78,6 +78,7 @@ typedef enum PlanKind
  */
 #define ORDERED_MIN_SELECTIVITY 0.01
 
+/* A bad argument: 22023, as Panko's API answers 400. */
 static void
 pg_attribute_noreturn()
 BadParameter(const char *msg, const char *hint)
@@ -101,6 +102,7 @@ FilterString(Jsonb *filter, const char *key)
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
+/* An EventFilter names only Panko's keys: a typo must not match everything. */
 static void
 CheckFilterKeys(Jsonb *filter)
 {
@@ -128,6 +130,7 @@ CheckFilterKeys(Jsonb *filter)
 	}
 }
 
+/* A timestamp bound of the filter, or 22007 naming it. */
 static Timestamp
 FilterTimestamp(const char *value, const char *what)
 {
@@ -202,21 +205,6 @@ ParseSort(ArrayType *sort, const char **keys, bool *desc)
 	return nkeys;
 }
 
-static SPIPlanPtr
-KeptPlan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types, int options)
-{
-	if (*slot == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, types, options);
-
-		if (plan == NULL)
-			elog(ERROR, "panko: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		*slot = plan;
-	}
-	return *slot;
-}
-
 /*
  * The plan for this query text, prepared on first use and kept.  Shapes
  * with no trait condition keep one generic plan, partitions pruned when it
@@ -240,7 +228,9 @@ ShapePlan(const char *sql, Oid *types, PlanKind kind)
 		plan_cache = hash_create("panko get_events plans", 64, &ctl, HASH_ELEM | HASH_STRINGS);
 	}
 	if (strlen(sql) >= PLAN_SQL_MAXLEN)
-		elog(ERROR, "panko: query text too long for the plan cache");
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("panko: query text too long for the plan cache")));
 	if (hash_get_num_entries(plan_cache) >= PLAN_CACHE_MAX)
 	{
 		HASH_SEQ_STATUS seq;
@@ -260,8 +250,8 @@ ShapePlan(const char *sql, Oid *types, PlanKind kind)
 		entry->plan = NULL;
 		PG_TRY();
 		{
-			KeptPlan(&entry->plan, sql, NPARAMS, types,
-					 kind == PLAN_CUSTOM ? CURSOR_OPT_CUSTOM_PLAN : CURSOR_OPT_GENERIC_PLAN);
+			PankoKeepPlan(&entry->plan, sql, NPARAMS, types,
+						  kind == PLAN_CUSTOM ? CURSOR_OPT_CUSTOM_PLAN : CURSOR_OPT_GENERIC_PLAN);
 		}
 		PG_CATCH();
 		{
@@ -283,9 +273,9 @@ EstimateRecent(const TraitQuery *q, double *selectivity)
 {
 	Oid			nsp = get_namespace_oid("panko", false);
 
-	KeptPlan(&plan_current_partition,
-			 "SELECT name FROM panko.partition WHERE lower_bound OPERATOR(pg_catalog.<=) now() "
-			 "ORDER BY lower_bound DESC LIMIT 3", 0, NULL, 0);
+	PankoKeepPlan(&plan_current_partition,
+				  "SELECT name FROM panko.partition WHERE lower_bound OPERATOR(pg_catalog.<=) now() "
+				  "ORDER BY lower_bound DESC LIMIT 3", 0, NULL, 0);
 	if (SPI_execute_plan(plan_current_partition, NULL, NULL, true, 3) != SPI_OK_SELECT)
 		return false;
 	for (uint64 r = 0; r < SPI_processed; r++)
@@ -307,7 +297,7 @@ EventTypeShare(void)
 	bool		isnull;
 	int64		ntypes;
 
-	KeptPlan(&plan_type_count, "SELECT count(*) FROM panko.event_type", 0, NULL, 0);
+	PankoKeepPlan(&plan_type_count, "SELECT count(*) FROM panko.event_type", 0, NULL, 0);
 	if (SPI_execute_plan(plan_type_count, NULL, NULL, true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		return 1.0;
@@ -335,12 +325,17 @@ SetPlanKind(PlanKind kind)
 	}
 }
 
+/* The parameter holding the marker's value of a sort key. */
 static const char *
 ParamFor(const char *key)
 {
 	return strcmp(key, "generated") == 0 ? "$8" : "$9";
 }
 
+/*
+ * panko.get_events(filter, limit, sort, marker): the filter becomes one
+ * query text with parameters, whose plan is kept per shape (ShapePlan).
+ */
 Datum
 get_events(PG_FUNCTION_ARGS)
 {
@@ -392,8 +387,7 @@ get_events(PG_FUNCTION_ARGS)
 		CheckFilterKeys(filter);
 	nkeys = ParseSort(sort, keys, desc);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "panko: SPI_connect failed");
+	PankoSPIConnect();
 
 	if (filter && (s = FilterString(filter, "event_type")) != NULL)
 	{
@@ -401,9 +395,11 @@ get_events(PG_FUNCTION_ARGS)
 		Oid			argtype = TEXTOID;
 		bool		isnull;
 
-		KeptPlan(&plan_type_id, "SELECT id FROM panko.event_type WHERE name OPERATOR(pg_catalog.=) $1", 1, &argtype, 0);
+		PankoKeepPlan(&plan_type_id, "SELECT id FROM panko.event_type WHERE name OPERATOR(pg_catalog.=) $1", 1, &argtype, 0);
 		if (SPI_execute_plan(plan_type_id, &arg, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "panko: event type lookup failed");
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("panko: event type lookup failed")));
 		if (SPI_processed == 0)
 		{
 			SPI_finish();
@@ -481,10 +477,12 @@ get_events(PG_FUNCTION_ARGS)
 		Oid			argtype = TEXTOID;
 		bool		isnull;
 
-		KeptPlan(&plan_marker, "SELECT generated, message_id::text FROM panko.event WHERE message_id OPERATOR(pg_catalog.=) $1",
-				 1, &argtype, 0);
+		PankoKeepPlan(&plan_marker, "SELECT generated, message_id::text FROM panko.event WHERE message_id OPERATOR(pg_catalog.=) $1",
+					  1, &argtype, 0);
 		if (SPI_execute_plan(plan_marker, &arg, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "panko: marker lookup failed");
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("panko: marker lookup failed")));
 		if (SPI_processed == 0)
 			BadParameter(psprintf("marker \"%s\" is not an event you can see", marker),
 						 "Pass the message_id of the last event of the previous page.");
@@ -528,7 +526,9 @@ get_events(PG_FUNCTION_ARGS)
 	nestlevel = NewGUCNestLevel();
 	SetPlanKind(kind);
 	if (SPI_execute_plan(ShapePlan(sql.data, types, kind), values, nulls, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "panko: get_events query failed");
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("panko: get_events query failed")));
 	AtEOXact_GUC(true, nestlevel);
 
 	for (uint64 r = 0; r < SPI_processed; r++)

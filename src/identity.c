@@ -49,6 +49,7 @@ SetLocal(const char *name, const char *value)
 							 GUC_ACTION_LOCAL, true, 0, false);
 }
 
+/* Argument n as a C string; set_identity is not STRICT, so NULL stays NULL. */
 static char *
 TextArgOrNull(FunctionCallInfo fcinfo, int n)
 {
@@ -65,7 +66,8 @@ set_identity(PG_FUNCTION_ARGS)
 {
 	if (!IsTransactionBlock())
 		ereport(WARNING,
-				(errmsg("panko.set_identity() outside a transaction block lasts for one statement only"),
+				(errcode(ERRCODE_NO_ACTIVE_SQL_TRANSACTION),
+				 errmsg("panko.set_identity() outside a transaction block lasts for one statement only"),
 				 errhint("Run BEGIN first, then set the identity and query in the same transaction.")));
 	SetLocal("panko.request_identity", "on");
 	SetLocal("panko.request_user_id", TextArgOrNull(fcinfo, 0));
@@ -153,18 +155,21 @@ ResolveCaller(void)
 	return RoleSeesAllTenants() ? CALLER_ALL : CALLER_NONE;
 }
 
+/* For get_events: a member's events are found through the GIN index. */
 bool
 PankoCallerIsMember(void)
 {
 	return ResolveCaller() == CALLER_MEMBER;
 }
 
+/* panko.caller_mode(): what the row-level security policy lets through. */
 Datum
 caller_mode(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_TEXT_P(cstring_to_text(mode_names[ResolveCaller()]));
 }
 
+/* A string trait (name, value) for the caller's scope. */
 static void
 AddStringPair(TraitPair *p, const char *name, const char *value)
 {
@@ -200,6 +205,7 @@ PankoCallerScope(void)
 	return TraitsBuild(pairs, n);
 }
 
+/* panko.caller_scope(): the policy's containment test, NULL when it does not decide. */
 Datum
 caller_scope(PG_FUNCTION_ARGS)
 {
@@ -221,6 +227,7 @@ caller_has_role(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(RequestHasRole(role));
 }
 
+/* panko.caller_project(): for the HTTP functions' messages and checks. */
 Datum
 caller_project(PG_FUNCTION_ARGS)
 {

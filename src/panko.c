@@ -3,7 +3,7 @@
  *		Module entry point: settings under the reserved "panko." prefix, and
  *		the expiry worker when loaded from shared_preload_libraries.  Also
  *		what every part of the extension shares: the settings and advisory
- *		locks as SQL sees them, and type lookups.
+ *		locks as SQL sees them, type lookups and kept SPI plans.
  */
 #include "postgres.h"
 
@@ -239,4 +239,38 @@ setting_value(PG_FUNCTION_ARGS)
 			(errcode(ERRCODE_UNDEFINED_OBJECT),
 			 errmsg("\"%s\" is not an integer setting of panko", name)));
 	PG_RETURN_NULL();			/* keep the compiler quiet */
+}
+
+/* Connect to SPI or fail: the C functions that run SQL start here. */
+void
+PankoSPIConnect(void)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not connect to SPI")));
+}
+
+/*
+ * Prepare a statement once and keep its plan for the life of the backend
+ * in *slot: planning costs more than running most of panko's statements.
+ * Statements are schema-qualified throughout.
+ */
+SPIPlanPtr
+PankoKeepPlan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes,
+			  int cursor_options)
+{
+	if (*slot == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, cursor_options);
+
+		if (plan == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not prepare \"%s\": %s",
+							sql, SPI_result_code_string(SPI_result))));
+		SPI_keepplan(plan);
+		*slot = plan;
+	}
+	return *slot;
 }

@@ -5,6 +5,7 @@
 #ifndef PANKO_H
 #define PANKO_H
 
+#include "executor/spi.h"
 #include "mb/pg_wchar.h"
 
 /* Expiry and partitioning (superuser-only, reloadable). */
@@ -61,6 +62,9 @@ extern bool panko_request_identity;
 /* panko.c */
 extern Oid	PankoTypeOid(const char *name);
 extern bool PankoAdvisoryLock(int32 subkey, bool shared, bool wait);
+extern void PankoSPIConnect(void);
+extern SPIPlanPtr PankoKeepPlan(SPIPlanPtr *slot, const char *sql, int nargs,
+								Oid *argtypes, int cursor_options);
 
 /* worker.c */
 extern void PankoWorkerRegister(void);

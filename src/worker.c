@@ -65,6 +65,26 @@ typedef struct PankoDatabase
 static bool setting_reported = false;
 
 /*
+ * What the launcher and the maintenance workers have in common: panko's
+ * entry point function, started once recovery is over, with a database
+ * connection (the launcher uses none, but reads pg_database).
+ */
+static void
+InitWorker(BackgroundWorker *worker, const char *function, const char *type,
+		   int restart_time)
+{
+	memset(worker, 0, sizeof(*worker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker->bgw_restart_time = restart_time;
+	strlcpy(worker->bgw_library_name, "panko", BGW_MAXLEN);
+	strlcpy(worker->bgw_function_name, function, BGW_MAXLEN);
+	strlcpy(worker->bgw_name, type, BGW_MAXLEN);
+	strlcpy(worker->bgw_type, type, BGW_MAXLEN);
+}
+
+/*
  * Register the launcher at server start.  Called from _PG_init only while
  * shared_preload_libraries is processed; pg_upgrade must not run it.
  */
@@ -76,15 +96,8 @@ PankoWorkerRegister(void)
 	if (IsBinaryUpgrade)
 		return;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = PANKO_LAUNCHER_RESTART_SECONDS;
-	strlcpy(worker.bgw_library_name, "panko", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "panko_launcher_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, PANKO_LAUNCHER_TYPE, BGW_MAXLEN);
-	strlcpy(worker.bgw_type, PANKO_LAUNCHER_TYPE, BGW_MAXLEN);
+	InitWorker(&worker, "panko_launcher_main", PANKO_LAUNCHER_TYPE,
+			   PANKO_LAUNCHER_RESTART_SECONDS);
 	worker.bgw_main_arg = (Datum) 0;
 	worker.bgw_notify_pid = 0;
 	RegisterBackgroundWorker(&worker);
@@ -242,16 +255,10 @@ MaintainDatabase(PankoDatabase *db)
 	BackgroundWorkerHandle *handle;
 	BgwHandleStatus status;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	strlcpy(worker.bgw_library_name, "panko", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "panko_maintenance_main", BGW_MAXLEN);
+	InitWorker(&worker, "panko_maintenance_main", PANKO_MAINTENANCE_TYPE,
+			   BGW_NEVER_RESTART);
 	snprintf(worker.bgw_name, BGW_MAXLEN, "panko maintenance of database \"%s\"",
 			 db->name);
-	strlcpy(worker.bgw_type, PANKO_MAINTENANCE_TYPE, BGW_MAXLEN);
 	worker.bgw_main_arg = ObjectIdGetDatum(db->oid);
 	strlcpy(worker.bgw_extra, db->name, BGW_EXTRALEN);
 	worker.bgw_notify_pid = MyProcPid;
@@ -461,10 +468,7 @@ panko_maintenance_main(Datum main_arg)
 		proc_exit(0);
 	}
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not connect to SPI")));
+	PankoSPIConnect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, query);
 
