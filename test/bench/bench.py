@@ -1059,11 +1059,12 @@ def main():
     ap.add_argument("--http-duration", type=int, default=20)
     ap.add_argument("--http-threads", type=int, default=2)
     ap.add_argument("--explain", type=int, default=1)
-    ap.add_argument("--call-secs", type=int, default=5, help="pgbench -T per query, form and dataset")
+    ap.add_argument("--call-secs", type=int, default=3,
+                    help="pgbench -T per query, form, dataset and round")
+    ap.add_argument("--call-rounds", type=int, default=2,
+                    help="pgbench runs per query, form and dataset, the forms taking turns")
     ap.add_argument("--call-txns", type=int, default=0, help="pgbench -t instead of -T (0: use --call-secs)")
     ap.add_argument("--call-warmup", type=int, default=20, help="first transactions of each pgbench run not counted")
-    ap.add_argument("--call-mode", default="simple", choices=["simple", "extended", "prepared"],
-                    help="pgbench -M")
     ap.add_argument("--first-calls", type=int, default=20, help="new backends per first-call figure")
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--results", required=True)

@@ -178,7 +178,8 @@ def run(bench):
     os.chmod(work, 0o777)
     how = ("-t %d" % (a.call_txns + a.call_warmup)) if a.call_txns else ("-T %d" % a.call_secs)
     log("\n== query path on the %d-day dataset: one transaction per call (pgbench -n -M simple -c 1 %s, "
-        "first %d transactions not counted), relation locks per call" % (bench.D, how, a.call_warmup))
+        "%d rounds over the forms, the first %d transactions of each run not counted), relation locks per call"
+        % (bench.D, how, a.call_rounds, a.call_warmup))
     conns = {}
     for form in forms:
         conns[form] = bench_connect(bench, form)
@@ -191,16 +192,22 @@ def run(bench):
                 answers[form], locks[form] = check_pass(conns[form], form, stmts[form])
             check_answers(bench, qname, params, answers)
             q = out.setdefault(qname, {"desc": desc, "forms": {}})
+            figs = time_forms(bench, pgb, work, qname, stmts)
             for form in forms:
-                fig = time_form(bench, pgb, work, qname, form, stmts[form])
+                fig = figs[form]
                 n, fast = max(locks[form])
                 fig.update({"locks": n, "fast": fast, "locks_all": sorted(set(locks[form]))})
                 rows = statistics.mean(len(x[0]) for x in answers[form])
                 fig["events_per_call"] = rows
                 q["forms"][form] = fig
-                log("  %-4s %-10s p50 %8.3f ms  p95 %8.3f ms  (%d calls, %d statements)  locks %d (%d fast path)"
-                    "  %.0f events/call  %s" % (qname, form, fig["p50"], fig["p95"], fig["txns"], fig["scripts"],
-                                                n, fast, rows, desc))
+                log("  %-4s %-10s p50 %8.3f ms  p95 %8.3f ms  (%d calls in %d rounds, p50 %s; %d statements)  "
+                    "locks %d (%d fast path)  %.0f events/call  %s"
+                    % (qname, form, fig["p50"], fig["p95"], fig["txns"], fig["rounds"],
+                       "/".join("%.3f" % x for x in fig["round_p50"]), fig["scripts"], n, fast, rows, desc))
+                rp = fig["round_p50"]
+                if len(rp) > 1 and min(rp) > 0 and max(rp) / min(rp) > 1.5 and fig["txns"] >= 200 * len(rp):
+                    bench.note("calls %s %s [%d days]: the rounds' p50 differ by %.1fx (%s ms): a noisy figure"
+                               % (qname, form, bench.D, max(rp) / min(rp), " / ".join("%.3f" % x for x in rp)))
     finally:
         for c in conns.values():
             c.close()
@@ -277,16 +284,16 @@ def first_difference(pa, ja):
     return "?"
 
 
-def time_form(bench, pgb, work, qname, form, stmt_lists):
-    from bench import Failure, percentile
-    a = bench.a
+def write_scripts(bench, work, qname, form, stmt_lists):
+    """One pgbench script file per distinct call; returns the file names."""
+    from bench import Failure
     d = os.path.join(work, "%s-%s" % (qname, form))
     if os.path.isdir(d):
         shutil.rmtree(d)
     os.makedirs(d)
     os.chmod(d, 0o777)
     files = []
-    seen = {}
+    seen = set()
     for st in stmt_lists:
         text = script(st)
         if text in seen:
@@ -294,11 +301,20 @@ def time_form(bench, pgb, work, qname, form, stmt_lists):
         p = os.path.join(d, "s%03d.sql" % len(seen))
         with open(p, "w") as f:
             f.write(text)
-        seen[text] = p
+        seen.add(text)
         files.append(p)
     if len(files) > 128:
         raise Failure("pgbench takes at most 128 scripts (%s %s has %d)" % (qname, form, len(files)))
-    prefix = os.path.join(d, "log")
+    return d, files
+
+
+def pgbench_round(bench, pgb, d, files, qname, form, rnd):
+    """One pgbench run (a new connection): the per-transaction latencies
+    in ms after the warm-up, the number of failed transactions, the
+    command."""
+    from bench import Failure
+    a = bench.a
+    prefix = os.path.join(d, "log%d" % rnd)
     cmd = [pgb, "-n", "-M", "simple", "-c", "1", "-j", "1"]
     cmd += ["-t", str(a.call_txns + a.call_warmup)] if a.call_txns else ["-T", str(a.call_secs)]
     cmd += ["-l", "--log-prefix", prefix, "-U", FORM_USER[form]]
@@ -322,15 +338,38 @@ def time_form(bench, pgb, work, qname, form, stmt_lists):
                     failed += 1
     lat.sort()
     timed = [x for _, x in lat[a.call_warmup:]]
-    if failed:
-        bench.problem("calls %s %s [%d days]: %d failed transactions" % (qname, form, bench.D, failed))
     if not timed:
         raise Failure("pgbench %s %s: no transactions left after the warm-up (%d logged)"
                       % (qname, form, len(lat)))
-    return {"p50": percentile(timed, 50), "p95": percentile(timed, 95), "p99": percentile(timed, 99),
-            "mean": statistics.mean(timed), "txns": len(timed), "warmup": len(lat) - len(timed),
-            "first_ms": [round(x, 3) for _, x in lat[:5]], "scripts": len(files),
+    return timed, [x for _, x in lat[:a.call_warmup]], failed, cmd
+
+
+def time_forms(bench, pgb, work, qname, stmts):
+    """--call-rounds rounds; in each, one pgbench run per form, the forms
+    one after another, so that a slow spell of the machine falls on every
+    form alike.  Returns {form: figures}."""
+    from bench import percentile
+    a = bench.a
+    scripts = {form: write_scripts(bench, work, qname, form, sl) for form, sl in stmts.items()}
+    runs = {form: [] for form in stmts}
+    for rnd in range(max(1, a.call_rounds)):
+        for form in stmts:
+            d, files = scripts[form]
+            runs[form].append(pgbench_round(bench, pgb, d, files, qname, form, rnd))
+    out = {}
+    for form, rr in runs.items():
+        timed = [x for t, _, _, _ in rr for x in t]
+        failed = sum(f for _, _, f, _ in rr)
+        if failed:
+            bench.problem("calls %s %s [%d days]: %d failed transactions" % (qname, form, bench.D, failed))
+        cmd = rr[0][3]
+        out[form] = {
+            "p50": percentile(timed, 50), "p95": percentile(timed, 95), "p99": percentile(timed, 99),
+            "mean": statistics.mean(timed), "txns": len(timed), "rounds": len(rr),
+            "round_p50": [round(percentile(t, 50), 4) for t, _, _, _ in rr],
+            "warmup_ms": [round(x, 3) for x in rr[0][1][:5]], "scripts": len(scripts[form][1]),
             "pgbench": " ".join(cmd[:cmd.index("-f")]) + " -f ... %s" % cmd[-1]}
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -347,12 +386,15 @@ FIRST_FORMS = [
 
 
 def first_calls(bench):
+    """Connect, one call, disconnect, --first-calls times per form, the
+    forms taking turns (a slow spell of the machine falls on all alike)."""
     from bench import connect, log, percentile
     a = bench.a
     k = max(1, a.first_calls)
-    log("  first call of a new backend (connect, one call, disconnect; the call alone timed, %d backends each):"
-        % k)
+    log("  first call of a new backend (connect, one call, disconnect; the call alone timed, %d backends each, "
+        "the forms taking turns):" % k)
     out = bench.cur.setdefault("first_call", {})
+    todo = []
     for key, form, user, what in FIRST_FORMS:
         if FORM_SYSTEM[form] not in bench.systems:
             continue
@@ -360,8 +402,11 @@ def first_calls(bench):
         c = connect(db, user)
         sql = "; ".join(statements(form, {"_limit": 10}, c.cursor()))
         c.close()
-        calls, conns = [], []
-        for _ in range(k):
+        todo.append((key, form, user, what, db, sql))
+    calls = {t[0]: [] for t in todo}
+    conns = {t[0]: [] for t in todo}
+    for _ in range(k):
+        for key, form, user, what, db, sql in todo:
             t0 = time.perf_counter()
             c = connect(db, user)
             t1 = time.perf_counter()
@@ -371,12 +416,15 @@ def first_calls(bench):
                 cur.fetchall()
             t2 = time.perf_counter()
             c.close()
-            conns.append((t1 - t0) * 1000)
-            calls.append((t2 - t1) * 1000)
-        out[key] = {"what": what, "p50": percentile(calls, 50), "min": min(calls), "max": max(calls),
-                    "connect_p50": percentile(conns, 50), "runs": k, "user": user}
+            conns[key].append((t1 - t0) * 1000)
+            calls[key].append((t2 - t1) * 1000)
+    for key, form, user, what, db, sql in todo:
+        xs = calls[key]
+        out[key] = {"what": what, "p50": percentile(xs, 50), "min": min(xs), "max": max(xs),
+                    "connect_p50": percentile(conns[key], 50), "runs": k, "user": user,
+                    "all_ms": [round(x, 2) for x in xs]}
         log("    %-15s call p50 %7.2f ms (min %.2f, max %.2f)  connect p50 %.2f ms  %s"
-            % (key, out[key]["p50"], min(calls), max(calls), out[key]["connect_p50"], what))
+            % (key, out[key]["p50"], min(xs), max(xs), out[key]["connect_p50"], what))
 
 
 # --------------------------------------------------------------------------

@@ -22,8 +22,8 @@
 #                         default 5000000; "" for none)
 #   --expiry-days D       days expired one after another (BENCH_EXPIRY_DAYS, 3)
 #   --http-duration S     wrk duration per route (BENCH_HTTP_DURATION, 20)
-#   --call-secs S         calls: pgbench -T per query, form and dataset
-#                         (BENCH_CALL_SECS, 5)
+#   --call-secs S         calls: pgbench -T per query, form, dataset and
+#                         round (BENCH_CALL_SECS, 3; --call-rounds, 2)
 #   --first-calls K       calls: new backends per first-call figure
 #                         (BENCH_FIRST_CALLS, 20)
 #   --smoke               N=2000 over --days 3,40, 5 runs, short HTTP and
@@ -50,7 +50,7 @@ BUDGET=${BENCH_BUDGET:-60}
 EXPIRY_SCALES=${BENCH_EXPIRY_SCALES-5000000}
 EXPIRY_DAYS=${BENCH_EXPIRY_DAYS:-3}
 HTTP_DURATION=${BENCH_HTTP_DURATION:-20}
-CALL_SECS=${BENCH_CALL_SECS:-5}
+CALL_SECS=${BENCH_CALL_SECS:-3}
 FIRST_CALLS=${BENCH_FIRST_CALLS:-20}
 SMOKE=0
 KEEP=0
