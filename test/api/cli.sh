@@ -39,10 +39,10 @@ run "event list --sort" \
 run "event show" \
     '(?s)"event_type": "compute.instance.create.end".*"message_id": "ev-a3".*1e-05' event show ev-a3 -f json
 run "event type list" \
-    '(?s)compute.instance.create.end\ncompute.instance.delete.end\ncompute.instance.exists\ncompute.instance.update\nidentity.authenticate\nimage.upload' \
+    '(?s)compute.instance.create.end\ncompute.instance.delete.end\ncompute.instance.exists\ncompute.instance.update\ncookies_chocolate.chip\nidentity.authenticate\nimage.upload' \
     event type list -f value
 run "event trait description" \
-    '(?s)launched_at datetime\nmemory_mb integer\n.*ratio float' \
+    '(?s)user_id string\nmemory_mb integer\nratio float\nlaunched_at datetime' \
     event trait description compute.instance.create.end -f value
 run "event trait list" \
     '(?s)memory_mb 512 integer.*memory_mb 4096 integer.*memory_mb 8192 integer' \
