@@ -143,6 +143,7 @@ want cli && check "openstack cli" bash "$HERE/cli.sh" "$NOAUTH_PORT"
 want ceilometer && check "ceilometer publisher" $PY "$HERE/ceilometer_publish.py" "$NOAUTH_PORT"
 want durability && check "durability (kill -9)" bash "$HERE/durability.sh" "$NOAUTH_PORT"
 
+[ "$CHECKS_RUN" -gt 0 ] || { echo "test/api: no check matches: ${ONLY[*]}"; failures+=("none run"); }
 echo
 if [ ${#failures[@]} -gt 0 ]; then
     echo "test/api: FAILED: ${failures[*]}"
