@@ -278,6 +278,37 @@ END
 $$;
 
 --------------------------------------------------------------------------
+-- The roles that make a caller an admin are a setting, panko.admin_roles
+-- (upstream's context_is_admin rule): the policy reads it through
+-- caller_mode(), and so does POST /v2/events
+--------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION panko.api_post_events(events jsonb) RETURNS json
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    result json;
+BEGIN
+    -- An admin (panko.admin_roles) or a service such as Ceilometer.
+    IF NOT (panko.caller_mode() IN ('admin', 'all') OR panko.caller_has_role('service')) THEN
+        RAISE EXCEPTION 'Storing events needs the admin or service role' USING ERRCODE = '42501';
+    END IF;
+    IF events IS NULL OR jsonb_typeof(events) <> 'array' THEN
+        RAISE EXCEPTION 'The request body must be a JSON list of events' USING ERRCODE = '22023';
+    END IF;
+    WITH r AS (SELECT * FROM panko.record_events(events))
+    SELECT json_build_object(
+               'stored', jsonb_array_length(events) - count(*),
+               'duplicates', count(*) FILTER (WHERE r.status = 'duplicate'),
+               'rejected', count(*) FILTER (WHERE r.status = 'rejected'),
+               'problems', coalesce(json_agg(json_build_object('message_id', r.message_id, 'status', r.status,
+                                                               'detail', r.detail)), '[]'::json))
+      INTO result FROM r;
+    RETURN result;
+END
+$$;
+
+--------------------------------------------------------------------------
 -- Privileges: PUBLIC gets the types and their operators, nothing else
 --------------------------------------------------------------------------
 REVOKE EXECUTE ON FUNCTION

@@ -1067,7 +1067,8 @@ AS $$
 DECLARE
     result json;
 BEGIN
-    IF NOT (panko.caller_has_role('admin') OR panko.caller_has_role('service')) THEN
+    -- An admin (panko.admin_roles) or a service such as Ceilometer.
+    IF NOT (panko.caller_mode() IN ('admin', 'all') OR panko.caller_has_role('service')) THEN
         RAISE EXCEPTION 'Storing events needs the admin or service role' USING ERRCODE = '42501';
     END IF;
     IF events IS NULL OR jsonb_typeof(events) <> 'array' THEN

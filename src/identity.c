@@ -78,29 +78,64 @@ set_identity(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* Is role (case-insensitive) among the comma-separated request roles? */
+/*
+ * The next item of a comma-separated list, blanks trimmed; false at the end.
+ * Both the caller's roles and panko.admin_roles are such lists.
+ */
+static bool
+NextListItem(const char **p, const char **item, int *len)
+{
+	const char *end;
+
+	while (**p == ',' || isspace((unsigned char) **p))
+		(*p)++;
+	if (**p == '\0')
+		return false;
+	*item = *p;
+	while (**p && **p != ',')
+		(*p)++;
+	end = *p;
+	while (end > *item && isspace((unsigned char) end[-1]))
+		end--;
+	*len = end - *item;
+	return true;
+}
+
+/* Is role[0..rlen) (case-insensitive) among the request roles? */
+static bool
+RequestHasRoleN(const char *role, int rlen)
+{
+	const char *p = panko_request_roles ? panko_request_roles : "";
+	const char *item;
+	int			len;
+
+	while (NextListItem(&p, &item, &len))
+		if (len == rlen && pg_strncasecmp(item, role, rlen) == 0)
+			return true;
+	return false;
+}
+
 static bool
 RequestHasRole(const char *role)
 {
-	const char *p = panko_request_roles ? panko_request_roles : "";
-	int			rlen = strlen(role);
+	return RequestHasRoleN(role, strlen(role));
+}
 
-	while (*p)
-	{
-		const char *start;
-		const char *end;
+/*
+ * Is the caller an admin: does it hold one of the roles named by
+ * panko.admin_roles (upstream's context_is_admin rule, "role:admin" unless
+ * an operator changed it)?
+ */
+static bool
+RequestIsAdmin(void)
+{
+	const char *p = panko_admin_roles ? panko_admin_roles : "";
+	const char *item;
+	int			len;
 
-		while (*p == ',' || isspace((unsigned char) *p))
-			p++;
-		start = p;
-		while (*p && *p != ',')
-			p++;
-		end = p;
-		while (end > start && isspace((unsigned char) end[-1]))
-			end--;
-		if (end - start == rlen && pg_strncasecmp(start, role, rlen) == 0)
+	while (NextListItem(&p, &item, &len))
+		if (RequestHasRoleN(item, len))
 			return true;
-	}
 	return false;
 }
 
@@ -142,7 +177,7 @@ ResolveCaller(void)
 {
 	if (HasIdentity())
 	{
-		bool		admin = RequestHasRole("admin");
+		bool		admin = RequestIsAdmin();
 
 		if (admin && panko_request_all_tenants)
 			return CALLER_ALL;

@@ -36,6 +36,7 @@ int			panko_partition_premake = 7;
 char	   *panko_request_user_id = NULL;
 char	   *panko_request_project_id = NULL;
 char	   *panko_request_roles = NULL;
+char	   *panko_admin_roles = NULL;
 bool		panko_request_all_tenants = false;
 bool		panko_request_identity = false;
 
@@ -114,6 +115,13 @@ _PG_init(void)
 							   &panko_request_roles,
 							   "",
 							   PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("panko.admin_roles",
+							   "Role names (comma-separated, case-insensitive) that make a caller an admin.",
+							   "Upstream's context_is_admin rule; the row-level security policy reads it, so psql and HTTP agree.",
+							   &panko_admin_roles,
+							   "admin",
+							   PGC_SUSET, GUC_LIST_INPUT,
 							   NULL, NULL, NULL);
 	DefineCustomBoolVariable("panko.request_all_tenants",
 							 "Whether an admin caller asked for all projects' events.",

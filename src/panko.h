@@ -23,6 +23,9 @@ extern char *panko_request_roles;
 extern bool panko_request_all_tenants;
 extern bool panko_request_identity;
 
+/* Role names that make a caller an admin (comma-separated). */
+extern char *panko_admin_roles;
+
 /*
  * Transaction-level advisory locks, keyed (PANKO_LOCK_CLASS, sub-key) as by
  * pg_advisory_xact_lock(int4, int4).  SQL takes them by name through

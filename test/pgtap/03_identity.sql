@@ -6,7 +6,7 @@
 -- The first part runs outside a transaction block, before anything loads
 -- the panko library in this session; it changes no persistent state.
 SET client_min_messages = error;
-SELECT plan(48);
+SELECT plan(52);
 
 ------------------------------------------------------------------ before the library is loaded
 -- A non-superuser's SET of a not-yet-defined panko.* setting makes a
@@ -165,5 +165,24 @@ SET LOCAL ROLE tap_plain;
 SELECT throws_ok('SELECT count(*) FROM panko.events', '42501', 'permission denied for view events',
                  'an identity gives a role without panko_reader no access');
 RESET ROLE;
+
+------------------------------------------------------------------ panko.admin_roles
+-- The role names that make a caller an admin are a setting (upstream's
+-- context_is_admin rule in policy.yaml): superuser-only, read by the policy.
+SELECT is(current_setting('panko.admin_roles'), 'admin', 'panko.admin_roles defaults to admin');
+SET LOCAL ROLE tap_api;
+SELECT throws_ok($$SET panko.admin_roles = 'member'$$, '42501',
+                 'permission denied to set parameter "panko.admin_roles"',
+                 'a gateway cannot change which roles are admin');
+RESET ROLE;
+SET LOCAL panko.admin_roles = 'cloud_admin, Operator';
+SET LOCAL ROLE tap_api;
+SELECT panko.set_identity('u9', 'A', 'reader,operator') IS NULL AS ignored \gset
+SELECT is(panko.caller_mode(), 'admin', 'with admin_roles = cloud_admin, Operator: a caller with role operator is an admin (case-insensitive)');
+SELECT panko.set_identity('u9', 'A', 'admin') IS NULL AS ignored \gset
+SELECT is(panko.caller_mode(), 'member', '... and one with role admin is not');
+RESET ROLE;
+SET LOCAL panko.admin_roles = 'admin';
+
 SELECT * FROM finish();
 ROLLBACK;
