@@ -1,11 +1,13 @@
 /*
- * config.c
+ * c->c
  *		Command-line flags and their environment variables.
  *
  * Every flag can also come from a PANKO_API_* variable so that the server
  * can be configured by a service manager or container without a wrapper
  * script; a flag given on the command line wins over its variable.
  */
+#include "postgres_fe.h"
+
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -14,12 +16,12 @@
 #include <getopt.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-api_config	config;
 
 static const char usage_text[] =
 "panko-api " PANKO_API_VERSION ": OpenStack Panko's v2 HTTP API over the panko extension\n"
@@ -136,9 +138,9 @@ is_loopback(const struct sockaddr *sa)
 	return false;
 }
 
-/* Resolve HOST:PORT (or [V6]:PORT) into config.addr. */
+/* Resolve HOST:PORT (or [V6]:PORT) into c->addr. */
 static int
-set_listen(const char *value)
+set_listen(api_config *c, const char *value)
 {
 	char	   *copy = strdup(value);
 	char	   *host = copy;
@@ -190,26 +192,26 @@ set_listen(const char *value)
 		free(copy);
 		return r;
 	}
-	memcpy(&config.addr, res->ai_addr, res->ai_addrlen);
-	config.addrlen = res->ai_addrlen;
-	config.loopback = is_loopback(res->ai_addr);
+	memcpy(&c->addr, res->ai_addr, res->ai_addrlen);
+	c->addrlen = res->ai_addrlen;
+	c->loopback = is_loopback(res->ai_addr);
 	freeaddrinfo(res);
 	free(copy);
-	free(config.listen);
-	config.listen = strdup(value);
+	free(c->listen);
+	c->listen = strdup(value);
 	return 0;
 }
 
 /* Normalise --prefix: "/a/b" kept, trailing slashes dropped, "/" = none. */
 static int
-set_prefix(const char *value)
+set_prefix(api_config *c, const char *value)
 {
 	size_t		n = strlen(value);
 
 	if (n == 0)
 	{
-		free(config.prefix);
-		config.prefix = strdup("");
+		free(c->prefix);
+		c->prefix = strdup("");
 		return 0;
 	}
 	if (value[0] != '/')
@@ -224,14 +226,14 @@ set_prefix(const char *value)
 	}
 	while (n > 0 && value[n - 1] == '/')
 		n--;
-	free(config.prefix);
-	config.prefix = strndup(value, n);
+	free(c->prefix);
+	c->prefix = strndup(value, n);
 	return 0;
 }
 
 /* Add the origins in a space- or comma-separated list. */
 static int
-add_origins(const char *list)
+add_origins(api_config *c, const char *list)
 {
 	const char *p = list;
 
@@ -244,73 +246,88 @@ add_origins(const char *list)
 		n = strcspn(p, " ,\t");
 		if (n == 0)
 			break;
-		if (config.ncors >= MAX_CORS_ORIGINS)
+		if (c->ncors >= MAX_CORS_ORIGINS)
 			return bad("--cors-origin", list, "too many origins");
-		config.cors_origins[config.ncors++] = strndup(p, n);
+		c->cors_origins[c->ncors++] = strndup(p, n);
 		p += n;
 	}
 	return 0;
 }
 
+/* The integer settings: bounds, the unit named in a complaint, the field. */
+static const struct
+{
+	int			opt;
+	const char *flag;
+	long		lo;
+	long		hi;
+	const char *unit;
+	size_t		field;			/* offsetof(api_config, ...), a long */
+}			int_options[] =
+{
+	{OPT_THREADS, "--threads", 1, 1024, "", offsetof(api_config, threads)},
+	{OPT_MAX_LIMIT, "--max-limit", 0, 1000000000L, "", offsetof(api_config, max_limit)},
+	{OPT_MAX_FILTERS, "--max-filters", 1, 100000, "", offsetof(api_config, max_filters)},
+	{OPT_STATEMENT_TIMEOUT, "--statement-timeout", 0, 86400, " seconds",
+	offsetof(api_config, statement_timeout)},
+	{OPT_MAX_BODY, "--max-body", 1, 1L << 30, " bytes", offsetof(api_config, max_body)},
+	{OPT_TIMEOUT, "--timeout", 1, 86400, " seconds", offsetof(api_config, timeout)},
+};
+
+/* Set an integer setting when opt is one; 1 when it is not. */
+static int
+apply_int(api_config *c, int opt, const char *value)
+{
+	for (size_t i = 0; i < sizeof(int_options) / sizeof(int_options[0]); i++)
+	{
+		char		why[80];
+		long		v;
+
+		if (int_options[i].opt != opt)
+			continue;
+		if (!parse_long(value, int_options[i].lo, int_options[i].hi, &v))
+		{
+			snprintf(why, sizeof(why), "expected %ld to %ld%s",
+					 int_options[i].lo, int_options[i].hi, int_options[i].unit);
+			return bad(int_options[i].flag, value, why);
+		}
+		*(long *) ((char *) c + int_options[i].field) = v;
+		return 0;
+	}
+	return 1;
+}
+
 /* Apply one setting, from a flag or a variable. */
 static int
-apply(int opt, const char *value)
+apply(api_config *c, int opt, const char *value)
 {
-	long		v;
+	int			rc = apply_int(c, opt, value);
 
+	if (rc <= 0)
+		return rc;
 	switch (opt)
 	{
 		case OPT_LISTEN:
-			return set_listen(value);
+			return set_listen(c, value);
 		case OPT_DB:
-			free(config.db);
-			config.db = strdup(value);
+			free(c->db);
+			c->db = strdup(value);
 			return 0;
 		case OPT_AUTH:
 			if (strcmp(value, "keystone-headers") == 0)
-				config.auth = AUTH_KEYSTONE_HEADERS;
+				c->auth = AUTH_KEYSTONE_HEADERS;
 			else if (strcmp(value, "none") == 0)
-				config.auth = AUTH_NONE;
+				c->auth = AUTH_NONE;
 			else
 				return bad("--auth", value, "expected keystone-headers or none");
 			return 0;
 		case OPT_CORS:
-			return add_origins(value);
+			return add_origins(c, value);
 		case OPT_PREFIX:
-			return set_prefix(value);
-		case OPT_THREADS:
-			if (!parse_long(value, 1, 1024, &v))
-				return bad("--threads", value, "expected 1 to 1024");
-			config.threads = (int) v;
-			return 0;
-		case OPT_MAX_LIMIT:
-			if (!parse_long(value, 0, 1000000000L, &v))
-				return bad("--max-limit", value, "expected 0 to 1000000000");
-			config.max_limit = v;
-			return 0;
-		case OPT_MAX_FILTERS:
-			if (!parse_long(value, 1, 100000, &v))
-				return bad("--max-filters", value, "expected 1 to 100000");
-			config.max_filters = (int) v;
-			return 0;
-		case OPT_STATEMENT_TIMEOUT:
-			if (!parse_long(value, 0, 86400, &v))
-				return bad("--statement-timeout", value, "expected 0 to 86400 seconds");
-			config.statement_timeout = (int) v;
-			return 0;
-		case OPT_MAX_BODY:
-			if (!parse_long(value, 1, 1L << 30, &v))
-				return bad("--max-body", value, "expected 1 to 1073741824 bytes");
-			config.max_body = (size_t) v;
-			return 0;
-		case OPT_TIMEOUT:
-			if (!parse_long(value, 1, 86400, &v))
-				return bad("--timeout", value, "expected 1 to 86400 seconds");
-			config.timeout = (unsigned) v;
-			return 0;
+			return set_prefix(c, value);
 		case OPT_LOG:
-			free(config.log_file);
-			config.log_file = (*value == '\0') ? NULL : strdup(value);
+			free(c->log_file);
+			c->log_file = (*value == '\0') ? NULL : strdup(value);
 			return 0;
 	}
 	return -1;
@@ -337,11 +354,11 @@ static const struct
 };
 
 /*
- * Fill config from defaults, then the environment, then argv.  Returns 0
- * to run, 1 when --help or --version was answered, -1 on a bad setting.
+ * Fill *c from defaults, then the environment, then argv.  Returns 0 to
+ * run, 1 when --help or --version was answered, -1 on a bad setting.
  */
 int
-config_load(int argc, char **argv)
+config_load(int argc, char **argv, api_config *c)
 {
 	static const struct option longopts[] = {
 		{"listen", required_argument, NULL, OPT_LISTEN},
@@ -364,24 +381,24 @@ config_load(int argc, char **argv)
 	bool		cors_from_flags = false;
 	int			opt;
 
-	memset(&config, 0, sizeof(config));
-	config.db = strdup("");
-	config.prefix = strdup("");
-	config.auth = AUTH_KEYSTONE_HEADERS;
-	config.threads = (int) (ncpu > 0 && ncpu < 256 ? 2 * ncpu : 4);
-	config.max_limit = 10000;
-	config.max_filters = 100;
-	config.statement_timeout = 10;
-	config.max_body = 10 * 1024 * 1024;
-	config.timeout = 30;
-	if (set_listen("127.0.0.1:8977") != 0)
+	memset(c, 0, sizeof(*c));
+	c->db = strdup("");
+	c->prefix = strdup("");
+	c->auth = AUTH_KEYSTONE_HEADERS;
+	c->threads = (int) (ncpu > 0 && ncpu < 256 ? 2 * ncpu : 4);
+	c->max_limit = 10000;
+	c->max_filters = 100;
+	c->statement_timeout = 10;
+	c->max_body = 10 * 1024 * 1024;
+	c->timeout = 30;
+	if (set_listen(c, "127.0.0.1:8977") != 0)
 		return -1;
 
 	for (size_t i = 0; i < sizeof(env_names) / sizeof(env_names[0]); i++)
 	{
 		const char *v = getenv(env_names[i].env);
 
-		if (v != NULL && apply(env_names[i].opt, v) != 0)
+		if (v != NULL && apply(c, env_names[i].opt, v) != 0)
 		{
 			fprintf(stderr, "panko-api: (from %s)\n", env_names[i].env);
 			return -1;
@@ -412,11 +429,11 @@ config_load(int argc, char **argv)
 				if (opt == OPT_CORS && !cors_from_flags)
 				{
 					cors_from_flags = true;
-					for (int i = 0; i < config.ncors; i++)
-						free(config.cors_origins[i]);
-					config.ncors = 0;
+					for (int i = 0; i < c->ncors; i++)
+						free(c->cors_origins[i]);
+					c->ncors = 0;
 				}
-				if (apply(opt, optarg) != 0)
+				if (apply(c, opt, optarg) != 0)
 					return -1;
 		}
 	}
@@ -425,14 +442,14 @@ config_load(int argc, char **argv)
 		fprintf(stderr, "panko-api: unexpected argument \"%s\"\n", argv[optind]);
 		return -1;
 	}
-	if (config.auth == AUTH_NONE && !config.loopback)
+	if (c->auth == AUTH_NONE && !c->loopback)
 	{
 		fprintf(stderr, "panko-api: --auth none is only allowed on a loopback "
-				"address, not %s\n", config.listen);
+				"address, not %s\n", c->listen);
 		return -1;
 	}
-	for (int i = 0; config.auth == AUTH_NONE && i < config.ncors; i++)
-		if (strcmp(config.cors_origins[i], "*") == 0)
+	for (int i = 0; c->auth == AUTH_NONE && i < c->ncors; i++)
+		if (strcmp(c->cors_origins[i], "*") == 0)
 		{
 			fprintf(stderr, "panko-api: --auth none with --cors-origin '*' would "
 					"let any web page read and write every event; name the "
@@ -441,3 +458,4 @@ config_load(int argc, char **argv)
 		}
 	return 0;
 }
+

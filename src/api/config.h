@@ -1,6 +1,7 @@
 /*
  * config.h
  *		panko-api's settings, filled once from flags and environment.
+ *		PANKO_API_VERSION comes from the Makefile (panko.control).
  */
 #ifndef PANKO_API_CONFIG_H
 #define PANKO_API_CONFIG_H
@@ -9,17 +10,9 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#ifndef PANKO_API_VERSION
-#define PANKO_API_VERSION "0.1.0"
-#endif
+#include "auth.h"
 
 #define MAX_CORS_ORIGINS 32
-
-typedef enum auth_mode
-{
-	AUTH_KEYSTONE_HEADERS,
-	AUTH_NONE
-} auth_mode;
 
 typedef struct api_config
 {
@@ -32,17 +25,15 @@ typedef struct api_config
 	char	   *cors_origins[MAX_CORS_ORIGINS];
 	int			ncors;
 	char	   *prefix;			/* "" or "/path" without trailing slash */
-	int			threads;
+	long		threads;
 	long		max_limit;		/* 0 = no cap */
-	int			max_filters;	/* most q items (and sort keys) per query */
-	int			statement_timeout;	/* seconds; 0 = leave the database's */
-	size_t		max_body;
-	unsigned	timeout;		/* seconds */
+	long		max_filters;	/* most q items (and sort keys) per query */
+	long		statement_timeout;	/* seconds; 0 = leave the database's */
+	long		max_body;
+	long		timeout;		/* seconds */
 	char	   *log_file;		/* NULL = stderr */
 } api_config;
 
-extern api_config config;
-
-extern int	config_load(int argc, char **argv);
+extern int	config_load(int argc, char **argv, api_config *out);
 
 #endif

@@ -17,7 +17,8 @@
  * client's socket is watched too, and the query is cancelled when the client
  * has gone away.
  */
-#define _GNU_SOURCE				/* POLLRDHUP */
+#include "postgres_fe.h"		/* with _GNU_SOURCE (Makefile): POLLRDHUP */
+
 #include "db.h"
 
 #include <errno.h>
@@ -27,7 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
 #include "log.h"
 #include "urlcodec.h"
 
@@ -97,6 +97,7 @@ typedef struct step
 } step;
 
 static const char *db_conninfo = "";
+static int	db_statement_timeout;	/* seconds; 0 = the database's own */
 static pthread_key_t conn_key;
 static __thread db_conn *tls_conn;
 
@@ -113,11 +114,15 @@ conn_destroy(void *arg)
 	}
 }
 
-/* Remember the conninfo; connections are opened lazily per thread. */
+/*
+ * Remember the conninfo and the statement timeout (seconds, 0 to leave the
+ * database's); connections are opened lazily per thread.
+ */
 void
-db_init(const char *conninfo)
+db_init(const char *conninfo, int statement_timeout)
 {
 	db_conninfo = conninfo ? conninfo : "";
+	db_statement_timeout = statement_timeout;
 	pthread_key_create(&conn_key, conn_destroy);
 }
 
@@ -173,13 +178,13 @@ conn_setup(PGconn *pg, char *why, size_t whylen)
 		return DB_OPEN_REFUSED;
 	}
 	PQclear(r);
-	if (config.statement_timeout > 0)
+	if (db_statement_timeout > 0)
 	{
 		char		value[32];
 		const char *params[1] = {value};
 
 		/* an integer only, and sent as a parameter, never spliced into SQL */
-		snprintf(value, sizeof(value), "%ds", config.statement_timeout);
+		snprintf(value, sizeof(value), "%ds", db_statement_timeout);
 		r = PQexecParams(pg, "SELECT pg_catalog.set_config('statement_timeout', $1, false)",
 						 1, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(r) != PGRES_TUPLES_OK)

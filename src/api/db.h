@@ -52,7 +52,7 @@ typedef enum db_open_status
 	DB_OPEN_REFUSED				/* the role bypasses row-level security */
 } db_open_status;
 
-extern void db_init(const char *conninfo);
+extern void db_init(const char *conninfo, int statement_timeout);
 extern db_open_status db_check(char *why, size_t whylen);
 extern void db_call(db_stmt stmt, const db_identity *id,
 					const char *const *params, int nparams, int client_fd,

@@ -4,20 +4,22 @@
  *
  * Every /v2 route is one call of an extension function; the handlers only
  * collect its arguments (path parameters, the params document, the body)
- * and the caller's identity.  Visibility, filters and RBAC are decided in
+ * and the caller's identity (auth.c).  Visibility, filters and RBAC are decided in
  * the database.
  */
-#include "http.h"
+#include "postgres_fe.h"
+
+#include "handlers.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
 #include "db.h"
 #include "json.h"
+#include "negotiate.h"
+#include "pqexpbuffer.h"
 #include "query.h"
-#include "urlcodec.h"
 
 /* Turn a db_call outcome into the reply (success status given). */
 static void
@@ -33,49 +35,6 @@ reply_db(reply *r, db_result *res, int ok_status)
 		return;
 	}
 	reply_error(r, res->status, "%s", res->message);
-}
-
-/*
- * One identity header: NULL when absent or empty, false when it is not
- * valid UTF-8 (the reply is then set).  Repeated identity headers were
- * refused with the other header checks (http.c).
- */
-static bool
-identity_header(struct MHD_Connection *conn, const char *name,
-				const char **out, reply *r)
-{
-	const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
-
-	*out = NULL;
-	if (v == NULL || *v == '\0')
-		return true;
-	if (!utf8_valid(v, strlen(v)))
-	{
-		reply_error(r, 400, "Invalid %s header: invalid UTF-8", name);
-		return false;
-	}
-	*out = v;
-	return true;
-}
-
-/*
- * The caller's identity.  keystone-headers trusts what Keystone's
- * middleware (or a gateway) put in X-User-Id, X-Project-Id and X-Roles;
- * none makes everyone an admin over all projects (loopback only).
- */
-static bool
-get_identity(struct MHD_Connection *conn, db_identity *id, reply *r)
-{
-	memset(id, 0, sizeof(*id));
-	if (config.auth == AUTH_NONE)
-	{
-		id->roles = "admin";
-		id->all_tenants = true;
-		return true;
-	}
-	return identity_header(conn, "X-User-Id", &id->user_id, r) &&
-		identity_header(conn, "X-Project-Id", &id->project_id, r) &&
-		identity_header(conn, "X-Roles", &id->roles, r);
 }
 
 /*
@@ -95,13 +54,13 @@ client_socket(struct MHD_Connection *conn)
 
 /* Call one API function with the caller's identity. */
 static void
-call_api(struct MHD_Connection *conn, reply *r, db_stmt stmt,
-		 const char *const *params, int nparams, int ok_status)
+call_api(struct MHD_Connection *conn, const handler_settings *hs, reply *r,
+		 db_stmt stmt, const char *const *params, int nparams, int ok_status)
 {
 	db_identity id;
 	db_result	res;
 
-	if (!get_identity(conn, &id, r))
+	if (!auth_identify(conn, hs->auth, &id, r))
 		return;
 	db_call(stmt, &id, params, nparams, client_socket(conn), &res);
 	reply_db(r, &res, ok_status);
@@ -112,16 +71,16 @@ call_api(struct MHD_Connection *conn, reply *r, db_stmt stmt,
  * scheme (X-Forwarded-Proto from a proxy, else http), Host and prefix.
  */
 static void
-versions(struct MHD_Connection *conn, reply *r)
+versions(struct MHD_Connection *conn, const handler_settings *hs, reply *r)
 {
 	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
 	const char *proto = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 													"X-Forwarded-Proto");
-	strbuf		base;
-	strbuf		sb;
+	PQExpBufferData base;
+	PQExpBufferData sb;
 
 	if (host == NULL)
-		host = config.listen;
+		host = hs->listen;
 	else if (!host_header_valid(host))
 	{
 		reply_error(r, 400, "Invalid Host header");
@@ -129,21 +88,27 @@ versions(struct MHD_Connection *conn, reply *r)
 	}
 	if (proto == NULL || strcmp(proto, "https") != 0)
 		proto = "http";
-	sb_init(&base);
-	sb_printf(&base, "%s://%s%s/v2", proto, host, config.prefix);
-	sb_init(&sb);
-	sb_puts(&sb, "{\"versions\": {\"values\": [{\"id\": \"v2\", \"links\": [{\"href\": ");
-	sb_json_string(&sb, base.data ? base.data : "", base.len);
-	sb_puts(&sb, ", \"rel\": \"self\"}, {\"href\": \"https://docs.openstack.org/\", "
+	initPQExpBuffer(&base);
+	appendPQExpBuffer(&base, "%s://%s%s/v2", proto, host, hs->prefix);
+	initPQExpBuffer(&sb);
+	appendPQExpBufferStr(&sb, "{\"versions\": {\"values\": [{\"id\": \"v2\", \"links\": [{\"href\": ");
+	/* Host was checked to be printable ASCII, the prefix too */
+	json_quote(&sb, base.data, base.len);
+	appendPQExpBufferStr(&sb, ", \"rel\": \"self\"}, {\"href\": \"https://docs.openstack.org/\", "
 			"\"rel\": \"describedby\", \"type\": \"text/html\"}], "
 			"\"media-types\": [{\"base\": \"application/json\", "
 			"\"type\": \"application/vnd.openstack.telemetry-v2+json\"}, "
 			"{\"base\": \"application/xml\", "
 			"\"type\": \"application/vnd.openstack.telemetry-v2+xml\"}], "
 			"\"status\": \"stable\", \"updated\": \"2013-02-13T00:00:00Z\"}]}}");
-	sb_free(&base);
-	r->len = sb.len;
-	reply_body(r, 200, "application/json", sb_steal(&sb), r->len);
+	termPQExpBuffer(&base);
+	if (PQExpBufferBroken(&sb))
+	{
+		termPQExpBuffer(&sb);
+		reply_error(r, 503, "Out of memory");
+		return;
+	}
+	reply_body(r, 200, "application/json", sb.data, sb.len);
 }
 
 /* /healthcheck: OK once the database answers SELECT 1. */
@@ -162,56 +127,74 @@ healthcheck(struct MHD_Connection *conn, reply *r)
 
 /* GET /v2/events: query string and/or JSON body -> params document. */
 static void
-get_events(struct MHD_Connection *conn, api_request *req, reply *r)
+get_events(struct MHD_Connection *conn, api_request *req,
+		   const handler_settings *hs, reply *r)
 {
 	qs_params	qp;
-	strbuf		params;
+	PQExpBufferData params;
 	char		err[512];
 	const char *q = req->query ? req->query : "";
 	const char *argv[1];
 
-	if (!qs_parse(q, strlen(q), config.max_filters, &qp, err, sizeof(err)))
+	if (!qs_parse(q, strlen(q), hs->max_filters, &qp, err, sizeof(err)))
 	{
 		reply_error(r, 400, "%s", err);
 		return;
 	}
-	sb_init(&params);
-	if (!params_build(&qp, req->body.data, req->body.len, config.max_limit,
-					  config.max_filters, &params, err, sizeof(err)))
+	initPQExpBuffer(&params);
+	if (!params_build(&qp, req->body.data, req->body.len, hs->max_limit,
+					  hs->max_filters, &params, err, sizeof(err)))
 	{
 		qs_params_free(&qp);
-		sb_free(&params);
+		termPQExpBuffer(&params);
 		reply_error(r, 400, "%s", err);
 		return;
 	}
 	qs_params_free(&qp);
 	argv[0] = params.data;
-	call_api(conn, r, STMT_GET_EVENTS, argv, 1, 200);
-	sb_free(&params);
+	call_api(conn, hs, r, STMT_GET_EVENTS, argv, 1, 200);
+	termPQExpBuffer(&params);
 }
 
 /* POST /v2/events: the body, checked to be JSON, goes to the extension. */
 static void
-post_events(struct MHD_Connection *conn, api_request *req, reply *r)
+post_events(struct MHD_Connection *conn, api_request *req,
+			const handler_settings *hs, reply *r)
 {
 	json_doc	doc;
-	char		err[200];
+	char		err[JSON_ERROR_TEXT_LENGTH + 32];
 	const char *argv[1];
 
-	if (!json_scan(req->body.data ? req->body.data : "", req->body.len,
-				   &doc, err, sizeof(err)))
+	if (!json_check(req->body.data, req->body.len, &doc, false, err,
+					sizeof(err)))
 	{
 		reply_error(r, 400, "Invalid JSON body: %s", err);
 		return;
 	}
 	json_doc_free(&doc);
+	/* the text as received goes to the database, which reads it as jsonb */
 	argv[0] = req->body.data;
-	call_api(conn, r, STMT_POST_EVENTS, argv, 1, 201);
+	call_api(conn, hs, r, STMT_POST_EVENTS, argv, 1, 201);
 }
+
+/* The routes that are one call with the path parameters as arguments. */
+static const struct
+{
+	db_stmt		stmt;
+	int			nargs;
+}			route_calls[] =
+{
+	[ROUTE_CAPABILITIES] = {STMT_CAPABILITIES, 0},
+	[ROUTE_EVENT] = {STMT_GET_EVENT, 1},
+	[ROUTE_EVENT_TYPES] = {STMT_EVENT_TYPES, 0},
+	[ROUTE_TRAIT_TYPES] = {STMT_TRAIT_TYPES, 1},
+	[ROUTE_TRAITS] = {STMT_TRAITS, 2},
+};
 
 /* Dispatch a request that passed the HTTP-level checks. */
 void
-handle_request(struct MHD_Connection *conn, api_request *req, reply *r)
+handle_request(struct MHD_Connection *conn, api_request *req, reply *r,
+			   const handler_settings *hs)
 {
 	const char *argv[2] = {req->route.arg[0], req->route.arg[1]};
 	bool		post = strcmp(req->method, "POST") == 0;
@@ -230,31 +213,25 @@ handle_request(struct MHD_Connection *conn, api_request *req, reply *r)
 	switch (req->route.id)
 	{
 		case ROUTE_ROOT:
-			versions(conn, r);
+			versions(conn, hs, r);
 			return;
 		case ROUTE_HEALTH:
 			healthcheck(conn, r);
 			return;
-		case ROUTE_CAPABILITIES:
-			call_api(conn, r, STMT_CAPABILITIES, NULL, 0, 200);
-			return;
 		case ROUTE_EVENTS:
 			if (post)
-				post_events(conn, req, r);
+				post_events(conn, req, hs, r);
 			else
-				get_events(conn, req, r);
+				get_events(conn, req, hs, r);
 			return;
+		case ROUTE_CAPABILITIES:
 		case ROUTE_EVENT:
-			call_api(conn, r, STMT_GET_EVENT, argv, 1, 200);
-			return;
 		case ROUTE_EVENT_TYPES:
-			call_api(conn, r, STMT_EVENT_TYPES, NULL, 0, 200);
-			return;
 		case ROUTE_TRAIT_TYPES:
-			call_api(conn, r, STMT_TRAIT_TYPES, argv, 1, 200);
-			return;
 		case ROUTE_TRAITS:
-			call_api(conn, r, STMT_TRAITS, argv, 2, 200);
+			/* one function, its arguments the decoded path parameters */
+			call_api(conn, hs, r, route_calls[req->route.id].stmt, argv,
+					 route_calls[req->route.id].nargs, 200);
 			return;
 		case ROUTE_EVENT_TYPE:
 		case ROUTE_NONE:

@@ -7,6 +7,8 @@
  * are complete, fed its body, dispatched when the body is complete, and
  * logged and freed by the completion callback.
  */
+#include "postgres_fe.h"
+
 #include "http.h"
 
 #include <stdatomic.h>
@@ -16,8 +18,12 @@
 #include <strings.h>
 #include <sys/random.h>
 
-#include "config.h"
+#include "handlers.h"
 #include "log.h"
+#include "negotiate.h"
+#include "request.h"
+#include "respond.h"
+#include "route.h"
 #include "urlcodec.h"
 
 /* Headers plus request line must fit in this per-connection pool. */
@@ -25,6 +31,7 @@
 
 static atomic_int in_flight;
 static atomic_bool draining;
+static const http_settings *settings;	/* set once, by http_start */
 
 /* Requests between their request line and their completion. */
 int
@@ -40,11 +47,19 @@ http_set_draining(void)
 	atomic_store(&draining, true);
 }
 
-/* Are we shutting down? */
-bool
-http_draining(void)
+/* Queue a reply; while draining, clients are asked to close. */
+static enum MHD_Result
+send_reply(struct MHD_Connection *conn, api_request *req, reply *r)
 {
-	return atomic_load(&draining);
+	reply_opts	opts = {
+		.cors_origins = settings->cors_origins,
+		.ncors = settings->ncors,
+		.close = atomic_load(&draining),
+	};
+	enum MHD_Result ret = reply_send(conn, req->request_id, r, &opts);
+
+	req->status = r->status;
+	return ret;
 }
 
 /* req-<uuid4>, from the kernel's CSPRNG, buffered per thread. */
@@ -95,7 +110,7 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	q = strchr(req->target, '?');
 	req->path_len = q ? (size_t) (q - req->target) : strlen(req->target);
 	req->query = q ? q + 1 : NULL;
-	sb_init(&req->body);
+	initPQExpBuffer(&req->body);
 	atomic_fetch_add(&in_flight, 1);
 	return req;
 }
@@ -122,7 +137,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 				req->status, ms, req->request_id);
 	req->target[req->path_len] = saved;
 	route_match_free(&req->route);
-	sb_free(&req->body);
+	termPQExpBuffer(&req->body);
 	free(req->target);
 	free(req);
 	atomic_fetch_sub(&in_flight, 1);
@@ -192,7 +207,7 @@ host_allowed(struct MHD_Connection *conn, api_request *req)
 	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 												   MHD_HTTP_HEADER_HOST);
 
-	if (config.auth != AUTH_NONE)
+	if (!settings->loopback_hosts_only)
 		return true;
 	if (host == NULL)
 		return req->http10;
@@ -243,7 +258,7 @@ check_headers(struct MHD_Connection *conn, api_request *req, reply *r)
 					"localhost, 127.0.0.0/8 or [::1] are answered");
 		return true;
 	}
-	switch (route_find(req->target, req->path_len, config.prefix,
+	switch (route_find(req->target, req->path_len, settings->prefix,
 					   &req->route, err, sizeof(err)))
 	{
 		case ROUTE_OK:
@@ -283,10 +298,10 @@ check_headers(struct MHD_Connection *conn, api_request *req, reply *r)
 					"this API answers application/json");
 		return true;
 	}
-	if (announced_body_length(conn, &clen) && clen > config.max_body)
+	if (announced_body_length(conn, &clen) && clen > settings->max_body)
 	{
 		reply_error(r, 413, "Request body is larger than the limit of %zu bytes",
-					config.max_body);
+					settings->max_body);
 		return true;
 	}
 	if (is_post)
@@ -310,10 +325,10 @@ finish_request(struct MHD_Connection *conn, api_request *req, reply *r)
 	if (req->body_too_large)
 	{
 		reply_error(r, 413, "Request body is larger than the limit of %zu bytes",
-					config.max_body);
+					settings->max_body);
 		return;
 	}
-	if (req->body.oom)
+	if (PQExpBufferBroken(&req->body))
 	{
 		reply_error(r, 503, "Out of memory");
 		return;
@@ -329,7 +344,7 @@ finish_request(struct MHD_Connection *conn, api_request *req, reply *r)
 			return;
 		}
 	}
-	handle_request(conn, req, r);
+	handle_request(conn, req, r, settings->handlers);
 }
 
 /* The access handler: called for headers, each body chunk, and the end. */
@@ -352,7 +367,7 @@ on_access(void *cls, struct MHD_Connection *conn, const char *url,
 		req->is_head = strcmp(method, "HEAD") == 0;
 		req->http10 = version && strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
 		if (check_headers(conn, req, &r))
-			return reply_send(conn, req, &r);
+			return send_reply(conn, req, &r);
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0)
@@ -361,18 +376,18 @@ on_access(void *cls, struct MHD_Connection *conn, const char *url,
 
 		*upload_data_size = 0;
 		req->body_seen += n;
-		if (req->body_seen > config.max_body)
+		if (req->body_seen > settings->max_body)
 		{
 			/* keep reading to answer 413, but give up on a flood */
 			req->body_too_large = true;
-			sb_free(&req->body);
-			return req->body_seen / 4 > config.max_body ? MHD_NO : MHD_YES;
+			termPQExpBuffer(&req->body);
+			return req->body_seen / 4 > settings->max_body ? MHD_NO : MHD_YES;
 		}
-		sb_putn(&req->body, upload_data, n);
+		appendBinaryPQExpBuffer(&req->body, upload_data, n);
 		return MHD_YES;
 	}
 	finish_request(conn, req, &r);
-	return reply_send(conn, req, &r);
+	return send_reply(conn, req, &r);
 }
 
 /* libmicrohttpd's own messages go to our log. */
@@ -392,20 +407,24 @@ no_unescape(void *cls, struct MHD_Connection *conn, char *uri)
 	return strlen(uri);
 }
 
-/* Start the daemon: thread pool, epoll, one DB connection per thread. */
+/*
+ * Start the daemon: thread pool, epoll, one DB connection per thread.  hs
+ * is kept by reference and must outlive the daemon.
+ */
 struct MHD_Daemon *
-http_start(void)
+http_start(const http_settings *hs)
 {
 	unsigned	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 		MHD_USE_ITC | MHD_USE_ERROR_LOG;
 
-	if (config.addr.ss_family == AF_INET6)
+	settings = hs;
+	if (hs->addr->sa_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	return MHD_start_daemon(flags, 0, NULL, NULL, on_access, NULL,
 							MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-							MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &config.addr,
-							MHD_OPTION_THREAD_POOL_SIZE, (unsigned) config.threads,
-							MHD_OPTION_CONNECTION_TIMEOUT, config.timeout,
+							MHD_OPTION_SOCK_ADDR, hs->addr,
+							MHD_OPTION_THREAD_POOL_SIZE, (unsigned) hs->threads,
+							MHD_OPTION_CONNECTION_TIMEOUT, hs->timeout,
 							MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 							(size_t) CONNECTION_MEMORY_LIMIT,
 							MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,

@@ -1,536 +1,281 @@
 /*
  * json.c
- *		Strict JSON checking for request bodies.
+ *		Request bodies checked with jansson.
  *
  * Bodies go to PostgreSQL as jsonb parameters, and the database would
- * reject bad JSON too; checking here gives a precise 400 without a round
- * trip, bounds the nesting depth (deep nesting would otherwise surface as a
- * "stack depth" error, a 500), and finds an object's top-level keys so a
- * GET body can be merged with its query string.
+ * reject bad JSON too; checking here gives a precise 400 (jansson's message
+ * and byte position) without a round trip, and bounds the nesting depth
+ * (deep nesting would otherwise reach the database).  For a GET body, the
+ * top-level members are listed as written, in order and repeated names
+ * included (jansson's object keeps only the last), each with the span of
+ * its value's text, so that the body can be merged with the query string
+ * and a limit quoted as it was given.
  */
+#include "postgres_fe.h"
+
 #include "json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "strbuf.h"
 #include "urlcodec.h"
 
-typedef struct jparser
+/* Numbers are decoded as jansson's integers and reals; NUL is refused. */
+#define JSON_LOAD_FLAGS JSON_DECODE_ANY
+
+/* The first position at or after pos that is not JSON whitespace. */
+static size_t
+skip_ws(const char *s, size_t n, size_t pos)
 {
-	const char *s;
-	size_t		n;
-	size_t		pos;
-	int			depth;
-	char	   *err;
-	size_t		errlen;
-	json_doc   *doc;			/* receives the top-level members */
-	int			nitems;			/* elements of the array parsed last */
-} jparser;
+	while (pos < n && (s[pos] == ' ' || s[pos] == '\t' || s[pos] == '\n' ||
+					   s[pos] == '\r'))
+		pos++;
+	return pos;
+}
 
-static bool parse_value(jparser *p, json_type *type);
-
-/* Record the first error only; later ones are consequences. */
+/* Is the value nested deeper than depth levels allow (depth counts it)? */
 static bool
-fail(jparser *p, const char *what)
+too_deep(json_t *v, int depth)
 {
-	if (p->err[0] == '\0')
-		snprintf(p->err, p->errlen, "%s at byte %zu", what, p->pos);
+	const char *key;
+	json_t	   *item;
+	size_t		i;
+
+	if (!json_is_object(v) && !json_is_array(v))
+		return false;
+	if (depth > JSON_MAX_DEPTH)
+		return true;
+	/* jansson's parser stops at its own bound, so this recursion is bounded */
+	if (json_is_array(v))
+	{
+		json_array_foreach(v, i, item)
+			if (too_deep(item, depth + 1))
+			return true;
+		return false;
+	}
+	json_object_foreach(v, key, item)
+		if (too_deep(item, depth + 1))
+		return true;
 	return false;
 }
 
-/* Skip the four JSON whitespace characters. */
-static void
-skip_ws(jparser *p)
+/* Decode the one value that starts at s[*pos]; *pos moves past it. */
+static json_t *
+load_at(const char *s, size_t n, size_t *pos)
 {
-	while (p->pos < p->n)
-	{
-		char		c = p->s[p->pos];
+	json_error_t e;
+	json_t	   *v = json_loadb(s + *pos, n - *pos,
+							   JSON_LOAD_FLAGS | JSON_DISABLE_EOF_CHECK, &e);
 
-		if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-			break;
-		p->pos++;
-	}
+	if (v != NULL)
+		*pos += (size_t) e.position;
+	return v;
 }
 
-/* Read four hex digits of a \u escape. */
+/* Keep one member (takes the value's reference). */
 static bool
-read_hex4(jparser *p, unsigned *out)
+add_member(json_doc *doc, int *cap, json_t *key, size_t vs, size_t ve,
+		   json_t *value)
 {
-	unsigned	v = 0;
-
-	if (p->n - p->pos < 4)
-		return fail(p, "truncated \\u escape");
-	for (int i = 0; i < 4; i++)
-	{
-		char		c = p->s[p->pos++];
-
-		v <<= 4;
-		if (c >= '0' && c <= '9')
-			v |= (unsigned) (c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v |= (unsigned) (c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			v |= (unsigned) (c - 'A' + 10);
-		else
-			return fail(p, "invalid \\u escape");
-	}
-	*out = v;
-	return true;
-}
-
-/* Append code point cp as UTF-8. */
-static void
-put_utf8(strbuf *sb, unsigned cp)
-{
-	char		b[4];
-
-	if (cp < 0x80)
-		sb_putc(sb, (char) cp);
-	else if (cp < 0x800)
-	{
-		b[0] = (char) (0xC0 | (cp >> 6));
-		b[1] = (char) (0x80 | (cp & 0x3F));
-		sb_putn(sb, b, 2);
-	}
-	else if (cp < 0x10000)
-	{
-		b[0] = (char) (0xE0 | (cp >> 12));
-		b[1] = (char) (0x80 | ((cp >> 6) & 0x3F));
-		b[2] = (char) (0x80 | (cp & 0x3F));
-		sb_putn(sb, b, 3);
-	}
-	else
-	{
-		b[0] = (char) (0xF0 | (cp >> 18));
-		b[1] = (char) (0x80 | ((cp >> 12) & 0x3F));
-		b[2] = (char) (0x80 | ((cp >> 6) & 0x3F));
-		b[3] = (char) (0x80 | (cp & 0x3F));
-		sb_putn(sb, b, 4);
-	}
-}
-
-/* One \uXXXX escape (with its low surrogate when needed). */
-static bool
-parse_unicode_escape(jparser *p, strbuf *out)
-{
-	unsigned	cp,
-				lo;
-
-	if (!read_hex4(p, &cp))
-		return false;
-	if (cp == 0)
-		return fail(p, "\\u0000 is not supported");
-	if (cp >= 0xDC00 && cp <= 0xDFFF)
-		return fail(p, "lone low surrogate in \\u escape");
-	if (cp >= 0xD800 && cp <= 0xDBFF)
-	{
-		if (p->n - p->pos < 2 || p->s[p->pos] != '\\' ||
-			p->s[p->pos + 1] != 'u')
-			return fail(p, "high surrogate not followed by a low surrogate");
-		p->pos += 2;
-		if (!read_hex4(p, &lo))
-			return false;
-		if (lo < 0xDC00 || lo > 0xDFFF)
-			return fail(p, "high surrogate not followed by a low surrogate");
-		cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-	}
-	if (out)
-		put_utf8(out, cp);
-	return true;
-}
-
-/* A string starting at the opening quote; decoded into out when given. */
-static bool
-parse_string(jparser *p, strbuf *out)
-{
-	p->pos++;					/* opening quote */
-	while (p->pos < p->n)
-	{
-		unsigned char c = (unsigned char) p->s[p->pos];
-
-		if (c == '"')
-		{
-			p->pos++;
-			return true;
-		}
-		if (c < 0x20)
-			return fail(p, "control character in string");
-		if (c != '\\')
-		{
-			if (out)
-				sb_putc(out, (char) c);
-			p->pos++;
-			continue;
-		}
-		if (++p->pos >= p->n)
-			break;
-		c = (unsigned char) p->s[p->pos++];
-		switch (c)
-		{
-			case '"':
-			case '\\':
-			case '/':
-				break;
-			case 'b':
-				c = '\b';
-				break;
-			case 'f':
-				c = '\f';
-				break;
-			case 'n':
-				c = '\n';
-				break;
-			case 'r':
-				c = '\r';
-				break;
-			case 't':
-				c = '\t';
-				break;
-			case 'u':
-				if (!parse_unicode_escape(p, out))
-					return false;
-				continue;
-			default:
-				p->pos--;
-				return fail(p, "invalid escape in string");
-		}
-		if (out)
-			sb_putc(out, (char) c);
-	}
-	return fail(p, "unterminated string");
-}
-
-/* Count a run of digits; false when there is none. */
-static bool
-digits(jparser *p)
-{
-	size_t		start = p->pos;
-
-	while (p->pos < p->n && p->s[p->pos] >= '0' && p->s[p->pos] <= '9')
-		p->pos++;
-	return p->pos > start;
-}
-
-/* RFC 8259 number grammar, nothing more (no NaN, no leading '+'). */
-static bool
-parse_number(jparser *p)
-{
-	if (p->s[p->pos] == '-')
-		p->pos++;
-	if (p->pos < p->n && p->s[p->pos] == '0')
-		p->pos++;
-	else if (!digits(p))
-		return fail(p, "invalid number");
-	if (p->pos < p->n && p->s[p->pos] == '.')
-	{
-		p->pos++;
-		if (!digits(p))
-			return fail(p, "invalid number");
-	}
-	if (p->pos < p->n && (p->s[p->pos] == 'e' || p->s[p->pos] == 'E'))
-	{
-		p->pos++;
-		if (p->pos < p->n && (p->s[p->pos] == '+' || p->s[p->pos] == '-'))
-			p->pos++;
-		if (!digits(p))
-			return fail(p, "invalid number");
-	}
-	return true;
-}
-
-/* true, false or null. */
-static bool
-parse_literal(jparser *p, const char *word, json_type t, json_type *type)
-{
-	size_t		len = strlen(word);
-
-	if (p->n - p->pos < len || memcmp(p->s + p->pos, word, len) != 0)
-		return fail(p, "unexpected character");
-	p->pos += len;
-	*type = t;
-	return true;
-}
-
-/* Keep one top-level member of the outermost object. */
-static bool
-add_member(jparser *p, strbuf *key, size_t ks, size_t ke,
-		   size_t vs, size_t ve, json_type vt)
-{
-	json_doc   *d = p->doc;
 	json_member *m;
 
-	if (key->oom)
-		return fail(p, "out of memory");
-	if (d->nmembers == d->cap)
+	if (doc->nmembers == *cap)
 	{
 		/* grown by doubling, so that many keys cost linear time */
-		int			cap = d->cap ? 2 * d->cap : 8;
+		int			ncap = *cap ? 2 * *cap : 8;
 
-		m = realloc(d->members, sizeof(json_member) * (size_t) cap);
+		m = realloc(doc->members, sizeof(json_member) * (size_t) ncap);
 		if (m == NULL)
-			return fail(p, "out of memory");
-		d->members = m;
-		d->cap = cap;
+			return false;
+		doc->members = m;
+		*cap = ncap;
 	}
-	m = &d->members[d->nmembers++];
-	m->key_len = key->len;
-	m->key = sb_steal(key);
-	m->raw_key_start = ks;
-	m->raw_key_end = ke;
+	m = &doc->members[doc->nmembers];
+	m->key_len = json_string_length(key);
+	m->key = malloc(m->key_len + 1);
+	if (m->key == NULL)
+		return false;
+	memcpy(m->key, json_string_value(key), m->key_len + 1);
 	m->value_start = vs;
 	m->value_end = ve;
-	m->value_type = vt;
-	m->nitems = (vt == JSON_ARRAY) ? p->nitems : 0;
-	if (m->key == NULL)
-		return fail(p, "out of memory");
+	m->value = value;
+	doc->nmembers++;
 	return true;
 }
 
-/* An object; members of the outermost one are recorded. */
+/*
+ * Read the object s[0..n) member by member: jansson decodes each key and
+ * each value where it starts, so only the punctuation between them is
+ * stepped over here, and no hash table is built for a body that may hold
+ * many names.  False when the text is not one object (with a valid value
+ * for every key) and nothing else, or memory ran out: the caller then asks
+ * jansson for its message about the whole text.
+ */
 static bool
-parse_object(jparser *p)
+list_members(const char *s, size_t n, json_doc *doc, bool *oom)
 {
-	bool		top = (p->depth == 1);
+	size_t		pos = skip_ws(s, n, 0) + 1;	/* past '{' */
+	int			cap = 0;
 
-	p->pos++;
-	skip_ws(p);
-	if (p->pos < p->n && p->s[p->pos] == '}')
-	{
-		p->pos++;
-		return true;
-	}
+	pos = skip_ws(s, n, pos);
+	if (pos < n && s[pos] == '}')
+		return skip_ws(s, n, pos + 1) == n;
 	for (;;)
 	{
-		strbuf		key;
-		size_t		ks,
-					ke,
-					vs;
-		json_type	vt;
+		json_t	   *key,
+				   *value;
+		size_t		vs;
+		bool		ok;
 
-		skip_ws(p);
-		if (p->pos >= p->n || p->s[p->pos] != '"')
-			return fail(p, "expected a string key");
-		sb_init(&key);
-		ks = p->pos;
-		if (!parse_string(p, top ? &key : NULL))
+		if ((key = load_at(s, n, &pos)) == NULL || !json_is_string(key))
 		{
-			sb_free(&key);
+			json_decref(key);
 			return false;
 		}
-		ke = p->pos;
-		skip_ws(p);
-		if (p->pos >= p->n || p->s[p->pos] != ':')
+		pos = skip_ws(s, n, pos);
+		if (pos >= n || s[pos] != ':')
 		{
-			sb_free(&key);
-			return fail(p, "expected ':'");
-		}
-		p->pos++;
-		skip_ws(p);
-		vs = p->pos;
-		if (!parse_value(p, &vt))
-		{
-			sb_free(&key);
+			json_decref(key);
 			return false;
 		}
-		if (top && !add_member(p, &key, ks, ke, vs, p->pos, vt))
+		vs = pos = skip_ws(s, n, pos + 1);
+		value = load_at(s, n, &pos);
+		ok = value != NULL && !too_deep(value, 2);
+		if (ok && !add_member(doc, &cap, key, vs, pos, value))
+			*oom = !(ok = false);
+		json_decref(key);
+		if (!ok)
 		{
-			sb_free(&key);
+			json_decref(value);
 			return false;
 		}
-		sb_free(&key);
-		skip_ws(p);
-		if (p->pos < p->n && p->s[p->pos] == ',')
+		pos = skip_ws(s, n, pos);
+		if (pos < n && s[pos] == ',')
 		{
-			p->pos++;
+			pos = skip_ws(s, n, pos + 1);
 			continue;
 		}
-		if (p->pos < p->n && p->s[p->pos] == '}')
-		{
-			p->pos++;
-			return true;
-		}
-		return fail(p, "expected ',' or '}'");
+		return pos < n && s[pos] == '}' && skip_ws(s, n, pos + 1) == n;
 	}
 }
 
-/* An array; its element count is left in p->nitems. */
-static bool
-parse_array(jparser *p)
+/* The reason s[0..n) is refused, from jansson, in err. */
+static void
+explain(const char *s, size_t n, char *err, size_t errlen)
 {
-	json_type	vt;
-	int			count = 0;
+	json_error_t e;
+	json_t	   *v = json_loadb(s, n, JSON_LOAD_FLAGS, &e);
 
-	p->pos++;
-	skip_ws(p);
-	if (p->pos < p->n && p->s[p->pos] == ']')
+	if (v != NULL && too_deep(v, 1))
+		snprintf(err, errlen, "nesting too deep (more than %d levels)",
+				 JSON_MAX_DEPTH);
+	else if (v != NULL)
+		snprintf(err, errlen, "invalid JSON");	/* not reached */
+	else
 	{
-		p->pos++;
-		p->nitems = 0;
-		return true;
+		/* jansson quotes the input near the error, perhaps a broken part
+		 * of a character: the message must stay UTF-8 */
+		snprintf(err, errlen, "%s at byte %d", e.text, e.position);
+		utf8_clip(err);
+		utf8_sanitize(err);
 	}
-	for (;;)
-	{
-		skip_ws(p);
-		if (!parse_value(p, &vt))
-			return false;
-		if (count < 0x7fffffff)
-			count++;
-		skip_ws(p);
-		if (p->pos < p->n && p->s[p->pos] == ',')
-		{
-			p->pos++;
-			continue;
-		}
-		if (p->pos < p->n && p->s[p->pos] == ']')
-		{
-			p->pos++;
-			p->nitems = count;	/* after the nested arrays set theirs */
-			return true;
-		}
-		return fail(p, "expected ',' or ']'");
-	}
-}
-
-/* Any value; p->pos is at its first byte. */
-static bool
-parse_value(jparser *p, json_type *type)
-{
-	char		c;
-	bool		ok;
-
-	if (p->pos >= p->n)
-		return fail(p, "unexpected end of input");
-	c = p->s[p->pos];
-	switch (c)
-	{
-		case '{':
-		case '[':
-			if (++p->depth > JSON_MAX_DEPTH)
-				return fail(p, "nesting too deep");
-			ok = (c == '{') ? parse_object(p) : parse_array(p);
-			p->depth--;
-			*type = (c == '{') ? JSON_OBJECT : JSON_ARRAY;
-			return ok;
-		case '"':
-			*type = JSON_STRING;
-			return parse_string(p, NULL);
-		case 't':
-			return parse_literal(p, "true", JSON_TRUE, type);
-		case 'f':
-			return parse_literal(p, "false", JSON_FALSE, type);
-		case 'n':
-			return parse_literal(p, "null", JSON_NULL, type);
-		default:
-			if (c == '-' || (c >= '0' && c <= '9'))
-			{
-				*type = JSON_NUMBER;
-				return parse_number(p);
-			}
-			return fail(p, "unexpected character");
-	}
+	json_decref(v);
 }
 
 /*
  * Check that s[0..n) is exactly one JSON value (whitespace around it
- * allowed).  On failure err holds a short reason and doc is empty.
+ * allowed), nested at most JSON_MAX_DEPTH deep.  With members, an object's
+ * top-level members are listed (doc->object set, doc->root NULL); otherwise
+ * doc->root is the value.  On failure err holds the reason (jansson's, with
+ * the byte position) and doc is empty.
  */
 bool
-json_scan(const char *s, size_t n, json_doc *doc, char *err, size_t errlen)
+json_check(const char *s, size_t n, json_doc *doc, bool members, char *err,
+		   size_t errlen)
 {
-	jparser		p;
-	json_type	t = JSON_NONE;
+	size_t		start = skip_ws(s, n, 0);
+	bool		oom = false;
 
 	memset(doc, 0, sizeof(*doc));
 	err[0] = '\0';
-	p.s = s;
-	p.n = n;
-	p.pos = 0;
-	p.depth = 0;
-	p.err = err;
-	p.errlen = errlen;
-	p.doc = doc;
-	p.nitems = 0;
-	if (!utf8_valid(s, n))
-	{
-		snprintf(err, errlen, "body is not valid UTF-8");
-		return false;
-	}
-	skip_ws(&p);
-	if (p.pos >= n)
+	if (start == n)
 	{
 		snprintf(err, errlen, "body is empty");
 		return false;
 	}
-	if (!parse_value(&p, &t))
+	if (members && s[start] == '{')
 	{
+		doc->object = true;
+		if (list_members(s, n, doc, &oom))
+			return true;
 		json_doc_free(doc);
+		if (oom)
+			snprintf(err, errlen, "out of memory");
+		else
+			explain(s, n, err, errlen);
 		return false;
 	}
-	skip_ws(&p);
-	if (p.pos != n)
+	doc->root = json_loadb(s, n, JSON_LOAD_FLAGS, NULL);
+	if (doc->root == NULL || too_deep(doc->root, 1))
 	{
-		fail(&p, "unexpected data after the JSON value");
 		json_doc_free(doc);
+		explain(s, n, err, errlen);
 		return false;
 	}
-	doc->type = t;
+	doc->object = json_is_object(doc->root);
 	return true;
 }
 
-/*
- * Decode s[0..n), a JSON string literal with its quotes as json_scan
- * accepted it, into out (for messages that quote a value).
- */
-bool
-json_string_decode(const char *s, size_t n, strbuf *out)
-{
-	jparser		p;
-	char		err[64];
-
-	memset(&p, 0, sizeof(p));
-	p.s = s;
-	p.n = n;
-	p.err = err;
-	p.errlen = sizeof(err);
-	err[0] = '\0';
-	if (n < 2 || s[0] != '"')
-		return false;
-	return parse_string(&p, out) && p.pos == n && !out->oom;
-}
-
-/* Free the member list. */
+/* Release what json_check kept. */
 void
 json_doc_free(json_doc *doc)
 {
 	for (int i = 0; i < doc->nmembers; i++)
+	{
 		free(doc->members[i].key);
+		json_decref(doc->members[i].value);
+	}
 	free(doc->members);
+	json_decref(doc->root);
 	memset(doc, 0, sizeof(*doc));
 }
 
-/* Name of a JSON type for messages. */
-const char *
-json_type_name(json_type t)
+/* jansson's output callback: append to a PQExpBuffer. */
+static int
+append_cb(const char *buffer, size_t size, void *data)
 {
-	switch (t)
-	{
-		case JSON_OBJECT:
-			return "object";
-		case JSON_ARRAY:
-			return "array";
-		case JSON_STRING:
-			return "string";
-		case JSON_NUMBER:
-			return "number";
-		case JSON_TRUE:
-		case JSON_FALSE:
-			return "boolean";
-		case JSON_NULL:
-			return "null";
-		case JSON_NONE:
-			break;
-	}
-	return "nothing";
+	appendBinaryPQExpBuffer((PQExpBuffer) data, buffer, size);
+	return PQExpBufferBroken((PQExpBuffer) data) ? -1 : 0;
+}
+
+/*
+ * Append s[0..n), which must be valid UTF-8, as a JSON string literal.
+ * False (nothing appended) when it is not, or memory ran out.
+ */
+bool
+json_quote(PQExpBuffer buf, const char *s, size_t n)
+{
+	json_t	   *j = json_stringn(s, n);
+	int			rc;
+
+	if (j == NULL)
+		return false;
+	rc = json_dump_callback(j, append_cb, buf, JSON_ENCODE_ANY);
+	json_decref(j);
+	return rc == 0;
+}
+
+/* s as a malloc'd JSON string literal; NULL when not UTF-8 or no memory. */
+char *
+json_quote_new(const char *s)
+{
+	json_t	   *j = json_string(s);
+	char	   *out;
+
+	if (j == NULL)
+		return NULL;
+	out = json_dumps(j, JSON_ENCODE_ANY);
+	json_decref(j);
+	return out;
 }

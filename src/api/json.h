@@ -1,6 +1,7 @@
 /*
  * json.h
- *		A strict JSON checker that also reports an object's top-level members.
+ *		Request bodies read with jansson: a precise error for invalid JSON, a
+ *		bounded nesting depth, and an object's top-level members as written.
  */
 #ifndef PANKO_API_JSON_H
 #define PANKO_API_JSON_H
@@ -8,47 +9,36 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "strbuf.h"
+#include <jansson.h>
 
+#include "pqexpbuffer.h"
+
+/* Deeper bodies are refused (PostgreSQL's jsonb would take far more). */
 #define JSON_MAX_DEPTH 256
 
-typedef enum json_type
-{
-	JSON_NONE = 0,
-	JSON_OBJECT,
-	JSON_ARRAY,
-	JSON_STRING,
-	JSON_NUMBER,
-	JSON_TRUE,
-	JSON_FALSE,
-	JSON_NULL
-} json_type;
-
-/* One top-level member of an object: spans index into the scanned text. */
+/* One top-level member of an object, with the span of its value's text. */
 typedef struct json_member
 {
 	char	   *key;			/* decoded key, malloc'd, NUL-free */
 	size_t		key_len;
-	size_t		raw_key_start;	/* the quoted key as written */
-	size_t		raw_key_end;
-	size_t		value_start;
+	size_t		value_start;	/* the value as written: s[start..end) */
 	size_t		value_end;
-	json_type	value_type;
-	int			nitems;			/* elements, when the value is an array */
+	json_t	   *value;			/* the value as jansson decoded it */
 } json_member;
 
+/* A checked body: its value, or (members asked for) an object's members. */
 typedef struct json_doc
 {
-	json_type	type;			/* type of the top-level value */
-	json_member *members;		/* only when type == JSON_OBJECT */
-	int			nmembers;
-	int			cap;			/* allocated members */
+	bool		object;			/* the value is an object */
+	json_t	   *root;			/* the value; NULL when members are listed */
+	json_member *members;		/* when members were asked for, in order */
+	int			nmembers;		/* repeated names included */
 } json_doc;
 
-extern bool json_scan(const char *s, size_t n, json_doc *doc,
-					  char *err, size_t errlen);
+extern bool json_check(const char *s, size_t n, json_doc *doc, bool members,
+					   char *err, size_t errlen);
 extern void json_doc_free(json_doc *doc);
-extern bool json_string_decode(const char *s, size_t n, strbuf *out);
-extern const char *json_type_name(json_type t);
+extern bool json_quote(PQExpBuffer buf, const char *s, size_t n);
+extern char *json_quote_new(const char *s);
 
 #endif

@@ -7,6 +7,8 @@
  * SIGHUP reopens the file by dup2()ing a fresh descriptor onto the same
  * number, which is atomic for concurrent writers (logrotate-friendly).
  */
+#include "postgres_fe.h"
+
 #include "log.h"
 
 #include <errno.h>

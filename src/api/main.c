@@ -6,6 +6,8 @@
  * sigwait(), so the handlers can do real work (reopen a file, stop the
  * daemon) without async-signal-safety concerns.
  */
+#include "postgres_fe.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -63,7 +65,7 @@ drain_and_stop(struct MHD_Daemon *daemon)
  * database that cannot be reached yet is not fatal (503 until it is).
  */
 static bool
-database_role_allowed(void)
+database_role_allowed(const api_config *config)
 {
 	char		why[1024];
 
@@ -78,7 +80,7 @@ database_role_allowed(void)
 			break;
 	}
 	fprintf(stderr, "panko-api: refusing to start: %s\n", why);
-	if (config.log_file)
+	if (config->log_file)
 		log_msg("refusing to start: %s", why);
 	return false;
 }
@@ -87,12 +89,15 @@ database_role_allowed(void)
 int
 main(int argc, char **argv)
 {
+	api_config	config;
+	handler_settings handlers;
+	http_settings hs;
 	struct MHD_Daemon *daemon;
 	sigset_t	set;
 	int			rc;
 	int			sig;
 
-	rc = config_load(argc, argv);
+	rc = config_load(argc, argv, &config);
 	if (rc != 0)
 		return rc > 0 ? 0 : 2;
 	if (log_open(config.log_file) != 0)
@@ -109,18 +114,36 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	db_init(config.db);
-	if (!database_role_allowed())
+	db_init(config.db, (int) config.statement_timeout);
+	if (!database_role_allowed(&config))
 		return 1;
-	daemon = http_start();
+	handlers = (handler_settings) {
+		.auth = config.auth,
+		.listen = config.listen,
+		.prefix = config.prefix,
+		.max_limit = config.max_limit,
+		.max_filters = (int) config.max_filters,
+	};
+	hs = (http_settings) {
+		.addr = (const struct sockaddr *) &config.addr,
+		.threads = (int) config.threads,
+		.timeout = (unsigned) config.timeout,
+		.max_body = (size_t) config.max_body,
+		.prefix = config.prefix,
+		.loopback_hosts_only = config.auth == AUTH_NONE,
+		.cors_origins = (const char *const *) config.cors_origins,
+		.ncors = config.ncors,
+		.handlers = &handlers,
+	};
+	daemon = http_start(&hs);
 	if (daemon == NULL)
 	{
 		log_msg("cannot listen on %s", config.listen);
 		return 1;
 	}
-	log_msg("listening on %s (auth %s, %d threads, prefix \"%s\")",
+	log_msg("listening on %s (auth %s, %ld threads, prefix \"%s\")",
 			config.listen,
-			config.auth == AUTH_NONE ? "none" : "keystone-headers",
+			auth_mode_name(config.auth),
 			config.threads, config.prefix);
 
 	for (;;)

@@ -2,15 +2,15 @@
  * negotiate.c
  *		Reading Accept, Content-Type, Host and Origin request headers.
  */
-#include "http.h"
+#include "postgres_fe.h"
+
+#include "negotiate.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#include "config.h"
 
 /* Trim spaces and tabs from both ends of s[0..*n); returns the new start. */
 static const char *
@@ -178,15 +178,14 @@ host_is_loopback(const char *host)
 		(ntohl(a4.s_addr) >> 24) == 127;
 }
 
-/* Is this Origin one of the configured CORS origins? */
+/* Is this Origin one of the given CORS origins ("*" allows any)? */
 bool
-origin_allowed(const char *origin)
+origin_allowed(const char *origin, const char *const *origins, int norigins)
 {
 	if (origin == NULL || *origin == '\0')
 		return false;
-	for (int i = 0; i < config.ncors; i++)
-		if (strcmp(config.cors_origins[i], "*") == 0 ||
-			strcmp(config.cors_origins[i], origin) == 0)
+	for (int i = 0; i < norigins; i++)
+		if (strcmp(origins[i], "*") == 0 || strcmp(origins[i], origin) == 0)
 			return true;
 	return false;
 }

@@ -10,6 +10,8 @@
  * limit, which is read by one parser (limit_parse) and always sent as a
  * JSON integer no larger than --max-limit.  This file is the fuzzing target.
  */
+#include "postgres_fe.h"
+
 #include "query.h"
 
 #include <stdarg.h>
@@ -121,15 +123,16 @@ state_free(qs_state *st)
 	free(st->unknown);
 }
 
-/* A string as a malloc'd JSON string literal. */
+/* The text of a buffer, handed to the caller; NULL when memory ran out. */
 static char *
-json_str(const char *s)
+buffer_steal(PQExpBuffer buf)
 {
-	strbuf		sb;
-
-	sb_init(&sb);
-	sb_json_string(&sb, s, strlen(s));
-	return sb_steal(&sb);
+	if (PQExpBufferBroken(buf))
+	{
+		termPQExpBuffer(buf);
+		return NULL;
+	}
+	return buf->data;
 }
 
 /*
@@ -335,7 +338,7 @@ q_lists_equal(qs_state *st, char *err, size_t errlen)
 {
 	int			n = -1;
 	bool		equal = true;
-	strbuf		sb;
+	PQExpBufferData sb;
 
 	for (int i = 0; i < NQATTR; i++)
 	{
@@ -347,17 +350,17 @@ q_lists_equal(qs_state *st, char *err, size_t errlen)
 	}
 	if (equal)
 		return true;
-	sb_init(&sb);
-	sb_puts(&sb, "The q.field, q.op, q.type and q.value lists must have the same length:");
+	initPQExpBuffer(&sb);
+	appendPQExpBufferStr(&sb, "The q.field, q.op, q.type and q.value lists must have the same length:");
 	for (int i = 0, first = 1; i < NQATTR; i++)
 	{
 		if (st->q[i].n == 0)
 			continue;
-		sb_printf(&sb, "%s q.%s has %d", first ? "" : ",", q_attr[i], st->q[i].n);
+		appendPQExpBuffer(&sb, "%s q.%s has %d", first ? "" : ",", q_attr[i], st->q[i].n);
 		first = 0;
 	}
-	set_err(err, errlen, "%s", sb.data ? sb.data : "unequal q lists");
-	sb_free(&sb);
+	set_err(err, errlen, "%s", PQExpBufferBroken(&sb) ? "unequal q lists" : sb.data);
+	termPQExpBuffer(&sb);
 	return false;
 }
 
@@ -372,51 +375,58 @@ within_bound(const char *what, int n, int max_filters, char *err,
 				   what, n, max_filters);
 }
 
-/* The q list as JSON: items paired by position, absent attributes omitted. */
+/*
+ * The q list as JSON: items paired by position, absent attributes omitted.
+ * Values were decoded and checked as UTF-8, so quoting them cannot fail.
+ */
 static char *
 q_json(qs_state *st, int n)
 {
-	strbuf		sb;
+	PQExpBufferData sb;
+	bool		ok = true;
 
-	sb_init(&sb);
-	sb_putc(&sb, '[');
+	initPQExpBuffer(&sb);
+	appendPQExpBufferChar(&sb, '[');
 	for (int k = 0; k < n; k++)
 	{
 		bool		first = true;
 
-		sb_puts(&sb, k ? ", {" : "{");
+		appendPQExpBufferStr(&sb, k ? ", {" : "{");
 		for (int i = 0; i < NQATTR; i++)
 		{
 			if (k >= st->q[i].n)
 				continue;
-			sb_puts(&sb, first ? "\"" : ", \"");
-			sb_puts(&sb, q_attr[i]);
-			sb_puts(&sb, "\": ");
-			sb_json_string(&sb, st->q[i].v[k], strlen(st->q[i].v[k]));
+			appendPQExpBuffer(&sb, "%s\"%s\": ", first ? "" : ", ", q_attr[i]);
+			ok &= json_quote(&sb, st->q[i].v[k], strlen(st->q[i].v[k]));
 			first = false;
 		}
-		sb_putc(&sb, '}');
+		appendPQExpBufferChar(&sb, '}');
 	}
-	sb_putc(&sb, ']');
-	return sb_steal(&sb);
+	appendPQExpBufferChar(&sb, ']');
+	if (!ok)
+		termPQExpBuffer(&sb);
+	return buffer_steal(&sb);
 }
 
 /* A list of strings as a JSON array. */
 static char *
 list_json(strlist *l)
 {
-	strbuf		sb;
+	PQExpBufferData sb;
+	bool		ok = true;
 
-	sb_init(&sb);
-	sb_putc(&sb, '[');
+	initPQExpBuffer(&sb);
+	appendPQExpBufferChar(&sb, '[');
 	for (int i = 0; i < l->n; i++)
 	{
 		if (i)
-			sb_puts(&sb, ", ");
-		sb_json_string(&sb, l->v[i], strlen(l->v[i]));
+			appendPQExpBufferStr(&sb, ", ");
+		ok &= json_quote(&sb, l->v[i], strlen(l->v[i]));
 	}
-	sb_putc(&sb, ']');
-	return sb_steal(&sb);
+	appendPQExpBufferChar(&sb, ']');
+	if (!ok)
+		termPQExpBuffer(&sb);
+	return buffer_steal(&sb);
 }
 
 /* Move *from into *to, failing when the allocation behind it failed. */
@@ -466,11 +476,11 @@ qs_parse(const char *qs, size_t len, int max_filters,
 	if (nq > 0)
 		ok &= take(&out->q, q_json(&st, nq));
 	else if (st.q_plain)
-		ok &= take(&out->q, json_str(st.q_plain));
+		ok &= take(&out->q, json_quote_new(st.q_plain));
 	if (st.sort.n > 0)
 		ok &= take(&out->sort, list_json(&st.sort));
 	if (st.marker)
-		ok &= take(&out->marker, json_str(st.marker));
+		ok &= take(&out->marker, json_quote_new(st.marker));
 	out->limit = st.limit;
 	st.limit = NULL;
 	out->unknown = st.unknown;
@@ -511,8 +521,9 @@ read_limit(const qs_params *qp, const char *body, const json_member *m,
 		if (st != LIMIT_OK)
 			return limit_error(st, qp->limit, strlen(qp->limit), err, errlen);
 	}
-	else if (m && m->value_type == JSON_NUMBER)
+	else if (m && json_is_integer(m->value))
 	{
+		/* the integer token as written: jansson refused one beyond int64 */
 		const char *v = body + m->value_start;
 		size_t		n = m->value_end - m->value_start;
 
@@ -520,23 +531,18 @@ read_limit(const qs_params *qp, const char *body, const json_member *m,
 		if (st != LIMIT_OK)
 			return limit_error(st, v, n, err, errlen);
 	}
-	else if (m && m->value_type == JSON_STRING)
+	else if (m && json_is_string(m->value))
 	{
-		strbuf		sb;
-		bool		decoded;
-
 		/* a string is never a limit, whatever it spells */
-		sb_init(&sb);
-		decoded = json_string_decode(body + m->value_start,
-									 m->value_end - m->value_start, &sb);
-		limit_error(LIMIT_INVALID, decoded ? sb.data : "", decoded ? sb.len : 0,
-					err, errlen);
-		sb_free(&sb);
-		return false;
+		return limit_error(LIMIT_INVALID, json_string_value(m->value),
+						   json_string_length(m->value), err, errlen);
 	}
-	else if (m && m->value_type != JSON_NULL)
+	else if (m && !json_is_null(m->value))
+	{
+		/* a real (5.0, 5e0), a boolean, a list or an object, as written */
 		return limit_error(LIMIT_INVALID, body + m->value_start,
 						   m->value_end - m->value_start, err, errlen);
+	}
 	*lim = limit_effective(given, max_limit);
 	return true;
 }
@@ -551,14 +557,14 @@ read_limit(const qs_params *qp, const char *body, const json_member *m,
  */
 bool
 params_build(const qs_params *qp, const char *body, size_t body_len,
-			 long max_limit, int max_filters, strbuf *out, char *err,
+			 long max_limit, int max_filters, PQExpBuffer out, char *err,
 			 size_t errlen)
 {
 	json_doc	doc;
 	const json_member *given[NPARAMS] = {NULL};
 	const char *from_qs[NPARAMS] = {qp->q, qp->limit, qp->sort, qp->marker};
 	const char *unknown = NULL;
-	char		jerr[160];
+	char		jerr[JSON_ERROR_TEXT_LENGTH + 32];
 	long		lim = 0;
 	bool		first = true;
 
@@ -566,9 +572,9 @@ params_build(const qs_params *qp, const char *body, size_t body_len,
 	memset(&doc, 0, sizeof(doc));
 	if (body && body_len > 0)
 	{
-		if (!json_scan(body, body_len, &doc, jerr, sizeof(jerr)))
+		if (!json_check(body, body_len, &doc, true, jerr, sizeof(jerr)))
 			return set_err(err, errlen, "Invalid JSON body: %s", jerr);
-		if (doc.type != JSON_OBJECT)
+		if (!doc.object)
 		{
 			json_doc_free(&doc);
 			return set_err(err, errlen, "Request must be a JSON dict");
@@ -602,17 +608,19 @@ params_build(const qs_params *qp, const char *body, size_t body_len,
 		json_doc_free(&doc);
 		return false;
 	}
-	if ((given[P_Q] && given[P_Q]->value_type == JSON_ARRAY &&
-		 !within_bound("filters", given[P_Q]->nitems, max_filters, err, errlen)) ||
-		(given[P_SORT] && given[P_SORT]->value_type == JSON_ARRAY &&
-		 !within_bound("sort keys", given[P_SORT]->nitems, max_filters, err, errlen)) ||
+	if ((given[P_Q] && json_is_array(given[P_Q]->value) &&
+		 !within_bound("filters", (int) json_array_size(given[P_Q]->value),
+					   max_filters, err, errlen)) ||
+		(given[P_SORT] && json_is_array(given[P_SORT]->value) &&
+		 !within_bound("sort keys", (int) json_array_size(given[P_SORT]->value),
+					   max_filters, err, errlen)) ||
 		!read_limit(qp, body, given[P_LIMIT], max_limit, &lim, err, errlen))
 	{
 		json_doc_free(&doc);
 		return false;
 	}
 
-	sb_putc(out, '{');
+	appendPQExpBufferChar(out, '{');
 	for (int k = 0; k < NPARAMS; k++)
 	{
 		const json_member *m = given[k];
@@ -620,19 +628,20 @@ params_build(const qs_params *qp, const char *body, size_t body_len,
 		if (k != P_LIMIT && m == NULL && from_qs[k] == NULL)
 			continue;
 		if (!first)
-			sb_puts(out, ", ");
+			appendPQExpBufferStr(out, ", ");
 		first = false;
-		sb_printf(out, "\"%s\": ", param_name[k]);
+		appendPQExpBuffer(out, "\"%s\": ", param_name[k]);
 		if (k == P_LIMIT)
-			sb_printf(out, "%ld", lim);
+			appendPQExpBuffer(out, "%ld", lim);
 		else if (m)
-			sb_putn(out, body + m->value_start, m->value_end - m->value_start);
+			appendBinaryPQExpBuffer(out, body + m->value_start,
+									m->value_end - m->value_start);
 		else
-			sb_puts(out, from_qs[k]);
+			appendPQExpBufferStr(out, from_qs[k]);
 	}
-	sb_putc(out, '}');
+	appendPQExpBufferChar(out, '}');
 	json_doc_free(&doc);
-	if (out->oom)
+	if (PQExpBufferBroken(out))
 		return set_err(err, errlen, "out of memory");
 	return true;
 }

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "strbuf.h"
+#include "pqexpbuffer.h"
 
 /* limit when none (or 0) is given, as upstream */
 #define LIMIT_DEFAULT 100
@@ -40,7 +40,7 @@ extern bool qs_parse(const char *qs, size_t len, int max_filters,
 extern void qs_params_free(qs_params *qp);
 extern bool params_build(const qs_params *qp, const char *body,
 						 size_t body_len, long max_limit, int max_filters,
-						 strbuf *out, char *err, size_t errlen);
+						 PQExpBuffer out, char *err, size_t errlen);
 extern limit_status limit_parse(const char *s, size_t n, long *value);
 extern long limit_effective(long given, long max_limit);
 

@@ -2,14 +2,19 @@
  * respond.c
  *		Building and queueing responses with the headers every one carries.
  */
-#include "http.h"
+#include "postgres_fe.h"
+
+#include "respond.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "log.h"
+#include "negotiate.h"
+#include "pqexpbuffer.h"
 #include "urlcodec.h"
 
 #define CORS_ALLOW_HEADERS \
@@ -28,21 +33,26 @@ reply_error(reply *r, int status, const char *fmt,...)
 {
 	char		msg[1024];
 	va_list		ap;
-	strbuf		sb;
+	PQExpBufferData sb;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	utf8_clip(msg);
 	utf8_sanitize(msg);
-	sb_init(&sb);
-	sb_puts(&sb, "{\"error_message\": {\"faultcode\": ");
-	sb_puts(&sb, status >= 500 ? "\"Server\"" : "\"Client\"");
-	sb_puts(&sb, ", \"faultstring\": ");
-	sb_json_string(&sb, msg, strlen(msg));
-	sb_puts(&sb, ", \"debuginfo\": null}}");
-	r->len = sb.len;
-	reply_body(r, status, "application/json", sb_steal(&sb), r->len);
+	initPQExpBuffer(&sb);
+	appendPQExpBuffer(&sb, "{\"error_message\": {\"faultcode\": \"%s\", \"faultstring\": ",
+					  status >= 500 ? "Server" : "Client");
+	json_quote(&sb, msg, strlen(msg));
+	appendPQExpBufferStr(&sb, ", \"debuginfo\": null}}");
+	if (PQExpBufferBroken(&sb))
+	{
+		/* out of memory: the status alone */
+		termPQExpBuffer(&sb);
+		reply_body(r, status, NULL, NULL, 0);
+		return;
+	}
+	reply_body(r, status, "application/json", sb.data, sb.len);
 }
 
 /* A reply with a malloc'd body (ownership passes to the reply). */
@@ -67,12 +77,12 @@ free_result(void *cls)
 /* CORS headers, only for a configured Origin. */
 static void
 add_cors(struct MHD_Connection *conn, struct MHD_Response *resp,
-		 const reply *r)
+		 const reply *r, const reply_opts *opts)
 {
 	const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 													 "Origin");
 
-	if (!origin_allowed(origin))
+	if (!origin_allowed(origin, opts->cors_origins, opts->ncors))
 		return;
 	MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
 	MHD_add_response_header(resp, "Vary", "Origin");
@@ -90,11 +100,13 @@ add_cors(struct MHD_Connection *conn, struct MHD_Response *resp,
 }
 
 /*
- * Queue the reply with the request id, Allow, CORS and (while draining)
- * Connection: close headers.  Releases everything the reply owns.
+ * Queue the reply with the request id, Allow, WWW-Authenticate, CORS and
+ * (when opts->close) Connection: close headers.  Releases everything the
+ * reply owns; r->status is the status queued.
  */
 enum MHD_Result
-reply_send(struct MHD_Connection *conn, api_request *req, reply *r)
+reply_send(struct MHD_Connection *conn, const char *request_id, reply *r,
+		   const reply_opts *opts)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -132,13 +144,15 @@ reply_send(struct MHD_Connection *conn, api_request *req, reply *r)
 	if (r->content_type)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 								r->content_type);
-	MHD_add_response_header(resp, "x-openstack-request-id", req->request_id);
+	MHD_add_response_header(resp, "x-openstack-request-id", request_id);
 	if (r->allow)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
-	add_cors(conn, resp, r);
-	if (http_draining())
+	if (r->www_authenticate)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+								r->www_authenticate);
+	add_cors(conn, resp, r, opts);
+	if (opts->close)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-	req->status = r->status;
 	ret = MHD_queue_response(conn, (unsigned) r->status, resp);
 	MHD_destroy_response(resp);
 	return ret;

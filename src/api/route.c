@@ -7,6 +7,8 @@
  * One trailing slash is accepted everywhere, because the openstack CLI
  * sends /v2/event_types/ and /v2/capabilities/.
  */
+#include "postgres_fe.h"
+
 #include "route.h"
 
 #include <stdio.h>

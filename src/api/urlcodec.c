@@ -4,10 +4,17 @@
  *
  * libmicrohttpd's own unescaping is lenient (it leaves a stray '%' alone),
  * so panko-api decodes the raw request target itself and refuses anything
- * it would otherwise have to guess about.
+ * it would otherwise have to guess about.  UTF-8 is checked by PostgreSQL's
+ * own routines (libpgcommon); only the cutting of long text at character
+ * boundaries is done here.
  */
+#include "postgres_fe.h"
+
+#include "mb/pg_wchar.h"
+
 #include "urlcodec.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,58 +32,17 @@ hexval(unsigned char c)
 }
 
 /*
- * Is s[0..n) well-formed UTF-8 (RFC 3629: no overlongs, no surrogates,
- * nothing above U+10FFFF)?  PostgreSQL would reject the same bytes later;
- * checking here turns that into a clear 400 before any SQL runs.
+ * Is s[0..n) well-formed UTF-8 (no overlongs, no surrogates, nothing above
+ * U+10FFFF, no NUL)?  PostgreSQL's own check (libpgcommon), so that what
+ * passes here is what the database accepts; checking before any SQL runs
+ * turns bad bytes into a clear 400.
  */
 bool
 utf8_valid(const char *s, size_t n)
 {
-	const unsigned char *p = (const unsigned char *) s;
-	size_t		i = 0;
-
-	while (i < n)
-	{
-		unsigned char c = p[i];
-		size_t		need;
-		unsigned char lo = 0x80,
-					hi = 0xBF;
-
-		if (c < 0x80)
-		{
-			i++;
-			continue;
-		}
-		if (c >= 0xC2 && c <= 0xDF)
-			need = 1;
-		else if (c >= 0xE0 && c <= 0xEF)
-		{
-			need = 2;
-			if (c == 0xE0)
-				lo = 0xA0;
-			else if (c == 0xED)
-				hi = 0x9F;
-		}
-		else if (c >= 0xF0 && c <= 0xF4)
-		{
-			need = 3;
-			if (c == 0xF0)
-				lo = 0x90;
-			else if (c == 0xF4)
-				hi = 0x8F;
-		}
-		else
-			return false;
-		if (n - i <= need)
-			return false;
-		if (p[i + 1] < lo || p[i + 1] > hi)
-			return false;
-		for (size_t k = 2; k <= need; k++)
-			if (p[i + k] < 0x80 || p[i + k] > 0xBF)
-				return false;
-		i += need + 1;
-	}
-	return true;
+	if (n > (size_t) INT_MAX)
+		return false;
+	return pg_encoding_verifymbstr(PG_UTF8, s, (int) n) == (int) n;
 }
 
 /*
@@ -92,13 +58,10 @@ utf8_sanitize(char *s)
 
 	while (i < n)
 	{
-		size_t		k;
+		/* the length its first byte announces, if the character is legal */
+		size_t		k = (size_t) pg_utf_mblen((const unsigned char *) s + i);
 
-		/* find the longest valid prefix of length 1..4 starting here */
-		for (k = 1; k <= 4 && i + k <= n; k++)
-			if (utf8_valid(s + i, k))
-				break;
-		if (k <= 4 && i + k <= n)
+		if (i + k <= n && pg_utf8_islegal((const unsigned char *) s + i, (int) k))
 			i += k;
 		else
 			s[i++] = '?';

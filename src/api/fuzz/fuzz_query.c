@@ -6,11 +6,13 @@
  * Properties checked: no crash or sanitizer report; a failure always
  * carries a message, and every message is valid UTF-8 as produced (it is
  * never cut inside a character); every success produces a JSON object that
- * the strict checker accepts (what PostgreSQL will parse as jsonb), whose
+ * jansson accepts (what PostgreSQL will parse as jsonb), whose
  * names are q, limit, sort and marker at most once each, whose limit is
  * always there as a JSON integer from 1 to the cap, and whose q and sort
  * lists are within the bound.  limit_parse accepts only -?[0-9]+.
  */
+#include "postgres_fe.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,16 +47,16 @@ integer_text(const char *s, size_t n)
 
 /* The properties of a params document that params_build produced. */
 static void
-check_params(const strbuf *out)
+check_params(const PQExpBufferData *out)
 {
 	json_doc	doc;
-	char		jerr[160];
+	char		jerr[JSON_ERROR_TEXT_LENGTH + 32];
 	bool		seen_limit = false;
 	static const char *const names[] = {"q", "limit", "sort", "marker"};
 	int			seen[4] = {0};
 
-	if (!json_scan(out->data, out->len, &doc, jerr, sizeof(jerr)) ||
-		doc.type != JSON_OBJECT)
+	if (!json_check(out->data, out->len, &doc, true, jerr, sizeof(jerr)) ||
+		!doc.object)
 		property_failed();
 	for (int i = 0; i < doc.nmembers; i++)
 	{
@@ -70,19 +72,17 @@ check_params(const strbuf *out)
 		{
 			const char *v = out->data + m->value_start;
 			size_t		n = m->value_end - m->value_start;
-			long		lim = 0;
+			json_int_t	lim;
 
 			seen_limit = true;
-			if (m->value_type != JSON_NUMBER || n > 9 || v[0] == '-' ||
-				!integer_text(v, n))
+			if (!json_is_integer(m->value) || !integer_text(v, n))
 				property_failed();
-			for (size_t j = 0; j < n; j++)
-				lim = lim * 10 + (v[j] - '0');
+			lim = json_integer_value(m->value);
 			if (lim < 1 || lim > FUZZ_MAX_LIMIT)
 				property_failed();
 		}
-		if ((k == 0 || k == 2) && m->value_type == JSON_ARRAY &&
-			m->nitems > FUZZ_MAX_FILTERS)
+		if ((k == 0 || k == 2) && json_is_array(m->value) &&
+			json_array_size(m->value) > FUZZ_MAX_FILTERS)
 			property_failed();
 	}
 	if (!seen_limit)
@@ -117,17 +117,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	checked = qs_check(qs, qlen, err, sizeof(err));
 	if (qs_parse(qs, qlen, FUZZ_MAX_FILTERS, &qp, err, sizeof(err)))
 	{
-		strbuf		out;
+		PQExpBufferData out;
 
 		if (!checked)
 			property_failed();
-		sb_init(&out);
+		initPQExpBuffer(&out);
 		if (params_build(&qp, body, blen, FUZZ_MAX_LIMIT, FUZZ_MAX_FILTERS,
 						 &out, err, sizeof(err)))
 			check_params(&out);
 		else if (err[0] == '\0')
 			property_failed();
-		sb_free(&out);
+		termPQExpBuffer(&out);
 		qs_params_free(&qp);
 	}
 	else if (err[0] == '\0')
