@@ -196,9 +196,11 @@ BEGIN
             IF value IS NULL THEN
                 RAISE EXCEPTION 'query % (field %) has no value', pos, field USING ERRCODE = '22023';
             END IF;
-            IF op <> '' AND op NOT IN ('lt', 'le', 'eq', 'ne', 'ge', 'gt') THEN
-                RAISE EXCEPTION 'Operator % is not supported. The supported operators are: (''lt'', ''le'', ''eq'', ''ne'', ''ge'', ''gt'')', op
-                    USING ERRCODE = '22023';
+            IF op <> '' THEN
+                -- The trait query parser owns the operators and their
+                -- message; every item's op is checked in turn, as upstream
+                -- did, before its field's own rules.
+                PERFORM panko.traitquery(jsonb_build_array(jsonb_build_object('key', field, 'op', op, 'string', '')));
             END IF;
 
             IF field IN ('event_type', 'message_id') THEN
@@ -231,9 +233,8 @@ BEGIN
             END IF;
         END LOOP;
         -- ... then build the trait filters in one pass.
-        SELECT jsonb_agg(jsonb_build_object(
-                   'field', e->>'field', 'op', coalesce(nullif(e->>'op', ''), 'eq'),
-                   'type', coalesce(e->>'type', 'string'), 'value', e->>'value') ORDER BY n)
+        -- (q items are in a form the trait query parser reads as it is)
+        SELECT jsonb_agg(e ORDER BY n)
           INTO traits_filter
           FROM jsonb_array_elements(params->'q') WITH ORDINALITY AS q(e, n)
          WHERE e->>'field' NOT IN ('event_type', 'message_id', 'start_timestamp', 'end_timestamp')

@@ -198,8 +198,10 @@ FilterItemToPair(JsonbValue *item, int index, TraitPair *p)
 	p->namelen = name.val.string.len;
 	TraitCheckName(p->name, p->namelen);
 
+	/* A missing, null or empty op means eq (upstream: "if not i.op"). */
 	p->op = TQ_EQ;
-	if (have_op && op.type != jbvNull)
+	if (have_op && op.type != jbvNull &&
+		!(op.type == jbvString && op.val.string.len == 0))
 	{
 		char	   *o = FilterValueText(&op);
 
