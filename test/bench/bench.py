@@ -1038,8 +1038,18 @@ def fix_p95(res):
                 F[q + ".p95"] = {s: d.get(s + ".p95") for s in ["panko", "upstream", "jsonb"] if s + ".p95" in d}
 
 
+def rereport(path):
+    """bench.py --report FILE.json: print the report of a saved run again."""
+    with open(path) as f:
+        res = json.load(f)
+    print(report(res, res.get("settings", "")))
+    return 0
+
+
 def main():
-    ap = argparse.ArgumentParser()
+    if len(sys.argv) == 3 and sys.argv[1] == "--report":
+        return rereport(sys.argv[2])
+    ap = argparse.ArgumentParser(epilog="bench.py --report FILE.json prints a saved run's report again")
     ap.add_argument("--n", type=int, default=1000000)
     ap.add_argument("--days", default="31", help="comma-separated spans in days, e.g. 31,365")
     ap.add_argument("--parts", default=",".join(ALL_PARTS))
@@ -1090,6 +1100,7 @@ def main():
     os.makedirs(a.results, exist_ok=True)
 
     b = Bench(a)
+    b.res["settings"] = a.settings
     b.res["when"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     b.res["host"] = "%s, %d cores, %.0f GB RAM, %s" % (
         platform.node(), os.cpu_count(),

@@ -206,8 +206,8 @@ def run(bench):
                        "/".join("%.3f" % x for x in fig["round_p50"]), fig["scripts"], n, fast, rows, desc))
                 rp = fig["round_p50"]
                 if len(rp) > 1 and min(rp) > 0 and max(rp) / min(rp) > 1.5 and fig["txns"] >= 200 * len(rp):
-                    bench.note("calls %s %s [%d days]: the rounds' p50 differ by %.1fx (%s ms): a noisy figure"
-                               % (qname, form, bench.D, max(rp) / min(rp), " / ".join("%.3f" % x for x in rp)))
+                    bench.cur.setdefault("noisy", []).append("%s %s %.1fx" % (qname, form, max(rp) / min(rp)))
+                    log("    (noisy: the rounds' p50 differ by %.1fx)" % (max(rp) / min(rp)))
     finally:
         for c in conns.values():
             c.close()
@@ -492,6 +492,9 @@ def report(res, w, verdicts):
                 _ms(p["jsonb_raw"]), _ratio(p["panko_api"], p["jsonb_api"]), _ratio(p["panko_api"], p["jsonb_raw"]),
                 _ratio(p["panko_rows"], p["jsonb_raw"]), lk, v))
     w("-" * W)
+    for D, ds in zip(days, dss):
+        if ds.get("noisy"):
+            w("noisy at %d days (the two rounds' p50 differ by more than 1.5x): %s" % (D, ", ".join(ds["noisy"])))
     # targets across datasets
     def call(D, q, form, key="p50"):
         c = res["datasets"].get(str(D), {}).get("calls", {}).get(q)
