@@ -34,6 +34,7 @@ OBJS = \
 	src/event_input.o \
 	src/event_json.o \
 	src/event_query.o \
+	src/event_cache.o \
 	src/identity.o \
 	src/worker.o
 

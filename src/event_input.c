@@ -38,6 +38,7 @@
 #include "traits.h"
 #include "isotime.h"
 #include "panko.h"
+#include "event_store.h"
 
 PG_FUNCTION_INFO_V1(record_events);
 PG_FUNCTION_INFO_V1(message_id_hash);
@@ -184,8 +185,7 @@ CopyVarlena(struct varlena *v)
 static int64
 MessageIdHash(const char *message_id)
 {
-	return (int64) hash_bytes_extended((const unsigned char *) message_id,
-									   strlen(message_id), PANKO_MESSAGE_ID_HASH_SEED);
+	return PankoMessageIdHash(message_id, strlen(message_id));
 }
 
 /* Copy what a parsed event needs out of the parsing context. */

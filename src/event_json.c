@@ -12,24 +12,50 @@
 #include "traits.h"
 #include "isotime.h"
 #include "panko.h"
+#include "event_store.h"
 
 PG_FUNCTION_INFO_V1(event_json);
 PG_FUNCTION_INFO_V1(iso_timestamp);
 PG_FUNCTION_INFO_V1(parse_timestamp);
 
 /*
- * panko.event_json(message_id, event_type, generated, traits, raw):
+ * One event as Panko's API writes it, appended to buf:
  * {"message_id", "event_type", "generated", "traits", "raw"}; raw is {}
- * when NULL, as upstream returned it.
+ * when NULL, as upstream returned it.  event_json() and the walk of
+ * get_events write events through here, so SQL and HTTP answers match.
  */
+void
+PankoAppendEventJson(StringInfo buf, const char *message_id, int idlen,
+					 const char *event_type, int typelen, TimestampTz generated,
+					 const Traits *traits, const struct varlena *raw)
+{
+	APPEND_LITERAL(buf, "{\"message_id\": ");
+	AppendJsonString(buf, message_id, idlen);
+	APPEND_LITERAL(buf, ", \"event_type\": ");
+	AppendJsonString(buf, event_type, typelen);
+	APPEND_LITERAL(buf, ", \"generated\": \"");
+	PankoAppendTimestamp(buf, (Timestamp) generated);
+	APPEND_LITERAL(buf, "\", \"traits\": ");
+	TraitsAppendJson(buf, traits);
+	APPEND_LITERAL(buf, ", \"raw\": ");
+	if (raw == NULL)
+		APPEND_LITERAL(buf, "{}");
+	else
+	{
+		const Jsonb *jb = (const Jsonb *) raw;
+
+		(void) JsonbToCString(buf, (JsonbContainer *) &jb->root, VARSIZE(jb));
+	}
+	appendStringInfoChar(buf, '}');
+}
+
+/* panko.event_json(message_id, event_type, generated, traits, raw) */
 Datum
 event_json(PG_FUNCTION_ARGS)
 {
 	StringInfoData buf;
 	text	   *mid;
 	text	   *etype;
-	TimestampTz generated;
-	Traits	   *traits;
 
 	/* Not STRICT because raw may be NULL; an event without the rest is not */
 	for (int i = 0; i < 4; i++)
@@ -37,28 +63,12 @@ event_json(PG_FUNCTION_ARGS)
 			PG_RETURN_NULL();
 	mid = PG_GETARG_TEXT_PP(0);
 	etype = PG_GETARG_TEXT_PP(1);
-	generated = PG_GETARG_TIMESTAMPTZ(2);
-	traits = PG_GETARG_TRAITS_P(3);
 
 	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"message_id\": ");
-	AppendJsonString(&buf, VARDATA_ANY(mid), VARSIZE_ANY_EXHDR(mid));
-	appendStringInfoString(&buf, ", \"event_type\": ");
-	AppendJsonString(&buf, VARDATA_ANY(etype), VARSIZE_ANY_EXHDR(etype));
-	appendStringInfoString(&buf, ", \"generated\": \"");
-	PankoAppendTimestamp(&buf, (Timestamp) generated);
-	appendStringInfoString(&buf, "\", \"traits\": ");
-	TraitsAppendJson(&buf, traits);
-	appendStringInfoString(&buf, ", \"raw\": ");
-	if (PG_ARGISNULL(4))
-		appendStringInfoString(&buf, "{}");
-	else
-	{
-		Jsonb	   *raw = PG_GETARG_JSONB_P(4);
-
-		(void) JsonbToCString(&buf, &raw->root, VARSIZE(raw));
-	}
-	appendStringInfoChar(&buf, '}');
+	PankoAppendEventJson(&buf, VARDATA_ANY(mid), VARSIZE_ANY_EXHDR(mid),
+						 VARDATA_ANY(etype), VARSIZE_ANY_EXHDR(etype),
+						 PG_GETARG_TIMESTAMPTZ(2), PG_GETARG_TRAITS_P(3),
+						 PG_ARGISNULL(4) ? NULL : (struct varlena *) PG_GETARG_JSONB_P(4));
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(buf.data, buf.len));
 }
 

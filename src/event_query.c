@@ -1,41 +1,71 @@
 /*
  * event_query.c
- *		panko.get_events(filter, limit, sort, marker): Panko's EventFilter as
- *		one parameterised query.  The query's text depends only on which
- *		filters are present and on the sort, so its plan is prepared once per
- *		shape and kept for the backend's life: planning a query over a month
- *		of partitions costs more than running it.
+ *		panko.get_events(filter, limit, sort, marker): Panko's EventFilter,
+ *		read partition by partition.
  *
- * The function runs as the caller, so row-level security decides what is
- * visible, the marker lookup included.
+ * When the sort starts with generated (the default, and every order Panko's
+ * clients use), the partitions of panko.event are walked in that order,
+ * newest or oldest first, and the walk stops when the page is full: a page
+ * reads one or two partitions, whatever their number.  Each partition is
+ * read with a statement of its own whose plan is kept for the backend's
+ * life: it names panko.event with the partition's bounds as constants, so
+ * the planner prunes every other partition when it makes the plan, and a
+ * call locks and sets up only the partitions it reads.  Going through the
+ * parent table keeps row-level security exactly as it is for any other
+ * reader: the policy of panko.event applies, and judges the caller.
+ *
+ * A marker or a message_id filter is first looked up in the registry of
+ * message_ids (panko.event_message), which gives the partition to read; the
+ * event is then read there like any other, through the policy, so a marker
+ * the caller may not see gives the same error as a missing one.  When the
+ * registry's partition does not hold it (a hash collision, a stale row, an
+ * invisible event) the lookup falls back to all partitions.
+ *
+ * Partitions that cannot hold a match are skipped without being opened:
+ * those outside the time window or on the wrong side of the marker, empty
+ * ones (partitions made ahead of time), and sealed ones whose summary of
+ * trait keys says an equality filter cannot match (traits_summary.c).
+ *
+ * Other orders (message_id first) read all partitions in one statement, as
+ * one kept plan per query shape.  In both cases rows go straight from the
+ * executor into the result (a tuplestore, or the API's JSON text when
+ * api_get_events asks), with event type names from event_cache.c.
  */
 #include "postgres.h"
 
+#include "access/detoast.h"
+#include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/params.h"
+#include "optimizer/cost.h"
+#include "tcop/dest.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "common/hashfn.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "panko.h"
 #include "traits.h"
 #include "isotime.h"
+#include "event_store.h"
 
 PG_FUNCTION_INFO_V1(get_events);
 
 #define DEFAULT_LIMIT		100
 #define MAX_SORT_KEYS		2
-#define PLAN_SQL_MAXLEN		2048
 #define NPARAMS				10
-#define PLAN_CACHE_MAX		256
+#define PLAN_CACHE_MAX		1024
 
 /* Parameter numbers in the generated query. */
 enum
@@ -44,24 +74,27 @@ enum
 	P_MARK_GENERATED, P_MARK_ID, P_LIMIT
 };
 
+/*
+ * Set by api_get_events right before it calls get_events, which takes it
+ * at once: the page is then written as the API's JSON into this buffer
+ * instead of being returned as rows.
+ */
+StringInfo	panko_events_json_sink = NULL;
+
 typedef struct PlanEntry
 {
-	char		sql[PLAN_SQL_MAXLEN];
+	uint64		key;			/* hash of the text */
+	char	   *sql;			/* the text, to tell collisions apart */
 	SPIPlanPtr	plan;
 } PlanEntry;
 
 static HTAB *plan_cache = NULL;
-static SPIPlanPtr plan_type_id = NULL;
-static SPIPlanPtr plan_marker = NULL;
-static SPIPlanPtr plan_current_partition = NULL;
-static SPIPlanPtr plan_type_count = NULL;
 
 /*
  * How a query with a trait filter is run.  Planning it for its values
- * costs more than running it (a month of partitions), so when statistics
- * say how common the filter is, one of two kept plans is used instead:
- * scan in time order and filter (common values), or the GIN index and a
- * sort (rare ones).
+ * costs more than running it, so when statistics say how common the filter
+ * is, one of two kept plans is used instead: scan in time order and filter
+ * (common values), or the GIN index and a sort (rare ones).
  */
 typedef enum PlanKind
 {
@@ -77,6 +110,34 @@ typedef enum PlanKind
  * match through the index and sorting them.
  */
 #define ORDERED_MIN_SELECTIVITY 0.01
+
+/* One call: the filter as parameters and conditions, the order, the page. */
+typedef struct EventQuery
+{
+	int32		limit;
+	int			nkeys;
+	const char *keys[MAX_SORT_KEYS + 1];
+	bool		desc[MAX_SORT_KEYS + 1];
+	bool		nothing;		/* an unknown event type: matches nothing */
+	Datum		values[NPARAMS];
+	char		nulls[NPARAMS];
+	Oid			types[NPARAMS];
+	StringInfoData conds;		/* " AND ..." for the filter */
+	char	   *marker;
+	PlanKind	kind;
+	double		selectivity;
+} EventQuery;
+
+/* Where the rows of a page go: a tuplestore, or JSON text. */
+typedef struct EventSink
+{
+	DestReceiver pub;
+	Tuplestorestate *store;
+	TupleDesc	desc;
+	StringInfo	json;
+	uint64		count;
+	MemoryContext rowcxt;
+} EventSink;
 
 /* A bad argument: 22023, as Panko's API answers 400. */
 static void
@@ -205,115 +266,84 @@ ParseSort(ArrayType *sort, const char **keys, bool *desc)
 	return nkeys;
 }
 
+/* ---------------------------------------------------------------- kept plans */
+
 /*
- * The plan for this query text, prepared on first use and kept.  Shapes
- * with no trait condition keep one generic plan, partitions pruned when it
- * starts; trait filters keep an ordered or an indexed plan (the kind is
- * part of the text), or are planned for each call's values (PLAN_CUSTOM).
- * The limit is part of the text, since a plan for an unknown limit is a
- * plan for a tenth of the table.
+ * The plan for this query text, prepared on first use and kept.  Generic
+ * plans for shapes without value-dependent conditions and for the kept
+ * kinds; PLAN_CUSTOM is planned for each call's values.  The limit and,
+ * for a partition's statement, its bounds are part of the text.  Many
+ * distinct texts (limits, partitions) start the cache over rather than
+ * letting it grow without end.
  */
 static SPIPlanPtr
-ShapePlan(const char *sql, Oid *types, PlanKind kind)
+ShapePlan(const char *sql, Oid *types, int nargs, PlanKind kind)
 {
 	PlanEntry  *entry;
 	bool		found;
+	uint64		key = hash_bytes_extended((const unsigned char *) sql, strlen(sql), 0);
 
 	if (plan_cache == NULL)
 	{
 		HASHCTL		ctl;
 
-		ctl.keysize = PLAN_SQL_MAXLEN;
+		ctl.keysize = sizeof(uint64);
 		ctl.entrysize = sizeof(PlanEntry);
-		plan_cache = hash_create("panko get_events plans", 64, &ctl, HASH_ELEM | HASH_STRINGS);
+		plan_cache = hash_create("panko get_events plans", 256, &ctl, HASH_ELEM | HASH_BLOBS);
 	}
-	if (strlen(sql) >= PLAN_SQL_MAXLEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("panko: query text too long for the plan cache")));
-	if (hash_get_num_entries(plan_cache) >= PLAN_CACHE_MAX)
+	entry = hash_search(plan_cache, &key, HASH_FIND, &found);
+	if (entry != NULL && strcmp(entry->sql, sql) == 0)
+		return entry->plan;
+	if (entry != NULL || hash_get_num_entries(plan_cache) >= PLAN_CACHE_MAX)
 	{
 		HASH_SEQ_STATUS seq;
 
-		/* many distinct limits: start over rather than grow without end */
+		/* a collision, or many distinct texts: start over */
 		hash_seq_init(&seq, plan_cache);
 		while ((entry = hash_seq_search(&seq)) != NULL)
 		{
 			if (entry->plan)
 				SPI_freeplan(entry->plan);
-			hash_search(plan_cache, entry->sql, HASH_REMOVE, NULL);
+			pfree(entry->sql);
+			hash_search(plan_cache, &entry->key, HASH_REMOVE, NULL);
 		}
 	}
-	entry = hash_search(plan_cache, sql, HASH_ENTER, &found);
-	if (!found)
+	entry = hash_search(plan_cache, &key, HASH_ENTER, &found);
+	entry->plan = NULL;
+	entry->sql = MemoryContextStrdup(TopMemoryContext, sql);
+	PG_TRY();
 	{
-		entry->plan = NULL;
-		PG_TRY();
-		{
-			PankoKeepPlan(&entry->plan, sql, NPARAMS, types,
-						  kind == PLAN_CUSTOM ? CURSOR_OPT_CUSTOM_PLAN : CURSOR_OPT_GENERIC_PLAN);
-		}
-		PG_CATCH();
-		{
-			hash_search(plan_cache, sql, HASH_REMOVE, NULL);
-			PG_RE_THROW();
-		}
-		PG_END_TRY();
+		PankoKeepPlan(&entry->plan, sql, nargs, types,
+					  kind == PLAN_CUSTOM ? CURSOR_OPT_CUSTOM_PLAN : CURSOR_OPT_GENERIC_PLAN);
 	}
+	PG_CATCH();
+	{
+		pfree(entry->sql);
+		hash_search(plan_cache, &key, HASH_REMOVE, NULL);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	return entry->plan;
 }
 
 /*
- * The share of events the trait query matches, estimated from the
- * statistics of the partition holding now (or of the newest one before it
- * that ANALYZE has seen); false when there are none.
+ * Planner settings that make a kept plan the kind asked for.  JIT is never
+ * worth it for a page (and the cost of a path switched off would trigger
+ * it).
  */
-static bool
-EstimateRecent(const TraitQuery *q, double *selectivity)
-{
-	Oid			nsp = get_namespace_oid("panko", false);
-
-	PankoKeepPlan(&plan_current_partition,
-				  "SELECT name FROM panko.partition WHERE lower_bound OPERATOR(pg_catalog.<=) now() "
-				  "ORDER BY lower_bound DESC LIMIT 3", 0, NULL, 0);
-	if (SPI_execute_plan(plan_current_partition, NULL, NULL, true, 3) != SPI_OK_SELECT)
-		return false;
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		Oid			relid = get_relname_relid(SPI_getvalue(SPI_tuptable->vals[r],
-														   SPI_tuptable->tupdesc, 1), nsp);
-
-		if (OidIsValid(relid) &&
-			TraitQueryEstimate(relid, get_attnum(relid, "traits"), q, selectivity))
-			return true;
-	}
-	return false;
-}
-
-/* The share of events of one event type, taking the types as equally common. */
-static double
-EventTypeShare(void)
-{
-	bool		isnull;
-	int64		ntypes;
-
-	PankoKeepPlan(&plan_type_count, "SELECT count(*) FROM panko.event_type", 0, NULL, 0);
-	if (SPI_execute_plan(plan_type_count, NULL, NULL, true, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		return 1.0;
-	ntypes = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	return ntypes > 0 ? 1.0 / ntypes : 1.0;
-}
-
-/* Planner settings that make a kept plan the kind asked for. */
 static void
 SetPlanKind(PlanKind kind)
 {
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	if (kind == PLAN_ORDERED)
 	{
+		/* an index scan in time order, ties sorted as they come (incremental sort) */
 		(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
 		(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
 	}
 	else if (kind == PLAN_INDEXED)
@@ -325,6 +355,143 @@ SetPlanKind(PlanKind kind)
 	}
 }
 
+/* The call's parameters, for SPI_execute_plan_extended. */
+static ParamListInfo
+QueryParams(EventQuery *q)
+{
+	ParamListInfo params = makeParamList(NPARAMS);
+
+	for (int i = 0; i < NPARAMS; i++)
+	{
+		ParamExternData *prm = &params->params[i];
+
+		prm->value = q->values[i];
+		prm->isnull = (q->nulls[i] == 'n');
+		prm->pflags = PARAM_FLAG_CONST;
+		prm->ptype = q->types[i];
+	}
+	params->numParams = NPARAMS;
+	return params;
+}
+
+/*
+ * Run a kept plan for at most tcount rows into dest; the caller has the
+ * planner settings of the plan's kind in force, since the plan may be
+ * remade on the way.
+ */
+static void
+RunPlan(SPIPlanPtr plan, ParamListInfo params, uint64 tcount, DestReceiver *dest)
+{
+	SPIExecuteOptions options;
+	int			rc;
+
+	memset(&options, 0, sizeof(options));
+	options.params = params;
+	options.read_only = true;
+	options.tcount = tcount;
+	options.dest = dest;
+	rc = SPI_execute_plan_extended(plan, &options);
+	/* (a receiver of our own makes SPI report a utility statement) */
+	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("panko: get_events query failed: %s", SPI_result_code_string(rc))));
+}
+
+/* ---------------------------------------------------------------- the sink */
+
+/* A value kept in a tuplestore must not point into TOAST. */
+static Datum
+Flatten(Datum d)
+{
+	struct varlena *v = (struct varlena *) DatumGetPointer(d);
+
+	if (VARATT_IS_EXTERNAL(v))
+		return PointerGetDatum(detoast_external_attr(v));
+	return d;
+}
+
+/* One row of a page: into the tuplestore, or as JSON. */
+static bool
+SinkReceive(TupleTableSlot *slot, DestReceiver *self)
+{
+	EventSink  *sink = (EventSink *) self;
+	MemoryContext old = MemoryContextSwitchTo(sink->rowcxt);
+	Datum	   *v;
+	bool	   *isnull;
+	text	   *type_text;
+	const char *type_name;
+
+	slot_getallattrs(slot);
+	v = slot->tts_values;
+	isnull = slot->tts_isnull;
+	type_name = PankoEventTypeName(DatumGetInt32(v[1]), &type_text);
+	if (sink->json)
+	{
+		text	   *mid = DatumGetTextPP(v[0]);
+
+		if (sink->count > 0)
+			APPEND_LITERAL(sink->json, ", ");
+		PankoAppendEventJson(sink->json, VARDATA_ANY(mid), VARSIZE_ANY_EXHDR(mid),
+							 type_name, VARSIZE(type_text) - VARHDRSZ,
+							 DatumGetTimestampTz(v[2]), DatumGetTraitsP(v[3]),
+							 isnull[4] ? NULL : (struct varlena *) PG_DETOAST_DATUM(v[4]));
+	}
+	else
+	{
+		Datum		out[5];
+		bool		outnull[5] = {false, false, false, false, isnull[4]};
+
+		out[0] = Flatten(v[0]);
+		out[1] = PointerGetDatum(type_text);
+		out[2] = v[2];
+		out[3] = Flatten(v[3]);
+		out[4] = isnull[4] ? (Datum) 0 : Flatten(v[4]);
+		tuplestore_putvalues(sink->store, sink->desc, out, outnull);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(sink->rowcxt);
+	sink->count++;
+	return true;
+}
+
+static void
+SinkStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+SinkShutdown(DestReceiver *self)
+{
+}
+
+static void
+SinkDestroy(DestReceiver *self)
+{
+}
+
+/* A sink writing to store (rows) or json (the API's text). */
+static void
+SinkInit(EventSink *sink, Tuplestorestate *store, TupleDesc desc, StringInfo json)
+{
+	memset(sink, 0, sizeof(EventSink));
+	sink->pub.receiveSlot = SinkReceive;
+	sink->pub.rStartup = SinkStartup;
+	sink->pub.rShutdown = SinkShutdown;
+	sink->pub.rDestroy = SinkDestroy;
+	sink->pub.mydest = DestNone;
+	sink->store = store;
+	sink->desc = desc;
+	sink->json = json;
+	sink->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "panko get_events row",
+										 ALLOCSET_DEFAULT_SIZES);
+}
+
+/* ---------------------------------------------------------------- statements */
+
+#define SELECT_LIST \
+	"SELECT e.message_id, e.event_type_id, e.generated, e.traits, e.raw FROM panko.event e WHERE "
+
 /* The parameter holding the marker's value of a sort key. */
 static const char *
 ParamFor(const char *key)
@@ -332,100 +499,226 @@ ParamFor(const char *key)
 	return strcmp(key, "generated") == 0 ? "$8" : "$9";
 }
 
-/*
- * panko.get_events(filter, limit, sort, marker): the filter becomes one
- * query text with parameters, whose plan is kept per shape (ShapePlan).
- */
-Datum
-get_events(PG_FUNCTION_ARGS)
+/* Keyset pagination: strictly after the marker under this order. */
+static void
+AppendMarkerConds(StringInfo sql, EventQuery *q)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Jsonb	   *filter = PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0);
-	int32		limit = PG_ARGISNULL(1) ? DEFAULT_LIMIT : PG_GETARG_INT32(1);
-	ArrayType  *sort = PG_ARGISNULL(2) ? NULL : PG_GETARG_ARRAYTYPE_P(2);
-	char	   *marker = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
-	Datum		values[NPARAMS];
-	char		nulls[NPARAMS];
-	Oid			types[NPARAMS];
+	appendStringInfoString(sql, " AND (");
+	for (int i = 0; i < q->nkeys; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(sql, " OR ");
+		appendStringInfoChar(sql, '(');
+		for (int j = 0; j < i; j++)
+			appendStringInfo(sql, "e.%s OPERATOR(pg_catalog.=) %s AND ", q->keys[j], ParamFor(q->keys[j]));
+		appendStringInfo(sql, "e.%s OPERATOR(pg_catalog.%s) %s)", q->keys[i],
+						 q->desc[i] ? "<" : ">", ParamFor(q->keys[i]));
+	}
+	/* and a bound on the leading key that an index can use */
+	appendStringInfo(sql, ") AND e.%s OPERATOR(pg_catalog.%s) %s", q->keys[0],
+					 q->desc[0] ? "<=" : ">=", ParamFor(q->keys[0]));
+}
+
+/* ORDER BY, LIMIT and the kind of plan, which is part of the text. */
+static void
+AppendOrder(StringInfo sql, EventQuery *q, PlanKind kind)
+{
+	appendStringInfoString(sql, " ORDER BY ");
+	for (int i = 0; i < q->nkeys; i++)
+		appendStringInfo(sql, "%se.%s %s", i ? ", " : "", q->keys[i], q->desc[i] ? "DESC" : "ASC");
+	appendStringInfo(sql, " LIMIT %d", q->limit);
+	if (kind == PLAN_ORDERED)
+		appendStringInfoString(sql, " /* in time order */");
+	else if (kind == PLAN_INDEXED)
+		appendStringInfoString(sql, " /* by index */");
+}
+
+/* The condition that reads one partition: its bounds, as constants. */
+static void
+AppendSpan(StringInfo sql, const PartitionSpan *span)
+{
+	appendStringInfoString(sql, "e.generated OPERATOR(pg_catalog.>=) ");
+	PankoAppendTimestampLiteral(sql, span->lower);
+	appendStringInfoString(sql, " AND e.generated OPERATOR(pg_catalog.<) ");
+	PankoAppendTimestampLiteral(sql, span->upper);
+}
+
+/*
+ * The statement for a page: over every partition (span NULL) or over one,
+ * with the marker's conditions or not.
+ */
+static SPIPlanPtr
+PagePlan(EventQuery *q, const PartitionSpan *span, bool with_marker, PlanKind kind)
+{
 	StringInfoData sql;
-	const char *keys[MAX_SORT_KEYS + 1];
-	bool		desc[MAX_SORT_KEYS + 1];
-	int			nkeys;
-	char	   *s;
-	Oid			traits_oid = PankoTypeOid("traits");
-	PlanKind	kind;
-	double		selectivity = 0;
-	int			nestlevel;
-	Oid			query_oid = PankoTypeOid("traitquery");
-
-	InitMaterializedSRF(fcinfo, 0);
-	memset(nulls, 'n', sizeof(nulls));
-	memset(values, 0, sizeof(values));
-	types[P_TYPE] = INT4OID;
-	types[P_MESSAGE_ID] = TEXTOID;
-	types[P_START] = TIMESTAMPTZOID;
-	types[P_END] = TIMESTAMPTZOID;
-	types[P_TRAITS] = query_oid;
-	types[P_ADMIN] = traits_oid;
-	types[P_SCOPE] = traits_oid;
-	types[P_MARK_GENERATED] = TIMESTAMPTZOID;
-	types[P_MARK_ID] = TEXTOID;
-	types[P_LIMIT] = INT4OID;
-
-	if (limit < 0)
-		BadParameter("limit must not be negative", NULL);
-	if (limit == 0)
-		limit = DEFAULT_LIMIT;
-	values[P_LIMIT] = Int32GetDatum(limit);
-	nulls[P_LIMIT] = ' ';
+	SPIPlanPtr	plan;
 
 	initStringInfo(&sql);
-	appendStringInfoString(&sql,
-						   "SELECT e.message_id::text, t.name::text, e.generated, e.traits, e.raw "
-						   "FROM panko.event e JOIN panko.event_type t ON t.id OPERATOR(pg_catalog.=) e.event_type_id WHERE true");
-	if (filter)
-		CheckFilterKeys(filter);
-	nkeys = ParseSort(sort, keys, desc);
+	appendStringInfoString(&sql, SELECT_LIST);
+	if (span)
+		AppendSpan(&sql, span);
+	else
+		appendStringInfoString(&sql, "true");
+	appendStringInfoString(&sql, q->conds.data);
+	if (with_marker)
+		AppendMarkerConds(&sql, q);
+	AppendOrder(&sql, q, kind);
+	plan = ShapePlan(sql.data, q->types, NPARAMS, kind);
+	pfree(sql.data);
+	return plan;
+}
 
-	PankoSPIConnect();
+/*
+ * Find the marker event (through the policy, as the caller): its generated;
+ * false when there is none the caller may see.  The registry names the
+ * partition; anywhere else is a rare case read over all partitions.
+ */
+static bool
+ResolveMarker(EventQuery *q, const PartitionSpan *spans, int nspans, TimestampTz *generated)
+{
+	TimestampTz hint;
+	Datum		arg = CStringGetTextDatum(q->marker);
+	Oid			argtype = TEXTOID;
+	int			i;
+	bool		isnull;
+
+	if (!PankoRegistryLookup(PankoMessageIdHash(q->marker, strlen(q->marker)), &hint))
+		return false;
+	for (int pass = 0; pass < 2; pass++)
+	{
+		StringInfoData sql;
+		SPIPlanPtr	plan;
+
+		initStringInfo(&sql);
+		appendStringInfoString(&sql, "SELECT e.generated FROM panko.event e WHERE ");
+		if (pass == 0)
+		{
+			if ((i = PankoSpanFor(spans, nspans, hint)) < 0)
+				continue;
+			AppendSpan(&sql, &spans[i]);
+		}
+		else
+			appendStringInfoString(&sql, "true");
+		appendStringInfoString(&sql, " AND e.message_id OPERATOR(pg_catalog.=) $1");
+		plan = ShapePlan(sql.data, &argtype, 1, PLAN_GENERIC);
+		pfree(sql.data);
+		if (SPI_execute_plan(plan, &arg, NULL, true, 1) != SPI_OK_SELECT)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("panko: marker lookup failed")));
+		if (SPI_processed > 0)
+		{
+			*generated = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+														   SPI_tuptable->tupdesc, 1, &isnull));
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ---------------------------------------------------------------- the filter */
+
+/* A trait query's items and the scope's equalities, as one query for estimates. */
+static TraitQuery *
+EstimationQuery(TraitQuery *tq, Traits *scope)
+{
+	int			n = (tq ? TraitQueryCount(tq) : 0) + (scope ? TraitsCount(scope) : 0);
+	TraitPair  *pairs = palloc0(sizeof(TraitPair) * Max(n, 1));
+	int			m = 0;
+	TraitItems	lists[2];
+
+	lists[0] = tq ? TraitQueryItems(tq) : (TraitItems) {NULL, NULL, 0};
+	lists[1] = scope ? TraitsItems(scope) : (TraitItems) {NULL, NULL, 0};
+	for (int l = 0; l < 2; l++)
+	{
+		for (int i = 0; i < lists[l].count; i++)
+		{
+			TraitItem	item = TraitItemsGet(&lists[l], i);
+			TraitPair  *p = &pairs[m++];
+
+			p->name = item.name;
+			p->namelen = item.namelen;
+			p->type = item.type;
+			p->op = item.op;
+			p->ord = m;
+			if (item.type == TRAIT_STRING)
+			{
+				p->str = item.value;
+				p->strlen = item.vallen;
+			}
+			else if (item.type == TRAIT_FLOAT)
+				p->f8 = TraitReadFloat8(item.value);
+			else
+				p->i64 = TraitReadInt64(item.value);
+		}
+	}
+	return TraitQueryBuild(pairs, m);
+}
+
+/*
+ * The share of events the trait query matches, estimated from the
+ * statistics of the partition holding now (or of the newest one before it
+ * that ANALYZE has seen); false when there are none.
+ */
+static bool
+EstimateRecent(const TraitQuery *tq, const PartitionSpan *spans, int nspans, double *selectivity)
+{
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	int			last = nspans - 1;
+
+	while (last >= 0 && spans[last].lower > now)
+		last--;
+	for (int i = last, tries = 0; i >= 0 && tries < 3; i--, tries++)
+	{
+		AttrNumber	attnum = get_attnum(spans[i].relid, "traits");
+
+		if (attnum != InvalidAttrNumber &&
+			TraitQueryEstimate(spans[i].relid, attnum, tq, selectivity))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Parse the filter into q: parameters and conditions, in the order (and
+ * with the errors) of Panko's checks.  An unknown event type sets
+ * q->nothing and stops there, as it always did.
+ */
+static void
+ParseFilter(EventQuery *q, Jsonb *filter)
+{
+	char	   *s;
 
 	if (filter && (s = FilterString(filter, "event_type")) != NULL)
 	{
-		Datum		arg = CStringGetTextDatum(s);
-		Oid			argtype = TEXTOID;
-		bool		isnull;
+		int32		id;
 
-		PankoKeepPlan(&plan_type_id, "SELECT id FROM panko.event_type WHERE name OPERATOR(pg_catalog.=) $1", 1, &argtype, 0);
-		if (SPI_execute_plan(plan_type_id, &arg, NULL, true, 1) != SPI_OK_SELECT)
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("panko: event type lookup failed")));
-		if (SPI_processed == 0)
+		if (!PankoEventTypeId(s, &id))
 		{
-			SPI_finish();
-			PG_RETURN_VOID();	/* an unknown event type matches nothing */
+			q->nothing = true;	/* an unknown event type matches nothing */
+			return;
 		}
-		values[P_TYPE] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		nulls[P_TYPE] = ' ';
-		appendStringInfoString(&sql, " AND e.event_type_id OPERATOR(pg_catalog.=) $1");
+		q->values[P_TYPE] = Int32GetDatum(id);
+		q->nulls[P_TYPE] = ' ';
+		appendStringInfoString(&q->conds, " AND e.event_type_id OPERATOR(pg_catalog.=) $1");
 	}
 	if (filter && (s = FilterString(filter, "message_id")) != NULL)
 	{
-		values[P_MESSAGE_ID] = CStringGetTextDatum(s);
-		nulls[P_MESSAGE_ID] = ' ';
-		appendStringInfoString(&sql, " AND e.message_id OPERATOR(pg_catalog.=) $2");
+		q->values[P_MESSAGE_ID] = CStringGetTextDatum(s);
+		q->nulls[P_MESSAGE_ID] = ' ';
+		appendStringInfoString(&q->conds, " AND e.message_id OPERATOR(pg_catalog.=) $2");
 	}
 	if (filter && (s = FilterString(filter, "start_timestamp")) != NULL)
 	{
-		values[P_START] = TimestampTzGetDatum(FilterTimestamp(s, "start_timestamp"));
-		nulls[P_START] = ' ';
-		appendStringInfoString(&sql, " AND e.generated OPERATOR(pg_catalog.>=) $3");
+		q->values[P_START] = TimestampTzGetDatum(FilterTimestamp(s, "start_timestamp"));
+		q->nulls[P_START] = ' ';
+		appendStringInfoString(&q->conds, " AND e.generated OPERATOR(pg_catalog.>=) $3");
 	}
 	if (filter && (s = FilterString(filter, "end_timestamp")) != NULL)
 	{
-		values[P_END] = TimestampTzGetDatum(FilterTimestamp(s, "end_timestamp"));
-		nulls[P_END] = ' ';
-		appendStringInfoString(&sql, " AND e.generated OPERATOR(pg_catalog.<=) $4");
+		q->values[P_END] = TimestampTzGetDatum(FilterTimestamp(s, "end_timestamp"));
+		q->nulls[P_END] = ' ';
+		appendStringInfoString(&q->conds, " AND e.generated OPERATOR(pg_catalog.<=) $4");
 	}
 	if (filter)
 	{
@@ -433,14 +726,14 @@ get_events(PG_FUNCTION_ARGS)
 
 		if (tf && tf->type != jbvNull)
 		{
-			Datum		q = DirectFunctionCall1(traitquery_from_jsonb,
-												JsonbPGetDatum(JsonbValueToJsonb(tf)));
+			Datum		tq = DirectFunctionCall1(traitquery_from_jsonb,
+												 JsonbPGetDatum(JsonbValueToJsonb(tf)));
 
-			if (TraitQueryCount((TraitQuery *) DatumGetPointer(q)) > 0)
+			if (TraitQueryCount((TraitQuery *) DatumGetPointer(tq)) > 0)
 			{
-				values[P_TRAITS] = q;
-				nulls[P_TRAITS] = ' ';
-				appendStringInfoString(&sql, " AND e.traits OPERATOR(panko.@@) $5");
+				q->values[P_TRAITS] = tq;
+				q->nulls[P_TRAITS] = ' ';
+				appendStringInfoString(&q->conds, " AND e.traits OPERATOR(panko.@@) $5");
 			}
 		}
 	}
@@ -453,9 +746,9 @@ get_events(PG_FUNCTION_ARGS)
 		p.type = TRAIT_STRING;
 		p.str = s;
 		p.strlen = strlen(s);
-		values[P_ADMIN] = PointerGetDatum(TraitsBuild(&p, 1));
-		nulls[P_ADMIN] = ' ';
-		appendStringInfoString(&sql, " AND (e.traits OPERATOR(panko.@>) $6"
+		q->values[P_ADMIN] = PointerGetDatum(TraitsBuild(&p, 1));
+		q->nulls[P_ADMIN] = ' ';
+		appendStringInfoString(&q->conds, " AND (e.traits OPERATOR(panko.@>) $6"
 							   " OR NOT e.traits OPERATOR(panko.?) 'project_id')");
 	}
 
@@ -465,74 +758,252 @@ get_events(PG_FUNCTION_ARGS)
 	 */
 	if (PankoCallerIsMember())
 	{
-		values[P_SCOPE] = PointerGetDatum(PankoCallerScope());
-		nulls[P_SCOPE] = ' ';
-		appendStringInfoString(&sql, " AND e.traits OPERATOR(panko.@>) $7");
+		q->values[P_SCOPE] = PointerGetDatum(PankoCallerScope());
+		q->nulls[P_SCOPE] = ' ';
+		appendStringInfoString(&q->conds, " AND e.traits OPERATOR(panko.@>) $7");
 	}
+}
 
-	/* Keyset pagination: strictly after the marker under this order. */
-	if (marker)
+/*
+ * The kind of plan: generic without value-dependent conditions; otherwise
+ * one of the two kept kinds when statistics tell how common the filter is
+ * (the member's scope counted in), planned for the values when they do not.
+ */
+static void
+ChooseKind(EventQuery *q, const PartitionSpan *spans, int nspans)
+{
+	TraitQuery *tq = q->nulls[P_TRAITS] == ' ' ? (TraitQuery *) DatumGetPointer(q->values[P_TRAITS]) : NULL;
+	Traits	   *scope = q->nulls[P_SCOPE] == ' ' ? (Traits *) DatumGetPointer(q->values[P_SCOPE]) : NULL;
+	bool		admin = q->nulls[P_ADMIN] == ' ';
+
+	q->selectivity = 1.0;
+	if (tq == NULL && scope == NULL && !admin)
+		q->kind = PLAN_GENERIC;
+	else if (tq == NULL && scope == NULL)
+		q->kind = PLAN_ORDERED; /* an admin's project, or no project: common */
+	else if (EstimateRecent(EstimationQuery(tq, scope), spans, nspans, &q->selectivity))
 	{
-		Datum		arg = CStringGetTextDatum(marker);
-		Oid			argtype = TEXTOID;
-		bool		isnull;
-
-		PankoKeepPlan(&plan_marker, "SELECT generated, message_id::text FROM panko.event WHERE message_id OPERATOR(pg_catalog.=) $1",
-					  1, &argtype, 0);
-		if (SPI_execute_plan(plan_marker, &arg, NULL, true, 1) != SPI_OK_SELECT)
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("panko: marker lookup failed")));
-		if (SPI_processed == 0)
-			BadParameter(psprintf("marker \"%s\" is not an event you can see", marker),
-						 "Pass the message_id of the last event of the previous page.");
-		values[P_MARK_GENERATED] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		values[P_MARK_ID] = CStringGetTextDatum(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
-		nulls[P_MARK_GENERATED] = nulls[P_MARK_ID] = ' ';
-
-		appendStringInfoString(&sql, " AND (");
-		for (int i = 0; i < nkeys; i++)
-		{
-			if (i > 0)
-				appendStringInfoString(&sql, " OR ");
-			appendStringInfoChar(&sql, '(');
-			for (int j = 0; j < i; j++)
-				appendStringInfo(&sql, "e.%s OPERATOR(pg_catalog.=) %s AND ", keys[j], ParamFor(keys[j]));
-			appendStringInfo(&sql, "e.%s OPERATOR(pg_catalog.%s) %s)", keys[i], desc[i] ? "<" : ">", ParamFor(keys[i]));
-		}
-		/* and a bound on the leading key that an index can use */
-		appendStringInfo(&sql, ") AND e.%s OPERATOR(pg_catalog.%s) %s", keys[0], desc[0] ? "<=" : ">=", ParamFor(keys[0]));
-	}
-
-	appendStringInfoString(&sql, " ORDER BY ");
-	for (int i = 0; i < nkeys; i++)
-		appendStringInfo(&sql, "%se.%s %s", i ? ", " : "", keys[i], desc[i] ? "DESC" : "ASC");
-	appendStringInfo(&sql, " LIMIT %d", limit);
-
-	if (nulls[P_TRAITS] == 'n' && nulls[P_ADMIN] == 'n' && nulls[P_SCOPE] == 'n')
-		kind = PLAN_GENERIC;
-	else if (nulls[P_ADMIN] == 'n' && nulls[P_SCOPE] == 'n' &&
-			 EstimateRecent((TraitQuery *) DatumGetPointer(values[P_TRAITS]), &selectivity))
-	{
-		if (nulls[P_TYPE] == ' ')
-			selectivity *= EventTypeShare();
-		kind = selectivity >= ORDERED_MIN_SELECTIVITY ? PLAN_ORDERED : PLAN_INDEXED;
-		appendStringInfoString(&sql, kind == PLAN_ORDERED ? " /* in time order */" : " /* by index */");
+		if (q->nulls[P_TYPE] == ' ')
+			q->selectivity *= PankoEventTypeShare();
+		q->kind = q->selectivity >= ORDERED_MIN_SELECTIVITY ? PLAN_ORDERED : PLAN_INDEXED;
 	}
 	else
-		kind = PLAN_CUSTOM;
+		q->kind = PLAN_CUSTOM;
 
-	/* The kind's planner settings hold while the plan is made (or remade). */
+	/* A session that switched the kind's scan off gets the other, or its own plan. */
+	if (q->kind == PLAN_ORDERED && !enable_indexscan)
+		q->kind = enable_bitmapscan ? PLAN_INDEXED : PLAN_CUSTOM;
+	else if (q->kind == PLAN_INDEXED && !enable_bitmapscan)
+		q->kind = enable_indexscan ? PLAN_ORDERED : PLAN_CUSTOM;
+}
+
+/* ---------------------------------------------------------------- reading */
+
+/*
+ * Every partition at once, in one statement: for orders that do not start
+ * with generated, and a message_id the registry could not place.
+ */
+static void
+ReadFlat(EventQuery *q, ParamListInfo params, EventSink *sink)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	SetPlanKind(q->kind);
+	RunPlan(PagePlan(q, NULL, q->marker != NULL, q->kind), params, q->limit, (DestReceiver *) sink);
+	AtEOXact_GUC(true, nestlevel);
+}
+
+/*
+ * Can this partition hold a row of the page?  The time window, the marker
+ * and the message_id's partition say no without reading; so does an empty
+ * heap.
+ */
+static bool
+SpanMayMatch(EventQuery *q, const PartitionSpan *span, bool has_mark, TimestampTz mark)
+{
+	bool		desc = q->desc[0];
+
+	if (q->nulls[P_START] == ' ' && span->upper <= DatumGetTimestampTz(q->values[P_START]))
+		return false;
+	if (q->nulls[P_END] == ' ' && span->lower > DatumGetTimestampTz(q->values[P_END]))
+		return false;
+	if (has_mark && (desc ? span->lower > mark : span->upper <= mark))
+		return false;
+	return !PankoPartitionIsEmpty(span->relid);
+}
+
+/*
+ * Walk the partitions in the order of generated, reading each with its own
+ * kept plan until the page is full.  only >= 0 restricts the walk to one
+ * partition (a message_id's).
+ */
+static void
+Walk(EventQuery *q, ParamListInfo params, EventSink *sink, const PartitionSpan *spans, int nspans,
+	 bool has_mark, TimestampTz mark, int only)
+{
+	bool		desc = q->desc[0];
+
+	/* a page from one partition is read in time order unless the filter says otherwise */
+	PlanKind	kind = q->kind == PLAN_GENERIC ? PLAN_ORDERED : q->kind;
+	int			nestlevel;
+
+	if (kind == PLAN_ORDERED && !enable_indexscan)
+		kind = q->kind;
 	nestlevel = NewGUCNestLevel();
 	SetPlanKind(kind);
-	if (SPI_execute_plan(ShapePlan(sql.data, types, kind), values, nulls, true, 0) != SPI_OK_SELECT)
+	for (int k = 0; k < nspans && sink->count < (uint64) q->limit; k++)
+	{
+		int			i = desc ? nspans - 1 - k : k;
+		const PartitionSpan *span = &spans[i];
+		bool		marker_here;
+
+		if (only >= 0 && i != only)
+			continue;
+		if (!SpanMayMatch(q, span, has_mark, mark))
+			continue;
+		marker_here = has_mark && span->lower <= mark && mark < span->upper;
+		RunPlan(PagePlan(q, span, marker_here, kind), params, (uint64) q->limit - sink->count,
+				(DestReceiver *) sink);
+		CHECK_FOR_INTERRUPTS();
+	}
+	AtEOXact_GUC(true, nestlevel);
+}
+
+/* Is there an event with this message_id (that the caller may see) in the partition? */
+static bool
+MessageIdIn(const char *message_id, const PartitionSpan *span)
+{
+	StringInfoData sql;
+	SPIPlanPtr	plan;
+	Oid			argtype = TEXTOID;
+	Datum		arg = CStringGetTextDatum(message_id);
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT 1 FROM panko.event e WHERE ");
+	AppendSpan(&sql, span);
+	appendStringInfoString(&sql, " AND e.message_id OPERATOR(pg_catalog.=) $1");
+	plan = ShapePlan(sql.data, &argtype, 1, PLAN_GENERIC);
+	pfree(sql.data);
+	if (SPI_execute_plan(plan, &arg, NULL, true, 1) != SPI_OK_SELECT)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("panko: get_events query failed")));
-	AtEOXact_GUC(true, nestlevel);
+				 errmsg("panko: message_id lookup failed")));
+	return SPI_processed > 0;
+}
 
-	for (uint64 r = 0; r < SPI_processed; r++)
-		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[r]);
+/* Read the page into sink. */
+static void
+ReadPage(EventQuery *q, EventSink *sink)
+{
+	Relation	events = PankoOpenEvents();
+	int			nspans;
+	PartitionSpan *spans = PankoPartitionSpans(events, &nspans);
+	bool		has_mark = false;
+	TimestampTz mark = 0;
+	ParamListInfo params;
+	bool		walk = (strcmp(q->keys[0], "generated") == 0);
+
+	ChooseKind(q, spans, nspans);
+	if (q->marker)
+	{
+		if (!ResolveMarker(q, spans, nspans, &mark))
+			BadParameter(psprintf("marker \"%s\" is not an event you can see", q->marker),
+						 "Pass the message_id of the last event of the previous page.");
+		has_mark = true;
+		q->values[P_MARK_GENERATED] = TimestampTzGetDatum(mark);
+		q->values[P_MARK_ID] = CStringGetTextDatum(q->marker);
+		q->nulls[P_MARK_GENERATED] = q->nulls[P_MARK_ID] = ' ';
+	}
+	params = QueryParams(q);
+
+	if (!walk)
+		ReadFlat(q, params, sink);
+	else if (q->nulls[P_MESSAGE_ID] == ' ')
+	{
+		/*
+		 * One event at most, in the partition the registry names; when it is
+		 * not there (a collision, a stale row, or one the caller may not
+		 * see), every partition is read.  No registry row: no such event.
+		 */
+		char	   *mid = TextDatumGetCString(q->values[P_MESSAGE_ID]);
+		TimestampTz hint;
+
+		if (PankoRegistryLookup(PankoMessageIdHash(mid, strlen(mid)), &hint))
+		{
+			int			only = PankoSpanFor(spans, nspans, hint);
+
+			if (only >= 0)
+				Walk(q, params, sink, spans, nspans, has_mark, mark, only);
+			if (only < 0 || (sink->count == 0 && !MessageIdIn(mid, &spans[only])))
+				ReadFlat(q, params, sink);
+		}
+	}
+	else
+		Walk(q, params, sink, spans, nspans, has_mark, mark, -1);
+	table_close(events, NoLock);
+}
+
+/*
+ * panko.get_events(filter, limit, sort, marker): the checks of Panko's
+ * API, then the page (see the top of this file).
+ */
+Datum
+get_events(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	StringInfo	json = panko_events_json_sink;
+	Jsonb	   *filter;
+	int32		limit;
+	ArrayType  *sort;
+	EventQuery	q;
+	EventSink	sink;
+	Oid			traits_oid;
+
+	panko_events_json_sink = NULL;
+	filter = PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0);
+	limit = PG_ARGISNULL(1) ? DEFAULT_LIMIT : PG_GETARG_INT32(1);
+	sort = PG_ARGISNULL(2) ? NULL : PG_GETARG_ARRAYTYPE_P(2);
+
+	InitMaterializedSRF(fcinfo, 0);
+	memset(&q, 0, sizeof(q));
+	memset(q.nulls, 'n', sizeof(q.nulls));
+	q.marker = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	traits_oid = PankoTypeOid("traits");
+	q.types[P_TYPE] = INT4OID;
+	q.types[P_MESSAGE_ID] = TEXTOID;
+	q.types[P_START] = TIMESTAMPTZOID;
+	q.types[P_END] = TIMESTAMPTZOID;
+	q.types[P_TRAITS] = PankoTypeOid("traitquery");
+	q.types[P_ADMIN] = traits_oid;
+	q.types[P_SCOPE] = traits_oid;
+	q.types[P_MARK_GENERATED] = TIMESTAMPTZOID;
+	q.types[P_MARK_ID] = TEXTOID;
+	q.types[P_LIMIT] = INT4OID;
+
+	if (limit < 0)
+		BadParameter("limit must not be negative", NULL);
+	if (limit == 0)
+		limit = DEFAULT_LIMIT;
+	q.limit = limit;
+	q.values[P_LIMIT] = Int32GetDatum(limit);
+	q.nulls[P_LIMIT] = ' ';
+	initStringInfo(&q.conds);
+
+	if (filter)
+		CheckFilterKeys(filter);
+	q.nkeys = ParseSort(sort, q.keys, q.desc);
+
+	SinkInit(&sink, rsinfo->setResult, rsinfo->setDesc, json);
+	if (json)
+		appendStringInfoChar(json, '[');
+
+	PankoSPIConnect();
+	ParseFilter(&q, filter);
+	if (!q.nothing)
+		ReadPage(&q, &sink);
 	SPI_finish();
+
+	if (json)
+		appendStringInfoChar(json, ']');
 	PG_RETURN_VOID();
 }

@@ -198,9 +198,19 @@ PankoTimestampInRange(Timestamp ts)
 	return ts >= lo && ts < hi;
 }
 
+/* Two decimal digits of v (0..99) at p. */
+static inline char *
+Put2(char *p, int v)
+{
+	p[0] = (char) ('0' + v / 10);
+	p[1] = (char) ('0' + v % 10);
+	return p + 2;
+}
+
 /*
  * Write a UTC timestamp as Python's datetime.isoformat() does: no zone,
- * microseconds only when they are not zero.
+ * microseconds only when they are not zero.  Written digit by digit: every
+ * event and every datetime trait of an API answer comes through here.
  */
 void
 PankoAppendTimestamp(StringInfo buf, Timestamp ts)
@@ -211,6 +221,9 @@ PankoAppendTimestamp(StringInfo buf, Timestamp ts)
 				mon,
 				mday;
 	int			usec;
+	int			secs;
+	char		tmp[32];
+	char	   *p = tmp;
 
 	if (rem < 0)
 	{
@@ -219,10 +232,37 @@ PankoAppendTimestamp(StringInfo buf, Timestamp ts)
 	}
 	j2date((int) (days + POSTGRES_EPOCH_JDATE), &year, &mon, &mday);
 	usec = (int) (rem % USECS_PER_SEC);
-	rem /= USECS_PER_SEC;
-	appendStringInfo(buf, "%04d-%02d-%02dT%02d:%02d:%02d",
-					 year, mon, mday,
-					 (int) (rem / 3600), (int) ((rem / 60) % 60), (int) (rem % 60));
+	secs = (int) (rem / USECS_PER_SEC);
+	if (year < 0 || year > 9999)
+	{
+		/* outside what Panko stores; written as before, never truncated */
+		appendStringInfo(buf, "%04d-%02d-%02dT%02d:%02d:%02d",
+						 year, mon, mday, secs / 3600, (secs / 60) % 60, secs % 60);
+		if (usec != 0)
+			appendStringInfo(buf, ".%06d", usec);
+		return;
+	}
+	p = Put2(p, year / 100);
+	p = Put2(p, year % 100);
+	*p++ = '-';
+	p = Put2(p, mon);
+	*p++ = '-';
+	p = Put2(p, mday);
+	*p++ = 'T';
+	p = Put2(p, secs / 3600);
+	*p++ = ':';
+	p = Put2(p, (secs / 60) % 60);
+	*p++ = ':';
+	p = Put2(p, secs % 60);
 	if (usec != 0)
-		appendStringInfo(buf, ".%06d", usec);
+	{
+		*p++ = '.';
+		for (int i = 5; i >= 0; i--)
+		{
+			p[i] = (char) ('0' + usec % 10);
+			usec /= 10;
+		}
+		p += 6;
+	}
+	appendBinaryStringInfo(buf, tmp, (int) (p - tmp));
 }

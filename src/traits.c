@@ -11,6 +11,8 @@
 
 #include <math.h>
 
+#include "utils/builtins.h"
+
 #include "traits.h"
 #include "isotime.h"
 #include "numbers.h"
@@ -507,8 +509,12 @@ TraitValueToText(StringInfo buf, int type, const char *val, int vallen)
 			appendBinaryStringInfo(buf, val, vallen);
 			break;
 		case TRAIT_INTEGER:
-			appendStringInfo(buf, INT64_FORMAT, TraitReadInt64(val));
-			break;
+			{
+				char		num[MAXINT8LEN + 1];
+
+				appendBinaryStringInfo(buf, num, pg_lltoa(TraitReadInt64(val), num));
+				break;
+			}
 		case TRAIT_FLOAT:
 			PankoAppendFloat(buf, TraitReadFloat8(val));
 			break;

@@ -326,6 +326,9 @@ extern const char *TraitTypeName(int type);
 extern int	TraitTypeFromName(const char *s, int len);
 extern void TraitValueToText(StringInfo buf, int type, const char *val, int vallen);
 
+/* Append a string literal (its length known at compile time). */
+#define APPEND_LITERAL(buf, lit)	appendBinaryStringInfo((buf), (lit), sizeof(lit) - 1)
+
 /* traits_json.c */
 struct JsonbContainer;
 struct JsonbValue;

@@ -288,13 +288,21 @@ ParseText(const char *str, const char *typname, bool allow_ops, int *npairs)
 static void
 AppendQuoted(StringInfo buf, const char *s, int len)
 {
-	appendStringInfoChar(buf, '"');
-	for (int i = 0; i < len; i++)
+	const char *run = s;
+	const char *end = s + len;
+
+	enlargeStringInfo(buf, len + 2);
+	buf->data[buf->len++] = '"';
+	for (const char *p = s; p < end; p++)
 	{
-		if (s[i] == '"' || s[i] == '\\')
-			appendStringInfoChar(buf, '\\');
-		appendStringInfoChar(buf, s[i]);
+		if (*p != '"' && *p != '\\')
+			continue;
+		/* copy up to and including the character, after its backslash */
+		appendBinaryStringInfo(buf, run, (int) (p - run));
+		appendStringInfoChar(buf, '\\');
+		run = p;
 	}
+	appendBinaryStringInfo(buf, run, (int) (end - run));
 	appendStringInfoChar(buf, '"');
 }
 

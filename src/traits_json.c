@@ -15,6 +15,7 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 
 #include "traits.h"
@@ -355,43 +356,181 @@ traits_from_jsonb(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(TraitsBuild(pairs, n));
 }
 
-/* Append a JSON string literal for len bytes of s. */
+/*
+ * Append a JSON string literal for len bytes of s, escaped as escape_json()
+ * does (the same bytes json and jsonb print), in runs: most trait names and
+ * values need no escape at all.
+ */
 void
 AppendJsonString(StringInfo buf, const char *s, int len)
 {
-	char	   *tmp = pnstrdup(s, len);
+	const char *run = s;
+	const char *end = s + len;
 
-	escape_json(buf, tmp);
-	pfree(tmp);
+	enlargeStringInfo(buf, len + 2);
+	buf->data[buf->len++] = '"';
+	for (const char *p = s; p < end; p++)
+	{
+		unsigned char c = (unsigned char) *p;
+		const char *esc;
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		if (p > run)
+			appendBinaryStringInfo(buf, run, (int) (p - run));
+		run = p + 1;
+		switch (c)
+		{
+			case '\b':
+				esc = "\\b";
+				break;
+			case '\f':
+				esc = "\\f";
+				break;
+			case '\n':
+				esc = "\\n";
+				break;
+			case '\r':
+				esc = "\\r";
+				break;
+			case '\t':
+				esc = "\\t";
+				break;
+			case '"':
+				esc = "\\\"";
+				break;
+			case '\\':
+				esc = "\\\\";
+				break;
+			default:
+				appendStringInfo(buf, "\\u%04x", (int) c);
+				continue;
+		}
+		appendBinaryStringInfo(buf, esc, 2);
+	}
+	if (end > run)
+		appendBinaryStringInfo(buf, run, (int) (end - run));
+	appendStringInfoChar(buf, '"');
+}
+
+/*
+ * What every trait of the API form starts with, {"name": "...", "type":
+ * "...", "value": , for the coded names (by code and type), written once
+ * per backend: most traits of most events have one of those names.
+ */
+typedef struct JsonPrefix
+{
+	int			len;			/* 0: not made yet */
+	char	   *text;
+} JsonPrefix;
+
+static JsonPrefix coded_prefixes[256][TRAIT_DATETIME + 1];
+
+/* Append {"name": <name>, "type": "<type>", "value": */
+static void
+AppendTraitPrefix(StringInfo buf, const char *name, int namelen, int type)
+{
+	APPEND_LITERAL(buf, "{\"name\": ");
+	AppendJsonString(buf, name, namelen);
+	APPEND_LITERAL(buf, ", \"type\": \"");
+	appendStringInfoString(buf, TraitTypeName(type));
+	APPEND_LITERAL(buf, "\", \"value\": ");
+}
+
+/* The prefix of a trait with a coded name, made on first use. */
+static const JsonPrefix *
+CodedPrefix(int code, int type)
+{
+	JsonPrefix *jp = &coded_prefixes[code][type];
+
+	if (jp->len == 0)
+	{
+		StringInfoData tmp;
+		const char *name = TraitNameForCode(code);
+
+		initStringInfo(&tmp);
+		AppendTraitPrefix(&tmp, name, strlen(name), type);
+		jp->text = MemoryContextStrdup(TopMemoryContext, tmp.data);
+		jp->len = tmp.len;
+		pfree(tmp.data);
+	}
+	return jp;
+}
+
+/* A trait's value as the API writes it: always a JSON string. */
+static void
+AppendTraitValueJson(StringInfo buf, int type, const char *val, int vallen)
+{
+	char		num[MAXINT8LEN + 3];
+	int			n;
+
+	switch (type)
+	{
+		case TRAIT_STRING:
+			AppendJsonString(buf, val, vallen);
+			return;
+		case TRAIT_INTEGER:
+			num[0] = '"';
+			n = pg_lltoa(TraitReadInt64(val), num + 1);
+			num[n + 1] = '"';
+			appendBinaryStringInfo(buf, num, n + 2);
+			return;
+		case TRAIT_FLOAT:
+			/* digits, signs, '.', 'e', "nan" and "inf": nothing to escape */
+			appendStringInfoChar(buf, '"');
+			PankoAppendFloat(buf, TraitReadFloat8(val));
+			appendStringInfoChar(buf, '"');
+			return;
+		case TRAIT_DATETIME:
+			appendStringInfoChar(buf, '"');
+			PankoAppendTimestamp(buf, (Timestamp) TraitReadInt64(val));
+			appendStringInfoChar(buf, '"');
+			return;
+	}
 }
 
 /*
  * The Panko API form, as JSON text: [{"name": .., "type": .., "value": ..}]
- * sorted by name, every value a string.
+ * sorted by name, every value a string.  Written straight from the binary
+ * traits into buf, once: the SQL functions and the HTTP answers share it.
  */
 void
 TraitsAppendJson(StringInfo buf, const Traits *t)
 {
-	StringInfoData val;
+	int			n = TraitsCount(t);
+	const char *data = TraitsData(t);
+	uint32		start = 0;
 
-	initStringInfo(&val);
 	appendStringInfoChar(buf, '[');
-	for (int i = 0; i < TraitsCount(t); i++)
+	for (int i = 0; i < n; i++)
 	{
-		TraitItem	item = TraitsItem(t, i);
+		uint32		e = t->entries[i];
+		uint32		end = TE_END(e);
+		int			type = TE_TYPE(e);
+		uint8		len = (uint8) data[start];
+		int			headerlen;
 
 		if (i > 0)
-			appendStringInfoString(buf, ", ");
-		appendStringInfoString(buf, "{\"name\": ");
-		AppendJsonString(buf, item.name, item.namelen);
-		appendStringInfo(buf, ", \"type\": \"%s\", \"value\": ", TraitTypeName(item.type));
-		resetStringInfo(&val);
-		TraitValueToText(&val, item.type, item.value, item.vallen);
-		AppendJsonString(buf, val.data, val.len);
+			APPEND_LITERAL(buf, ", ");
+		if (len == TRAIT_NAME_CODED && TRAIT_TYPE_VALID(type))
+		{
+			const JsonPrefix *jp = CodedPrefix((uint8) data[start + 1], type);
+
+			appendBinaryStringInfo(buf, jp->text, jp->len);
+			headerlen = 2;
+		}
+		else
+		{
+			TraitItem	item = TraitsItem(t, i);
+
+			AppendTraitPrefix(buf, item.name, item.namelen, item.type);
+			headerlen = len == TRAIT_NAME_CODED ? 2 : 1 + len;
+		}
+		AppendTraitValueJson(buf, type, data + start + headerlen, (int) (end - start) - headerlen);
 		appendStringInfoChar(buf, '}');
+		start = end;
 	}
 	appendStringInfoChar(buf, ']');
-	pfree(val.data);
 }
 
 /* panko.traits_to_jsonb(traits): the API form as jsonb. */

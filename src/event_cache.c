@@ -1,0 +1,427 @@
+/*
+ * event_cache.c
+ *		What the read path looks up without running SQL.
+ *
+ *	- The partitions of panko.event, in order of their bounds, from the
+ *	  parent's partition descriptor (the relcache keeps it): the caller
+ *	  holds a lock on the parent, so none of them can be dropped before the
+ *	  end of its transaction (DROP TABLE of a partition locks the parent
+ *	  first, exclusively).
+ *	- Event type names by id, kept for the backend's life: ids come from an
+ *	  identity column and are never reused, so an id always names the same
+ *	  type; names are looked up in the table's unique index on each call,
+ *	  since a name can come back under a new id after maintenance removed it.
+ *	- The registry of message_ids (panko.event_message), one index probe:
+ *	  it maps the hash of a message_id to the newest generated it stands for,
+ *	  so a marker or a message_id is read in its partition only.
+ *
+ * Reads go through the access methods with the caller's snapshot, like the
+ * queries that follow them.  None of these tables has row-level security;
+ * what an event reveals is decided by the queries on panko.event alone.
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_index.h"
+#include "common/hashfn.h"
+#include "common/relpath.h"
+#include "miscadmin.h"
+#include "partitioning/partbounds.h"
+#include "partitioning/partdesc.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+#include "event_store.h"
+#include "panko.h"
+
+/* A relation of schema panko by name, or InvalidOid. */
+Oid
+PankoRelid(const char *name)
+{
+	Oid			nsp = get_namespace_oid("panko", true);
+
+	return OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
+}
+
+/* panko.event, locked for reading until the end of the transaction. */
+Relation
+PankoOpenEvents(void)
+{
+	Oid			relid = PankoRelid("event");
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("panko: table panko.event is missing")));
+	return table_open(relid, AccessShareLock);
+}
+
+/* A range bound as a timestamptz (MINVALUE and MAXVALUE as infinities). */
+static TimestampTz
+BoundValue(PartitionBoundInfo bi, int i)
+{
+	switch (bi->kind[i][0])
+	{
+		case PARTITION_RANGE_DATUM_MINVALUE:
+			return DT_NOBEGIN;
+		case PARTITION_RANGE_DATUM_MAXVALUE:
+			return DT_NOEND;
+		default:
+			return DatumGetTimestampTz(bi->datums[i][0]);
+	}
+}
+
+/*
+ * The partitions of events, in order of their bounds, as a palloc'd copy
+ * (the relcache may rebuild its descriptor while the caller runs queries).
+ * In range partitioning, indexes[i] names the partition whose upper bound
+ * is datums[i]; its lower bound is datums[i - 1].
+ */
+PartitionSpan *
+PankoPartitionSpans(Relation events, int *count)
+{
+	PartitionDesc pd = RelationGetPartitionDesc(events, true);
+	PartitionBoundInfo bi = pd->boundinfo;
+	PartitionSpan *spans = palloc(sizeof(PartitionSpan) * Max(pd->nparts, 1));
+	int			n = 0;
+
+	if (pd->nparts > 0 && bi != NULL && bi->strategy == PARTITION_STRATEGY_RANGE)
+	{
+		for (int i = 1; i < bi->ndatums; i++)
+		{
+			int			p = bi->indexes[i];
+
+			if (p < 0 || p >= pd->nparts || !pd->is_leaf[p])
+				continue;
+			spans[n].relid = pd->oids[p];
+			spans[n].lower = BoundValue(bi, i - 1);
+			spans[n].upper = BoundValue(bi, i);
+			n++;
+		}
+	}
+	*count = n;
+	return spans;
+}
+
+/* The index of the span holding ts, or -1. */
+int
+PankoSpanFor(const PartitionSpan *spans, int count, TimestampTz ts)
+{
+	int			lo = 0,
+				hi = count - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (ts < spans[mid].lower)
+			hi = mid - 1;
+		else if (ts >= spans[mid].upper)
+			lo = mid + 1;
+		else
+			return mid;
+	}
+	return -1;
+}
+
+/*
+ * True when the partition's heap has never had a page: no transaction ever
+ * stored a row there, so no snapshot can see one.  PostgreSQL writes a new
+ * page to the file when it extends a relation, before any row goes on it,
+ * so a committed row always means a non-empty file.  This looks at the
+ * file's size only (no lock, no relcache entry): partitions made ahead of
+ * time stay empty until their day comes, and a walk in descending order
+ * starts with them.  Anything unexpected answers false (read it).
+ */
+bool
+PankoPartitionIsEmpty(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Form_pg_class form;
+	RelFileNode rnode;
+	char	   *path;
+	struct stat st;
+	bool		empty = false;
+
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	form = (Form_pg_class) GETSTRUCT(tuple);
+	if (form->relkind == RELKIND_RELATION && OidIsValid(form->relfilenode) &&
+		form->relpersistence == RELPERSISTENCE_PERMANENT)
+	{
+		rnode.spcNode = OidIsValid(form->reltablespace) ? form->reltablespace : MyDatabaseTableSpace;
+		rnode.dbNode = MyDatabaseId;
+		rnode.relNode = form->relfilenode;
+		path = relpathperm(rnode, MAIN_FORKNUM);
+		empty = (stat(path, &st) == 0 && st.st_size == 0);
+		pfree(path);
+	}
+	ReleaseSysCache(tuple);
+	return empty;
+}
+
+/*
+ * A timestamptz as a literal that reads back the same under any DateStyle
+ * and TimeZone: ISO 8601 in UTC with an explicit offset.
+ */
+void
+PankoAppendTimestampLiteral(StringInfo buf, TimestampTz ts)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (TIMESTAMP_IS_NOBEGIN(ts))
+	{
+		appendStringInfoString(buf, "'-infinity'::pg_catalog.timestamptz");
+		return;
+	}
+	if (TIMESTAMP_IS_NOEND(ts))
+	{
+		appendStringInfoString(buf, "'infinity'::pg_catalog.timestamptz");
+		return;
+	}
+	if (timestamp2tm((Timestamp) ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("panko: partition bound out of range")));
+	appendStringInfo(buf, "'%04d-%02d-%02d %02d:%02d:%02d.%06d+00%s'::pg_catalog.timestamptz",
+					 tm.tm_year > 0 ? tm.tm_year : -(tm.tm_year - 1), tm.tm_mon, tm.tm_mday,
+					 tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec,
+					 tm.tm_year > 0 ? "" : " BC");
+}
+
+/* ---------------------------------------------------------------- event types */
+
+typedef struct EventTypeEntry
+{
+	int32		id;				/* key */
+	char	   *name;
+	text	   *name_text;
+} EventTypeEntry;
+
+static HTAB *type_names = NULL;
+static MemoryContext type_names_cxt = NULL;
+static Oid	type_names_relid = InvalidOid;
+static Oid	type_name_index = InvalidOid;
+static int	type_count = 0;
+
+/* (Re)load every event type of panko.event_type into the cache. */
+static void
+LoadEventTypes(Oid relid)
+{
+	HASHCTL		ctl;
+	Relation	rel;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+
+	type_names = NULL;
+	if (type_names_cxt != NULL)
+		MemoryContextDelete(type_names_cxt);
+	type_names_cxt = AllocSetContextCreate(CacheMemoryContext, "panko event type names",
+										   ALLOCSET_SMALL_SIZES);
+	type_names_relid = InvalidOid;
+	type_name_index = InvalidOid;
+	type_count = 0;
+	ctl.keysize = sizeof(int32);
+	ctl.entrysize = sizeof(EventTypeEntry);
+	ctl.hcxt = type_names_cxt;
+	type_names = hash_create("panko event type names", 64, &ctl,
+							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	rel = table_open(relid, AccessShareLock);
+	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	slot = table_slot_create(rel, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		int32		id = DatumGetInt32(slot_getattr(slot, 1, &isnull));
+		text	   *name = DatumGetTextPP(slot_getattr(slot, 2, &isnull));
+		bool		found;
+		EventTypeEntry *e = hash_search(type_names, &id, HASH_ENTER, &found);
+
+		e->name = MemoryContextStrdup(type_names_cxt, text_to_cstring(name));
+		e->name_text = (text *) MemoryContextAlloc(type_names_cxt, VARHDRSZ + strlen(e->name));
+		SET_VARSIZE(e->name_text, VARHDRSZ + strlen(e->name));
+		memcpy(VARDATA(e->name_text), e->name, strlen(e->name));
+		if (!found)
+			type_count++;
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	type_names_relid = relid;
+}
+
+/* The cache, made for this incarnation of panko.event_type. */
+static void
+EnsureEventTypes(void)
+{
+	Oid			relid = PankoRelid("event_type");
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("panko: table panko.event_type is missing")));
+	if (type_names == NULL || relid != type_names_relid)
+		LoadEventTypes(relid);
+}
+
+/*
+ * The name of event type id (and the same as text, when asked); reloads
+ * the cache once when the id is new to it.
+ */
+const char *
+PankoEventTypeName(int32 id, text **as_text)
+{
+	EventTypeEntry *e;
+	bool		found;
+
+	EnsureEventTypes();
+	e = hash_search(type_names, &id, HASH_FIND, &found);
+	if (e == NULL)
+	{
+		LoadEventTypes(type_names_relid);
+		e = hash_search(type_names, &id, HASH_FIND, &found);
+		if (e == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("panko: event type %d is not in panko.event_type", id)));
+	}
+	if (as_text)
+		*as_text = e->name_text;
+	return e->name;
+}
+
+/* The unique index on panko.event_type (name). */
+static Oid
+EventTypeNameIndex(Relation rel)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			result = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		HeapTuple	tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index index;
+
+		if (!HeapTupleIsValid(tuple))
+			continue;
+		index = (Form_pg_index) GETSTRUCT(tuple);
+		if (index->indisunique && index->indnatts == 1 && index->indkey.values[0] == 2)
+			result = index->indexrelid;
+		ReleaseSysCache(tuple);
+		if (OidIsValid(result))
+			break;
+	}
+	list_free(indexes);
+	return result;
+}
+
+/* The id of the event type called name, from the table (not the cache). */
+bool
+PankoEventTypeId(const char *name, int32 *id)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tuple;
+	bool		found = false;
+
+	EnsureEventTypes();
+	rel = table_open(type_names_relid, AccessShareLock);
+	if (!OidIsValid(type_name_index))
+		type_name_index = EventTypeNameIndex(rel);
+	ScanKeyInit(&key, 2, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(name));
+	scan = systable_beginscan(rel, type_name_index, OidIsValid(type_name_index),
+							  GetActiveSnapshot(), 1, &key);
+	if ((tuple = systable_getnext(scan)) != NULL)
+	{
+		bool		isnull;
+
+		*id = DatumGetInt32(heap_getattr(tuple, 1, RelationGetDescr(rel), &isnull));
+		found = true;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/* The share of events of one event type, taking the types as equally common. */
+double
+PankoEventTypeShare(void)
+{
+	EnsureEventTypes();
+	return type_count > 0 ? 1.0 / type_count : 1.0;
+}
+
+/* ---------------------------------------------------------------- the registry */
+
+static Oid	registry_relid = InvalidOid;
+static Oid	registry_index = InvalidOid;
+
+/*
+ * The registry's generated for a message_id hash: the newest timestamp of
+ * the events (live or expired) whose ids have this hash; false when there
+ * is none, so no stored event has that id.  The row is written in the same
+ * transaction as its event, so the caller's snapshot sees both or neither.
+ */
+bool
+PankoRegistryLookup(int64 id_hash, TimestampTz *generated)
+{
+	Oid			relid = PankoRelid("event_message");
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tuple;
+	bool		found = false;
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("panko: table panko.event_message is missing")));
+	rel = table_open(relid, AccessShareLock);
+	if (relid != registry_relid)
+	{
+		registry_index = RelationGetPrimaryKeyIndex(rel);
+		registry_relid = relid;
+	}
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id_hash));
+	scan = systable_beginscan(rel, registry_index, OidIsValid(registry_index),
+							  GetActiveSnapshot(), 1, &key);
+	if ((tuple = systable_getnext(scan)) != NULL)
+	{
+		bool		isnull;
+
+		*generated = DatumGetTimestampTz(heap_getattr(tuple, 2, RelationGetDescr(rel), &isnull));
+		found = true;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/* The registry key: 64 bits of hash, checked against the events on a hit. */
+int64
+PankoMessageIdHash(const char *message_id, int len)
+{
+	return (int64) hash_bytes_extended((const unsigned char *) message_id, len,
+									   PANKO_MESSAGE_ID_HASH_SEED);
+}

@@ -1,0 +1,44 @@
+/*
+ * event_store.h
+ *		What the read path knows about the store without running SQL: the
+ *		partitions of panko.event in order of their bounds, the names of
+ *		event types, the registry of message_ids, and the summaries of
+ *		trait keys that let a walk skip partitions.
+ */
+#ifndef PANKO_EVENT_STORE_H
+#define PANKO_EVENT_STORE_H
+
+#include "postgres.h"
+#include "lib/stringinfo.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "traits.h"
+
+/* One partition of panko.event: [lower, upper). */
+typedef struct PartitionSpan
+{
+	Oid			relid;
+	TimestampTz lower;
+	TimestampTz upper;
+} PartitionSpan;
+
+/* event_cache.c */
+extern Oid	PankoRelid(const char *name);
+extern Relation PankoOpenEvents(void);
+extern PartitionSpan *PankoPartitionSpans(Relation events, int *count);
+extern int	PankoSpanFor(const PartitionSpan *spans, int count, TimestampTz ts);
+extern bool PankoPartitionIsEmpty(Oid relid);
+extern void PankoAppendTimestampLiteral(StringInfo buf, TimestampTz ts);
+extern const char *PankoEventTypeName(int32 id, text **as_text);
+extern bool PankoEventTypeId(const char *name, int32 *id);
+extern double PankoEventTypeShare(void);
+extern bool PankoRegistryLookup(int64 id_hash, TimestampTz *generated);
+extern int64 PankoMessageIdHash(const char *message_id, int len);
+
+/* event_json.c */
+extern void PankoAppendEventJson(StringInfo buf, const char *message_id, int idlen,
+								 const char *event_type, int typelen, TimestampTz generated,
+								 const Traits *traits, const struct varlena *raw);
+
+#endif							/* PANKO_EVENT_STORE_H */
