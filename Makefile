@@ -35,6 +35,7 @@ OBJS = \
 	src/event_json.o \
 	src/event_query.o \
 	src/event_cache.o \
+	src/api_events.o \
 	src/identity.o \
 	src/worker.o
 

@@ -84,10 +84,24 @@ iso_timestamp(PG_FUNCTION_ARGS)
 }
 
 /*
- * panko.parse_timestamp(text, what): the ISO 8601 rules of the API (no zone
- * is UTC, an offset is converted, a bare date is midnight) with an error
- * that names the parameter.
+ * The ISO 8601 rules of the API (no zone is UTC, an offset is converted, a
+ * bare date is midnight) with an error that names the parameter: for
+ * panko.parse_timestamp(text, what) and api_get_events' time bounds.
  */
+void
+PankoCheckTimestamp(const char *value, int len, const char *what)
+{
+	Timestamp	ts;
+	const char *problem;
+
+	if (!PankoParseTimestamp(value, len, &ts, &problem))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
+				 errmsg("Invalid %s \"%.*s\": %s", what,
+						PankoQuoteLen(value, len), value, problem)));
+}
+
+/* panko.parse_timestamp(text, what) */
 Datum
 parse_timestamp(PG_FUNCTION_ARGS)
 {
@@ -103,10 +117,6 @@ parse_timestamp(PG_FUNCTION_ARGS)
 	what = PG_ARGISNULL(1) ? "timestamp" : text_to_cstring(PG_GETARG_TEXT_PP(1));
 
 	if (!PankoParseTimestamp(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &ts, &problem))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
-				 errmsg("Invalid %s \"%.*s\": %s", what,
-						PankoQuoteLen(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)), VARDATA_ANY(t),
-						problem)));
+		PankoCheckTimestamp(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), what);
 	PG_RETURN_TIMESTAMPTZ((TimestampTz) ts);
 }

@@ -111,6 +111,9 @@ typedef enum PlanKind
  */
 #define ORDERED_MIN_SELECTIVITY 0.01
 
+/* More trait filters than this are never looked up in the GIN index together. */
+#define GIN_MAX_FILTERS		64
+
 /* One call: the filter as parameters and conditions, the order, the page. */
 typedef struct EventQuery
 {
@@ -789,6 +792,14 @@ ChooseKind(EventQuery *q, const PartitionSpan *spans, int nspans)
 	}
 	else
 		q->kind = PLAN_CUSTOM;
+
+	/*
+	 * GIN deduplicates the keys of a scan pairwise: for a long list of
+	 * filters, reading in time order (the first failing filter decides each
+	 * row) is the linear plan.
+	 */
+	if (q->kind == PLAN_INDEXED && tq != NULL && TraitQueryCount(tq) > GIN_MAX_FILTERS)
+		q->kind = PLAN_ORDERED;
 
 	/* A session that switched the kind's scan off gets the other, or its own plan. */
 	if (q->kind == PLAN_ORDERED && !enable_indexscan)

@@ -36,6 +36,9 @@ extern double PankoEventTypeShare(void);
 extern bool PankoRegistryLookup(int64 id_hash, TimestampTz *generated);
 extern int64 PankoMessageIdHash(const char *message_id, int len);
 
+/* event_query.c */
+extern StringInfo panko_events_json_sink;
+
 /* event_json.c */
 extern void PankoAppendEventJson(StringInfo buf, const char *message_id, int idlen,
 								 const char *event_type, int typelen, TimestampTz generated,

@@ -197,6 +197,32 @@ PankoCallerIsMember(void)
 	return ResolveCaller() == CALLER_MEMBER;
 }
 
+/* For api_get_events: an admin (of a project, or of all of them)? */
+bool
+PankoCallerIsAdmin(void)
+{
+	CallerMode	mode = ResolveCaller();
+
+	return mode == CALLER_ADMIN || mode == CALLER_ALL;
+}
+
+/*
+ * Upstream's rule for /v2/events, as panko.api_require_identity() says it:
+ * a caller without user and project is refused (403), unless it sees
+ * everything.
+ */
+void
+PankoRequireIdentity(void)
+{
+	if (ResolveCaller() == CALLER_ALL)
+		return;
+	if (!panko_request_user_id || !panko_request_user_id[0] ||
+		!panko_request_project_id || !panko_request_project_id[0])
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("The request needs a user and a project (X-User-Id and X-Project-Id)")));
+}
+
 /* panko.caller_mode(): what the row-level security policy lets through. */
 Datum
 caller_mode(PG_FUNCTION_ARGS)
@@ -275,15 +301,22 @@ caller_project(PG_FUNCTION_ARGS)
  * all_tenants=true in a query: honoured for an admin identity only (for
  * anyone else it stays an ordinary trait filter).  Returns whether it took.
  */
-Datum
-enable_all_tenants(PG_FUNCTION_ARGS)
+bool
+PankoEnableAllTenants(void)
 {
 	CallerMode	mode = ResolveCaller();
 
 	if (mode == CALLER_ALL)
-		PG_RETURN_BOOL(true);
+		return true;
 	if (mode != CALLER_ADMIN)
-		PG_RETURN_BOOL(false);
+		return false;
 	SetLocal("panko.request_all_tenants", "on");
-	PG_RETURN_BOOL(true);
+	return true;
+}
+
+/* panko.enable_all_tenants() */
+Datum
+enable_all_tenants(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(PankoEnableAllTenants());
 }

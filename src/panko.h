@@ -69,6 +69,14 @@ extern void PankoSPIConnect(void);
 extern SPIPlanPtr PankoKeepPlan(SPIPlanPtr *slot, const char *sql, int nargs,
 								Oid *argtypes, int cursor_options);
 
+/* identity.c (with PankoCallerIsMember and PankoCallerScope in traits.h) */
+extern bool PankoCallerIsAdmin(void);
+extern void PankoRequireIdentity(void);
+extern bool PankoEnableAllTenants(void);
+
+/* event_json.c */
+extern void PankoCheckTimestamp(const char *value, int len, const char *what);
+
 /* worker.c */
 extern void PankoWorkerRegister(void);
 

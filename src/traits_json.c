@@ -361,15 +361,35 @@ traits_from_jsonb(PG_FUNCTION_ARGS)
  * does (the same bytes json and jsonb print), in runs: most trait names and
  * values need no escape at all.
  */
+#define SWAR_ONES	UINT64CONST(0x0101010101010101)
+#define SWAR_HIGHS	UINT64CONST(0x8080808080808080)
+#define SWAR_ZERO(w)	(((w) - SWAR_ONES) & ~(w) & SWAR_HIGHS)
+
+/* Does any of these 8 bytes need an escape (< 0x20, '"' or '\\')? */
+static inline bool
+NeedsEscape8(const char *p)
+{
+	uint64		w;
+
+	memcpy(&w, p, 8);
+	return (((w - SWAR_ONES * 0x20) & ~w & SWAR_HIGHS) |
+			SWAR_ZERO(w ^ (SWAR_ONES * '"')) |
+			SWAR_ZERO(w ^ (SWAR_ONES * '\\'))) != 0;
+}
+
 void
 AppendJsonString(StringInfo buf, const char *s, int len)
 {
 	const char *run = s;
 	const char *end = s + len;
+	const char *p = s;
 
 	enlargeStringInfo(buf, len + 2);
 	buf->data[buf->len++] = '"';
-	for (const char *p = s; p < end; p++)
+	/* eight bytes at a time while none needs an escape */
+	while (end - p >= 8 && !NeedsEscape8(p))
+		p += 8;
+	for (; p < end; p++)
 	{
 		unsigned char c = (unsigned char) *p;
 		const char *esc;
