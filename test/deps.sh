@@ -13,7 +13,7 @@ PACKAGES=(
     python3-openstackclient python3-pankoclient python3-ceilometer
     wrk curl procps
     keystone uwsgi-core uwsgi-plugin-python3 python3-keystoneclient
-    libcurl4-openssl-dev libjansson-dev
+    libcurl4-openssl-dev libjansson-dev libssl-dev
 )
 
 missing=()

@@ -35,7 +35,9 @@ static const char usage_text[] =
 "                         (PANKO_API_LISTEN, default 127.0.0.1:8977)\n"
 "  --db CONNINFO          libpq connection string or URI; empty means libpq's\n"
 "                         PG* environment variables (PANKO_API_DB)\n"
-"  --auth MODE            keystone-headers: trust X-User-Id, X-Project-Id and\n"
+"  --auth MODE            keystone: validate each request's X-Auth-Token with\n"
+"                         Keystone (the --keystone-* options below);\n"
+"                         keystone-headers: trust X-User-Id, X-Project-Id and\n"
 "                         X-Roles set by Keystone's middleware or a gateway;\n"
 "                         none: every caller is an admin seeing all projects,\n"
 "                         allowed only on a loopback address, answering only\n"
@@ -62,6 +64,40 @@ static const char usage_text[] =
 "                         (PANKO_API_TIMEOUT, default 30)\n"
 "  --log FILE             append the request log to FILE, reopened on SIGHUP\n"
 "                         (PANKO_API_LOG, default standard error)\n"
+"\n"
+"With --auth keystone (every request but / and /healthcheck needs a token;\n"
+"identity headers are ignored):\n"
+"  --keystone-url URL     Keystone, with or without /v3 (PANKO_API_KEYSTONE_URL)\n"
+"  --keystone-user NAME   panko-api's service user (PANKO_API_KEYSTONE_USER)\n"
+"  --keystone-password-file FILE\n"
+"                         its password, the file's first line\n"
+"                         (PANKO_API_KEYSTONE_PASSWORD_FILE; or the password\n"
+"                         itself in PANKO_API_KEYSTONE_PASSWORD)\n"
+"  --keystone-project NAME\n"
+"                         the project of its token (PANKO_API_KEYSTONE_PROJECT)\n"
+"  --keystone-user-domain NAME, --keystone-project-domain NAME\n"
+"                         (PANKO_API_KEYSTONE_USER_DOMAIN,\n"
+"                         PANKO_API_KEYSTONE_PROJECT_DOMAIN, default Default)\n"
+"  --keystone-app-credential-id ID, --keystone-app-credential-secret-file FILE\n"
+"                         an application credential instead of a password\n"
+"                         (PANKO_API_KEYSTONE_APP_CREDENTIAL_ID,\n"
+"                         PANKO_API_KEYSTONE_APP_CREDENTIAL_SECRET_FILE; or the\n"
+"                         secret in PANKO_API_KEYSTONE_APP_CREDENTIAL_SECRET)\n"
+"  --keystone-cafile FILE CA certificates for an https:// Keystone\n"
+"                         (PANKO_API_KEYSTONE_CAFILE, default the system's)\n"
+"  --keystone-connect-timeout SECONDS, --keystone-timeout SECONDS\n"
+"                         (PANKO_API_KEYSTONE_CONNECT_TIMEOUT, default 2;\n"
+"                         PANKO_API_KEYSTONE_TIMEOUT, default 5)\n"
+"  --token-cache-size N   validated tokens kept in memory\n"
+"                         (PANKO_API_TOKEN_CACHE_SIZE, default 10000)\n"
+"  --token-cache-time SECONDS\n"
+"                         how long a validated token is trusted, never past\n"
+"                         its expiry (PANKO_API_TOKEN_CACHE_TIME, default 300)\n"
+"  --token-negative-cache-time SECONDS\n"
+"                         how long an invalid token is remembered\n"
+"                         (PANKO_API_TOKEN_NEGATIVE_CACHE_TIME, default 5)\n"
+"Keystone refusing the service credentials at start is fatal; Keystone\n"
+"unreachable is not: requests answer 503 until it answers.\n"
 "  --help                 show this help and exit\n"
 "  --version              show the version and exit\n"
 "\n"
@@ -87,6 +123,20 @@ enum
 	OPT_MAX_BODY,
 	OPT_TIMEOUT,
 	OPT_LOG,
+	OPT_KS_URL,
+	OPT_KS_USER,
+	OPT_KS_PASSWORD_FILE,
+	OPT_KS_PROJECT,
+	OPT_KS_USER_DOMAIN,
+	OPT_KS_PROJECT_DOMAIN,
+	OPT_KS_APP_CRED_ID,
+	OPT_KS_APP_CRED_SECRET_FILE,
+	OPT_KS_CAFILE,
+	OPT_KS_CONNECT_TIMEOUT,
+	OPT_KS_TIMEOUT,
+	OPT_TOKEN_CACHE_SIZE,
+	OPT_TOKEN_CACHE_TIME,
+	OPT_TOKEN_NEGATIVE_CACHE_TIME,
 	OPT_HELP,
 	OPT_VERSION
 };
@@ -272,7 +322,53 @@ static const struct
 	offsetof(api_config, statement_timeout)},
 	{OPT_MAX_BODY, "--max-body", 1, 1L << 30, " bytes", offsetof(api_config, max_body)},
 	{OPT_TIMEOUT, "--timeout", 1, 86400, " seconds", offsetof(api_config, timeout)},
+	{OPT_KS_CONNECT_TIMEOUT, "--keystone-connect-timeout", 1, 600, " seconds",
+	offsetof(api_config, ks_connect_timeout)},
+	{OPT_KS_TIMEOUT, "--keystone-timeout", 1, 600, " seconds",
+	offsetof(api_config, ks_timeout)},
+	{OPT_TOKEN_CACHE_SIZE, "--token-cache-size", 1, 10000000, "",
+	offsetof(api_config, token_cache_size)},
+	{OPT_TOKEN_CACHE_TIME, "--token-cache-time", 0, 86400, " seconds",
+	offsetof(api_config, token_cache_time)},
+	{OPT_TOKEN_NEGATIVE_CACHE_TIME, "--token-negative-cache-time", 0, 3600, " seconds",
+	offsetof(api_config, token_negative_cache_time)},
 };
+
+/* The string settings, each a malloc'd copy in its field ("" = unset). */
+static const struct
+{
+	int			opt;
+	size_t		field;			/* offsetof(api_config, ...), a char * */
+}			str_options[] =
+{
+	{OPT_DB, offsetof(api_config, db)},
+	{OPT_KS_URL, offsetof(api_config, ks_url)},
+	{OPT_KS_USER, offsetof(api_config, ks_user)},
+	{OPT_KS_PASSWORD_FILE, offsetof(api_config, ks_password_file)},
+	{OPT_KS_PROJECT, offsetof(api_config, ks_project)},
+	{OPT_KS_USER_DOMAIN, offsetof(api_config, ks_user_domain)},
+	{OPT_KS_PROJECT_DOMAIN, offsetof(api_config, ks_project_domain)},
+	{OPT_KS_APP_CRED_ID, offsetof(api_config, ks_app_cred_id)},
+	{OPT_KS_APP_CRED_SECRET_FILE, offsetof(api_config, ks_app_cred_secret_file)},
+	{OPT_KS_CAFILE, offsetof(api_config, ks_cafile)},
+};
+
+/* Set a string setting when opt is one; 1 when it is not. */
+static int
+apply_str(api_config *c, int opt, const char *value)
+{
+	for (size_t i = 0; i < sizeof(str_options) / sizeof(str_options[0]); i++)
+	{
+		char	  **field = (char **) ((char *) c + str_options[i].field);
+
+		if (str_options[i].opt != opt)
+			continue;
+		free(*field);
+		*field = strdup(value);
+		return *field ? 0 : bad("setting", value, "out of memory");
+	}
+	return 1;
+}
 
 /* Set an integer setting when opt is one; 1 when it is not. */
 static int
@@ -303,23 +399,21 @@ apply(api_config *c, int opt, const char *value)
 {
 	int			rc = apply_int(c, opt, value);
 
-	if (rc <= 0)
+	if (rc <= 0 || (rc = apply_str(c, opt, value)) <= 0)
 		return rc;
 	switch (opt)
 	{
 		case OPT_LISTEN:
 			return set_listen(c, value);
-		case OPT_DB:
-			free(c->db);
-			c->db = strdup(value);
-			return 0;
 		case OPT_AUTH:
-			if (strcmp(value, "keystone-headers") == 0)
+			if (strcmp(value, "keystone") == 0)
+				c->auth = AUTH_KEYSTONE;
+			else if (strcmp(value, "keystone-headers") == 0)
 				c->auth = AUTH_KEYSTONE_HEADERS;
 			else if (strcmp(value, "none") == 0)
 				c->auth = AUTH_NONE;
 			else
-				return bad("--auth", value, "expected keystone-headers or none");
+				return bad("--auth", value, "expected keystone, keystone-headers or none");
 			return 0;
 		case OPT_CORS:
 			return add_origins(c, value);
@@ -333,25 +427,129 @@ apply(api_config *c, int opt, const char *value)
 	return -1;
 }
 
+/*
+ * Every option that takes a value: its flag, and the variable that sets it
+ * too (a flag wins).
+ */
 static const struct
 {
+	const char *name;
 	int			opt;
 	const char *env;
-}			env_names[] =
+}			options[] =
 {
-	{OPT_LISTEN, "PANKO_API_LISTEN"},
-	{OPT_DB, "PANKO_API_DB"},
-	{OPT_AUTH, "PANKO_API_AUTH"},
-	{OPT_CORS, "PANKO_API_CORS_ORIGIN"},
-	{OPT_PREFIX, "PANKO_API_PREFIX"},
-	{OPT_THREADS, "PANKO_API_THREADS"},
-	{OPT_MAX_LIMIT, "PANKO_API_MAX_LIMIT"},
-	{OPT_MAX_FILTERS, "PANKO_API_MAX_FILTERS"},
-	{OPT_STATEMENT_TIMEOUT, "PANKO_API_STATEMENT_TIMEOUT"},
-	{OPT_MAX_BODY, "PANKO_API_MAX_BODY"},
-	{OPT_TIMEOUT, "PANKO_API_TIMEOUT"},
-	{OPT_LOG, "PANKO_API_LOG"},
+	{"listen", OPT_LISTEN, "PANKO_API_LISTEN"},
+	{"db", OPT_DB, "PANKO_API_DB"},
+	{"auth", OPT_AUTH, "PANKO_API_AUTH"},
+	{"cors-origin", OPT_CORS, "PANKO_API_CORS_ORIGIN"},
+	{"prefix", OPT_PREFIX, "PANKO_API_PREFIX"},
+	{"threads", OPT_THREADS, "PANKO_API_THREADS"},
+	{"max-limit", OPT_MAX_LIMIT, "PANKO_API_MAX_LIMIT"},
+	{"max-filters", OPT_MAX_FILTERS, "PANKO_API_MAX_FILTERS"},
+	{"statement-timeout", OPT_STATEMENT_TIMEOUT, "PANKO_API_STATEMENT_TIMEOUT"},
+	{"max-body", OPT_MAX_BODY, "PANKO_API_MAX_BODY"},
+	{"timeout", OPT_TIMEOUT, "PANKO_API_TIMEOUT"},
+	{"log", OPT_LOG, "PANKO_API_LOG"},
+	{"keystone-url", OPT_KS_URL, "PANKO_API_KEYSTONE_URL"},
+	{"keystone-user", OPT_KS_USER, "PANKO_API_KEYSTONE_USER"},
+	{"keystone-password-file", OPT_KS_PASSWORD_FILE, "PANKO_API_KEYSTONE_PASSWORD_FILE"},
+	{"keystone-project", OPT_KS_PROJECT, "PANKO_API_KEYSTONE_PROJECT"},
+	{"keystone-user-domain", OPT_KS_USER_DOMAIN, "PANKO_API_KEYSTONE_USER_DOMAIN"},
+	{"keystone-project-domain", OPT_KS_PROJECT_DOMAIN, "PANKO_API_KEYSTONE_PROJECT_DOMAIN"},
+	{"keystone-app-credential-id", OPT_KS_APP_CRED_ID, "PANKO_API_KEYSTONE_APP_CREDENTIAL_ID"},
+	{"keystone-app-credential-secret-file", OPT_KS_APP_CRED_SECRET_FILE, "PANKO_API_KEYSTONE_APP_CREDENTIAL_SECRET_FILE"},
+	{"keystone-cafile", OPT_KS_CAFILE, "PANKO_API_KEYSTONE_CAFILE"},
+	{"keystone-connect-timeout", OPT_KS_CONNECT_TIMEOUT, "PANKO_API_KEYSTONE_CONNECT_TIMEOUT"},
+	{"keystone-timeout", OPT_KS_TIMEOUT, "PANKO_API_KEYSTONE_TIMEOUT"},
+	{"token-cache-size", OPT_TOKEN_CACHE_SIZE, "PANKO_API_TOKEN_CACHE_SIZE"},
+	{"token-cache-time", OPT_TOKEN_CACHE_TIME, "PANKO_API_TOKEN_CACHE_TIME"},
+	{"token-negative-cache-time", OPT_TOKEN_NEGATIVE_CACHE_TIME, "PANKO_API_TOKEN_NEGATIVE_CACHE_TIME"},
 };
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+/* A set string setting ("" counts as unset). */
+static bool
+given(const char *s)
+{
+	return s != NULL && *s != '\0';
+}
+
+/*
+ * A secret: the first line of file when one is named, else the variable
+ * env.  NULL (with a message) when neither gives one.
+ */
+static char *
+read_secret(const char *file, const char *env, const char *what)
+{
+	char	   *line = NULL;
+	size_t		cap = 0;
+	ssize_t		n;
+	FILE	   *f;
+
+	if (!given(file))
+	{
+		const char *v = getenv(env);
+
+		if (given(v))
+			return strdup(v);
+		fprintf(stderr, "panko-api: --auth keystone needs %s: a file (%s-file) "
+				"or the variable %s\n", what, what, env);
+		return NULL;
+	}
+	f = fopen(file, "r");
+	if (f == NULL)
+	{
+		fprintf(stderr, "panko-api: cannot read %s file \"%s\": %s\n", what,
+				file, strerror(errno));
+		return NULL;
+	}
+	n = getline(&line, &cap, f);
+	fclose(f);
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	if (n <= 0)
+	{
+		fprintf(stderr, "panko-api: the %s file \"%s\" is empty\n", what, file);
+		free(line);
+		return NULL;
+	}
+	return line;
+}
+
+/* --auth keystone: the URL and one complete set of credentials. */
+static int
+keystone_settings(api_config *c)
+{
+	if (!given(c->ks_url))
+	{
+		fprintf(stderr, "panko-api: --auth keystone needs --keystone-url\n");
+		return -1;
+	}
+	if (strncmp(c->ks_url, "http://", 7) != 0 && strncmp(c->ks_url, "https://", 8) != 0)
+		return bad("--keystone-url", c->ks_url, "expected http://... or https://...");
+	if (given(c->ks_app_cred_id))
+	{
+		if (given(c->ks_user) || given(c->ks_project))
+		{
+			fprintf(stderr, "panko-api: give either an application credential or "
+					"--keystone-user and --keystone-project, not both\n");
+			return -1;
+		}
+		c->ks_app_cred_secret = read_secret(c->ks_app_cred_secret_file,
+											"PANKO_API_KEYSTONE_APP_CREDENTIAL_SECRET",
+											"--keystone-app-credential-secret");
+		return c->ks_app_cred_secret ? 0 : -1;
+	}
+	if (!given(c->ks_user) || !given(c->ks_project))
+	{
+		fprintf(stderr, "panko-api: --auth keystone needs --keystone-user, "
+				"--keystone-project and a password (or an application credential)\n");
+		return -1;
+	}
+	c->ks_password = read_secret(c->ks_password_file, "PANKO_API_KEYSTONE_PASSWORD",
+								 "--keystone-password");
+	return c->ks_password ? 0 : -1;
+}
 
 /*
  * Fill *c from defaults, then the environment, then argv.  Returns 0 to
@@ -360,23 +558,7 @@ static const struct
 int
 config_load(int argc, char **argv, api_config *c)
 {
-	static const struct option longopts[] = {
-		{"listen", required_argument, NULL, OPT_LISTEN},
-		{"db", required_argument, NULL, OPT_DB},
-		{"auth", required_argument, NULL, OPT_AUTH},
-		{"cors-origin", required_argument, NULL, OPT_CORS},
-		{"prefix", required_argument, NULL, OPT_PREFIX},
-		{"threads", required_argument, NULL, OPT_THREADS},
-		{"max-limit", required_argument, NULL, OPT_MAX_LIMIT},
-		{"max-filters", required_argument, NULL, OPT_MAX_FILTERS},
-		{"statement-timeout", required_argument, NULL, OPT_STATEMENT_TIMEOUT},
-		{"max-body", required_argument, NULL, OPT_MAX_BODY},
-		{"timeout", required_argument, NULL, OPT_TIMEOUT},
-		{"log", required_argument, NULL, OPT_LOG},
-		{"help", no_argument, NULL, OPT_HELP},
-		{"version", no_argument, NULL, OPT_VERSION},
-		{NULL, 0, NULL, 0}
-	};
+	struct option longopts[N_OPTIONS + 3];
 	long		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	bool		cors_from_flags = false;
 	int			opt;
@@ -391,19 +573,31 @@ config_load(int argc, char **argv, api_config *c)
 	c->statement_timeout = 10;
 	c->max_body = 10 * 1024 * 1024;
 	c->timeout = 30;
+	c->ks_user_domain = strdup("Default");
+	c->ks_project_domain = strdup("Default");
+	c->ks_connect_timeout = 2;
+	c->ks_timeout = 5;
+	c->token_cache_size = 10000;
+	c->token_cache_time = 300;
+	c->token_negative_cache_time = 5;
 	if (set_listen(c, "127.0.0.1:8977") != 0)
 		return -1;
 
-	for (size_t i = 0; i < sizeof(env_names) / sizeof(env_names[0]); i++)
+	for (size_t i = 0; i < N_OPTIONS; i++)
 	{
-		const char *v = getenv(env_names[i].env);
+		const char *v = getenv(options[i].env);
 
-		if (v != NULL && apply(c, env_names[i].opt, v) != 0)
+		longopts[i] = (struct option) {options[i].name, required_argument, NULL,
+		options[i].opt};
+		if (v != NULL && apply(c, options[i].opt, v) != 0)
 		{
-			fprintf(stderr, "panko-api: (from %s)\n", env_names[i].env);
+			fprintf(stderr, "panko-api: (from %s)\n", options[i].env);
 			return -1;
 		}
 	}
+	longopts[N_OPTIONS] = (struct option) {"help", no_argument, NULL, OPT_HELP};
+	longopts[N_OPTIONS + 1] = (struct option) {"version", no_argument, NULL, OPT_VERSION};
+	longopts[N_OPTIONS + 2] = (struct option) {NULL, 0, NULL, 0};
 
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1)
@@ -448,6 +642,8 @@ config_load(int argc, char **argv, api_config *c)
 				"address, not %s\n", c->listen);
 		return -1;
 	}
+	if (c->auth == AUTH_KEYSTONE && keystone_settings(c) != 0)
+		return -1;
 	for (int i = 0; c->auth == AUTH_NONE && i < c->ncors; i++)
 		if (strcmp(c->cors_origins[i], "*") == 0)
 		{

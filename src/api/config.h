@@ -32,6 +32,23 @@ typedef struct api_config
 	long		max_body;
 	long		timeout;		/* seconds */
 	char	   *log_file;		/* NULL = stderr */
+	/* --auth keystone */
+	char	   *ks_url;
+	char	   *ks_user;
+	char	   *ks_password_file;
+	char	   *ks_password;	/* from the file, or PANKO_API_KEYSTONE_PASSWORD */
+	char	   *ks_project;
+	char	   *ks_user_domain;
+	char	   *ks_project_domain;
+	char	   *ks_app_cred_id;
+	char	   *ks_app_cred_secret_file;
+	char	   *ks_app_cred_secret; /* from the file, or the environment */
+	char	   *ks_cafile;
+	long		ks_connect_timeout;	/* seconds */
+	long		ks_timeout;		/* seconds */
+	long		token_cache_size;
+	long		token_cache_time;	/* seconds */
+	long		token_negative_cache_time;	/* seconds */
 } api_config;
 
 extern int	config_load(int argc, char **argv, api_config *out);

@@ -54,15 +54,12 @@ client_socket(struct MHD_Connection *conn)
 
 /* Call one API function with the caller's identity. */
 static void
-call_api(struct MHD_Connection *conn, const handler_settings *hs, reply *r,
+call_api(struct MHD_Connection *conn, const db_identity *who, reply *r,
 		 db_stmt stmt, const char *const *params, int nparams, int ok_status)
 {
-	db_identity id;
 	db_result	res;
 
-	if (!auth_identify(conn, hs->auth, &id, r))
-		return;
-	db_call(stmt, &id, params, nparams, client_socket(conn), &res);
+	db_call(stmt, who, params, nparams, client_socket(conn), &res);
 	reply_db(r, &res, ok_status);
 }
 
@@ -128,7 +125,7 @@ healthcheck(struct MHD_Connection *conn, reply *r)
 /* GET /v2/events: query string and/or JSON body -> params document. */
 static void
 get_events(struct MHD_Connection *conn, api_request *req,
-		   const handler_settings *hs, reply *r)
+		   const handler_settings *hs, const db_identity *who, reply *r)
 {
 	qs_params	qp;
 	PQExpBufferData params;
@@ -152,14 +149,14 @@ get_events(struct MHD_Connection *conn, api_request *req,
 	}
 	qs_params_free(&qp);
 	argv[0] = params.data;
-	call_api(conn, hs, r, STMT_GET_EVENTS, argv, 1, 200);
+	call_api(conn, who, r, STMT_GET_EVENTS, argv, 1, 200);
 	termPQExpBuffer(&params);
 }
 
 /* POST /v2/events: the body, checked to be JSON, goes to the extension. */
 static void
 post_events(struct MHD_Connection *conn, api_request *req,
-			const handler_settings *hs, reply *r)
+			const db_identity *who, reply *r)
 {
 	json_doc	doc;
 	char		err[JSON_ERROR_TEXT_LENGTH + 32];
@@ -174,7 +171,7 @@ post_events(struct MHD_Connection *conn, api_request *req,
 	json_doc_free(&doc);
 	/* the text as received goes to the database, which reads it as jsonb */
 	argv[0] = req->body.data;
-	call_api(conn, hs, r, STMT_POST_EVENTS, argv, 1, 201);
+	call_api(conn, who, r, STMT_POST_EVENTS, argv, 1, 201);
 }
 
 /* The routes that are one call with the path parameters as arguments. */
@@ -199,7 +196,12 @@ handle_request(struct MHD_Connection *conn, api_request *req, reply *r,
 	const char *argv[2] = {req->route.arg[0], req->route.arg[1]};
 	bool		post = strcmp(req->method, "POST") == 0;
 	char		err[256];
+	auth_identity who = {0};
 
+	/* who is asking comes first: / and /healthcheck need no identity */
+	if (req->route.id != ROUTE_ROOT && req->route.id != ROUTE_HEALTH &&
+		!auth_identify(conn, hs->auth, &who, r))
+		return;
 	if (req->route.id != ROUTE_EVENTS || post)
 	{
 		const char *q = req->query ? req->query : "";
@@ -207,7 +209,7 @@ handle_request(struct MHD_Connection *conn, api_request *req, reply *r,
 		if (!qs_check(q, strlen(q), err, sizeof(err)))
 		{
 			reply_error(r, 400, "%s", err);
-			return;
+			goto done;
 		}
 	}
 	switch (req->route.id)
@@ -220,22 +222,24 @@ handle_request(struct MHD_Connection *conn, api_request *req, reply *r,
 			return;
 		case ROUTE_EVENTS:
 			if (post)
-				post_events(conn, req, hs, r);
+				post_events(conn, req, &who.id, r);
 			else
-				get_events(conn, req, hs, r);
-			return;
+				get_events(conn, req, hs, &who.id, r);
+			break;
 		case ROUTE_CAPABILITIES:
 		case ROUTE_EVENT:
 		case ROUTE_EVENT_TYPES:
 		case ROUTE_TRAIT_TYPES:
 		case ROUTE_TRAITS:
 			/* one function, its arguments the decoded path parameters */
-			call_api(conn, hs, r, route_calls[req->route.id].stmt, argv,
+			call_api(conn, &who.id, r, route_calls[req->route.id].stmt, argv,
 					 route_calls[req->route.id].nargs, 200);
-			return;
+			break;
 		case ROUTE_EVENT_TYPE:
 		case ROUTE_NONE:
+			reply_error(r, 404, "The resource could not be found.");
 			break;
 	}
-	reply_error(r, 404, "The resource could not be found.");
+done:
+	auth_identity_free(&who);
 }

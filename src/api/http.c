@@ -153,11 +153,16 @@ target_clean(const char *t)
 	return true;
 }
 
-/* Headers that must appear at most once, and what was seen of them. */
+/*
+ * Headers that must appear at most once, and what was seen of them.  The
+ * identity headers (the first N_IDENTITY_HEADERS) are not even looked at
+ * when the identity comes from a token.
+ */
 static const char *const single_headers[] = {
-	"X-User-Id", "X-Project-Id", "X-Roles", "Host"
+	"X-User-Id", "X-Project-Id", "X-Roles", "Host", "X-Auth-Token"
 };
 #define N_SINGLE_HEADERS (sizeof(single_headers) / sizeof(single_headers[0]))
+#define N_IDENTITY_HEADERS 3
 
 typedef struct header_count
 {
@@ -178,7 +183,8 @@ count_header(void *cls, enum MHD_ValueKind kind, const char *key,
 }
 
 /*
- * The name of an identity (or Host) header given more than once, or NULL.
+ * The name of an identity, Host or X-Auth-Token header given more than
+ * once, or NULL.
  * Only the first copy would be read, and a proxy that appends its header
  * instead of replacing the client's would let the client's copy win.
  */
@@ -189,7 +195,8 @@ repeated_header(struct MHD_Connection *conn)
 
 	memset(&hc, 0, sizeof(hc));
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &hc);
-	for (size_t i = 0; i < N_SINGLE_HEADERS; i++)
+	for (size_t i = settings->identity_headers ? 0 : N_IDENTITY_HEADERS;
+		 i < N_SINGLE_HEADERS; i++)
 		if (hc.n[i] > 1)
 			return single_headers[i];
 	return NULL;

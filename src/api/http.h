@@ -22,6 +22,7 @@ typedef struct http_settings
 	size_t		max_body;
 	const char *prefix;			/* "" or "/path" */
 	bool		loopback_hosts_only;	/* --auth none: Host must be loopback */
+	bool		identity_headers;	/* X-User-Id, ... are read (not keystone) */
 	const char *const *cors_origins;
 	int			ncors;
 	const handler_settings *handlers;

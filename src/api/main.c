@@ -20,6 +20,7 @@
 #include "config.h"
 #include "db.h"
 #include "http.h"
+#include "keystone.h"
 #include "log.h"
 
 /* Seconds to wait for in-flight requests after SIGTERM. */
@@ -59,6 +60,16 @@ drain_and_stop(struct MHD_Daemon *daemon)
 		close(listen_fd);
 }
 
+/* Say why the server does not start, on stderr and in the log file. */
+static bool
+refuse_start(const api_config *config, const char *why)
+{
+	fprintf(stderr, "panko-api: refusing to start: %s\n", why);
+	if (config->log_file)
+		log_msg("refusing to start: %s", why);
+	return false;
+}
+
 /*
  * Fail closed: a login role that bypasses row-level security would show
  * every tenant everything, so the server does not start with one.  A
@@ -79,10 +90,48 @@ database_role_allowed(const api_config *config)
 		case DB_OPEN_REFUSED:
 			break;
 	}
-	fprintf(stderr, "panko-api: refusing to start: %s\n", why);
-	if (config->log_file)
-		log_msg("refusing to start: %s", why);
-	return false;
+	return refuse_start(config, why);
+}
+
+/*
+ * --auth keystone: the first service token.  Credentials that Keystone
+ * refuses stop the server; a Keystone that cannot be reached does not
+ * (requests answer 503 until it answers, and the token is fetched then).
+ */
+static bool
+keystone_started(const api_config *config)
+{
+	char		why[1024];
+	ks_settings s = {
+		.url = config->ks_url,
+		.user = config->ks_user,
+		.password = config->ks_password,
+		.project = config->ks_project,
+		.user_domain = config->ks_user_domain,
+		.project_domain = config->ks_project_domain,
+		.app_cred_id = config->ks_app_cred_id && *config->ks_app_cred_id
+		? config->ks_app_cred_id : NULL,
+		.app_cred_secret = config->ks_app_cred_secret,
+		.cafile = config->ks_cafile && *config->ks_cafile ? config->ks_cafile : NULL,
+		.connect_timeout = config->ks_connect_timeout,
+		.timeout = config->ks_timeout,
+		.cache_size = config->token_cache_size,
+		.cache_time = config->token_cache_time,
+		.negative_time = config->token_negative_cache_time,
+	};
+
+	switch (ks_init(&s, why, sizeof(why)))
+	{
+		case KS_START_OK:
+			return true;
+		case KS_START_UNREACHABLE:
+			log_msg("Keystone cannot be reached yet (%s): starting anyway; "
+					"requests with a token answer 503 until it answers", why);
+			return true;
+		case KS_START_REJECTED:
+			break;
+	}
+	return refuse_start(config, why);
 }
 
 /* Parse settings, serve until SIGTERM/SIGINT, exit 0 after draining. */
@@ -117,6 +166,8 @@ main(int argc, char **argv)
 	db_init(config.db, (int) config.statement_timeout);
 	if (!database_role_allowed(&config))
 		return 1;
+	if (config.auth == AUTH_KEYSTONE && !keystone_started(&config))
+		return 1;
 	handlers = (handler_settings) {
 		.auth = config.auth,
 		.listen = config.listen,
@@ -131,6 +182,7 @@ main(int argc, char **argv)
 		.max_body = (size_t) config.max_body,
 		.prefix = config.prefix,
 		.loopback_hosts_only = config.auth == AUTH_NONE,
+		.identity_headers = config.auth != AUTH_KEYSTONE,
 		.cors_origins = (const char *const *) config.cors_origins,
 		.ncors = config.ncors,
 		.handlers = &handlers,

@@ -8,7 +8,13 @@ with everything stored, then reads the events back with GET /v2/events and
 compares event types, timestamps, raw payloads and every trait's name, type
 and value.
 
-Usage: ceilometer_publish.py PORT
+With --token TOKEN (panko-api --auth keystone): Ceilometer's http
+publisher has no Keystone authentication of its own (only basic auth and
+client certificates), so the token goes in its requests session's headers,
+as a deployment would add it; every POST carries X-Auth-Token.  The events
+are read back with --read-token (an admin's token, with all_tenants).
+
+Usage: ceilometer_publish.py PORT [--token TOKEN --read-token TOKEN] [--project ID]
 """
 import datetime
 import json
@@ -74,10 +80,16 @@ def expected_json(ev):
 
 
 def main():
+    global PROJECT
     port = int(sys.argv[1])
+    opts = dict(zip(sys.argv[2::2], sys.argv[3::2]))
+    PROJECT = opts.get("--project", PROJECT)
+    token, read_token = opts.get("--token"), opts.get("--read-token")
     conf = service.prepare_service([], [])
     url = "http://127.0.0.1:%d/v2/events?timeout=10&max_retries=0" % port
     publisher = http_publisher.HttpPublisher(conf, urlparse.urlparse(url))
+    if token:
+        publisher.session.headers["X-Auth-Token"] = token
 
     # The publisher only logs failures; record every response it gets.
     responses = []
@@ -86,14 +98,16 @@ def main():
     def recording_post(*args, **kwargs):
         res = real_post(*args, **kwargs)
         responses.append(res)
+        if token and res.request.headers.get("X-Auth-Token") != token:
+            failures.append("a POST went out without the token")
         return res
     publisher.session.post = recording_post
 
+    failures = []
     events = make_events()
     publisher.publish_events(events[:20])
     publisher.publish_events(events[20:])
 
-    failures = []
     if len(responses) != 2:
         failures.append("expected 2 POSTs, saw %d" % len(responses))
     stored = 0
@@ -108,8 +122,14 @@ def main():
     if stored != N_EVENTS:
         failures.append("stored %d of %d events" % (stored, N_EVENTS))
 
-    q = urlparse.urlencode([("q.field", "project_id"), ("q.value", PROJECT), ("limit", "1000")])
-    with urllib.request.urlopen("http://127.0.0.1:%d/v2/events?%s" % (port, q)) as r:
+    q = [("q.field", "project_id"), ("q.value", PROJECT), ("limit", "1000")]
+    headers = {}
+    if read_token:
+        q += [("q.field", "all_tenants"), ("q.value", "true")]
+        headers["X-Auth-Token"] = read_token
+    req = urllib.request.Request("http://127.0.0.1:%d/v2/events?%s" % (port, urlparse.urlencode(q)),
+                                 headers=headers)
+    with urllib.request.urlopen(req) as r:
         got = {e["message_id"]: e for e in json.load(r)}
     for ev in events:
         want = expected_json(ev)

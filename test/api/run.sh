@@ -12,12 +12,16 @@
 #     bounded filters, UTF-8 responses (security.sh; raw_http.py --noauth for
 #     the Host check of --auth none);
 #   - the real openstack CLI (cli.sh), Ceilometer's HTTP publisher
-#     (ceilometer_publish.py) and a kill -9 durability check (durability.sh).
+#     (ceilometer_publish.py) and a kill -9 durability check (durability.sh);
+#   - --auth keystone against a real Keystone (keystone.sh, with
+#     test/keystone/lib.sh): the CLI through the catalog as admin and as
+#     members of two projects, 401/503, revocation, expiry, single flight.
 # Exits non-zero when anything failed, naming each failure.
 #
 #   bash test/api/run.sh                         every check
 #   bash test/api/run.sh events.yaml rbac.yaml   some gabbi files (and/or
-#       checks by name: raw_http lifecycle security cli ceilometer durability)
+#       checks by name: raw_http lifecycle security cli ceilometer durability
+#       keystone)
 set -uo pipefail
 ONLY=("$@")
 cd "$(dirname "$0")/../.."
@@ -142,6 +146,7 @@ want security && check "security" bash "$HERE/security.sh"
 want cli && check "openstack cli" bash "$HERE/cli.sh" "$NOAUTH_PORT"
 want ceilometer && check "ceilometer publisher" $PY "$HERE/ceilometer_publish.py" "$NOAUTH_PORT"
 want durability && check "durability (kill -9)" bash "$HERE/durability.sh" "$NOAUTH_PORT"
+want keystone && check "auth keystone (a real Keystone)" bash "$HERE/keystone.sh"
 
 [ "$CHECKS_RUN" -gt 0 ] || { echo "test/api: no check matches: ${ONLY[*]}"; failures+=("none run"); }
 echo
