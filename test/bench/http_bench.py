@@ -102,6 +102,7 @@ def run(bench):
             proc.kill()
             proc.wait()
         errf.close()
+    run_keystone(bench)
 
 
 def _run(bench, a, base, work, proc, logfile):
@@ -236,3 +237,148 @@ def _run(bench, a, base, work, proc, logfile):
         pass
     bench.cur["http"] = {"threads": a.http_threads, "duration": dur, "rows": rows,
                          "server": proc.args[0], "log_statuses": statuses}
+
+
+# ---- --auth keystone: token validation with a warm cache ------------------
+# A separate section: a real Keystone (test/keystone/lib.sh), panko-api in
+# keystone-headers mode and in keystone mode side by side, the same identity
+# (Keystone's admin user, all_tenants) and the same route, so the difference
+# is the token check; then the first request with each of 20 new tokens
+# (cold cache: one Keystone validation each).  Once per run (first dataset);
+# PANKO_BENCH_KEYSTONE=0 skips it.  Figures go to bench.cur["http_keystone"].
+
+KEYSTONE_SCRIPT = r'''
+set -e
+. "$1/test/keystone/lib.sh"
+keystone_start 3600 >&2
+keystone_setup_panko "$2" >&2
+printf '%s\n' "$KS_PANKO_PASSWORD" >"$3/panko.pw"
+echo "URL=$KEYSTONE_URL"
+echo "USER=$KS_ADMIN_ID"
+echo "PROJECT=$KS_ADMIN_PROJECT_ID"
+echo "TOKEN=$(keystone_token admin "$KS_ADMIN_PASSWORD" admin)"
+for i in $(seq 20); do echo "COLD=$(keystone_token admin "$KS_ADMIN_PASSWORD" admin)"; done
+echo READY
+read -r _ || true
+keystone_cleanup
+'''
+_keystone_done = False
+
+
+def run_keystone(bench):
+    global _keystone_done
+    from bench import Failure, log
+    a = bench.a
+    if _keystone_done or os.environ.get("PANKO_BENCH_KEYSTONE", "1") == "0":
+        return
+    _keystone_done = True
+    if shutil.which("keystone-manage") is None or shutil.which("uwsgi") is None:
+        log("\n== HTTP, --auth keystone: skipped (keystone or uwsgi not installed)")
+        return
+    api = find_api()
+    work = os.path.join(a.workdir, "http-keystone")
+    os.makedirs(work, exist_ok=True)
+
+    def free_port():
+        return int(subprocess.run(["/usr/bin/python3", "-c",
+                                   "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); "
+                                   "print(s.getsockname()[1])"], capture_output=True, text=True).stdout)
+    ks_port, hd_port = free_port(), free_port()
+    ks = subprocess.Popen(["bash", "-c", KEYSTONE_SCRIPT, "bash", TOP, "http://127.0.0.1:%d" % ks_port, work],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=open(os.path.join(work, "keystone.err"), "w"), text=True)
+    env, cold = {}, []
+    for line in ks.stdout:
+        line = line.strip()
+        if line == "READY":
+            break
+        k, _, v = line.partition("=")
+        if k == "COLD":
+            cold.append(v)
+        else:
+            env[k] = v
+    procs = []
+    try:
+        if "TOKEN" not in env or len(cold) != 20:
+            raise Failure("Keystone for the benchmark did not start: %s"
+                          % open(os.path.join(work, "keystone.err")).read()[-2000:])
+        conninfo = "host=%s port=%s dbname=%s user=panko_http" % (
+            os.environ["PGHOST"], os.environ["PGPORT"], bench.dbs["panko"])
+        common = ["--db", conninfo, "--threads", str(a.http_threads)]
+        servers = [("keystone-headers", hd_port, ["--auth", "keystone-headers"]),
+                   ("keystone", ks_port, ["--auth", "keystone", "--keystone-url", env["URL"],
+                                          "--keystone-user", "panko", "--keystone-project", "service",
+                                          "--keystone-password-file", os.path.join(work, "panko.pw")])]
+        for name, port, args in servers:
+            argv = [api, "--listen", "127.0.0.1:%d" % port, "--log", os.path.join(work, name + ".log")] + common + args
+            log("\n== HTTP, %s: %s" % (name, " ".join(argv)))
+            procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
+        deadline = time.time() + 30
+        for name, port, _ in servers:
+            while True:
+                try:
+                    if http("GET", "http://127.0.0.1:%d/healthcheck" % port, timeout=2)[0] == 200:
+                        break
+                except OSError:
+                    pass
+                if time.time() > deadline:
+                    raise Failure("panko-api %s did not answer /healthcheck" % name)
+                time.sleep(0.1)
+        path = "/v2/events?limit=10&q.field=all_tenants&q.value=true"
+        pathfile = os.path.join(work, "paths.txt")
+        with open(pathfile, "w") as f:
+            f.write(path + "\n")
+        headers = {"keystone-headers": ["X-User-Id: " + env["USER"], "X-Project-Id: " + env["PROJECT"],
+                                        "X-Roles: admin,member,reader"],
+                   "keystone": ["X-Auth-Token: " + env["TOKEN"]]}
+
+        def get(port, hdrs):
+            req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path),
+                                         headers=dict(h.split(": ", 1) for h in hdrs))
+            t0 = time.perf_counter()
+            with urllib.request.urlopen(req, timeout=30) as r:
+                body = r.read()
+            return (time.perf_counter() - t0) * 1000, json.loads(body)
+        # same answer both ways (and the cache is warm from here on)
+        answers = [get(port, headers[name])[1] for name, port, _ in servers]
+        if len(answers[0]) != 10 or answers[0] != answers[1]:
+            raise Failure("keystone-headers and keystone answer differently: %d and %d events"
+                          % (len(answers[0]), len(answers[1])))
+        rows = []
+        for name, port, _ in servers:
+            cmd = ["wrk", "-t2", "-c32", "-d%ds" % a.http_duration, "--latency",
+                   "-s", os.path.join(HERE, "wrk", "paths.lua")]
+            for h in headers[name]:
+                cmd += ["-H", h]
+            cmd += ["http://127.0.0.1:%d/" % port, "--", pathfile]
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode != 0:
+                raise Failure("wrk failed for %s: %s %s" % (name, r.stdout[-1000:], r.stderr[-1000:]))
+            w = parse_wrk(r.stdout)
+            w["name"] = "GET %s (--auth %s)" % (path, name)
+            w["raw"] = r.stdout.replace(env["TOKEN"], "<token>")
+            rows.append(w)
+            log("  %-60s %9.0f req/s  p50 %7.2f ms  p99 %7.2f ms  non-2xx %d  socket errors %d"
+                % (w["name"], w["rps"], w["p50"], w["p99"], w["non2xx"], w["socket_errors"]))
+        ratio = rows[1]["rps"] / rows[0]["rps"] if rows[0]["rps"] else 0.0
+        ok = ratio >= 0.9 and rows[1]["p99"] <= 20 and rows[1]["non2xx"] == 0
+        cold_ms = sorted(get(ks_port, ["X-Auth-Token: " + t])[0] for t in cold)
+        warm_ms = sorted(get(ks_port, headers["keystone"])[0] for _ in range(20))
+        med = lambda v: v[len(v) // 2]
+        log("  keystone / keystone-headers: %.2fx req/s  %s (>=0.90x, p99<=20 ms, 0 non-2xx)"
+            % (ratio, "PASS" if ok else "MISS"))
+        log("  first request with a new token (cold cache, one Keystone validation): median %.1f ms, max %.1f ms;"
+            " warm: median %.1f ms" % (med(cold_ms), cold_ms[-1], med(warm_ms)))
+        bench.cur["http_keystone"] = {"rows": rows, "ratio": ratio, "verdict": "PASS" if ok else "MISS",
+                                      "cold_ms": cold_ms, "warm_ms": warm_ms}
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        ks.stdin.close()
+        ks.wait(timeout=60)
