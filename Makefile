@@ -31,6 +31,7 @@ OBJS = \
 	src/traits_gin.o \
 	src/traits_sel.o \
 	src/traits_analyze.o \
+	src/traits_summary.o \
 	src/event_input.o \
 	src/event_json.o \
 	src/event_query.o \

@@ -15,7 +15,10 @@
 --    under pinned storage settings;
 --  * api_get_events builds filter lists in linear time and takes the limit
 --    as a JSON integer (panko-api parses and caps it); it is C now, and
---    get_events writes its page as the API's JSON straight into the answer.
+--    get_events writes its page as the API's JSON straight into the answer;
+--  * get_events walks the partitions in the sort's order and skips those
+--    whose summary of trait keys (panko.partition_summary, written by
+--    record_events) says a filter cannot match.
 -- and brings two details in line with upstream Panko: trait descriptions
 -- come in its order, and start_timestamp/end_timestamp without an operator
 -- (which means eq) are refused with its message.
@@ -106,6 +109,128 @@ ALTER FUNCTION panko.record_events(jsonb)
     SET default_tablespace = '' SET default_table_access_method = 'heap';
 ALTER FUNCTION panko.create_partition_for(timestamptz)
     SET default_tablespace = '' SET default_table_access_method = 'heap';
+
+--------------------------------------------------------------------------
+-- Summaries of the trait keys of partitions: get_events skips partitions a
+-- trait filter cannot match; record_events writes and seals them
+--------------------------------------------------------------------------
+-- Summaries of the trait keys of each partition, so that get_events skips
+-- the partitions a trait filter cannot match (src/traits_summary.c), and
+-- the epoch that tells a backend its copy of them is current.
+CREATE TABLE panko.partition_summary (
+    relid oid NOT NULL,
+    partition text COLLATE "C" NOT NULL,
+    kind "char" NOT NULL CHECK (kind IN ('b', 's', 'd')),
+    epoch bigint,
+    events bigint NOT NULL,
+    keys bytea NOT NULL
+);
+ALTER TABLE panko.partition_summary ALTER COLUMN keys SET STORAGE EXTERNAL;
+CREATE INDEX partition_summary_relid_idx ON panko.partition_summary (relid);
+COMMENT ON TABLE panko.partition_summary IS
+    'Trait keys of partitions: b = one batch''s (not sealed yet), s = the seal of a past partition (a Bloom filter), d = a later batch''s into a sealed one';
+COMMENT ON COLUMN panko.partition_summary.relid IS 'The partition (with its name: a row never outlives its partition)';
+COMMENT ON COLUMN panko.partition_summary.epoch IS 'panko.summary_epoch when a seal or delta was written; NULL for a batch row';
+COMMENT ON COLUMN panko.partition_summary.events IS 'Events whose keys it holds';
+COMMENT ON COLUMN panko.partition_summary.keys IS 'Sorted distinct 32-bit key hashes (b, d) or a Bloom filter (s)';
+COMMENT ON INDEX panko.partition_summary_relid_idx IS 'Summaries of one partition';
+
+CREATE TABLE panko.summary_epoch (
+    epoch bigint NOT NULL
+);
+INSERT INTO panko.summary_epoch VALUES (0);
+COMMENT ON TABLE panko.summary_epoch IS
+    'One row, bumped by every seal, delta and drop of a partition: a backend reads the summaries again when it sees another epoch';
+
+CREATE OR REPLACE FUNCTION panko.drop_expired_partitions(cutoff timestamptz, max_count bigint,
+                                              OUT partitions_dropped bigint, OUT rows_deleted bigint)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p record;
+    n bigint;
+    budget bigint := max_count;
+    lim bigint;
+    t timestamptz;
+    saved_lock_timeout text := current_setting('lock_timeout');
+BEGIN
+    partitions_dropped := 0;
+    rows_deleted := 0;
+    FOR p IN SELECT * FROM panko.partition WHERE upper_bound <= cutoff ORDER BY lower_bound LOOP
+        SELECT coalesce(sum(r.n), 0) INTO n FROM panko.partition_rows r WHERE r.partition = p.name;
+        EXIT WHEN budget IS NOT NULL AND n > budget;
+        -- A long reader of that partition must not stall ingest behind us:
+        -- give up after a second and drop it next run.
+        BEGIN
+            PERFORM set_config('lock_timeout', '1s', true);
+            EXECUTE format('DROP TABLE panko.%I', p.name);
+            PERFORM set_config('lock_timeout', saved_lock_timeout, true);
+        EXCEPTION WHEN lock_not_available THEN
+            RAISE LOG 'panko: partition % is in use; it is dropped next run', p.name;
+            RETURN;
+        END;
+        DELETE FROM panko.partition WHERE name = p.name;
+        DELETE FROM panko.partition_rows WHERE partition = p.name;
+        DELETE FROM panko.partition_summary WHERE partition = p.name;
+        UPDATE panko.summary_epoch SET epoch = epoch + 1;
+        partitions_dropped := partitions_dropped + 1;
+        rows_deleted := rows_deleted + n;
+        budget := budget - n;
+    END LOOP;
+
+    -- What is left below the cutoff: rows of the boundary partition (or of
+    -- a partition too big for the budget), deleted oldest first in batches
+    -- of at most 10,000, each found through the generated index.
+    LOOP
+        EXIT WHEN budget IS NOT NULL AND budget <= 0;
+        lim := least(coalesce(budget, 10000), 10000);
+        t := NULL;
+        SELECT e.generated INTO t FROM panko.event e
+         WHERE e.generated < cutoff ORDER BY e.generated OFFSET lim - 1 LIMIT 1;
+        -- (each batch also takes its rows off the partitions' counts)
+        IF t IS NULL THEN
+            -- fewer than a batch left: all of them
+            WITH gone AS (
+                DELETE FROM panko.event e WHERE e.generated < cutoff RETURNING e.tableoid
+            ), counted AS (
+                INSERT INTO panko.partition_rows (partition, n)
+                SELECT c.relname, -count(*) FROM gone g JOIN pg_class c ON c.oid = g.tableoid GROUP BY c.relname
+                RETURNING partition_rows.n AS delta
+            )
+            SELECT coalesce(-sum(counted.delta), 0) INTO n FROM counted;
+        ELSIF budget IS NULL THEN
+            WITH gone AS (
+                DELETE FROM panko.event e WHERE e.generated <= t AND e.generated < cutoff RETURNING e.tableoid
+            ), counted AS (
+                INSERT INTO panko.partition_rows (partition, n)
+                SELECT c.relname, -count(*) FROM gone g JOIN pg_class c ON c.oid = g.tableoid GROUP BY c.relname
+                RETURNING partition_rows.n AS delta
+            )
+            SELECT coalesce(-sum(counted.delta), 0) INTO n FROM counted;
+        ELSE
+            -- exactly lim rows, oldest first
+            WITH doomed AS (
+                SELECT e.generated, e.message_id FROM panko.event e
+                 WHERE e.generated <= t ORDER BY e.generated, e.message_id LIMIT lim
+            ), gone AS (
+                DELETE FROM panko.event e USING doomed d
+                 WHERE e.generated = d.generated AND e.message_id = d.message_id
+                RETURNING e.tableoid
+            ), counted AS (
+                INSERT INTO panko.partition_rows (partition, n)
+                SELECT c.relname, -count(*) FROM gone g JOIN pg_class c ON c.oid = g.tableoid GROUP BY c.relname
+                RETURNING partition_rows.n AS delta
+            )
+            SELECT coalesce(-sum(counted.delta), 0) INTO n FROM counted;
+        END IF;
+        rows_deleted := rows_deleted + n;
+        budget := budget - n;
+        EXIT WHEN t IS NULL OR n = 0;
+    END LOOP;
+END
+$$;
+
 
 --------------------------------------------------------------------------
 -- GET /v2/events: filter lists in linear time, the limit as an integer, in

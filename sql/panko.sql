@@ -407,6 +407,34 @@ COMMENT ON TABLE panko.partition_rows IS
     'Events stored in (or deleted from) each partition, as deltas: expiry knows a partition''s size without counting it';
 COMMENT ON INDEX panko.partition_rows_partition_idx IS 'Deltas of one partition';
 
+-- Summaries of the trait keys of each partition, so that get_events skips
+-- the partitions a trait filter cannot match (src/traits_summary.c), and
+-- the epoch that tells a backend its copy of them is current.
+CREATE TABLE panko.partition_summary (
+    relid oid NOT NULL,
+    partition text COLLATE "C" NOT NULL,
+    kind "char" NOT NULL CHECK (kind IN ('b', 's', 'd')),
+    epoch bigint,
+    events bigint NOT NULL,
+    keys bytea NOT NULL
+);
+ALTER TABLE panko.partition_summary ALTER COLUMN keys SET STORAGE EXTERNAL;
+CREATE INDEX partition_summary_relid_idx ON panko.partition_summary (relid);
+COMMENT ON TABLE panko.partition_summary IS
+    'Trait keys of partitions: b = one batch''s (not sealed yet), s = the seal of a past partition (a Bloom filter), d = a later batch''s into a sealed one';
+COMMENT ON COLUMN panko.partition_summary.relid IS 'The partition (with its name: a row never outlives its partition)';
+COMMENT ON COLUMN panko.partition_summary.epoch IS 'panko.summary_epoch when a seal or delta was written; NULL for a batch row';
+COMMENT ON COLUMN panko.partition_summary.events IS 'Events whose keys it holds';
+COMMENT ON COLUMN panko.partition_summary.keys IS 'Sorted distinct 32-bit key hashes (b, d) or a Bloom filter (s)';
+COMMENT ON INDEX panko.partition_summary_relid_idx IS 'Summaries of one partition';
+
+CREATE TABLE panko.summary_epoch (
+    epoch bigint NOT NULL
+);
+INSERT INTO panko.summary_epoch VALUES (0);
+COMMENT ON TABLE panko.summary_epoch IS
+    'One row, bumped by every seal, delta and drop of a partition: a backend reads the summaries again when it sees another epoch';
+
 SELECT pg_catalog.pg_extension_config_dump('panko.event_type', '');
 SELECT pg_catalog.pg_extension_config_dump('panko.event_message', '');
 SELECT pg_catalog.pg_extension_config_dump('panko.partition', '');
@@ -544,6 +572,8 @@ BEGIN
         END;
         DELETE FROM panko.partition WHERE name = p.name;
         DELETE FROM panko.partition_rows WHERE partition = p.name;
+        DELETE FROM panko.partition_summary WHERE partition = p.name;
+        UPDATE panko.summary_epoch SET epoch = epoch + 1;
         partitions_dropped := partitions_dropped + 1;
         rows_deleted := rows_deleted + n;
         budget := budget - n;

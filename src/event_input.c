@@ -16,7 +16,9 @@
  *	   themselves, so hash collisions and expired events are never mistaken
  *	   for duplicates;
  *	7. insert the events with one INSERT ... SELECT FROM unnest(...);
- *	8. add how many went into each partition to panko.partition_rows.
+ *	8. add how many went into each partition to panko.partition_rows;
+ *	9. summarise the keys of the traits stored in each partition, and seal
+ *	   past partitions (traits_summary.c).
  */
 #include "postgres.h"
 
@@ -39,6 +41,7 @@
 #include "isotime.h"
 #include "panko.h"
 #include "event_store.h"
+#include "traits_summary.h"
 
 PG_FUNCTION_INFO_V1(record_events);
 PG_FUNCTION_INFO_V1(message_id_hash);
@@ -447,6 +450,49 @@ CountStored(ParsedEvent *evs, int n, PartitionRange *ranges, int nranges)
 }
 
 /*
+ * Summarise what the batch stored, per partition: the keys of its traits,
+ * for get_events to skip partitions that cannot match (traits_summary.c).
+ */
+static void
+SummarizeStored(ParsedEvent *evs, int n, PartitionRange *ranges, int nranges)
+{
+	SummaryBatch *parts = palloc0(sizeof(SummaryBatch) * Max(nranges, 1));
+	int		   *slot = palloc(sizeof(int) * Max(nranges, 1));
+	int		   *room = palloc0(sizeof(int) * Max(nranges, 1));
+	int		   *which = palloc(sizeof(int) * Max(n, 1));
+	int			nparts = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (evs[i].problem || evs[i].duplicate)
+			continue;
+		which[i] = (int) (FindRange(ranges, nranges, evs[i].generated) - ranges);
+		room[which[i]] += 2 * TraitsCount(evs[i].traits);
+	}
+	for (int r = 0; r < nranges; r++)
+	{
+		slot[r] = -1;
+		if (ranges[r].stored == 0)
+			continue;
+		parts[nparts].relid = PankoRelid(ranges[r].name);
+		parts[nparts].name = ranges[r].name;
+		parts[nparts].events = ranges[r].stored;
+		parts[nparts].keys = palloc_extended(sizeof(uint32) * Max(room[r], 1), MCXT_ALLOC_HUGE);
+		slot[r] = nparts++;
+	}
+	for (int i = 0; i < n; i++)
+	{
+		SummaryBatch *p;
+
+		if (evs[i].problem || evs[i].duplicate)
+			continue;
+		p = &parts[slot[which[i]]];
+		p->nkeys += SummaryTraitKeys(evs[i].traits, p->keys + p->nkeys);
+	}
+	PankoSummarizeBatch(parts, nparts);
+}
+
+/*
  * Claim each event's message_id hash in the registry.  A hash already there
  * means a duplicate only if an event with that very message_id is stored:
  * the registry row may belong to another id (a collision) or to an expired
@@ -669,6 +715,7 @@ StoreEvents(Jsonb *events, int *nevents, uint64 *stored)
 	ClaimMessageIds(evs, n);
 	*stored = InsertEvents(evs, n);
 	CountStored(evs, n, ranges, nranges);
+	SummarizeStored(evs, n, ranges, nranges);
 	SPI_finish();
 
 	*nevents = n;

@@ -24,7 +24,7 @@
  * Partitions that cannot hold a match are skipped without being opened:
  * those outside the time window or on the wrong side of the marker, empty
  * ones (partitions made ahead of time), and sealed ones whose summary of
- * trait keys says an equality filter cannot match (traits_summary.c).
+ * trait keys says a filter cannot match (traits_summary.c).
  *
  * Other orders (message_id first) read all partitions in one statement, as
  * one kept plan per query shape.  In both cases rows go straight from the
@@ -59,6 +59,7 @@
 #include "traits.h"
 #include "isotime.h"
 #include "event_store.h"
+#include "traits_summary.h"
 
 PG_FUNCTION_INFO_V1(get_events);
 
@@ -126,6 +127,8 @@ typedef struct EventQuery
 	char		nulls[NPARAMS];
 	Oid			types[NPARAMS];
 	StringInfoData conds;		/* " AND ..." for the filter */
+	uint32	   *skip_keys;		/* keys a sealed partition must have */
+	int			nskip_keys;
 	char	   *marker;
 	PlanKind	kind;
 	double		selectivity;
@@ -840,6 +843,8 @@ SpanMayMatch(EventQuery *q, const PartitionSpan *span, bool has_mark, TimestampT
 		return false;
 	if (has_mark && (desc ? span->lower > mark : span->upper <= mark))
 		return false;
+	if (q->nskip_keys > 0 && PankoSummarySkips(span->relid, q->skip_keys, q->nskip_keys))
+		return false;
 	return !PankoPartitionIsEmpty(span->relid);
 }
 
@@ -926,6 +931,17 @@ ReadPage(EventQuery *q, EventSink *sink)
 		q->nulls[P_MARK_GENERATED] = q->nulls[P_MARK_ID] = ' ';
 	}
 	params = QueryParams(q);
+
+	/* Equality filters (and a member's scope) let summaries skip partitions. */
+	if (walk && q->nulls[P_MESSAGE_ID] == 'n' &&
+		(q->nulls[P_TRAITS] == ' ' || q->nulls[P_SCOPE] == ' ') && PankoSummariesReady())
+	{
+		TraitQuery *tq = q->nulls[P_TRAITS] == ' ' ? (TraitQuery *) DatumGetPointer(q->values[P_TRAITS]) : NULL;
+		Traits	   *scope = q->nulls[P_SCOPE] == ' ' ? (Traits *) DatumGetPointer(q->values[P_SCOPE]) : NULL;
+
+		q->skip_keys = palloc(sizeof(uint32) * ((tq ? TraitQueryCount(tq) : 0) + (scope ? TraitsCount(scope) : 0) + 1));
+		q->nskip_keys = PankoSummaryQueryKeys(tq, scope, q->skip_keys);
+	}
 
 	if (!walk)
 		ReadFlat(q, params, sink);

@@ -1,0 +1,839 @@
+/*
+ * traits_summary.c
+ *		Summaries of the trait keys of past partitions, so that a selective
+ *		trait filter reads only the few partitions that can hold a match
+ *		instead of probing every partition's GIN index.
+ *
+ * Keys.  Every trait gives a presence key, a 32-bit hash of (name, type),
+ * and a string or integer trait also a value key, a hash of (name, type,
+ * value).  A filter "name = value" on a string or an integer needs the
+ * value key; any other filter needs the presence key.  A partition none of
+ * whose summaries has a filter's key cannot match the query, so the walk of
+ * get_events skips it without opening it.
+ *
+ * Rows of panko.partition_summary, by partition (relid and name):
+ *	'b'	a batch's keys: record_events writes one for every partition it
+ *		stores into that is not sealed yet: sorted distinct keys, for the
+ *		seal to merge;
+ *	's'	the seal, once the partition's upper bound is SUMMARY_GRACE in the
+ *		past: a Bloom filter of every key of the partition, built from its
+ *		batch rows when they cover all its events (same count as
+ *		panko.partition_rows), else from a scan of the partition (events
+ *		stored before 0.4.0);
+ *	'd'	a delta: the keys of a later batch stored into a sealed partition.
+ * Readers use sealed partitions only (their seal and deltas); every other
+ * partition is always read.
+ *
+ * Consistency.  A seal takes a SHARE lock on the partition (not waiting for
+ * it, nor for another seal: sealing is retried by later batches, and never
+ * waits while holding that lock), so no insert into it is in
+ * flight, and reads its events and batch rows with a snapshot taken after
+ * the lock.  A writer checks whether a partition is sealed after its INSERT,
+ * holding ROW EXCLUSIVE on it, with a new snapshot: either the seal was
+ * committed before (the writer then adds a delta) or it is made after the
+ * writer commits (and then sees its batch row).  Every seal and delta bumps
+ * panko.summary_epoch in the same transaction, so the epoch a snapshot sees
+ * names exactly the set of seals and deltas it sees.  Each backend keeps the
+ * summaries in memory, with the epoch they were read at, and reads them
+ * again when a call's snapshot sees another epoch (or the table is another
+ * one): the cache never answers for a snapshot that sees other summaries.
+ * A summary is a superset of its partition's keys at any time (expiry only
+ * deletes rows), so it may send a walk to a partition without a match, never
+ * away from one.
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "panko.h"
+#include "event_store.h"
+#include "traits.h"
+#include "traits_summary.h"
+
+#define SUMMARY_KEYSET		'K'
+#define SUMMARY_BLOOM		'B'
+#define BLOOM_BITS_PER_KEY	12
+#define BLOOM_HASHES		7
+#define BLOOM_MIN_BITS		64
+
+/* Most summary bytes a backend keeps; partitions beyond it are read. */
+#define SUMMARY_CACHE_MAX	(64 * 1024 * 1024)
+
+/* Seals per record_events call, and most events one call scans to seal. */
+#define SEALS_PER_CALL		32
+#define SEAL_SCAN_BUDGET	200000
+
+/* ---------------------------------------------------------------- keys */
+
+static uint32 coded_name_hash[256];
+static bool coded_name_hash_ready[256];
+
+/* The hash of a trait name (of its bytes, coded or not). */
+static uint32
+NameHash(const char *name, int len)
+{
+	return hash_bytes((const unsigned char *) name, len);
+}
+
+/* The presence key of (name, type). */
+static inline uint32
+PresenceKey(uint32 namehash, int type)
+{
+	return murmurhash32(namehash ^ ((uint32) type * 0x9e3779b1));
+}
+
+/* The value key of (name, type, value), for string and integer traits. */
+static inline uint32
+ValueKey(uint32 presence, int type, const char *val, int vallen)
+{
+	uint32		vh = (type == TRAIT_INTEGER)
+		? hash_bytes_uint32((uint32) TraitReadInt64(val)) ^ murmurhash32((uint32) (TraitReadInt64(val) >> 32))
+		: hash_bytes((const unsigned char *) val, vallen);
+
+	return hash_combine(presence, vh) ^ 0x5bd1e995;
+}
+
+/* Do filters of this type and operator look up a value key? */
+static inline bool
+UsesValueKey(int type, int op)
+{
+	return op == TQ_EQ && (type == TRAIT_STRING || type == TRAIT_INTEGER);
+}
+
+/*
+ * Append the keys of t to keys (room for 2 per trait); returns how many.
+ * Decodes the traits in place: this runs for every event of a batch.
+ */
+int
+SummaryTraitKeys(const Traits *t, uint32 *keys)
+{
+	int			n = TraitsCount(t);
+	const char *data = TraitsData(t);
+	uint32		start = 0;
+	int			m = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		uint32		e = t->entries[i];
+		uint32		end = TE_END(e);
+		int			type = TE_TYPE(e);
+		uint8		len = (uint8) data[start];
+		uint32		nh;
+		int			headerlen;
+		uint32		pk;
+
+		if (len == TRAIT_NAME_CODED)
+		{
+			uint8		code = (uint8) data[start + 1];
+
+			if (!coded_name_hash_ready[code])
+			{
+				const char *name = TraitNameForCode(code);
+
+				coded_name_hash[code] = NameHash(name, strlen(name));
+				coded_name_hash_ready[code] = true;
+			}
+			nh = coded_name_hash[code];
+			headerlen = 2;
+		}
+		else
+		{
+			nh = NameHash(data + start + 1, len);
+			headerlen = 1 + len;
+		}
+		pk = PresenceKey(nh, type);
+		keys[m++] = pk;
+		if (UsesValueKey(type, TQ_EQ))
+			keys[m++] = ValueKey(pk, type, data + start + headerlen, (int) (end - start) - headerlen);
+		start = end;
+	}
+	return m;
+}
+
+/* The key a filter looks up. */
+static uint32
+ItemKey(const TraitItem *item)
+{
+	uint32		pk = PresenceKey(NameHash(item->name, item->namelen), item->type);
+
+	if (UsesValueKey(item->type, item->op))
+		return ValueKey(pk, item->type, item->value, item->vallen);
+	return pk;
+}
+
+/* ---------------------------------------------------------------- key sets and Bloom filters */
+
+/* Sort n keys (radix, 11 bits a pass) and drop repeats; returns the count left. */
+int
+SummarySortKeys(uint32 *keys, int n)
+{
+	uint32	   *tmp;
+	uint32	   *src = keys;
+	uint32	   *dst;
+	int			m = 0;
+
+	if (n <= 1)
+		return n;
+	tmp = palloc(sizeof(uint32) * n);
+	dst = tmp;
+	for (int shift = 0; shift < 32; shift += 11)
+	{
+		int			count[2049] = {0};
+
+		for (int i = 0; i < n; i++)
+			count[((src[i] >> shift) & 2047) + 1]++;
+		for (int b = 0; b < 2048; b++)
+			count[b + 1] += count[b];
+		for (int i = 0; i < n; i++)
+			dst[count[(src[i] >> shift) & 2047]++] = src[i];
+		{
+			uint32	   *t = src;
+
+			src = dst;
+			dst = t;
+		}
+	}
+	/* three passes: the sorted keys are in tmp */
+	for (int i = 0; i < n; i++)
+		if (m == 0 || src[i] != keys[m - 1])
+			keys[m++] = src[i];
+	pfree(tmp);
+	return m;
+}
+
+/* A key set: 'K', count, sorted distinct keys. */
+bytea *
+SummaryKeySet(const uint32 *keys, int n)
+{
+	Size		size = VARHDRSZ + 1 + sizeof(uint32) + sizeof(uint32) * n;
+	bytea	   *b = palloc(size);
+	char	   *p = VARDATA(b);
+	uint32		count = n;
+
+	SET_VARSIZE(b, size);
+	p[0] = SUMMARY_KEYSET;
+	memcpy(p + 1, &count, sizeof(uint32));
+	memcpy(p + 1 + sizeof(uint32), keys, sizeof(uint32) * n);
+	return b;
+}
+
+/* Bit i of a Bloom filter's positions for key (double hashing). */
+static inline uint32
+BloomPosition(uint32 key, int i, uint32 mask)
+{
+	uint32		h2 = murmurhash32(key ^ 0x27d4eb2f) | 1;
+
+	return (key + (uint32) i * h2) & mask;
+}
+
+/* A Bloom filter of n keys: 'B', number of bits (a power of two), bits. */
+bytea *
+SummaryBloom(const uint32 *keys, int n)
+{
+	uint32		nbits = BLOOM_MIN_BITS;
+	Size		size;
+	bytea	   *b;
+	char	   *p;
+	uint8	   *bits;
+
+	while (nbits < (uint64) n * BLOOM_BITS_PER_KEY && nbits < ((uint32) 1 << 31))
+		nbits <<= 1;
+	size = VARHDRSZ + 1 + sizeof(uint32) + nbits / 8;
+	b = palloc0(size);
+	SET_VARSIZE(b, size);
+	p = VARDATA(b);
+	p[0] = SUMMARY_BLOOM;
+	memcpy(p + 1, &nbits, sizeof(uint32));
+	bits = (uint8 *) (p + 1 + sizeof(uint32));
+	for (int i = 0; i < n; i++)
+		for (int h = 0; h < BLOOM_HASHES; h++)
+		{
+			uint32		pos = BloomPosition(keys[i], h, nbits - 1);
+
+			bits[pos >> 3] |= (uint8) (1 << (pos & 7));
+		}
+	return b;
+}
+
+/* May the summary s (a key set or a Bloom filter) hold key? */
+static bool
+SummaryMayHold(const bytea *s, uint32 key)
+{
+	const char *p = VARDATA_ANY(s);
+	int			len = VARSIZE_ANY_EXHDR(s);
+	uint32		count;
+
+	if (len < 1 + (int) sizeof(uint32))
+		return true;
+	memcpy(&count, p + 1, sizeof(uint32));
+	if (p[0] == SUMMARY_KEYSET && len >= 1 + 4 + 4 * (int) count)
+	{
+		const uint32 *keys = (const uint32 *) (p + 1 + sizeof(uint32));
+		int			lo = 0,
+					hi = (int) count - 1;
+
+		while (lo <= hi)
+		{
+			int			mid = lo + (hi - lo) / 2;
+			uint32		k;
+
+			memcpy(&k, &keys[mid], sizeof(uint32));
+			if (k == key)
+				return true;
+			if (k < key)
+				lo = mid + 1;
+			else
+				hi = mid - 1;
+		}
+		return false;
+	}
+	if (p[0] == SUMMARY_BLOOM && count >= 8 && (count & (count - 1)) == 0 &&
+		len >= 1 + 4 + (int) (count / 8))
+	{
+		const uint8 *bits = (const uint8 *) (p + 1 + sizeof(uint32));
+
+		for (int h = 0; h < BLOOM_HASHES; h++)
+		{
+			uint32		pos = BloomPosition(key, h, count - 1);
+
+			if (!(bits[pos >> 3] & (1 << (pos & 7))))
+				return false;
+		}
+		return true;
+	}
+	return true;					/* a format this library does not know */
+}
+
+/* The keys of a key set, appended to *keys (grown as needed). */
+static void
+KeySetAppend(const bytea *s, uint32 **keys, int *n, int *cap)
+{
+	const char *p = VARDATA_ANY(s);
+	int			len = VARSIZE_ANY_EXHDR(s);
+	uint32		count;
+
+	if (len < 1 + (int) sizeof(uint32) || p[0] != SUMMARY_KEYSET)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("panko: a batch summary is not a key set")));
+	memcpy(&count, p + 1, sizeof(uint32));
+	if (len < 1 + 4 + 4 * (int) count)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("panko: a batch summary is truncated")));
+	if (*n + (int) count > *cap)
+	{
+		*cap = Max(*cap * 2, *n + (int) count);
+		*keys = *keys ? repalloc_huge(*keys, sizeof(uint32) * *cap) : palloc_extended(sizeof(uint32) * *cap, MCXT_ALLOC_HUGE);
+	}
+	memcpy(*keys + *n, p + 1 + sizeof(uint32), sizeof(uint32) * count);
+	*n += count;
+}
+
+/* ---------------------------------------------------------------- the reader's cache */
+
+typedef struct SummaryEntry
+{
+	Oid			relid;			/* key */
+	int			nsummaries;
+	bytea	  **summaries;		/* the seal and deltas */
+} SummaryEntry;
+
+static HTAB *summary_cache = NULL;
+static MemoryContext summary_cxt = NULL;
+static Oid	summary_relid = InvalidOid;
+static int64 summary_epoch = -1;
+
+/* The epoch a snapshot sees, or -1 when the table is missing. */
+static int64
+ReadEpoch(Snapshot snapshot)
+{
+	Oid			relid = PankoRelid("summary_epoch");
+	Relation	rel;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	int64		epoch = -1;
+
+	if (!OidIsValid(relid))
+		return -1;
+	rel = table_open(relid, AccessShareLock);
+	scan = table_beginscan(rel, snapshot, 0, NULL);
+	slot = table_slot_create(rel, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		d = slot_getattr(slot, 1, &isnull);
+
+		if (!isnull)
+			epoch = Max(epoch, DatumGetInt64(d));
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return epoch;
+}
+
+/* Read every seal and delta the snapshot sees into a new cache. */
+static void
+LoadSummaries(Oid relid, int64 epoch, Snapshot snapshot)
+{
+	HASHCTL		ctl;
+	Relation	rel;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	Size		total = 0;
+
+	summary_cache = NULL;
+	summary_relid = InvalidOid;
+	summary_epoch = -1;
+	if (summary_cxt != NULL)
+		MemoryContextDelete(summary_cxt);
+	summary_cxt = AllocSetContextCreate(CacheMemoryContext, "panko partition summaries",
+										ALLOCSET_DEFAULT_SIZES);
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(SummaryEntry);
+	ctl.hcxt = summary_cxt;
+	summary_cache = hash_create("panko partition summaries", 256, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	rel = table_open(relid, AccessShareLock);
+	scan = table_beginscan(rel, snapshot, 0, NULL);
+	slot = table_slot_create(rel, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull[6];
+		Datum		v[6];
+		Oid			part;
+		char	   *name;
+		SummaryEntry *e;
+		bool		found;
+		bytea	   *s;
+
+		slot_getallattrs(slot);
+		for (int i = 0; i < 6; i++)
+		{
+			v[i] = slot->tts_values[i];
+			isnull[i] = slot->tts_isnull[i];
+		}
+		if (isnull[0] || isnull[1] || isnull[2] || isnull[5] ||
+			(DatumGetChar(v[2]) != 's' && DatumGetChar(v[2]) != 'd'))
+			continue;
+		part = DatumGetObjectId(v[0]);
+		name = get_rel_name(part);
+		/* a row of a partition since dropped (and its oid reused) */
+		if (name == NULL || strcmp(name, TextDatumGetCString(v[1])) != 0)
+			continue;
+		s = (bytea *) detoast_attr((struct varlena *) DatumGetPointer(v[5]));
+		total += VARSIZE(s);
+		if (total > SUMMARY_CACHE_MAX)
+			break;				/* the rest are read as if unsealed */
+		e = hash_search(summary_cache, &part, HASH_ENTER, &found);
+		if (!found)
+		{
+			e->nsummaries = 0;
+			e->summaries = NULL;
+		}
+		e->summaries = e->summaries
+			? repalloc(e->summaries, sizeof(bytea *) * (e->nsummaries + 1))
+			: MemoryContextAlloc(summary_cxt, sizeof(bytea *));
+		e->summaries[e->nsummaries] = MemoryContextAlloc(summary_cxt, VARSIZE(s));
+		memcpy(e->summaries[e->nsummaries], s, VARSIZE(s));
+		e->nsummaries++;
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	summary_relid = relid;
+	summary_epoch = epoch;
+}
+
+/*
+ * Make the cache answer for the active snapshot; false when there are no
+ * summaries to use (the tables are missing).
+ */
+bool
+PankoSummariesReady(void)
+{
+	Oid			relid = PankoRelid("partition_summary");
+	Snapshot	snapshot = GetActiveSnapshot();
+	int64		epoch;
+
+	if (!OidIsValid(relid))
+		return false;
+	epoch = ReadEpoch(snapshot);
+	if (epoch < 0)
+		return false;
+	if (summary_cache == NULL || relid != summary_relid || epoch != summary_epoch)
+		LoadSummaries(relid, epoch, snapshot);
+	return true;
+}
+
+/*
+ * The keys a query's filters need: the trait query's items and the
+ * member's scope (which is a conjunction of equalities too).  Returns the
+ * number written to keys (room for count(q) + count(scope)).
+ */
+int
+PankoSummaryQueryKeys(const TraitQuery *q, const Traits *scope, uint32 *keys)
+{
+	int			n = 0;
+
+	if (q)
+		for (int i = 0; i < TraitQueryCount(q); i++)
+		{
+			TraitItem	item = TraitQueryItem(q, i);
+
+			keys[n++] = ItemKey(&item);
+		}
+	if (scope)
+		for (int i = 0; i < TraitsCount(scope); i++)
+		{
+			TraitItem	item = TraitsItem(scope, i);
+
+			keys[n++] = ItemKey(&item);
+		}
+	return n;
+}
+
+/*
+ * Can the partition be skipped: is it sealed, and does some key of the
+ * query miss from its seal and from every delta?
+ */
+bool
+PankoSummarySkips(Oid relid, const uint32 *keys, int nkeys)
+{
+	SummaryEntry *e;
+	bool		found;
+
+	if (summary_cache == NULL || nkeys == 0)
+		return false;
+	e = hash_search(summary_cache, &relid, HASH_FIND, &found);
+	if (e == NULL)
+		return false;
+	for (int k = 0; k < nkeys; k++)
+	{
+		bool		held = false;
+
+		for (int s = 0; s < e->nsummaries && !held; s++)
+			held = SummaryMayHold(e->summaries[s], keys[k]);
+		if (!held)
+			return true;
+	}
+	return false;
+}
+
+/* ---------------------------------------------------------------- the writer */
+
+static SPIPlanPtr plan_sealed = NULL;
+static SPIPlanPtr plan_insert = NULL;
+static SPIPlanPtr plan_bump = NULL;
+static SPIPlanPtr plan_bump_nowait = NULL;
+static SPIPlanPtr plan_candidates = NULL;
+static SPIPlanPtr plan_batch_rows = NULL;
+static SPIPlanPtr plan_count = NULL;
+static SPIPlanPtr plan_delete = NULL;
+
+/*
+ * Run a statement with a snapshot taken now: in READ COMMITTED every SPI
+ * statement takes one; under a transaction snapshot, the latest one, so
+ * that what other sessions committed before our locks is seen.
+ */
+static int
+ExecFresh(SPIPlanPtr plan, Datum *values, const char *nulls, long tcount)
+{
+	if (IsolationUsesXactSnapshot())
+	{
+		CommandCounterIncrement();
+		return SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(), InvalidSnapshot,
+									false, false, tcount);
+	}
+	return SPI_execute_plan(plan, values, nulls, false, tcount);
+}
+
+/* Fail unless a statement of ours did what it must. */
+static void
+Expect(int rc, int expected)
+{
+	if (rc != expected)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("panko: summary statement failed: %s", SPI_result_code_string(rc))));
+}
+
+/*
+ * The next epoch, for this transaction's seals and deltas: a row lock held
+ * until commit, so epochs follow commit order.  Without wait, -1 when
+ * another transaction holds it (a seal can wait for a later batch).
+ */
+static int64
+BumpEpoch(bool wait)
+{
+	bool		isnull;
+	int			rc;
+
+	if (wait)
+	{
+		PankoKeepPlan(&plan_bump,
+					  "UPDATE panko.summary_epoch SET epoch = epoch OPERATOR(pg_catalog.+) 1 RETURNING epoch",
+					  0, NULL, 0);
+		rc = ExecFresh(plan_bump, NULL, NULL, 0);
+	}
+	else
+	{
+		PankoKeepPlan(&plan_bump_nowait,
+					  "UPDATE panko.summary_epoch SET epoch = epoch OPERATOR(pg_catalog.+) 1 "
+					  "WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT ctid FROM panko.summary_epoch FOR UPDATE SKIP LOCKED)) "
+					  "RETURNING epoch", 0, NULL, 0);
+		rc = ExecFresh(plan_bump_nowait, NULL, NULL, 0);
+	}
+	Expect(rc, SPI_OK_UPDATE_RETURNING);
+	if (SPI_processed == 0 && !wait)
+		return -1;
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("panko: panko.summary_epoch must have exactly one row")));
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* Insert one summary row. */
+static void
+InsertSummary(Oid relid, const char *name, char kind, int64 epoch, int64 events, bytea *keys)
+{
+	Oid			types[6] = {OIDOID, TEXTOID, CHAROID, INT8OID, INT8OID, BYTEAOID};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', epoch < 0 ? 'n' : ' ', ' ', ' '};
+
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = CStringGetTextDatum(name);
+	values[2] = CharGetDatum(kind);
+	values[3] = Int64GetDatum(epoch);
+	values[4] = Int64GetDatum(events);
+	values[5] = PointerGetDatum(keys);
+	PankoKeepPlan(&plan_insert,
+				  "INSERT INTO panko.partition_summary (relid, partition, kind, epoch, events, keys) "
+				  "VALUES ($1, $2, $3, $4, $5, $6)", 6, types, 0);
+	Expect(SPI_execute_plan(plan_insert, values, nulls, false, 0), SPI_OK_INSERT);
+}
+
+/* Which of these partitions are sealed (seen by a new snapshot)? */
+static void
+FindSealed(SummaryBatch *parts, int nparts, bool *sealed)
+{
+	Datum	   *oids = palloc(sizeof(Datum) * Max(nparts, 1));
+	Oid			argtype = OIDARRAYOID;
+	Datum		arg;
+
+	for (int i = 0; i < nparts; i++)
+	{
+		oids[i] = ObjectIdGetDatum(parts[i].relid);
+		sealed[i] = false;
+	}
+	arg = PointerGetDatum(construct_array(oids, nparts, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+	PankoKeepPlan(&plan_sealed,
+				  "SELECT DISTINCT relid FROM panko.partition_summary "
+				  "WHERE relid OPERATOR(pg_catalog.=) ANY ($1) AND kind OPERATOR(pg_catalog.=) 's'",
+				  1, &argtype, 0);
+	Expect(ExecFresh(plan_sealed, &arg, NULL, 0), SPI_OK_SELECT);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+
+		for (int i = 0; i < nparts; i++)
+			if (parts[i].relid == relid)
+				sealed[i] = true;
+	}
+}
+
+/* The keys of every event of a partition, from a scan of it. */
+static uint32 *
+ScanKeys(Oid relid, int *nkeys)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	TableScanDesc scan = table_beginscan(rel, snapshot, 0, NULL);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	AttrNumber	attnum = get_attnum(relid, "traits");
+	int			cap = 1024;
+	int			n = 0;
+	uint32	   *keys = palloc_extended(sizeof(uint32) * cap, MCXT_ALLOC_HUGE);
+	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "panko seal scan",
+												 ALLOCSET_DEFAULT_SIZES);
+
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		d = slot_getattr(slot, attnum, &isnull);
+		MemoryContext old;
+		Traits	   *t;
+
+		if (isnull)
+			continue;
+		old = MemoryContextSwitchTo(rowcxt);
+		t = DatumGetTraitsP(d);
+		MemoryContextSwitchTo(old);
+		if (n + 2 * TraitsCount(t) > cap)
+		{
+			cap = Max(cap * 2, n + 2 * TraitsCount(t));
+			keys = repalloc_huge(keys, sizeof(uint32) * cap);
+		}
+		n += SummaryTraitKeys(t, keys + n);
+		MemoryContextReset(rowcxt);
+		CHECK_FOR_INTERRUPTS();
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	table_close(rel, NoLock);
+	MemoryContextDelete(rowcxt);
+	*nkeys = SummarySortKeys(keys, n);
+	return keys;
+}
+
+/*
+ * Seal one partition, if no other session is storing into it: a Bloom
+ * filter of all its keys replaces its batch rows.  *budget bounds the
+ * events scanned when the batch rows do not cover the partition.
+ */
+static bool
+Seal(Oid relid, const char *name, int64 *epoch, int64 *budget)
+{
+	Datum		arg;
+	Oid			oidtype = OIDOID;
+	Oid			texttype = TEXTOID;
+	int64		covered = 0;
+	int64		events = 0;
+	uint32	   *keys = NULL;
+	int			nkeys = 0;
+	int			cap = 0;
+	bool		isnull;
+
+	if (!ConditionalLockRelationOid(relid, ShareLock))
+		return false;
+
+	arg = ObjectIdGetDatum(relid);
+	PankoKeepPlan(&plan_batch_rows,
+				  "SELECT events, keys FROM panko.partition_summary "
+				  "WHERE relid OPERATOR(pg_catalog.=) $1 AND kind OPERATOR(pg_catalog.=) 'b'",
+				  1, &oidtype, 0);
+	Expect(ExecFresh(plan_batch_rows, &arg, NULL, 0), SPI_OK_SELECT);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		covered += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+		KeySetAppend(DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull)),
+					 &keys, &nkeys, &cap);
+	}
+
+	arg = CStringGetTextDatum(name);
+	PankoKeepPlan(&plan_count,
+				  "SELECT coalesce(sum(n), 0)::bigint FROM panko.partition_rows "
+				  "WHERE partition OPERATOR(pg_catalog.=) $1", 1, &texttype, 0);
+	Expect(ExecFresh(plan_count, &arg, NULL, 0), SPI_OK_SELECT);
+	events = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+	/*
+	 * Batch rows cover the partition when they count all its events: every
+	 * batch since 0.4.0 wrote one.  Otherwise (events stored before) scan.
+	 */
+	if (covered != events && events > *budget)
+	{
+		UnlockRelationOid(relid, ShareLock);
+		return false;
+	}
+	if (*epoch < 0 && (*epoch = BumpEpoch(false)) < 0)
+	{
+		UnlockRelationOid(relid, ShareLock);
+		return false;			/* another session is sealing: a later batch will */
+	}
+	if (covered == events)
+		nkeys = SummarySortKeys(keys, nkeys);
+	else
+	{
+		*budget -= Max(events, 1);
+		keys = ScanKeys(relid, &nkeys);
+	}
+	arg = ObjectIdGetDatum(relid);
+	PankoKeepPlan(&plan_delete,
+				  "DELETE FROM panko.partition_summary WHERE relid OPERATOR(pg_catalog.=) $1 "
+				  "AND kind OPERATOR(pg_catalog.=) 'b'", 1, &oidtype, 0);
+	Expect(SPI_execute_plan(plan_delete, &arg, NULL, false, 0), SPI_OK_DELETE);
+	InsertSummary(relid, name, 's', *epoch, events, SummaryBloom(keys, nkeys));
+	return true;
+}
+
+/*
+ * After record_events stored a batch: the keys of what it stored into each
+ * partition (a batch row, or a delta for a sealed one), then seals of past
+ * partitions that are not sealed yet.  Runs inside record_events' SPI
+ * connection.
+ */
+void
+PankoSummarizeBatch(SummaryBatch *parts, int nparts)
+{
+	bool	   *sealed = palloc(sizeof(bool) * Max(nparts, 1));
+	int64		epoch = -1;
+	int64		budget = SEAL_SCAN_BUDGET;
+	TimestampTz cutoff = GetCurrentTimestamp() - SUMMARY_GRACE;
+	Oid			argtype = TIMESTAMPTZOID;
+	Datum		arg;
+	int			nseals = 0;
+	char	  **names;
+	Oid		   *relids;
+	int			ncand;
+
+	if (!OidIsValid(PankoRelid("partition_summary")))
+		return;					/* before ALTER EXTENSION panko UPDATE */
+
+	if (nparts > 0)
+		FindSealed(parts, nparts, sealed);
+	for (int i = 0; i < nparts; i++)
+	{
+		int			n = SummarySortKeys(parts[i].keys, parts[i].nkeys);
+
+		if (sealed[i] && epoch < 0)
+			epoch = BumpEpoch(true);
+		InsertSummary(parts[i].relid, parts[i].name, sealed[i] ? 'd' : 'b', sealed[i] ? epoch : -1,
+					  parts[i].events, SummaryKeySet(parts[i].keys, n));
+	}
+
+	/* Past partitions without a seal, newest first. */
+	arg = TimestampTzGetDatum(cutoff);
+	PankoKeepPlan(&plan_candidates,
+				  "SELECT p.name FROM panko.partition p WHERE p.upper_bound OPERATOR(pg_catalog.<=) $1 "
+				  "AND NOT EXISTS (SELECT 1 FROM panko.partition_summary s WHERE s.partition OPERATOR(pg_catalog.=) p.name "
+				  "AND s.kind OPERATOR(pg_catalog.=) 's') ORDER BY p.lower_bound DESC LIMIT " CppAsString2(SEALS_PER_CALL),
+				  1, &argtype, 0);
+	Expect(ExecFresh(plan_candidates, &arg, NULL, 0), SPI_OK_SELECT);
+	ncand = (int) SPI_processed;
+	names = palloc(sizeof(char *) * Max(ncand, 1));
+	relids = palloc(sizeof(Oid) * Max(ncand, 1));
+	for (int r = 0; r < ncand; r++)
+	{
+		names[r] = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+		relids[r] = PankoRelid(names[r]);
+	}
+	for (int r = 0; r < ncand && nseals < SEALS_PER_CALL; r++)
+		if (OidIsValid(relids[r]) && Seal(relids[r], names[r], &epoch, &budget))
+			nseals++;
+}

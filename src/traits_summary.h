@@ -1,0 +1,37 @@
+/*
+ * traits_summary.h
+ *		Summaries of the trait keys of past partitions (traits_summary.c).
+ */
+#ifndef PANKO_TRAITS_SUMMARY_H
+#define PANKO_TRAITS_SUMMARY_H
+
+#include "postgres.h"
+#include "utils/timestamp.h"
+
+#include "traits.h"
+
+/* A partition is sealed once its upper bound is this far in the past. */
+#define SUMMARY_GRACE		(INT64CONST(3600) * USECS_PER_SEC)
+
+/* The keys a batch stored into one partition. */
+typedef struct SummaryBatch
+{
+	Oid			relid;
+	const char *name;
+	int64		events;
+	uint32	   *keys;			/* 2 per trait at most */
+	int			nkeys;
+} SummaryBatch;
+
+extern int	SummaryTraitKeys(const Traits *t, uint32 *keys);
+extern int	SummarySortKeys(uint32 *keys, int n);
+extern bytea *SummaryKeySet(const uint32 *keys, int n);
+extern bytea *SummaryBloom(const uint32 *keys, int n);
+
+extern void PankoSummarizeBatch(SummaryBatch *parts, int nparts);
+
+extern bool PankoSummariesReady(void);
+extern int	PankoSummaryQueryKeys(const TraitQuery *q, const Traits *scope, uint32 *keys);
+extern bool PankoSummarySkips(Oid relid, const uint32 *keys, int nkeys);
+
+#endif							/* PANKO_TRAITS_SUMMARY_H */
