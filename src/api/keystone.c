@@ -672,6 +672,25 @@ entry_result(const entry *e, ks_identity *out, char *why, size_t whylen)
 	return KS_UNAVAILABLE;
 }
 
+/*
+ * The SHA-256 of a token.  The digest is fetched once (ks_init): OpenSSL 3
+ * would otherwise look it up, under a lock, at every call.
+ */
+static EVP_MD *sha256_md;
+
+static bool
+token_hash(const char *token, unsigned char *key, unsigned int *keylen)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	bool		ok;
+
+	ok = ctx != NULL && EVP_DigestInit_ex2(ctx, sha256_md, NULL) &&
+		EVP_DigestUpdate(ctx, token, strlen(token)) &&
+		EVP_DigestFinal_ex(ctx, key, keylen);
+	EVP_MD_CTX_free(ctx);
+	return ok;
+}
+
 /* Is this a token at all?  Printable ASCII, not empty, not huge. */
 static bool
 token_well_formed(const char *t)
@@ -709,8 +728,7 @@ ks_validate(const char *token, ks_identity *out, char *why, size_t whylen)
 		snprintf(why, whylen, "the token is malformed");
 		return KS_INVALID;
 	}
-	if (!EVP_Digest(token, strlen(token), key, &keylen, EVP_sha256(), NULL) ||
-		keylen != sizeof(key))
+	if (!token_hash(token, key, &keylen) || keylen != sizeof(key))
 	{
 		snprintf(why, whylen, "cannot hash the token");
 		return KS_UNAVAILABLE;
@@ -833,6 +851,12 @@ ks_init(const ks_settings *s, char *why, size_t whylen)
 		return KS_START_REJECTED;
 	}
 	pthread_key_create(&curl_key, curl_destroy);
+	sha256_md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+	if (sha256_md == NULL)
+	{
+		snprintf(why, whylen, "OpenSSL has no SHA-256");
+		return KS_START_REJECTED;
+	}
 	root = root_url(ks.url);
 	if (root == NULL || asprintf(&tokens_url, "%s/v3/auth/tokens", root) < 0 ||
 		asprintf(&validate_url, "%s?nocatalog", tokens_url) < 0 ||
