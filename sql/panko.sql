@@ -1046,6 +1046,311 @@ TO panko_api;
 GRANT EXECUTE ON FUNCTION panko.api_require_admin(), panko.enable_all_tenants() TO panko_query;
 
 --------------------------------------------------------------------------
+-- OSProfiler traces: the store and the queries of the panko:// driver
+-- (python/panko_drivers/osprofiler.py, which only calls these functions)
+--
+-- A notification (the -start or -stop of a span) is an event of type
+-- osprofiler.start or osprofiler.stop (OSProfiler's rule: a name ending in
+-- "stop" stops a span), message_id osprofiler:<start|stop>:<trace_id> (so
+-- a copy sent twice is a duplicate), string traits base_id, trace_id,
+-- parent_id, name, project, service, host, and etype on a -stop whose info
+-- carries an error; raw is the notification.  The earliest notification
+-- of a trace in the first call that stores one also becomes the trace's
+-- entry: type osprofiler.trace, message_id osprofiler:trace:<base_id>, the
+-- same traits.  The GIN index finds a trace's notifications (base_id) and
+-- the errors (etype); a partial index lists the entries, newest first.
+-- Row-level security applies: traces carry no project_id, so auditors,
+-- admins and admin identities see them, members do not.  They expire with
+-- the events (panko.event_time_to_live).
+--------------------------------------------------------------------------
+CREATE INDEX event_trace_list_idx ON panko.event (generated)
+    WHERE message_id LIKE 'osprofiler:trace:%';
+COMMENT ON INDEX panko.event_trace_list_idx IS
+    'The list of OSProfiler traces, newest first: one entry per trace (message_id osprofiler:trace:<base_id>)';
+
+CREATE FUNCTION panko.trace_notify(notifications jsonb) RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    batch jsonb := CASE jsonb_typeof(notifications) WHEN 'array' THEN notifications
+                                                    ELSE jsonb_build_array(notifications) END;
+    n jsonb;
+    pos integer := 0;
+    total integer := jsonb_array_length(batch);
+    which text := '';
+    field text;
+    events jsonb;
+    problem record;
+    k integer;
+    stored integer := total;
+BEGIN
+    -- Every notification is checked before anything is stored: one bad
+    -- notification fails the call, and nothing of it is stored.  (The
+    -- caller's own rights apply: record_events, granted to panko_writer.)
+    FOR n IN SELECT e FROM jsonb_array_elements(batch) e LOOP
+        pos := pos + 1;
+        IF jsonb_typeof(notifications) = 'array' THEN
+            which := format(' (notification %s of %s)', pos, total);
+        END IF;
+        IF jsonb_typeof(n) IS DISTINCT FROM 'object' THEN
+            RAISE EXCEPTION 'An OSProfiler notification must be a JSON object%', which
+                USING ERRCODE = '22023';
+        END IF;
+        FOREACH field IN ARRAY ARRAY['base_id', 'trace_id', 'parent_id', 'name', 'timestamp'] LOOP
+            IF jsonb_typeof(n->field) IS DISTINCT FROM 'string' OR n->>field = '' THEN
+                RAISE EXCEPTION 'OSProfiler notification without %', field || which
+                    USING ERRCODE = '22023',
+                          DETAIL = 'Every notification carries base_id, trace_id, parent_id, name and timestamp as non-empty strings.';
+            END IF;
+            IF octet_length(n->>field) > 200 THEN
+                RAISE EXCEPTION 'The % of an OSProfiler notification is longer than 200 bytes%', field, which
+                    USING ERRCODE = '22023';
+            END IF;
+        END LOOP;
+        IF n ? 'info' AND jsonb_typeof(n->'info') <> 'object' THEN
+            RAISE EXCEPTION 'The info of an OSProfiler notification must be a JSON object%', which
+                USING ERRCODE = '22023';
+        END IF;
+    END LOOP;
+
+    -- The notifications, then each trace's entry (from its earliest
+    -- notification here: the store keeps the first copy of a message_id
+    -- and reports the others as duplicates).
+    WITH n AS (
+        SELECT x.n, x.ord,
+               CASE WHEN x.n->>'name' LIKE '%stop' THEN 'stop' ELSE 'start' END AS kind,
+               (SELECT jsonb_agg(jsonb_build_object('name', t.name, 'type', 'string', 'value', t.value))
+                  FROM (VALUES ('base_id', x.n->>'base_id'), ('trace_id', x.n->>'trace_id'),
+                               ('parent_id', x.n->>'parent_id'), ('name', x.n->>'name'),
+                               ('project', x.n->>'project'), ('service', x.n->>'service'),
+                               ('host', x.n->'info'->>'host')) AS t(name, value)
+                 WHERE t.value IS NOT NULL) AS traits
+          FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(n, ord)
+    ), event AS (
+        SELECT n.ord, jsonb_build_object(
+                   'message_id', 'osprofiler:' || n.kind || ':' || (n.n->>'trace_id'),
+                   'event_type', 'osprofiler.' || n.kind,
+                   'generated', n.n->'timestamp',
+                   'traits', CASE WHEN n.kind = 'stop' AND jsonb_typeof(n.n->'info'->'etype') <> 'null'
+                                  THEN n.traits || jsonb_build_array(jsonb_build_object(
+                                           'name', 'etype', 'type', 'string', 'value', n.n->'info'->>'etype'))
+                                  ELSE n.traits END,
+                   'raw', n.n) AS e
+          FROM n
+        UNION ALL
+        SELECT total + h.ord, jsonb_build_object(
+                   'message_id', 'osprofiler:trace:' || (h.n->>'base_id'),
+                   'event_type', 'osprofiler.trace',
+                   'generated', h.n->'timestamp',
+                   'traits', h.traits,
+                   'raw', h.n)
+          FROM (SELECT DISTINCT ON (n.n->>'base_id') n.*
+                  FROM n ORDER BY n.n->>'base_id', n.n->>'timestamp', n.ord) h
+    )
+    SELECT jsonb_agg(event.e ORDER BY event.ord) INTO events FROM event;
+
+    FOR problem IN SELECT * FROM panko.record_events(events) LOOP
+        IF problem.status = 'rejected' THEN
+            k := substring(problem.detail FROM '^event ([0-9]+):')::integer;
+            RAISE EXCEPTION 'OSProfiler notification rejected: %',
+                replace(regexp_replace(problem.detail, '^event [0-9]+: ', ''), ' in generated', ' in timestamp')
+                || CASE WHEN jsonb_typeof(notifications) = 'array' AND k <= total
+                        THEN format(' (notification %s of %s)', k, total) ELSE '' END
+                USING ERRCODE = '22023';
+        END IF;
+        IF problem.message_id NOT LIKE 'osprofiler:trace:%' THEN
+            stored := stored - 1;
+        END IF;
+    END LOOP;
+    RETURN stored;
+END
+$$;
+COMMENT ON FUNCTION panko.trace_notify(jsonb) IS
+    'Store OSProfiler notifications (a JSON object, or an array of them): the panko:// driver''s notify; returns how many were new (copies already stored are ignored); a notification without its ids, name or timestamp fails the call and nothing is stored';
+
+CREATE FUNCTION panko.trace_report(base_id text) RETURNS json
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+-- the GIN index even when the trace is a large part of its partition (a
+-- scan tests every row's traits and costs far more than the planner
+-- thinks), and no JIT for a plan whose cost that inflates
+SET enable_seqscan = off
+SET jit = off
+AS $$
+DECLARE
+    start_type integer;
+    stop_type integer;
+    report text;
+BEGIN
+    IF base_id IS NULL OR base_id = '' THEN
+        RAISE EXCEPTION 'A trace''s base_id must be a non-empty string' USING ERRCODE = '22023';
+    END IF;
+    SELECT t.id INTO start_type FROM panko.event_type t WHERE t.name OPERATOR(pg_catalog.=) 'osprofiler.start';
+    SELECT t.id INTO stop_type FROM panko.event_type t WHERE t.name OPERATOR(pg_catalog.=) 'osprofiler.stop';
+
+    -- osprofiler.drivers.base.Driver: _append_results over the trace's
+    -- notifications in the order they happened (a span's start before its
+    -- stop, then by trace_id), then _parse_results and _build_tree.  The
+    -- JSON is written as text, with the keys in the order osprofiler's
+    -- dicts have them.
+    WITH RECURSIVE n AS MATERIALIZED (
+        SELECT (extract(epoch FROM e.generated) * 1000000)::bigint AS us,
+               coalesce(e.event_type_id OPERATOR(pg_catalog.=) stop_type, false) AS stop,
+               e.raw->>'trace_id' AS trace_id, e.raw->>'parent_id' AS parent_id, e.raw->>'name' AS name,
+               e.raw
+          FROM panko.event e
+         WHERE e.traits OPERATOR(panko.@>) panko.traits(jsonb_build_object('base_id', trace_report.base_id))
+           -- (+ 0: a filter, not an index condition; the event type's
+           -- index would only add work to the GIN's)
+           AND (e.event_type_id OPERATOR(pg_catalog.+) 0) IN (start_type, stop_type)
+    ), bounds AS (
+        SELECT min(n.us) AS t0, max(n.us) AS t1, max(n.us) FILTER (WHERE NOT n.stop) AS last_start FROM n
+    ), span AS (
+        -- A span has at most one start (a) and one stop (z): their
+        -- message_ids.  Its name and parent_id come from its first
+        -- notification, as in _append_results.
+        SELECT coalesce(a.trace_id, z.trace_id) AS trace_id, f.stop_first,
+               CASE WHEN f.stop_first THEN z.us ELSE a.us END AS first_us,
+               CASE WHEN f.stop_first THEN z.parent_id ELSE a.parent_id END AS parent_id,
+               split_part(CASE WHEN f.stop_first THEN z.name ELSE a.name END, '-', 1) AS op,
+               (coalesce(a.us, z.us) - b.t0) / 1000 AS started,
+               (coalesce(z.us, a.us) - b.t0) / 1000 AS finished
+          FROM (SELECT n.trace_id, n.us, n.parent_id, n.name FROM n WHERE NOT n.stop) a
+          FULL JOIN (SELECT n.trace_id, n.us, n.parent_id, n.name FROM n WHERE n.stop) z USING (trace_id)
+         CROSS JOIN bounds b
+         CROSS JOIN LATERAL (SELECT a.us IS NULL OR (z.us IS NOT NULL AND z.us < a.us) AS stop_first) f
+    ), node AS (
+        -- Siblings by start, then in order of appearance (_build_tree's
+        -- stable sort); spans whose parent is not in the trace are roots.
+        SELECT s.*,
+               row_number() OVER (PARTITION BY CASE WHEN s.root THEN NULL ELSE s.parent_id END
+                                  ORDER BY s.started, s.seen)::integer AS rank
+          FROM (SELECT s.*, s.parent_id NOT IN (SELECT n.trace_id FROM n) AS root,
+                       row_number() OVER (ORDER BY s.first_us, s.stop_first, s.trace_id) AS seen
+                  FROM span s) s
+    ), tree AS (
+        SELECT d.trace_id, 0 AS depth, ARRAY[d.rank] AS path FROM node d WHERE d.root
+        UNION ALL
+        SELECT c.trace_id, t.depth + 1, t.path || c.rank
+          FROM tree t JOIN node c ON c.parent_id OPERATOR(pg_catalog.=) t.trace_id AND NOT c.root
+    ), walk AS (
+        -- Preorder; after each node, the brackets of what ends with it.
+        SELECT t.trace_id, row_number() OVER w AS ord,
+               CASE WHEN lead(t.depth, 1, -1) OVER w > t.depth THEN ''
+                    ELSE repeat(']}', t.depth - lead(t.depth, 1, 0) OVER w + 1)
+                         || CASE WHEN lead(t.depth, 1, -1) OVER w >= 0 THEN ', ' ELSE '' END
+               END AS tail
+          FROM tree t
+        WINDOW w AS (ORDER BY t.path)
+    ), payload AS (
+        -- A notification as its node shows it ("meta.raw_payload.<name>"
+        -- and what it sets), and project, service, host for a first one.
+        SELECT n.trace_id, n.stop,
+               ', ' || to_json('meta.raw_payload.' || n.name)::text || ': ' || n.raw::text
+               || CASE WHEN n.stop THEN ', "finished": ' || ((n.us - b.t0) / 1000)::text
+                                        || ', "exception": '
+                                        || CASE WHEN n.raw->'info' ? 'etype' THEN (n.raw->'info'->'etype')::text
+                                                ELSE '"None"' END
+                       ELSE ', "started": ' || ((n.us - b.t0) / 1000)::text END AS text,
+               concat(', "project": ', coalesce((n.raw->'project')::text, 'null'),
+                      ', "service": ', coalesce((n.raw->'service')::text, 'null'),
+                      ', "host": ', coalesce((n.raw->'info'->'host')::text, 'null')) AS origin
+          FROM n, bounds b
+    )
+    SELECT concat('{"info": {"name": "total", "started": 0, "finished": ', (b.t1 - b.t0) / 1000,
+                  ', "last_trace_started": ', coalesce(((b.last_start - b.t0) / 1000)::text, 'null'),
+                  '}, "children": [',
+                  (SELECT string_agg(concat('{"info": {"name": ', to_json(d.op),
+                                            CASE WHEN d.stop_first THEN z.origin ELSE a.origin END,
+                                            CASE WHEN d.stop_first THEN z.text ELSE a.text END,
+                                            CASE WHEN d.stop_first THEN coalesce(a.text, ', "started": ' || d.started)
+                                                 ELSE coalesce(z.text, ', "finished": ' || d.finished) END,
+                                            '}, "trace_id": ', to_json(d.trace_id), ', "parent_id": ', to_json(d.parent_id),
+                                            ', "children": [', w.tail), '' ORDER BY w.ord)
+                     FROM walk w
+                     JOIN node d USING (trace_id)
+                     LEFT JOIN payload a ON a.trace_id OPERATOR(pg_catalog.=) w.trace_id AND NOT a.stop
+                     LEFT JOIN payload z ON z.trace_id OPERATOR(pg_catalog.=) w.trace_id AND z.stop),
+                  '], "stats": {',
+                  (SELECT string_agg(concat(to_json(x.op), ': {"count": ', x.count, ', "duration": ', x.duration, '}'),
+                                     ', ' ORDER BY x.seen)
+                     FROM (SELECT d.op, count(*) AS count, sum(d.finished - d.started) AS duration, min(d.seen) AS seen
+                             FROM node d GROUP BY d.op) x),
+                  '}}')
+      INTO report
+      FROM bounds b
+     WHERE b.t0 IS NOT NULL;
+    IF report IS NULL THEN
+        RAISE EXCEPTION 'Trace % not found', base_id USING ERRCODE = 'P0002',
+            HINT = 'No notification of this trace is stored, or none is visible to this role.';
+    END IF;
+    RETURN report::json;
+END
+$$;
+COMMENT ON FUNCTION panko.trace_report(text) IS
+    'The report of one OSProfiler trace, the tree osprofiler''s Driver._parse_results builds (info, children, stats); P0002 when no notification of it is visible';
+
+CREATE FUNCTION panko.trace_list(fields text[] DEFAULT NULL, "limit" integer DEFAULT NULL)
+    RETURNS TABLE(base_id text, generated timestamptz, trace jsonb)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+-- from the index, whatever the estimates say (as trace_report)
+SET enable_seqscan = off
+SET jit = off
+AS $$
+    SELECT e.raw->>'base_id', e.generated,
+           CASE WHEN coalesce(cardinality(trace_list.fields), 0) = 0
+                THEN jsonb_build_object('base_id', e.raw->'base_id', 'timestamp', e.raw->'timestamp')
+                ELSE coalesce((SELECT jsonb_object_agg(f.f, CASE WHEN f.f OPERATOR(pg_catalog.=) 'host' AND NOT e.raw ? 'host'
+                                                                 THEN e.raw->'info'->'host' ELSE e.raw->f.f END)
+                                 FROM unnest(trace_list.fields) AS f(f)
+                                WHERE e.raw ? f.f OR (f.f OPERATOR(pg_catalog.=) 'host' AND e.raw->'info' ? 'host')), '{}')
+                     || jsonb_build_object('base_id', e.raw->'base_id', 'timestamp', e.raw->'timestamp')
+           END
+      FROM panko.event e
+     WHERE e.message_id LIKE 'osprofiler:trace:%'
+     ORDER BY e.generated DESC
+     LIMIT trace_list."limit"
+$$;
+COMMENT ON FUNCTION panko.trace_list(text[], integer) IS
+    'OSProfiler traces, newest first (at most limit): base_id, when it started, and as trace the driver''s answer: base_id, timestamp and the fields asked for (of the trace''s first notification; host is info.host)';
+
+CREATE FUNCTION panko.trace_errors("limit" integer DEFAULT NULL)
+    RETURNS TABLE(base_id text, generated timestamptz, etype text, trace jsonb)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+-- from the index, whatever the estimates say (as trace_report)
+SET enable_seqscan = off
+SET jit = off
+AS $$
+    SELECT f.base_id, f.generated, f.etype, jsonb_build_object('base_id', f.base_id, 'timestamp', f.ts)
+      FROM (SELECT DISTINCT ON (e.raw->>'base_id') e.raw->>'base_id' AS base_id, e.generated,
+                   e.raw->'info'->>'etype' AS etype, e.raw->'timestamp' AS ts
+              FROM panko.event e
+             WHERE e.traits OPERATOR(panko.?) 'etype'
+               AND (e.event_type_id OPERATOR(pg_catalog.+) 0) IN
+                   (SELECT t.id FROM panko.event_type t WHERE t.name OPERATOR(pg_catalog.=) 'osprofiler.stop')
+             ORDER BY e.raw->>'base_id', e.generated) f
+     ORDER BY f.generated DESC
+     LIMIT trace_errors."limit"
+$$;
+COMMENT ON FUNCTION panko.trace_errors(integer) IS
+    'OSProfiler traces with an error (a -stop notification whose info carries etype), newest first: base_id, the first error''s time and type, and as trace the driver''s answer (base_id and timestamp)';
+
+-- Writers store traces (trace_notify runs with their rights); the queries
+-- run as panko_query, so row-level security judges the caller, and readers
+-- call them.
+REVOKE ALL ON FUNCTION panko.trace_notify(jsonb), panko.trace_report(text), panko.trace_list(text[], integer),
+    panko.trace_errors(integer) FROM PUBLIC;
+ALTER FUNCTION panko.trace_report(text) OWNER TO panko_query;
+ALTER FUNCTION panko.trace_list(text[], integer) OWNER TO panko_query;
+ALTER FUNCTION panko.trace_errors(integer) OWNER TO panko_query;
+GRANT EXECUTE ON FUNCTION panko.trace_notify(jsonb) TO panko_writer;
+GRANT EXECUTE ON FUNCTION panko.trace_report(text), panko.trace_list(text[], integer), panko.trace_errors(integer)
+TO panko_reader;
+
+--------------------------------------------------------------------------
 -- Tell the operator how expiry will run.
 --------------------------------------------------------------------------
 -- Extension scripts run with client_min_messages raised to warning.

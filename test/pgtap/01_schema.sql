@@ -3,7 +3,7 @@
 -- the storage API (and the expiry and HTTP functions), comments, volatility labels and safe
 -- search_paths of SECURITY DEFINER functions.
 BEGIN;
-SELECT plan(67);
+SELECT plan(71);
 
 SELECT has_extension('panko', 'extension panko is installed');
 SELECT is((SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'panko'), 'panko',
@@ -135,7 +135,13 @@ INSERT INTO want_signature VALUES
     ('panko.api_trait_types(text)', 'event_type text', 'json'),
     ('panko.api_traits(text,text)', 'event_type text, trait_name text', 'json'),
     ('panko.api_capabilities()', '', 'json'),
-    ('panko.api_post_events(jsonb)', 'events jsonb', 'json');
+    ('panko.api_post_events(jsonb)', 'events jsonb', 'json'),
+    ('panko.trace_notify(jsonb)', 'notifications jsonb', 'integer'),
+    ('panko.trace_report(text)', 'base_id text', 'json'),
+    ('panko.trace_list(text[],integer)', 'fields text[] DEFAULT NULL::text[], "limit" integer DEFAULT NULL::integer',
+     'TABLE(base_id text, generated timestamp with time zone, trace jsonb)'),
+    ('panko.trace_errors(integer)', '"limit" integer DEFAULT NULL::integer',
+     'TABLE(base_id text, generated timestamp with time zone, etype text, trace jsonb)');
 
 SELECT is(
     (SELECT pg_get_function_arguments(to_regprocedure(sig)) || ' -> ' || pg_get_function_result(to_regprocedure(sig))),
@@ -218,7 +224,11 @@ VALUES
     ('panko.traits_containsel(internal,oid,internal,integer)', 's', true, 's', false, false),
     ('panko.traits_existsel(internal,oid,internal,integer)', 's', true, 's', false, false),
     ('panko.message_id_hash(text)', 'i', true, 's', false, false),
-    ('panko.traits_typanalyze(internal)', 'v', true, 's', false, false);
+    ('panko.traits_typanalyze(internal)', 'v', true, 's', false, false),
+    ('panko.trace_notify(jsonb)', 'v', false, 'u', false, false),
+    ('panko.trace_report(text)', 's', false, 'u', true, false),
+    ('panko.trace_list(text[],integer)', 's', false, 'u', true, false),
+    ('panko.trace_errors(integer)', 's', false, 'u', true, false);
 SELECT is_empty(
     $$SELECT p.oid::regprocedure::text, p.provolatile::text, p.proisstrict, p.proparallel::text, p.prosecdef, p.proleakproof
         FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'

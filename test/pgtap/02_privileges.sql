@@ -73,7 +73,8 @@ SELECT set_eq(
     $$SELECT p.oid::regprocedure::text FROM pg_proc p
        WHERE p.pronamespace = 'panko'::regnamespace AND p.prosecdef AND p.proowner = 'panko_query'::regrole$$,
     $$VALUES ('panko.get_events(jsonb,integer,text[],text)'), ('panko.event_types()'), ('panko.trait_types(text)'),
-             ('panko.get_traits(text,text)'), ('panko.api_event_types()')$$,
+             ('panko.get_traits(text,text)'), ('panko.api_event_types()'), ('panko.trace_report(text)'),
+             ('panko.trace_list(text[],integer)'), ('panko.trace_errors(integer)')$$,
     'the read functions run as panko_query, which row-level security applies to');
 -- What PUBLIC may execute: the types' input/output and their pure
 -- functions and operators.  Support functions (GIN, selectivity, ANALYZE)
@@ -111,14 +112,16 @@ SELECT set_eq(
                  'panko.get_traits(text,text)', 'panko.iso_timestamp(timestamp with time zone)',
                  'panko.parse_timestamp(text,text)', 'panko.event_json(text,text,timestamp with time zone,panko.traits,jsonb)',
                  'panko.capabilities()', 'panko.caller_mode()', 'panko.caller_scope()', 'panko.caller_has_role(text)',
-                 'panko.caller_project()']) f
+                 'panko.caller_project()', 'panko.trace_report(text)', 'panko.trace_list(text[],integer)',
+                 'panko.trace_errors(integer)']) f
       UNION ALL
       SELECT 'panko_query', f FROM unnest(ARRAY[
                  'panko.get_events(jsonb,integer,text[],text)', 'panko.event_types()', 'panko.trait_types(text)',
                  'panko.get_traits(text,text)', 'panko.api_event_types()', 'panko.iso_timestamp(timestamp with time zone)',
                  'panko.parse_timestamp(text,text)', 'panko.event_json(text,text,timestamp with time zone,panko.traits,jsonb)',
                  'panko.capabilities()', 'panko.caller_mode()', 'panko.caller_scope()', 'panko.caller_has_role(text)',
-                 'panko.caller_project()', 'panko.api_require_admin()', 'panko.enable_all_tenants()']) f
+                 'panko.caller_project()', 'panko.api_require_admin()', 'panko.enable_all_tenants()',
+                 'panko.trace_report(text)', 'panko.trace_list(text[],integer)', 'panko.trace_errors(integer)']) f
       UNION ALL
       SELECT 'panko_api', f FROM unnest(ARRAY[
                  'panko.set_identity(text,text,text,boolean)', 'panko.api_require_identity()', 'panko.api_require_admin()',
@@ -126,7 +129,7 @@ SELECT set_eq(
                  'panko.api_trait_types(text)', 'panko.api_traits(text,text)', 'panko.api_capabilities()',
                  'panko.api_post_events(jsonb)', 'panko.enable_all_tenants()']) f
       UNION ALL
-      VALUES ('panko_writer', 'panko.record_events(jsonb)'),
+      VALUES ('panko_writer', 'panko.record_events(jsonb)'), ('panko_writer', 'panko.trace_notify(jsonb)'),
              ('panko_admin', 'panko.clear_expired_data(bigint,bigint)'), ('panko_admin', 'panko.run_maintenance()'),
              ('panko_admin', 'panko.message_id_hash(text)')$$,
     'EXECUTE grants to panko roles are exactly: readers query, writers record, admins expire, gateways set identity and answer HTTP');
