@@ -112,6 +112,14 @@ api:
 install: install-api
 install-api: api
 	$(API_MAKE) install
+# panko_drivers (python/): the adapters (OSProfiler's panko:// driver) for
+# Debian's /usr/bin/python3, in its first site-packages directory (set
+# PYTHON, or PYTHON_SITEDIR, to install elsewhere)
+PYTHON ?= /usr/bin/python3
+.PHONY: install-python
+install: install-python
+install-python:
+	$(PYTHON) python/install.py --version $(EXTVERSION) $(if $(DESTDIR),--root $(DESTDIR)) $(if $(PYTHON_SITEDIR),--sitedir $(PYTHON_SITEDIR))
 clean: clean-api
 clean-api:
 	$(API_MAKE) clean
