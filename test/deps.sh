@@ -14,6 +14,7 @@ PACKAGES=(
     wrk curl procps
     keystone uwsgi-core uwsgi-plugin-python3 python3-keystoneclient
     libcurl4-openssl-dev libjansson-dev libssl-dev
+    python3-osprofiler python3-oslo.serialization python3-testtools python3-sqlalchemy
 )
 
 missing=()
