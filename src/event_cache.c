@@ -269,9 +269,12 @@ LoadEventTypes(Oid relid)
 	type_names_relid = relid;
 }
 
-/* The cache, made for this incarnation of panko.event_type. */
-static void
-EnsureEventTypes(void)
+/*
+ * The cache, made for this incarnation of panko.event_type (the extension
+ * can be dropped and created again in one backend): once per call.
+ */
+void
+PankoEventTypesBegin(void)
 {
 	Oid			relid = PankoRelid("event_type");
 
@@ -285,7 +288,8 @@ EnsureEventTypes(void)
 
 /*
  * The name of event type id (and the same as text, when asked); reloads
- * the cache once when the id is new to it.
+ * the cache once when the id is new to it.  The caller ran
+ * PankoEventTypesBegin() in this call.
  */
 const char *
 PankoEventTypeName(int32 id, text **as_text)
@@ -293,7 +297,8 @@ PankoEventTypeName(int32 id, text **as_text)
 	EventTypeEntry *e;
 	bool		found;
 
-	EnsureEventTypes();
+	if (type_names == NULL)
+		PankoEventTypesBegin();
 	e = hash_search(type_names, &id, HASH_FIND, &found);
 	if (e == NULL)
 	{
@@ -345,7 +350,7 @@ PankoEventTypeId(const char *name, int32 *id)
 	HeapTuple	tuple;
 	bool		found = false;
 
-	EnsureEventTypes();
+	PankoEventTypesBegin();
 	rel = table_open(type_names_relid, AccessShareLock);
 	if (!OidIsValid(type_name_index))
 		type_name_index = EventTypeNameIndex(rel);
@@ -368,7 +373,8 @@ PankoEventTypeId(const char *name, int32 *id)
 double
 PankoEventTypeShare(void)
 {
-	EnsureEventTypes();
+	if (type_names == NULL)
+		PankoEventTypesBegin();
 	return type_count > 0 ? 1.0 / type_count : 1.0;
 }
 

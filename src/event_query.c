@@ -66,7 +66,7 @@ PG_FUNCTION_INFO_V1(get_events);
 #define DEFAULT_LIMIT		100
 #define MAX_SORT_KEYS		2
 #define NPARAMS				10
-#define PLAN_CACHE_MAX		1024
+#define PLAN_CACHE_MAX		512
 
 /* Parameter numbers in the generated query. */
 enum
@@ -525,14 +525,20 @@ AppendMarkerConds(StringInfo sql, EventQuery *q)
 					 q->desc[0] ? "<=" : ">=", ParamFor(q->keys[0]));
 }
 
-/* ORDER BY, LIMIT and the kind of plan, which is part of the text. */
+/*
+ * ORDER BY, LIMIT and the kind of plan, which is part of the text.  The
+ * kept kinds over one partition have their shape from the kind, whatever
+ * the limit: their text leaves it out (the executor stops when the page is
+ * full), so pages of every size share the plan.
+ */
 static void
-AppendOrder(StringInfo sql, EventQuery *q, PlanKind kind)
+AppendOrder(StringInfo sql, EventQuery *q, PlanKind kind, bool one_partition)
 {
 	appendStringInfoString(sql, " ORDER BY ");
 	for (int i = 0; i < q->nkeys; i++)
 		appendStringInfo(sql, "%se.%s %s", i ? ", " : "", q->keys[i], q->desc[i] ? "DESC" : "ASC");
-	appendStringInfo(sql, " LIMIT %d", q->limit);
+	if (!one_partition || (kind != PLAN_ORDERED && kind != PLAN_INDEXED))
+		appendStringInfo(sql, " LIMIT %d", q->limit);
 	if (kind == PLAN_ORDERED)
 		appendStringInfoString(sql, " /* in time order */");
 	else if (kind == PLAN_INDEXED)
@@ -568,7 +574,7 @@ PagePlan(EventQuery *q, const PartitionSpan *span, bool with_marker, PlanKind ki
 	appendStringInfoString(&sql, q->conds.data);
 	if (with_marker)
 		AppendMarkerConds(&sql, q);
-	AppendOrder(&sql, q, kind);
+	AppendOrder(&sql, q, kind, span != NULL);
 	plan = ShapePlan(sql.data, q->types, NPARAMS, kind);
 	pfree(sql.data);
 	return plan;
@@ -1025,6 +1031,7 @@ get_events(PG_FUNCTION_ARGS)
 		appendStringInfoChar(json, '[');
 
 	PankoSPIConnect();
+	PankoEventTypesBegin();
 	ParseFilter(&q, filter);
 	if (!q.nothing)
 		ReadPage(&q, &sink);

@@ -30,6 +30,7 @@ extern PartitionSpan *PankoPartitionSpans(Relation events, int *count);
 extern int	PankoSpanFor(const PartitionSpan *spans, int count, TimestampTz ts);
 extern bool PankoPartitionIsEmpty(Oid relid);
 extern void PankoAppendTimestampLiteral(StringInfo buf, TimestampTz ts);
+extern void PankoEventTypesBegin(void);
 extern const char *PankoEventTypeName(int32 id, text **as_text);
 extern bool PankoEventTypeId(const char *name, int32 *id);
 extern double PankoEventTypeShare(void);

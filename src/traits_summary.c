@@ -71,15 +71,17 @@
 #include "traits_summary.h"
 
 #define SUMMARY_KEYSET		'K'
-#define SUMMARY_BLOOM		'B'
+#define SUMMARY_BLOOM		'F'		/* a blocked Bloom filter */
 #define BLOOM_BITS_PER_KEY	12
 #define BLOOM_HASHES		7
-#define BLOOM_MIN_BITS		64
 
 /* Most summary bytes a backend keeps; partitions beyond it are read. */
 #define SUMMARY_CACHE_MAX	(64 * 1024 * 1024)
 
-/* Seals per record_events call, and most events one call scans to seal. */
+/*
+ * Seals per record_events call, and the events one call scans to seal
+ * (beyond its first scan, so that a large partition is sealed too).
+ */
 #define SEALS_PER_CALL		32
 #define SEAL_SCAN_BUDGET	200000
 
@@ -237,20 +239,45 @@ SummaryKeySet(const uint32 *keys, int n)
 	return b;
 }
 
-/* Bit i of a Bloom filter's positions for key (double hashing). */
-static inline uint32
-BloomPosition(uint32 key, int i, uint32 mask)
-{
-	uint32		h2 = murmurhash32(key ^ 0x27d4eb2f) | 1;
+/*
+ * A blocked Bloom filter: a key's BLOOM_HASHES bits all fall in one block
+ * of 512 bits (a cache line), chosen by the key, so a test costs one
+ * memory access.  The positions come from a 64-bit mix of the key.
+ */
+#define BLOOM_BLOCK_BITS	512
 
-	return (key + (uint32) i * h2) & mask;
+static inline uint64
+BloomMix(uint32 key)
+{
+	uint64		x = (uint64) key * UINT64CONST(0x9e3779b97f4a7c15);
+
+	x ^= x >> 31;
+	x *= UINT64CONST(0xbf58476d1ce4e5b9);
+	x ^= x >> 29;
+	return x;
+}
+
+/* The first bit of the key's block, and the steps within it. */
+static inline uint32
+BloomBlock(uint64 mix, uint32 nbits)
+{
+	return ((uint32) (mix >> 32) & (nbits / BLOOM_BLOCK_BITS - 1)) * BLOOM_BLOCK_BITS;
+}
+
+static inline uint32
+BloomBit(uint64 mix, int i)
+{
+	uint32		a = (uint32) mix;
+	uint32		b = ((uint32) (mix >> 20)) | 1;
+
+	return (a + (uint32) i * b) & (BLOOM_BLOCK_BITS - 1);
 }
 
 /* A Bloom filter of n keys: 'B', number of bits (a power of two), bits. */
 bytea *
 SummaryBloom(const uint32 *keys, int n)
 {
-	uint32		nbits = BLOOM_MIN_BITS;
+	uint32		nbits = BLOOM_BLOCK_BITS;
 	Size		size;
 	bytea	   *b;
 	char	   *p;
@@ -266,12 +293,17 @@ SummaryBloom(const uint32 *keys, int n)
 	memcpy(p + 1, &nbits, sizeof(uint32));
 	bits = (uint8 *) (p + 1 + sizeof(uint32));
 	for (int i = 0; i < n; i++)
+	{
+		uint64		mix = BloomMix(keys[i]);
+		uint32		block = BloomBlock(mix, nbits);
+
 		for (int h = 0; h < BLOOM_HASHES; h++)
 		{
-			uint32		pos = BloomPosition(keys[i], h, nbits - 1);
+			uint32		pos = block + BloomBit(mix, h);
 
 			bits[pos >> 3] |= (uint8) (1 << (pos & 7));
 		}
+	}
 	return b;
 }
 
@@ -307,14 +339,16 @@ SummaryMayHold(const bytea *s, uint32 key)
 		}
 		return false;
 	}
-	if (p[0] == SUMMARY_BLOOM && count >= 8 && (count & (count - 1)) == 0 &&
+	if (p[0] == SUMMARY_BLOOM && count >= BLOOM_BLOCK_BITS && (count & (count - 1)) == 0 &&
 		len >= 1 + 4 + (int) (count / 8))
 	{
 		const uint8 *bits = (const uint8 *) (p + 1 + sizeof(uint32));
+		uint64		mix = BloomMix(key);
+		uint32		block = BloomBlock(mix, count);
 
 		for (int h = 0; h < BLOOM_HASHES; h++)
 		{
-			uint32		pos = BloomPosition(key, h, count - 1);
+			uint32		pos = block + BloomBit(mix, h);
 
 			if (!(bits[pos >> 3] & (1 << (pos & 7))))
 				return false;
@@ -756,7 +790,7 @@ Seal(Oid relid, const char *name, int64 *epoch, int64 *budget)
 	 * Batch rows cover the partition when they count all its events: every
 	 * batch since 0.4.0 wrote one.  Otherwise (events stored before) scan.
 	 */
-	if (covered != events && events > *budget)
+	if (covered != events && events > *budget && *budget < SEAL_SCAN_BUDGET)
 	{
 		UnlockRelationOid(relid, ShareLock);
 		return false;
