@@ -667,6 +667,7 @@ BEGIN
         -- message_ids.  Its name and parent_id come from its first
         -- notification, as in _append_results.
         SELECT coalesce(a.trace_id, z.trace_id) AS trace_id, f.stop_first,
+               a.us IS NOT NULL AND z.us IS NOT NULL AS both,
                CASE WHEN f.stop_first THEN z.us ELSE a.us END AS first_us,
                CASE WHEN f.stop_first THEN z.parent_id ELSE a.parent_id END AS parent_id,
                split_part(CASE WHEN f.stop_first THEN z.name ELSE a.name END, '-', 1) AS op,
@@ -692,42 +693,41 @@ BEGIN
           FROM tree t JOIN node c ON c.parent_id OPERATOR(pg_catalog.=) t.trace_id AND NOT c.root
     ), walk AS (
         -- Preorder; after each node, the brackets of what ends with it.
-        SELECT t.trace_id, row_number() OVER w AS ord,
+        SELECT d.*, row_number() OVER w AS ord,
                CASE WHEN lead(t.depth, 1, -1) OVER w > t.depth THEN ''
                     ELSE repeat(']}', t.depth - lead(t.depth, 1, 0) OVER w + 1)
                          || CASE WHEN lead(t.depth, 1, -1) OVER w >= 0 THEN ', ' ELSE '' END
                END AS tail
-          FROM tree t
+          FROM tree t JOIN node d USING (trace_id)
         WINDOW w AS (ORDER BY t.path)
-    ), payload AS (
-        -- A notification as its node shows it ("meta.raw_payload.<name>"
-        -- and what it sets), and project, service, host for a first one.
-        SELECT n.trace_id, n.stop,
-               ', ' || to_json('meta.raw_payload.' || n.name)::text || ': ' || n.raw::text
-               || CASE WHEN n.stop THEN ', "finished": ' || ((n.us - b.t0) / 1000)::text
-                                        || ', "exception": '
-                                        || CASE WHEN n.raw->'info' ? 'etype' THEN (n.raw->'info'->'etype')::text
-                                                ELSE '"None"' END
-                       ELSE ', "started": ' || ((n.us - b.t0) / 1000)::text END AS text,
-               concat(', "project": ', coalesce((n.raw->'project')::text, 'null'),
-                      ', "service": ', coalesce((n.raw->'service')::text, 'null'),
-                      ', "host": ', coalesce((n.raw->'info'->'host')::text, 'null')) AS origin
-          FROM n, bounds b
+    ), piece AS (
+        -- Each notification's part of its node, in the node's order: the
+        -- first opens the node (name, project, service, host), each adds
+        -- "meta.raw_payload.<name>" and what it sets, the last closes it.
+        SELECT w.ord, x.stop IS DISTINCT FROM w.stop_first AS second,
+               concat(CASE WHEN x.stop = w.stop_first
+                           THEN concat('{"info": {"name": ', to_json(w.op),
+                                       ', "project": ', coalesce((x.raw->'project')::text, 'null'),
+                                       ', "service": ', coalesce((x.raw->'service')::text, 'null'),
+                                       ', "host": ', coalesce((x.raw->'info'->'host')::text, 'null')) END,
+                      ', ', to_json('meta.raw_payload.' || x.name), ': ', x.raw::text,
+                      CASE WHEN x.stop
+                           THEN concat(', "finished": ', w.finished, ', "exception": ',
+                                       CASE WHEN x.raw->'info' ? 'etype' THEN (x.raw->'info'->'etype')::text
+                                            ELSE '"None"' END)
+                           ELSE ', "started": ' || w.started END,
+                      CASE WHEN NOT w.both
+                           THEN CASE WHEN x.stop THEN ', "started": ' || w.started
+                                     ELSE ', "finished": ' || w.finished END END,
+                      CASE WHEN NOT w.both OR x.stop IS DISTINCT FROM w.stop_first
+                           THEN concat('}, "trace_id": ', to_json(w.trace_id), ', "parent_id": ', to_json(w.parent_id),
+                                       ', "children": [', w.tail) END) AS text
+          FROM n x JOIN walk w ON w.trace_id OPERATOR(pg_catalog.=) x.trace_id
     )
     SELECT concat('{"info": {"name": "total", "started": 0, "finished": ', (b.t1 - b.t0) / 1000,
                   ', "last_trace_started": ', coalesce(((b.last_start - b.t0) / 1000)::text, 'null'),
                   '}, "children": [',
-                  (SELECT string_agg(concat('{"info": {"name": ', to_json(d.op),
-                                            CASE WHEN d.stop_first THEN z.origin ELSE a.origin END,
-                                            CASE WHEN d.stop_first THEN z.text ELSE a.text END,
-                                            CASE WHEN d.stop_first THEN coalesce(a.text, ', "started": ' || d.started)
-                                                 ELSE coalesce(z.text, ', "finished": ' || d.finished) END,
-                                            '}, "trace_id": ', to_json(d.trace_id), ', "parent_id": ', to_json(d.parent_id),
-                                            ', "children": [', w.tail), '' ORDER BY w.ord)
-                     FROM walk w
-                     JOIN node d USING (trace_id)
-                     LEFT JOIN payload a ON a.trace_id OPERATOR(pg_catalog.=) w.trace_id AND NOT a.stop
-                     LEFT JOIN payload z ON z.trace_id OPERATOR(pg_catalog.=) w.trace_id AND z.stop),
+                  (SELECT string_agg(p.text, '' ORDER BY p.ord, p.second) FROM piece p),
                   '], "stats": {',
                   (SELECT string_agg(concat(to_json(x.op), ': {"count": ', x.count, ', "duration": ', x.duration, '}'),
                                      ', ' ORDER BY x.seen)
