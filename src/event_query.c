@@ -129,6 +129,7 @@ typedef struct EventQuery
 	StringInfoData conds;		/* " AND ..." for the filter */
 	uint32	   *skip_keys;		/* keys a sealed partition must have */
 	int			nskip_keys;
+	bool		sees_all;		/* the caller sees every event */
 	char	   *marker;
 	PlanKind	kind;
 	double		selectivity;
@@ -588,13 +589,20 @@ PagePlan(EventQuery *q, const PartitionSpan *span, bool with_marker, PlanKind ki
 static bool
 ResolveMarker(EventQuery *q, const PartitionSpan *spans, int nspans, TimestampTz *generated)
 {
-	TimestampTz hint;
+	TimestampTz hint = 0;
+	bool		have_hint;
 	Datum		arg = CStringGetTextDatum(q->marker);
 	Oid			argtype = TEXTOID;
 	int			i;
 	bool		isnull;
 
-	if (!PankoRegistryLookup(PankoMessageIdHash(q->marker, strlen(q->marker)), &hint))
+	/*
+	 * No registry row: no such event.  A caller who does not see everything
+	 * then does what an invisible event costs (the read of every
+	 * partition), so that a missing and an invisible marker look the same.
+	 */
+	have_hint = PankoRegistryLookup(PankoMessageIdHash(q->marker, strlen(q->marker)), &hint);
+	if (!have_hint && q->sees_all)
 		return false;
 	for (int pass = 0; pass < 2; pass++)
 	{
@@ -605,7 +613,7 @@ ResolveMarker(EventQuery *q, const PartitionSpan *spans, int nspans, TimestampTz
 		appendStringInfoString(&sql, "SELECT e.generated FROM panko.event e WHERE ");
 		if (pass == 0)
 		{
-			if ((i = PankoSpanFor(spans, nspans, hint)) < 0)
+			if (!have_hint || (i = PankoSpanFor(spans, nspans, hint)) < 0)
 				continue;
 			AppendSpan(&sql, &spans[i]);
 		}
@@ -925,6 +933,7 @@ ReadPage(EventQuery *q, EventSink *sink)
 	ParamListInfo params;
 	bool		walk = (strcmp(q->keys[0], "generated") == 0);
 
+	q->sees_all = PankoCallerSeesAll();
 	ChooseKind(q, spans, nspans);
 	if (q->marker)
 	{
@@ -938,11 +947,17 @@ ReadPage(EventQuery *q, EventSink *sink)
 	}
 	params = QueryParams(q);
 
-	/* Equality filters (and a member's scope) let summaries skip partitions. */
+	/*
+	 * The summaries let trait filters skip partitions.  Which partitions a
+	 * call reads must depend only on events the caller may see (a SQL login
+	 * sees its own locks): the filters' keys count for a caller who sees
+	 * everything; for a member, its scope's keys (its project and user).
+	 */
 	if (walk && q->nulls[P_MESSAGE_ID] == 'n' &&
-		(q->nulls[P_TRAITS] == ' ' || q->nulls[P_SCOPE] == ' ') && PankoSummariesReady())
+		((q->nulls[P_TRAITS] == ' ' && q->sees_all) || q->nulls[P_SCOPE] == ' ') &&
+		PankoSummariesReady())
 	{
-		TraitQuery *tq = q->nulls[P_TRAITS] == ' ' ? (TraitQuery *) DatumGetPointer(q->values[P_TRAITS]) : NULL;
+		TraitQuery *tq = (q->nulls[P_TRAITS] == ' ' && q->sees_all) ? (TraitQuery *) DatumGetPointer(q->values[P_TRAITS]) : NULL;
 		Traits	   *scope = q->nulls[P_SCOPE] == ' ' ? (Traits *) DatumGetPointer(q->values[P_SCOPE]) : NULL;
 
 		q->skip_keys = palloc(sizeof(uint32) * ((tq ? TraitQueryCount(tq) : 0) + (scope ? TraitsCount(scope) : 0) + 1));
@@ -970,6 +985,8 @@ ReadPage(EventQuery *q, EventSink *sink)
 			if (only < 0 || (sink->count == 0 && !MessageIdIn(mid, &spans[only])))
 				ReadFlat(q, params, sink);
 		}
+		else if (!q->sees_all)
+			ReadFlat(q, params, sink);	/* as for an invisible one (see ResolveMarker) */
 	}
 	else
 		Walk(q, params, sink, spans, nspans, has_mark, mark, -1);

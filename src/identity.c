@@ -197,6 +197,16 @@ PankoCallerIsMember(void)
 	return ResolveCaller() == CALLER_MEMBER;
 }
 
+/*
+ * For get_events: does the caller see every event?  Only then may what a
+ * call reads depend on events the caller could not see.
+ */
+bool
+PankoCallerSeesAll(void)
+{
+	return ResolveCaller() == CALLER_ALL;
+}
+
 /* For api_get_events: an admin (of a project, or of all of them)? */
 bool
 PankoCallerIsAdmin(void)

@@ -71,6 +71,7 @@ extern SPIPlanPtr PankoKeepPlan(SPIPlanPtr *slot, const char *sql, int nargs,
 
 /* identity.c (with PankoCallerIsMember and PankoCallerScope in traits.h) */
 extern bool PankoCallerIsAdmin(void);
+extern bool PankoCallerSeesAll(void);
 extern void PankoRequireIdentity(void);
 extern bool PankoEnableAllTenants(void);
 
