@@ -27,6 +27,7 @@ spans too, with any driver.
 
 import filecmp
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -66,10 +67,16 @@ def run_one(conn_str, test_id):
     os.environ["OS_PROFILER__CONNECTION_STRING"] = conn_str
 
     import osprofiler.tests.functional as functional
-    debian_dir = functional.__path__[0]
-    debian_file = os.path.join(debian_dir, "test_driver.py")
-
     work = tempfile.mkdtemp(prefix="panko-osprofiler-functional-")
+    try:
+        return _run_in(work, conn_str, test_id, functional)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_in(work, conn_str, test_id, functional):
+    debian_dir = functional.__path__[-1]
+    debian_file = os.path.join(debian_dir, "test_driver.py")
     os.symlink(debian_file, os.path.join(work, "test_driver.py"))
     with open(os.path.join(work, "config.cfg"), "w") as f:
         f.write("[profiler]\nconnection_string = %s\n" % conn_str)
