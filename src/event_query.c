@@ -130,6 +130,8 @@ typedef struct EventQuery
 	uint32	   *skip_keys;		/* keys a sealed partition must have */
 	int			nskip_keys;
 	bool		sees_all;		/* the caller sees every event */
+	bool		estimated;		/* selectivity is an estimate from statistics */
+	double		gin_share;		/* of the events, what the GIN scan reads (summed) */
 	char	   *marker;
 	PlanKind	kind;
 	double		selectivity;
@@ -681,7 +683,8 @@ EstimationQuery(TraitQuery *tq, Traits *scope)
  * that ANALYZE has seen); false when there are none.
  */
 static bool
-EstimateRecent(const TraitQuery *tq, const PartitionSpan *spans, int nspans, double *selectivity)
+EstimateRecent(const TraitQuery *tq, const PartitionSpan *spans, int nspans, double *selectivity,
+			   double *gin_share)
 {
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 	int			last = nspans - 1;
@@ -694,7 +697,33 @@ EstimateRecent(const TraitQuery *tq, const PartitionSpan *spans, int nspans, dou
 
 		if (attnum != InvalidAttrNumber &&
 			TraitQueryEstimate(spans[i].relid, attnum, tq, selectivity))
+		{
+			/* and what the GIN index reads: each filter's share, summed */
+			*gin_share = 0;
+			for (int k = 0; k < TraitQueryCount(tq); k++)
+			{
+				TraitItem	item = TraitQueryItem(tq, k);
+				TraitPair	p = {0};
+				double		one = 1.0;
+
+				p.name = item.name;
+				p.namelen = item.namelen;
+				p.type = item.type;
+				p.op = item.op;
+				if (item.type == TRAIT_STRING)
+				{
+					p.str = item.value;
+					p.strlen = item.vallen;
+				}
+				else if (item.type == TRAIT_FLOAT)
+					p.f8 = TraitReadFloat8(item.value);
+				else
+					p.i64 = TraitReadInt64(item.value);
+				(void) TraitQueryEstimate(spans[i].relid, attnum, TraitQueryBuild(&p, 1), &one);
+				*gin_share += one;
+			}
 			return true;
+		}
 	}
 	return false;
 }
@@ -785,6 +814,26 @@ ParseFilter(EventQuery *q, Jsonb *filter)
 }
 
 /*
+ * A kind of plan as the call may use it.  GIN deduplicates the keys of a
+ * scan pairwise: for a long list of filters, reading in time order (the
+ * first failing filter decides each row) is the linear plan.  A session
+ * that switched the kind's scan off gets the other, or its own plan.
+ */
+static PlanKind
+KindAllowed(EventQuery *q, PlanKind kind)
+{
+	TraitQuery *tq = q->nulls[P_TRAITS] == ' ' ? (TraitQuery *) DatumGetPointer(q->values[P_TRAITS]) : NULL;
+
+	if (kind == PLAN_INDEXED && tq != NULL && TraitQueryCount(tq) > GIN_MAX_FILTERS)
+		kind = PLAN_ORDERED;
+	if (kind == PLAN_ORDERED && !enable_indexscan)
+		kind = enable_bitmapscan ? PLAN_INDEXED : PLAN_CUSTOM;
+	else if (kind == PLAN_INDEXED && !enable_bitmapscan)
+		kind = enable_indexscan ? PLAN_ORDERED : PLAN_CUSTOM;
+	return kind;
+}
+
+/*
  * The kind of plan: generic without value-dependent conditions; otherwise
  * one of the two kept kinds when statistics tell how common the filter is
  * (the member's scope counted in), planned for the values when they do not.
@@ -797,33 +846,51 @@ ChooseKind(EventQuery *q, const PartitionSpan *spans, int nspans)
 	bool		admin = q->nulls[P_ADMIN] == ' ';
 
 	q->selectivity = 1.0;
-	if (tq == NULL && scope == NULL && !admin)
-		q->kind = PLAN_GENERIC;
+	if ((tq == NULL && scope == NULL && !admin) || q->nulls[P_MESSAGE_ID] == ' ')
+		q->kind = PLAN_GENERIC; /* (one message_id: its index, whatever else) */
 	else if (tq == NULL && scope == NULL)
 		q->kind = PLAN_ORDERED; /* an admin's project, or no project: common */
-	else if (EstimateRecent(EstimationQuery(tq, scope), spans, nspans, &q->selectivity))
+	else if (EstimateRecent(EstimationQuery(tq, scope), spans, nspans, &q->selectivity, &q->gin_share))
 	{
 		if (q->nulls[P_TYPE] == ' ')
 			q->selectivity *= PankoEventTypeShare();
 		q->kind = q->selectivity >= ORDERED_MIN_SELECTIVITY ? PLAN_ORDERED : PLAN_INDEXED;
+		q->estimated = true;
 	}
 	else
 		q->kind = PLAN_CUSTOM;
-
-	/*
-	 * GIN deduplicates the keys of a scan pairwise: for a long list of
-	 * filters, reading in time order (the first failing filter decides each
-	 * row) is the linear plan.
-	 */
-	if (q->kind == PLAN_INDEXED && tq != NULL && TraitQueryCount(tq) > GIN_MAX_FILTERS)
-		q->kind = PLAN_ORDERED;
-
-	/* A session that switched the kind's scan off gets the other, or its own plan. */
-	if (q->kind == PLAN_ORDERED && !enable_indexscan)
-		q->kind = enable_bitmapscan ? PLAN_INDEXED : PLAN_CUSTOM;
-	else if (q->kind == PLAN_INDEXED && !enable_bitmapscan)
-		q->kind = enable_indexscan ? PLAN_ORDERED : PLAN_CUSTOM;
+	q->kind = KindAllowed(q, q->kind);
 }
+
+/*
+ * The kind for one partition of the walk, when the selectivity is known.
+ * In time order, a page reads about remaining / selectivity rows (at most
+ * the partition).  Through the index: the posting lists of every filter
+ * (a quarter of a row each), every match of the partition, and the cost of
+ * the probe (counted as 20 rows).  Small partitions favour the index even
+ * for common values; filters that each match much favour time order.
+ */
+static PlanKind
+SpanKind(EventQuery *q, const PartitionSpan *span, PlanKind kind, uint64 remaining)
+{
+	HeapTuple	tuple;
+	double		tuples;
+	double		sel = Max(q->selectivity, 1e-9);
+
+	if (!q->estimated)
+		return kind;
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(span->relid));
+	if (!HeapTupleIsValid(tuple))
+		return kind;
+	tuples = ((Form_pg_class) GETSTRUCT(tuple))->reltuples;
+	ReleaseSysCache(tuple);
+	if (tuples <= 0)
+		return kind;
+	return KindAllowed(q, 0.25 * q->gin_share * tuples + sel * tuples + 20 < Min(tuples, remaining / sel)
+					   ? PLAN_INDEXED : PLAN_ORDERED);
+}
+
+
 
 /* ---------------------------------------------------------------- reading */
 
@@ -873,30 +940,44 @@ Walk(EventQuery *q, ParamListInfo params, EventSink *sink, const PartitionSpan *
 {
 	bool		desc = q->desc[0];
 
-	/* a page from one partition is read in time order unless the filter says otherwise */
-	PlanKind	kind = q->kind == PLAN_GENERIC ? PLAN_ORDERED : q->kind;
-	int			nestlevel;
+	/*
+	 * A page from one partition is read in time order unless the filter says
+	 * otherwise (or names one message_id).
+	 */
+	PlanKind	kind = (q->kind == PLAN_GENERIC && q->nulls[P_MESSAGE_ID] == 'n') ? PLAN_ORDERED : q->kind;
+	PlanKind	set = PLAN_GENERIC;
+	int			nestlevel = -1;
 
 	if (kind == PLAN_ORDERED && !enable_indexscan)
 		kind = q->kind;
-	nestlevel = NewGUCNestLevel();
-	SetPlanKind(kind);
 	for (int k = 0; k < nspans && sink->count < (uint64) q->limit; k++)
 	{
 		int			i = desc ? nspans - 1 - k : k;
 		const PartitionSpan *span = &spans[i];
 		bool		marker_here;
+		uint64		remaining = (uint64) q->limit - sink->count;
+		PlanKind	span_kind;
 
 		if (only >= 0 && i != only)
 			continue;
 		if (!SpanMayMatch(q, span, has_mark, mark))
 			continue;
 		marker_here = has_mark && span->lower <= mark && mark < span->upper;
-		RunPlan(PagePlan(q, span, marker_here, kind), params, (uint64) q->limit - sink->count,
-				(DestReceiver *) sink);
+		span_kind = SpanKind(q, span, kind, remaining);
+		/* the kind's planner settings hold while its plan is made (or remade) */
+		if (nestlevel < 0 || span_kind != set)
+		{
+			if (nestlevel >= 0)
+				AtEOXact_GUC(true, nestlevel);
+			nestlevel = NewGUCNestLevel();
+			SetPlanKind(span_kind);
+			set = span_kind;
+		}
+		RunPlan(PagePlan(q, span, marker_here, span_kind), params, remaining, (DestReceiver *) sink);
 		CHECK_FOR_INTERRUPTS();
 	}
-	AtEOXact_GUC(true, nestlevel);
+	if (nestlevel >= 0)
+		AtEOXact_GUC(true, nestlevel);
 }
 
 /* Is there an event with this message_id (that the caller may see) in the partition? */
