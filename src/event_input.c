@@ -460,6 +460,7 @@ SummarizeStored(ParsedEvent *evs, int n, PartitionRange *ranges, int nranges)
 	int		   *slot = palloc(sizeof(int) * Max(nranges, 1));
 	int		   *room = palloc0(sizeof(int) * Max(nranges, 1));
 	int		   *which = palloc(sizeof(int) * Max(n, 1));
+	uint32	   *recent = palloc0(sizeof(uint32) * 64 * Max(nranges, 1));
 	int			nparts = 0;
 
 	for (int i = 0; i < n; i++)
@@ -487,7 +488,7 @@ SummarizeStored(ParsedEvent *evs, int n, PartitionRange *ranges, int nranges)
 		if (evs[i].problem || evs[i].duplicate)
 			continue;
 		p = &parts[slot[which[i]]];
-		p->nkeys += SummaryTraitKeys(evs[i].traits, p->keys + p->nkeys);
+		p->nkeys += SummaryTraitKeys(evs[i].traits, p->keys + p->nkeys, recent + 64 * slot[which[i]]);
 	}
 	PankoSummarizeBatch(parts, nparts);
 }

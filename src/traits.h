@@ -117,6 +117,7 @@ typedef struct TraitItem
 {
 	const char *name;
 	int			namelen;
+	int			code;			/* the name's one-byte code as stored, or 0 */
 	int			type;			/* TRAIT_STRING .. TRAIT_DATETIME */
 	int			op;				/* TQ_*; TQ_EQ for a trait */
 	const char *value;			/* string bytes, or 8 bytes (unaligned) */
@@ -133,11 +134,13 @@ TraitItemAt(const char *data, uint32 start, uint32 end, int type, int op)
 
 	if (len == TRAIT_NAME_CODED)
 	{
-		item.name = TraitNameForCode((uint8) data[start + 1]);
+		item.code = (uint8) data[start + 1];
+		item.name = TraitNameForCode(item.code);
 		item.namelen = (int) strlen(item.name);
 	}
 	else
 	{
+		item.code = 0;
 		item.name = data + start + 1;
 		item.namelen = len;
 	}

@@ -48,6 +48,8 @@ typedef struct TraitGinPartial
 	bytea	   *bound;			/* the full query key */
 } TraitGinPartial;
 
+static int	TraitGinPrefixCoded(char *dst, const char *name, int namelen, int code, int type);
+
 /*
  * Write the prefix of a key (the name, and the type when type >= 0) at dst;
  * returns its length.  dst may be NULL to measure.
@@ -55,7 +57,13 @@ typedef struct TraitGinPartial
 int
 TraitGinPrefix(char *dst, const char *name, int namelen, int type)
 {
-	int			code = TraitCodeForName(name, namelen);
+	return TraitGinPrefixCoded(dst, name, namelen, TraitCodeForName(name, namelen), type);
+}
+
+/* (likewise, with the name's code known: 0 for none) */
+static int
+TraitGinPrefixCoded(char *dst, const char *name, int namelen, int code, int type)
+{
 	int			len = code ? 2 : namelen + 1;
 
 	if (dst)
@@ -106,13 +114,14 @@ bytea *
 TraitGinKey(const TraitItem *item, bool *lossy)
 {
 	int			type = item->type;
-	int			plen = TraitGinPrefix(NULL, item->name, item->namelen, type);
+	int			code = item->code ? item->code : TraitCodeForName(item->name, item->namelen);
+	int			plen = TraitGinPrefixCoded(NULL, item->name, item->namelen, code, type);
 	int			vlen = KeyValueLen(type, item->vallen);
 	bytea	   *key = palloc(VARHDRSZ + plen + vlen);
 	char	   *d = VARDATA(key);
 
 	SET_VARSIZE(key, VARHDRSZ + plen + vlen);
-	TraitGinPrefix(d, item->name, item->namelen, type);
+	TraitGinPrefixCoded(d, item->name, item->namelen, code, type);
 	d += plen;
 	*lossy = false;
 	switch (type)

@@ -8,6 +8,8 @@
  */
 #include "postgres.h"
 
+#include "common/hashfn.h"
+
 #include "traits.h"
 
 static const char *const trait_names[] = {
@@ -32,15 +34,21 @@ static const char *const trait_names[] = {
 	"visibility", "volume_id", "volume_size", "volume_type", "zone_id",
 };
 
-/* Codes sorted by name, for a binary search; built on first use. */
-static int	sorted_codes[lengthof(trait_names)];
-static bool sorted_ready = false;
+/*
+ * Codes by name, for TraitCodeForName: an open-addressing table of the
+ * names' hashes, built on first use (every trait of every stored event is
+ * looked up here).
+ */
+#define CODE_SLOTS	512
 
-/* qsort order of codes: by their names, for the binary search below. */
-static int
-CodeCompare(const void *a, const void *b)
+static uint8 code_slots[CODE_SLOTS];
+static bool code_slots_ready = false;
+
+/* The table's slot for a name of these bytes. */
+static inline uint32
+NameSlot(const char *name, int namelen)
 {
-	return strcmp(trait_names[*(const int *) a], trait_names[*(const int *) b]);
+	return hash_bytes((const unsigned char *) name, namelen) & (CODE_SLOTS - 1);
 }
 
 /* The name a code stands for (codes are 1-based: 0 is never a code). */
@@ -56,30 +64,26 @@ TraitNameForCode(int code)
 int
 TraitCodeForName(const char *name, int namelen)
 {
-	int			lo = 0,
-				hi = (int) lengthof(trait_names) - 1;
+	uint32		slot;
 
-	if (!sorted_ready)
+	if (!code_slots_ready)
 	{
+		StaticAssertStmt(lengthof(trait_names) < CODE_SLOTS / 2, "too many coded names for the table");
 		for (int i = 0; i < (int) lengthof(trait_names); i++)
-			sorted_codes[i] = i;
-		qsort(sorted_codes, lengthof(trait_names), sizeof(int), CodeCompare);
-		sorted_ready = true;
+		{
+			slot = NameSlot(trait_names[i], strlen(trait_names[i]));
+			while (code_slots[slot] != 0)
+				slot = (slot + 1) & (CODE_SLOTS - 1);
+			code_slots[slot] = (uint8) (i + 1);
+		}
+		code_slots_ready = true;
 	}
-	while (lo <= hi)
+	for (slot = NameSlot(name, namelen); code_slots[slot] != 0; slot = (slot + 1) & (CODE_SLOTS - 1))
 	{
-		int			mid = lo + (hi - lo) / 2;
-		const char *candidate = trait_names[sorted_codes[mid]];
-		int			r = strncmp(candidate, name, namelen);
+		const char *candidate = trait_names[code_slots[slot] - 1];
 
-		if (r == 0)
-			r = (candidate[namelen] != '\0');
-		if (r == 0)
-			return sorted_codes[mid] + 1;
-		if (r < 0)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
+		if (strncmp(candidate, name, namelen) == 0 && candidate[namelen] == '\0')
+			return code_slots[slot];
 	}
 	return 0;
 }

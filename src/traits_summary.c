@@ -13,8 +13,7 @@
  *
  * Rows of panko.partition_summary, by partition (relid and name):
  *	'b'	a batch's keys: record_events writes one for every partition it
- *		stores into that is not sealed yet: sorted distinct keys, for the
- *		seal to merge;
+ *		stores into that is not sealed yet, for the seal to merge;
  *	's'	the seal, once the partition's upper bound is SUMMARY_GRACE in the
  *		past: a Bloom filter of every key of the partition, built from its
  *		batch rows when they cover all its events (same count as
@@ -71,6 +70,7 @@
 #include "traits_summary.h"
 
 #define SUMMARY_KEYSET		'K'
+#define SUMMARY_KEYS_UNSORTED	'U'
 #define SUMMARY_BLOOM		'F'		/* a blocked Bloom filter */
 #define BLOOM_BITS_PER_KEY	12
 #define BLOOM_HASHES		7
@@ -125,9 +125,11 @@ UsesValueKey(int type, int op)
 /*
  * Append the keys of t to keys (room for 2 per trait); returns how many.
  * Decodes the traits in place: this runs for every event of a batch.
+ * recent (64 slots, or NULL) remembers presence keys already written, which
+ * most events repeat.
  */
 int
-SummaryTraitKeys(const Traits *t, uint32 *keys)
+SummaryTraitKeys(const Traits *t, uint32 *keys, uint32 *recent)
 {
 	int			n = TraitsCount(t);
 	const char *data = TraitsData(t);
@@ -164,7 +166,12 @@ SummaryTraitKeys(const Traits *t, uint32 *keys)
 			headerlen = 1 + len;
 		}
 		pk = PresenceKey(nh, type);
-		keys[m++] = pk;
+		if (recent == NULL || recent[pk & 63] != pk)
+		{
+			keys[m++] = pk;
+			if (recent)
+				recent[pk & 63] = pk;
+		}
 		if (UsesValueKey(type, TQ_EQ))
 			keys[m++] = ValueKey(pk, type, data + start + headerlen, (int) (end - start) - headerlen);
 		start = end;
@@ -223,9 +230,12 @@ SummarySortKeys(uint32 *keys, int n)
 	return m;
 }
 
-/* A key set: 'K', count, sorted distinct keys. */
+/*
+ * A key set: 'K', count, sorted distinct keys; or 'U', count, keys in no
+ * order (a batch row, which only a seal reads, and sorts).
+ */
 bytea *
-SummaryKeySet(const uint32 *keys, int n)
+SummaryKeySet(const uint32 *keys, int n, bool sorted)
 {
 	Size		size = VARHDRSZ + 1 + sizeof(uint32) + sizeof(uint32) * n;
 	bytea	   *b = palloc(size);
@@ -233,7 +243,7 @@ SummaryKeySet(const uint32 *keys, int n)
 	uint32		count = n;
 
 	SET_VARSIZE(b, size);
-	p[0] = SUMMARY_KEYSET;
+	p[0] = sorted ? SUMMARY_KEYSET : SUMMARY_KEYS_UNSORTED;
 	memcpy(p + 1, &count, sizeof(uint32));
 	memcpy(p + 1 + sizeof(uint32), keys, sizeof(uint32) * n);
 	return b;
@@ -366,7 +376,7 @@ KeySetAppend(const bytea *s, uint32 **keys, int *n, int *cap)
 	int			len = VARSIZE_ANY_EXHDR(s);
 	uint32		count;
 
-	if (len < 1 + (int) sizeof(uint32) || p[0] != SUMMARY_KEYSET)
+	if (len < 1 + (int) sizeof(uint32) || (p[0] != SUMMARY_KEYSET && p[0] != SUMMARY_KEYS_UNSORTED))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("panko: a batch summary is not a key set")));
@@ -732,7 +742,7 @@ ScanKeys(Oid relid, int *nkeys)
 			cap = Max(cap * 2, n + 2 * TraitsCount(t));
 			keys = repalloc_huge(keys, sizeof(uint32) * cap);
 		}
-		n += SummaryTraitKeys(t, keys + n);
+		n += SummaryTraitKeys(t, keys + n, NULL);
 		MemoryContextReset(rowcxt);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -843,12 +853,13 @@ PankoSummarizeBatch(SummaryBatch *parts, int nparts)
 		FindSealed(parts, nparts, sealed);
 	for (int i = 0; i < nparts; i++)
 	{
-		int			n = SummarySortKeys(parts[i].keys, parts[i].nkeys);
+		/* readers search a delta; a batch row waits for its seal to be sorted */
+		int			n = sealed[i] ? SummarySortKeys(parts[i].keys, parts[i].nkeys) : parts[i].nkeys;
 
 		if (sealed[i] && epoch < 0)
 			epoch = BumpEpoch(true);
 		InsertSummary(parts[i].relid, parts[i].name, sealed[i] ? 'd' : 'b', sealed[i] ? epoch : -1,
-					  parts[i].events, SummaryKeySet(parts[i].keys, n));
+					  parts[i].events, SummaryKeySet(parts[i].keys, n, sealed[i]));
 	}
 
 	/* Past partitions without a seal, newest first. */

@@ -23,9 +23,9 @@ typedef struct SummaryBatch
 	int			nkeys;
 } SummaryBatch;
 
-extern int	SummaryTraitKeys(const Traits *t, uint32 *keys);
+extern int	SummaryTraitKeys(const Traits *t, uint32 *keys, uint32 *recent);
 extern int	SummarySortKeys(uint32 *keys, int n);
-extern bytea *SummaryKeySet(const uint32 *keys, int n);
+extern bytea *SummaryKeySet(const uint32 *keys, int n, bool sorted);
 extern bytea *SummaryBloom(const uint32 *keys, int n);
 
 extern void PankoSummarizeBatch(SummaryBatch *parts, int nparts);
