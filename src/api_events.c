@@ -119,7 +119,7 @@ CallGetEvents(StringInfo buf, Jsonb *filter, bool has_limit, int32 limit, ArrayT
 
 	PankoSPIConnect();
 	PankoKeepPlan(&plan_get_events,
-				  "SELECT count(*) FROM panko.get_events($1, $2, $3, $4)", 4, types, 0);
+				  "SELECT FROM panko.get_events($1, $2, $3, $4)", 4, types, 0);
 	PG_TRY();
 	{
 		panko_events_json_sink = buf;

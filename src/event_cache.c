@@ -90,18 +90,29 @@ BoundValue(PartitionBoundInfo bi, int i)
 
 /*
  * The partitions of events, in order of their bounds, as a palloc'd copy
- * (the relcache may rebuild its descriptor while the caller runs queries).
+ * (the relcache may rebuild its descriptor while the caller runs queries);
+ * *complete says whether they hold every event.
  * In range partitioning, indexes[i] names the partition whose upper bound
  * is datums[i]; its lower bound is datums[i - 1].
  */
 PartitionSpan *
-PankoPartitionSpans(Relation events, int *count)
+PankoPartitionSpans(Relation events, int *count, bool *complete)
 {
 	PartitionDesc pd = RelationGetPartitionDesc(events, true);
 	PartitionBoundInfo bi = pd->boundinfo;
 	PartitionSpan *spans = palloc(sizeof(PartitionSpan) * Max(pd->nparts, 1));
 	int			n = 0;
 
+	/*
+	 * Spans stand for every event only when the partitions are all leaves
+	 * with range bounds and none is a default partition (panko makes none,
+	 * but an operator could).
+	 */
+	*complete = (pd->nparts == 0 ||
+				 (bi != NULL && bi->strategy == PARTITION_STRATEGY_RANGE && !partition_bound_has_default(bi)));
+	for (int p = 0; p < pd->nparts; p++)
+		if (!pd->is_leaf[p])
+			*complete = false;
 	if (pd->nparts > 0 && bi != NULL && bi->strategy == PARTITION_STRATEGY_RANGE)
 	{
 		for (int i = 1; i < bi->ndatums; i++)

@@ -1008,11 +1008,12 @@ ReadPage(EventQuery *q, EventSink *sink)
 {
 	Relation	events = PankoOpenEvents();
 	int			nspans;
-	PartitionSpan *spans = PankoPartitionSpans(events, &nspans);
+	bool		complete;
+	PartitionSpan *spans = PankoPartitionSpans(events, &nspans, &complete);
 	bool		has_mark = false;
 	TimestampTz mark = 0;
 	ParamListInfo params;
-	bool		walk = (strcmp(q->keys[0], "generated") == 0);
+	bool		walk = complete && strcmp(q->keys[0], "generated") == 0;
 
 	q->sees_all = PankoCallerSeesAll();
 	ChooseKind(q, spans, nspans);

@@ -26,7 +26,7 @@ typedef struct PartitionSpan
 /* event_cache.c */
 extern Oid	PankoRelid(const char *name);
 extern Relation PankoOpenEvents(void);
-extern PartitionSpan *PankoPartitionSpans(Relation events, int *count);
+extern PartitionSpan *PankoPartitionSpans(Relation events, int *count, bool *complete);
 extern int	PankoSpanFor(const PartitionSpan *spans, int count, TimestampTz ts);
 extern bool PankoPartitionIsEmpty(Oid relid);
 extern void PankoAppendTimestampLiteral(StringInfo buf, TimestampTz ts);
