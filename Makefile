@@ -40,8 +40,11 @@ OBJS = \
 	src/identity.o \
 	src/worker.o
 
-# sql/panko.sql is the current schema; the build copies it to the install
+# sql/panko.sql is the current schema of the event store, and each adapter
+# has its own file (sql/rating.sql: CloudKitty's rated data, sql/metric.sql:
+# Kaneda's metrics); the build joins them, in this order, into the install
 # script of the version in panko.control (never committed, see .gitignore).
+SCHEMA_SOURCES = sql/$(EXTENSION).sql sql/rating.sql sql/metric.sql
 # Released scripts are installed as they are: the install script of the
 # first release, which the upgrade test starts from, and every upgrade
 # script (two versions in the name, so never the built script).
@@ -64,13 +67,17 @@ PG_CPPFLAGS = -I$(srcdir)/src
 # Every file includes the layout header: rebuild all when a header changes.
 $(OBJS): $(wildcard src/*.h)
 
-sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
-	cp $< $@
+sql/$(EXTENSION)--$(EXTVERSION).sql: $(SCHEMA_SOURCES)
+	cat $^ > $@
 
 # Targets that must work before PostgreSQL's development files exist.
 .DEFAULT_GOAL := all
 .PHONY: test demo bench fuzz deps api test-regress test-pgtap test-upgrade test-security \
-	test-worker test-api test-bench-smoke
+	test-worker test-api test-bench-smoke schema-sources
+
+# (test/upgrade.sh compares the installed script with these)
+schema-sources:
+	@echo $(SCHEMA_SOURCES)
 
 test:
 	bash test/run.sh

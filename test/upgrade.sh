@@ -111,11 +111,12 @@ fi
 # it missing, CREATE EXTENSION would quietly run 0.1.0's and the upgrades.
 INSTALL_SCRIPT="panko--$DEFAULT_VERSION.sql"
 if [ ! -f "$EXTDIR/$INSTALL_SCRIPT" ]; then
-    echo "FAIL: $EXTDIR/$INSTALL_SCRIPT is not installed (make builds it from sql/panko.sql): run make install first"
+    echo "FAIL: $EXTDIR/$INSTALL_SCRIPT is not installed (make builds it from sql/panko.sql and the adapters' sql/rating.sql, sql/metric.sql): run make install first"
     exit 1
 fi
-cmp -s sql/panko.sql "$EXTDIR/$INSTALL_SCRIPT" \
-    || echo "# WARNING: sql/panko.sql differs from the installed $INSTALL_SCRIPT: the test runs against what is installed"
+SOURCES=$(make -s schema-sources)
+cat $SOURCES | cmp -s - "$EXTDIR/$INSTALL_SCRIPT" \
+    || echo "# WARNING: $SOURCES differ from the installed $INSTALL_SCRIPT: the test runs against what is installed"
 for f in sql/panko--0.1.0.sql sql/panko--*--*.sql; do
     cmp -s "$f" "$EXTDIR/$(basename "$f")" \
         || echo "# WARNING: $f differs from the installed copy: the test runs against what is installed"
