@@ -31,6 +31,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_inherits.h"
 #include "common/hashfn.h"
 #include "common/relpath.h"
 #include "miscadmin.h"
@@ -104,22 +105,20 @@ PankoPartitionSpans(Relation events, int *count, bool *complete)
 	int			n = 0;
 
 	/*
-	 * Spans stand for every event only when the partitions are all leaves
-	 * with range bounds and none is a default partition (panko makes none,
-	 * but an operator could).
+	 * Spans stand for every event only when the partitions all have range
+	 * bounds and none is a default partition (panko makes none, but an
+	 * operator could).  A partition may itself be partitioned (by class,
+	 * since 0.5.0): a statement with its bounds reads all of its tables.
 	 */
 	*complete = (pd->nparts == 0 ||
 				 (bi != NULL && bi->strategy == PARTITION_STRATEGY_RANGE && !partition_bound_has_default(bi)));
-	for (int p = 0; p < pd->nparts; p++)
-		if (!pd->is_leaf[p])
-			*complete = false;
 	if (pd->nparts > 0 && bi != NULL && bi->strategy == PARTITION_STRATEGY_RANGE)
 	{
 		for (int i = 1; i < bi->ndatums; i++)
 		{
 			int			p = bi->indexes[i];
 
-			if (p < 0 || p >= pd->nparts || !pd->is_leaf[p])
+			if (p < 0 || p >= pd->nparts)
 				continue;
 			spans[n].relid = pd->oids[p];
 			spans[n].lower = BoundValue(bi, i - 1);
@@ -153,6 +152,52 @@ PankoSpanFor(const PartitionSpan *spans, int count, TimestampTz ts)
 }
 
 /*
+ * The tables that hold a partition's events: the partition itself, or,
+ * for one partitioned by class, its tables (found in pg_inherits without
+ * locking them: a table dropped meanwhile is simply not found later).
+ */
+List *
+PankoPartitionTables(Oid relid)
+{
+	if (get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
+		return list_make1_oid(relid);
+	return find_inheritance_children(relid, NoLock);
+}
+
+/*
+ * The rows ANALYZE last counted in a partition's tables, and the table
+ * with the most of them, whose statistics stand for the partition's.
+ */
+double
+PankoPartitionTuples(Oid relid, Oid *largest)
+{
+	List	   *tables = PankoPartitionTables(relid);
+	ListCell   *lc;
+	double		sum = 0,
+				most = -1;
+
+	*largest = relid;
+	foreach(lc, tables)
+	{
+		HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(lfirst_oid(lc)));
+		double		tuples;
+
+		if (!HeapTupleIsValid(tuple))
+			continue;
+		tuples = ((Form_pg_class) GETSTRUCT(tuple))->reltuples;
+		ReleaseSysCache(tuple);
+		if (tuples > most)
+		{
+			most = tuples;
+			*largest = lfirst_oid(lc);
+		}
+		if (tuples > 0)
+			sum += tuples;
+	}
+	return most < 0 ? most : sum;
+}
+
+/*
  * True when the partition's heap has never had a page: no transaction ever
  * stored a row there, so no snapshot can see one.  PostgreSQL writes a new
  * page to the file when it extends a relation, before any row goes on it,
@@ -174,6 +219,19 @@ PankoPartitionIsEmpty(Oid relid)
 	if (!HeapTupleIsValid(tuple))
 		return false;
 	form = (Form_pg_class) GETSTRUCT(tuple);
+	if (form->relkind == RELKIND_PARTITIONED_TABLE)
+	{
+		/* empty when each of its tables is */
+		List	   *tables;
+		ListCell   *lc;
+
+		ReleaseSysCache(tuple);
+		tables = find_inheritance_children(relid, NoLock);
+		foreach(lc, tables)
+			if (!PankoPartitionIsEmpty(lfirst_oid(lc)))
+				return false;
+		return true;
+	}
 	if (form->relkind == RELKIND_RELATION && OidIsValid(form->relfilenode) &&
 		form->relpersistence == RELPERSISTENCE_PERMANENT)
 	{

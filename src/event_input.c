@@ -58,6 +58,7 @@ typedef struct ParsedEvent
 	const char *problem;		/* set: rejected */
 	const char *duplicate;		/* set: duplicate, with why */
 	int32		event_type_id;
+	int			retention;		/* its class (PankoRetentionClass) */
 	int64		id_hash;		/* registry key */
 } ParsedEvent;
 
@@ -71,6 +72,9 @@ typedef struct MessageIdEntry
 static SPIPlanPtr plan_types_select = NULL;
 static SPIPlanPtr plan_types_insert = NULL;
 static SPIPlanPtr plan_partitions = NULL;
+static SPIPlanPtr plan_partitions_layered = NULL;
+static SPIPlanPtr plan_create_table = NULL;
+static SPIPlanPtr plan_insert_layered = NULL;
 static SPIPlanPtr plan_create_partition = NULL;
 static SPIPlanPtr plan_claim = NULL;
 static SPIPlanPtr plan_lock = NULL;
@@ -327,28 +331,67 @@ typedef struct PartitionRange
 	Timestamp	lower;
 	Timestamp	upper;
 	char	   *name;
+	bool		layered;		/* a table per class (made since 0.5.0) */
+	bool		has[PANKO_RETENTION_CLASSES];	/* (layered) which tables exist */
 	int64		stored;			/* events of this batch stored there */
+	int64		stored_in[PANKO_RETENTION_CLASSES]; /* of them, per class */
 } PartitionRange;
+
+/*
+ * Does the schema have retention classes (0.5.0)?  A database not yet
+ * updated runs this library with its old schema: one table per partition.
+ */
+static bool
+HasRetention(void)
+{
+	Oid			relid = PankoRelid("event");
+
+	return OidIsValid(relid) && get_attnum(relid, "retention") != InvalidAttrNumber;
+}
 
 /* The partitions in order of their bounds, for FindRange's binary search. */
 static PartitionRange *
 LoadPartitions(int *count)
 {
 	PartitionRange *ranges;
+	bool		layers = HasRetention();
 
-	PankoKeepPlan(&plan_partitions,
-				  "SELECT lower_bound, upper_bound, name FROM panko.partition ORDER BY lower_bound", 0, NULL, 0);
-	ExecPlan(plan_partitions, NULL, NULL, SPI_OK_SELECT);
+	/* (the plan's text depends on the schema: keep one per kind) */
+	if (layers)
+		PankoKeepPlan(&plan_partitions_layered,
+					  "SELECT lower_bound, upper_bound, name, classes FROM panko.partition ORDER BY lower_bound",
+					  0, NULL, 0);
+	else
+		PankoKeepPlan(&plan_partitions,
+					  "SELECT lower_bound, upper_bound, name FROM panko.partition ORDER BY lower_bound", 0, NULL, 0);
+	ExecPlan(layers ? plan_partitions_layered : plan_partitions, NULL, NULL, SPI_OK_SELECT);
 	*count = (int) SPI_processed;
-	ranges = palloc(sizeof(PartitionRange) * Max(*count, 1));
+	ranges = palloc0(sizeof(PartitionRange) * Max(*count, 1));
 	for (int r = 0; r < *count; r++)
 	{
+		HeapTuple	row = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
+		Datum		classes;
 
-		ranges[r].lower = DatumGetTimestamp(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
-		ranges[r].upper = DatumGetTimestamp(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
-		ranges[r].name = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3);
-		ranges[r].stored = 0;
+		ranges[r].lower = DatumGetTimestamp(SPI_getbinval(row, desc, 1, &isnull));
+		ranges[r].upper = DatumGetTimestamp(SPI_getbinval(row, desc, 2, &isnull));
+		ranges[r].name = SPI_getvalue(row, desc, 3);
+		classes = layers ? SPI_getbinval(row, desc, 4, &isnull) : (Datum) 0;
+		ranges[r].layered = layers && !isnull;
+		if (ranges[r].layered)
+		{
+			Datum	   *names;
+			bool	   *nulls;
+			int			nnames;
+
+			deconstruct_array(DatumGetArrayTypeP(classes), TEXTOID, -1, false, TYPALIGN_INT,
+							  &names, &nulls, &nnames);
+			for (int c = 0; c < PANKO_RETENTION_CLASSES; c++)
+				for (int k = 0; k < nnames; k++)
+					if (!nulls[k] && strcmp(TextDatumGetCString(names[k]), PankoRetentionClassName(c)) == 0)
+						ranges[r].has[c] = true;
+		}
 	}
 	return ranges;
 }
@@ -383,20 +426,37 @@ EnsurePartitions(ParsedEvent *evs, int n, int *nranges)
 {
 	int			count;
 	PartitionRange *ranges = LoadPartitions(&count);
-	Oid			argtypes[1] = {TIMESTAMPTZOID};
+	Oid			argtypes[2] = {TIMESTAMPTZOID, TEXTOID};
+	bool		layers = HasRetention();
 
 	for (int i = 0; i < n; i++)
 	{
-		Datum		arg;
+		Datum		args[2];
+		PartitionRange *range;
 
-		if (evs[i].problem || evs[i].duplicate || FindRange(ranges, count, evs[i].generated))
+		if (evs[i].problem || evs[i].duplicate)
 			continue;
-		PankoKeepPlan(&plan_create_partition,
-					  "SELECT panko.create_partition_for($1)", 1, argtypes, 0);
-		arg = TimestampTzGetDatum(evs[i].generated);
-		ExecPlan(plan_create_partition, &arg, NULL, SPI_OK_SELECT);
+		range = FindRange(ranges, count, evs[i].generated);
+		if (range && (!range->layered || range->has[evs[i].retention]))
+			continue;
+		/* No partition, or none of its tables is for this class yet. */
+		args[0] = TimestampTzGetDatum(evs[i].generated);
+		if (layers)
+		{
+			PankoKeepPlan(&plan_create_table,
+						  "SELECT panko.create_partition_for($1, $2)", 2, argtypes, 0);
+			args[1] = CStringGetTextDatum(PankoRetentionClassName(evs[i].retention));
+			ExecPlan(plan_create_table, args, NULL, SPI_OK_SELECT);
+		}
+		else
+		{
+			PankoKeepPlan(&plan_create_partition,
+						  "SELECT panko.create_partition_for($1)", 1, argtypes, 0);
+			ExecPlan(plan_create_partition, args, NULL, SPI_OK_SELECT);
+		}
 		ranges = LoadPartitions(&count);
-		if (!FindRange(ranges, count, evs[i].generated))
+		range = FindRange(ranges, count, evs[i].generated);
+		if (!range || (range->layered && !range->has[evs[i].retention]))
 			ereport(ERROR,
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("panko: no partition covers %s after creating one",
@@ -414,23 +474,41 @@ EnsurePartitions(ParsedEvent *evs, int n, int *nranges)
 static void
 CountStored(ParsedEvent *evs, int n, PartitionRange *ranges, int nranges)
 {
-	char	  **names = palloc(sizeof(char *) * Max(nranges, 1));
-	Datum	   *counts = palloc(sizeof(Datum) * Max(nranges, 1));
+	int			most = PANKO_RETENTION_CLASSES * Max(nranges, 1);
+	char	  **names = palloc(sizeof(char *) * most);
+	Datum	   *counts = palloc(sizeof(Datum) * most);
 	int			m = 0;
 	Oid			argtypes[2] = {TEXTARRAYOID, INT8ARRAYOID};
 	Datum		args[2];
 
 	for (int i = 0; i < n; i++)
 	{
-		if (!evs[i].problem && !evs[i].duplicate)
-			FindRange(ranges, nranges, evs[i].generated)->stored++;
+		PartitionRange *range;
+
+		if (evs[i].problem || evs[i].duplicate)
+			continue;
+		range = FindRange(ranges, nranges, evs[i].generated);
+		range->stored++;
+		range->stored_in[evs[i].retention]++;
 	}
+	/* Counted by table: the partition's, or its class's. */
 	for (int r = 0; r < nranges; r++)
 	{
 		if (ranges[r].stored == 0)
 			continue;
-		names[m] = ranges[r].name;
-		counts[m++] = Int64GetDatum(ranges[r].stored);
+		if (!ranges[r].layered)
+		{
+			names[m] = ranges[r].name;
+			counts[m++] = Int64GetDatum(ranges[r].stored);
+			continue;
+		}
+		for (int c = 0; c < PANKO_RETENTION_CLASSES; c++)
+		{
+			if (ranges[r].stored_in[c] == 0)
+				continue;
+			names[m] = psprintf("%s_%s", ranges[r].name, PankoRetentionClassName(c));
+			counts[m++] = Int64GetDatum(ranges[r].stored_in[c]);
+		}
 	}
 
 	/*
@@ -609,12 +687,14 @@ InsertEvents(ParsedEvent *evs, int n)
 	Datum	   *trs = palloc(sizeof(Datum) * Max(n, 1));
 	Datum	   *raws = palloc(sizeof(Datum) * Max(n, 1));
 	bool	   *rawnull = palloc(sizeof(bool) * Max(n, 1));
+	Datum	   *classes = palloc(sizeof(Datum) * Max(n, 1));
 	int			m = 0;
 	int			dims[1];
 	int			lbs[1] = {1};
 	Oid			toid = PankoTypeOid("traits");
-	Oid			argtypes[5];
-	Datum		args[5];
+	Oid			argtypes[6];
+	Datum		args[6];
+	bool		layers = HasRetention();
 
 	for (int i = 0; i < n; i++)
 	{
@@ -626,6 +706,7 @@ InsertEvents(ParsedEvent *evs, int n)
 		trs[m] = PointerGetDatum(evs[i].traits);
 		rawnull[m] = (evs[i].raw == NULL);
 		raws[m] = rawnull[m] ? (Datum) 0 : JsonbPGetDatum(evs[i].raw);
+		classes[m] = CStringGetTextDatum(PankoRetentionClassName(evs[i].retention));
 		m++;
 	}
 	if (m == 0)
@@ -642,10 +723,22 @@ InsertEvents(ParsedEvent *evs, int n)
 	args[3] = PointerGetDatum(construct_array(trs, m, toid, -1, false, TYPALIGN_INT));
 	args[4] = PointerGetDatum(construct_md_array(raws, rawnull, 1, dims, lbs, JSONBOID, -1,
 												 false, TYPALIGN_INT));
-	PankoKeepPlan(&plan_insert,
-				  "INSERT INTO panko.event (generated, event_type_id, message_id, traits, raw) "
-				  "SELECT * FROM unnest($1, $2, $3, $4, $5)", 5, argtypes, 0);
-	ExecPlan(plan_insert, args, NULL, SPI_OK_INSERT);
+	argtypes[5] = TEXTARRAYOID;
+	args[5] = PointerGetDatum(construct_array(classes, m, TEXTOID, -1, false, TYPALIGN_INT));
+	if (layers)
+	{
+		PankoKeepPlan(&plan_insert_layered,
+					  "INSERT INTO panko.event (generated, event_type_id, message_id, traits, raw, retention) "
+					  "SELECT * FROM unnest($1, $2, $3, $4, $5, $6)", 6, argtypes, 0);
+		ExecPlan(plan_insert_layered, args, NULL, SPI_OK_INSERT);
+	}
+	else
+	{
+		PankoKeepPlan(&plan_insert,
+					  "INSERT INTO panko.event (generated, event_type_id, message_id, traits, raw) "
+					  "SELECT * FROM unnest($1, $2, $3, $4, $5)", 5, argtypes, 0);
+		ExecPlan(plan_insert, args, NULL, SPI_OK_INSERT);
+	}
 	return SPI_processed;
 }
 
@@ -706,6 +799,9 @@ StoreEvents(Jsonb *events, int *nevents, uint64 *stored)
 	}
 	MemoryContextDelete(parsecxt);
 	MarkBatchDuplicates(evs, n);
+	for (int i = 0; i < n; i++)
+		if (!evs[i].problem)
+			evs[i].retention = PankoRetentionClass(evs[i].event_type, strlen(evs[i].event_type));
 
 	/* Maintenance takes this lock exclusively, so it never runs mid-batch. */
 	PankoAdvisoryLock(PANKO_LOCK_MAINTENANCE, true, true);

@@ -693,10 +693,14 @@ EstimateRecent(const TraitQuery *tq, const PartitionSpan *spans, int nspans, dou
 		last--;
 	for (int i = last, tries = 0; i >= 0 && tries < 3; i--, tries++)
 	{
-		AttrNumber	attnum = get_attnum(spans[i].relid, "traits");
+		Oid			relid;
+		AttrNumber	attnum;
 
+		/* (a partition's largest table stands for it) */
+		(void) PankoPartitionTuples(spans[i].relid, &relid);
+		attnum = get_attnum(relid, "traits");
 		if (attnum != InvalidAttrNumber &&
-			TraitQueryEstimate(spans[i].relid, attnum, tq, selectivity))
+			TraitQueryEstimate(relid, attnum, tq, selectivity))
 		{
 			/* and what the GIN index reads: each filter's share, summed */
 			*gin_share = 0;
@@ -719,7 +723,7 @@ EstimateRecent(const TraitQuery *tq, const PartitionSpan *spans, int nspans, dou
 					p.f8 = TraitReadFloat8(item.value);
 				else
 					p.i64 = TraitReadInt64(item.value);
-				(void) TraitQueryEstimate(spans[i].relid, attnum, TraitQueryBuild(&p, 1), &one);
+				(void) TraitQueryEstimate(relid, attnum, TraitQueryBuild(&p, 1), &one);
 				*gin_share += one;
 			}
 			return true;
@@ -873,17 +877,13 @@ ChooseKind(EventQuery *q, const PartitionSpan *spans, int nspans)
 static PlanKind
 SpanKind(EventQuery *q, const PartitionSpan *span, PlanKind kind, uint64 remaining)
 {
-	HeapTuple	tuple;
 	double		tuples;
 	double		sel = Max(q->selectivity, 1e-9);
+	Oid			largest;
 
 	if (!q->estimated)
 		return kind;
-	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(span->relid));
-	if (!HeapTupleIsValid(tuple))
-		return kind;
-	tuples = ((Form_pg_class) GETSTRUCT(tuple))->reltuples;
-	ReleaseSysCache(tuple);
+	tuples = PankoPartitionTuples(span->relid, &largest);
 	if (tuples <= 0)
 		return kind;
 	return KindAllowed(q, 0.25 * q->gin_share * tuples + sel * tuples + 20 < Min(tuples, remaining / sel)

@@ -15,7 +15,10 @@
 
 #include "traits.h"
 
-/* One partition of panko.event: [lower, upper). */
+/*
+ * One partition of panko.event: [lower, upper).  Since 0.5.0 it is itself
+ * partitioned by retention class (PankoPartitionTables lists its tables).
+ */
 typedef struct PartitionSpan
 {
 	Oid			relid;
@@ -29,6 +32,8 @@ extern Relation PankoOpenEvents(void);
 extern PartitionSpan *PankoPartitionSpans(Relation events, int *count, bool *complete);
 extern int	PankoSpanFor(const PartitionSpan *spans, int count, TimestampTz ts);
 extern bool PankoPartitionIsEmpty(Oid relid);
+extern List *PankoPartitionTables(Oid relid);
+extern double PankoPartitionTuples(Oid relid, Oid *largest);
 extern void PankoAppendTimestampLiteral(StringInfo buf, TimestampTz ts);
 extern void PankoEventTypesBegin(void);
 extern const char *PankoEventTypeName(int32 id, text **as_text);

@@ -23,6 +23,14 @@ extern char *panko_request_roles;
 extern bool panko_request_all_tenants;
 extern bool panko_request_identity;
 
+/*
+ * Retention classes (retention.c): the class of an event type, by number;
+ * class 0 (event) follows panko.event_time_to_live.
+ */
+#define PANKO_RETENTION_CLASSES		4
+extern int	PankoRetentionClass(const char *event_type, int len);
+extern const char *PankoRetentionClassName(int i);
+
 /* Role names that make a caller an admin (comma-separated). */
 extern char *panko_admin_roles;
 

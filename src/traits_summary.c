@@ -710,46 +710,55 @@ FindSealed(SummaryBatch *parts, int nparts, bool *sealed)
 	}
 }
 
-/* The keys of every event of a partition, from a scan of it. */
+/*
+ * The keys of every event of a partition, from a scan of it (of each of its
+ * tables, when it is partitioned by class).
+ */
 static uint32 *
 ScanKeys(Oid relid, int *nkeys)
 {
-	Relation	rel = table_open(relid, AccessShareLock);
+	List	   *tables = PankoPartitionTables(relid);
+	ListCell   *lc;
 	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	TableScanDesc scan = table_beginscan(rel, snapshot, 0, NULL);
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	AttrNumber	attnum = get_attnum(relid, "traits");
 	int			cap = 1024;
 	int			n = 0;
 	uint32	   *keys = palloc_extended(sizeof(uint32) * cap, MCXT_ALLOC_HUGE);
 	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "panko seal scan",
 												 ALLOCSET_DEFAULT_SIZES);
 
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	foreach(lc, tables)
 	{
-		bool		isnull;
-		Datum		d = slot_getattr(slot, attnum, &isnull);
-		MemoryContext old;
-		Traits	   *t;
+		Relation	rel = table_open(lfirst_oid(lc), AccessShareLock);
+		TableScanDesc scan = table_beginscan(rel, snapshot, 0, NULL);
+		TupleTableSlot *slot = table_slot_create(rel, NULL);
+		AttrNumber	attnum = get_attnum(lfirst_oid(lc), "traits");
 
-		if (isnull)
-			continue;
-		old = MemoryContextSwitchTo(rowcxt);
-		t = DatumGetTraitsP(d);
-		MemoryContextSwitchTo(old);
-		if (n + 2 * TraitsCount(t) > cap)
+		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 		{
-			cap = Max(cap * 2, n + 2 * TraitsCount(t));
-			keys = repalloc_huge(keys, sizeof(uint32) * cap);
+			bool		isnull;
+			Datum		d = slot_getattr(slot, attnum, &isnull);
+			MemoryContext old;
+			Traits	   *t;
+
+			if (isnull)
+				continue;
+			old = MemoryContextSwitchTo(rowcxt);
+			t = DatumGetTraitsP(d);
+			MemoryContextSwitchTo(old);
+			if (n + 2 * TraitsCount(t) > cap)
+			{
+				cap = Max(cap * 2, n + 2 * TraitsCount(t));
+				keys = repalloc_huge(keys, sizeof(uint32) * cap);
+			}
+			n += SummaryTraitKeys(t, keys + n, NULL);
+			MemoryContextReset(rowcxt);
+			CHECK_FOR_INTERRUPTS();
 		}
-		n += SummaryTraitKeys(t, keys + n, NULL);
-		MemoryContextReset(rowcxt);
-		CHECK_FOR_INTERRUPTS();
+		ExecDropSingleTupleTableSlot(slot);
+		table_endscan(scan);
+		table_close(rel, NoLock);
 	}
-	ExecDropSingleTupleTableSlot(slot);
-	table_endscan(scan);
 	UnregisterSnapshot(snapshot);
-	table_close(rel, NoLock);
 	MemoryContextDelete(rowcxt);
 	*nkeys = SummarySortKeys(keys, n);
 	return keys;

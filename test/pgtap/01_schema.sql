@@ -65,14 +65,15 @@ SELECT has_table('panko', 'event', 'table panko.event exists');
 SELECT has_table('panko', 'event_type', 'table panko.event_type exists');
 SELECT has_table('panko', 'event_message', 'table panko.event_message exists');
 SELECT has_table('panko', 'partition', 'table panko.partition exists');
-SELECT columns_are('panko', 'event', ARRAY['generated', 'event_type_id', 'message_id', 'traits', 'raw'],
-                   'panko.event has columns generated, event_type_id, message_id, traits, raw');
+SELECT columns_are('panko', 'event', ARRAY['generated', 'event_type_id', 'message_id', 'traits', 'raw', 'retention'],
+                   'panko.event has columns generated, event_type_id, message_id, traits, raw, retention');
 SELECT results_eq(
     $$SELECT a.attname::text COLLATE "default", format_type(a.atttypid, a.atttypmod), a.attnotnull
         FROM pg_attribute a WHERE a.attrelid = 'panko.event'::regclass AND a.attnum > 0 AND NOT a.attisdropped
        ORDER BY a.attnum$$,
     $$VALUES ('generated', 'timestamp with time zone', true), ('event_type_id', 'integer', true),
-             ('message_id', 'text', true), ('traits', 'panko.traits', true), ('raw', 'jsonb', false)$$,
+             ('message_id', 'text', true), ('traits', 'panko.traits', true), ('raw', 'jsonb', false),
+             ('retention', 'text', true)$$,
     'panko.event column types and NOT NULLs (raw may be null)');
 SELECT columns_are('panko', 'event_type', ARRAY['id', 'name'], 'panko.event_type has columns id, name');
 SELECT col_is_unique('panko', 'event_type', ARRAY['name'], 'panko.event_type.name is unique');
@@ -173,7 +174,14 @@ VALUES
     ('panko.caller_scope()', 's', false, 's', false, false),
     ('panko.capabilities()', 'i', false, 's', false, false),
     ('panko.clear_expired_data(bigint,bigint)', 'v', false, 'u', true, false),
-    ('panko.create_partition_for(timestamp with time zone)', 'v', false, 'u', true, false),
+    ('panko.create_partition_for(timestamp with time zone,text)', 'v', false, 'u', true, false),
+    ('panko.drop_partition_tables(text,text[])', 'v', false, 'u', true, false),
+    ('panko.event_ttl_classes()', 's', false, 'u', false, false),
+    ('panko.expire_class(text)', 'v', false, 'u', true, false),
+    ('panko.partition_tables(panko.partition,text[])', 'i', false, 's', false, false),
+    ('panko.retention_class(text)', 'i', true, 's', false, false),
+    ('panko.retention_classes()', 'i', false, 's', false, false),
+    ('panko.set_retention(text,bigint)', 'v', false, 'u', true, false),
     ('panko.drop_expired_partitions(timestamp with time zone,bigint)', 'v', false, 'u', true, false),
     ('panko.each_trait(panko.traits)', 'i', true, 's', false, false),
     ('panko.enable_all_tenants()', 'v', false, 'u', false, false),

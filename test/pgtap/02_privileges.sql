@@ -101,8 +101,9 @@ SELECT set_eq(
         FROM pg_class c, aclexplode(c.relacl) a
        WHERE c.relnamespace = 'panko'::regnamespace AND a.grantee <> c.relowner$$,
     $$SELECT r, t, 'SELECT' FROM unnest(ARRAY['panko_auditor', 'panko_query']) r,
-             unnest(ARRAY['panko.event', 'panko.event_type', 'panko.events', 'panko.partition']) t$$,
-    'table privileges in panko: SELECT on event, event_type, events and partition to panko_auditor and panko_query, nothing else');
+             unnest(ARRAY['panko.event', 'panko.event_type', 'panko.events', 'panko.partition']) t
+      UNION ALL VALUES ('panko_auditor', 'panko.retention', 'SELECT')$$,
+    'table privileges in panko: SELECT on event, event_type, events and partition to panko_auditor and panko_query, on retention to panko_auditor, nothing else');
 SELECT set_eq(
     $$SELECT a.grantee::regrole::text, p.oid::regprocedure::text
         FROM pg_proc p, aclexplode(p.proacl) a
@@ -131,7 +132,10 @@ SELECT set_eq(
       UNION ALL
       VALUES ('panko_writer', 'panko.record_events(jsonb)'), ('panko_writer', 'panko.trace_notify(jsonb)'),
              ('panko_admin', 'panko.clear_expired_data(bigint,bigint)'), ('panko_admin', 'panko.run_maintenance()'),
-             ('panko_admin', 'panko.message_id_hash(text)')$$,
+             ('panko_admin', 'panko.message_id_hash(text)'), ('panko_admin', 'panko.set_retention(text,bigint)'),
+             ('panko_admin', 'panko.expire_class(text)'),
+             ('panko_reader', 'panko.retention_class(text)'), ('panko_reader', 'panko.retention_classes()'),
+             ('panko_writer', 'panko.retention_class(text)'), ('panko_writer', 'panko.retention_classes()')$$,
     'EXECUTE grants to panko roles are exactly: readers query, writers record, admins expire, gateways set identity and answer HTTP');
 
 ------------------------------------------------------------------ a role without any panko role
