@@ -276,9 +276,8 @@ api_get_events(PG_FUNCTION_ARGS)
 				Bad(psprintf("query %d has no field", pos));
 			if (value == NULL)
 				Bad(psprintf("query %d (field %s) has no value", pos, field));
-			if (op[0] != '\0' && strcmp(op, "lt") != 0 && strcmp(op, "le") != 0 && strcmp(op, "eq") != 0 &&
-				strcmp(op, "ne") != 0 && strcmp(op, "ge") != 0 && strcmp(op, "gt") != 0)
-				Bad(psprintf("Operator %s is not supported. The supported operators are: ('lt', 'le', 'eq', 'ne', 'ge', 'gt')", op));
+			if (op[0] != '\0')
+				(void) TraitOperator(op);
 
 			for (int k = 0; k < 4; k++)
 			{

@@ -344,6 +344,7 @@ extern char *JsonbScalarText(const struct JsonbValue *v);
 
 /* traits_query.c */
 extern Datum traitquery_from_jsonb(PG_FUNCTION_ARGS);
+extern int	TraitOperator(const char *name);
 
 /* traits_sel.c */
 extern bool TraitQueryEstimate(Oid relid, AttrNumber attnum, const TraitQuery *q,

@@ -50,6 +50,19 @@ BadOperator(const char *op, int len)
 					len, op)));
 }
 
+/*
+ * The TQ_* number of a Panko operator name; any other name is Panko's
+ * error (this file owns the operators: panko-api's q checks come here).
+ */
+int
+TraitOperator(const char *name)
+{
+	for (int i = TQ_EQ; i <= TQ_GE; i++)
+		if (strcmp(name, op_names[i]) == 0)
+			return i;
+	BadOperator(name, strlen(name));
+}
+
 /* (likewise) */
 static void
 pg_attribute_noreturn()
@@ -203,14 +216,7 @@ FilterItemToPair(JsonbValue *item, int index, TraitPair *p)
 	if (have_op && op.type != jbvNull &&
 		!(op.type == jbvString && op.val.string.len == 0))
 	{
-		char	   *o = FilterValueText(&op);
-
-		p->op = 0;
-		for (int i = TQ_EQ; i <= TQ_GE; i++)
-			if (strcmp(o, op_names[i]) == 0)
-				p->op = i;
-		if (p->op == 0)
-			BadOperator(o, strlen(o));
+		p->op = TraitOperator(FilterValueText(&op));
 	}
 
 	p->type = TRAIT_STRING;
