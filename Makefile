@@ -38,6 +38,7 @@ OBJS = \
 	src/event_cache.o \
 	src/api_events.o \
 	src/identity.o \
+	src/rating.o \
 	src/worker.o
 
 # sql/panko.sql is the current schema of the event store, and each adapter
