@@ -324,6 +324,11 @@ BEGIN
             ELSE 'count(*)' END;
     END LOOP;
 
+    IF cardinality(aggs) = 0 THEN
+        RAISE EXCEPTION 'bad custom field ""' USING ERRCODE = '22023',
+            HINT = 'custom_fields lists at least one field, e.g. "SUM(qty) AS qty, SUM(price) AS rate".';
+    END IF;
+
     -- groupby: type (the metric type), time (each point's period), or a
     -- groupby attribute some pushed point has.
     FOREACH g IN ARRAY coalesce(groupby, '{}') LOOP

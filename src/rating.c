@@ -365,7 +365,8 @@ rating_sum_deserialize(PG_FUNCTION_ARGS)
 	s->acc = (int128) (((uint128) (uint64) hi << 64) | lo);
 	if (buf.cursor < buf.len)
 	{
-		char	   *str = pq_getmsgtext(&buf, buf.len - buf.cursor, NULL);
+		int			len;
+		char	   *str = pq_getmsgtext(&buf, buf.len - buf.cursor, &len);
 
 		AddSlow(s, DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(str),
 													   ObjectIdGetDatum(InvalidOid),

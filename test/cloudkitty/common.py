@@ -1,6 +1,7 @@
 """What the CloudKitty tests share: the cluster run.sh started, and a
 superuser connection that empties the rated data between tests."""
 
+import contextlib
 import os
 
 import psycopg2
@@ -20,26 +21,28 @@ def configure():
     cfg.CONF.set_default('connection', CONNECTION, 'storage_panko')
 
 
+@contextlib.contextmanager
 def admin():
+    """A superuser's cursor, autocommit (every statement its own
+    transaction; psycopg2's "with conn" would open one)."""
     conn = psycopg2.connect(ADMIN_DSN)
     conn.autocommit = True
-    return conn
+    try:
+        with conn.cursor() as cur:
+            yield cur
+    finally:
+        conn.close()
 
 
 def empty_store():
     """Every test starts from an empty store: no rated data, no known
     groupby attributes."""
-    with admin() as conn, conn.cursor() as cur:
+    with admin() as cur:
         cur.execute("SELECT panko.rating_delete()")
         cur.execute("TRUNCATE panko.rating_attribute")
-    conn.close()
 
 
 def count_points():
-    conn = admin()
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT count(*) FROM panko.events WHERE event_type LIKE 'cloudkitty.%'")
-            return cur.fetchone()[0]
-    finally:
-        conn.close()
+    with admin() as cur:
+        cur.execute("SELECT count(*) FROM panko.events WHERE event_type LIKE 'cloudkitty.%'")
+        return cur.fetchone()[0]
