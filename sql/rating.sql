@@ -244,22 +244,29 @@ BEGIN
     END IF;
     PERFORM panko.rating_check_window(begin, "end", "offset", "limit");
     c := panko.rating_conditions(filters, group_filters, 4);
-    ids := panko.rating_type_ids(CASE WHEN c.types IS NULL THEN metric_types
-                                      WHEN metric_types IS NULL THEN c.types
-                                      ELSE ARRAY(SELECT unnest(metric_types) INTERSECT SELECT unnest(c.types)) END);
+    IF c.types IS NOT NULL THEN
+        metric_types := CASE WHEN metric_types IS NULL THEN c.types
+                             ELSE ARRAY(SELECT unnest(metric_types) INTERSECT SELECT unnest(c.types)) END;
+    END IF;
+    -- (as panko.rating_type_ids, with the plan kept by this function)
+    SELECT coalesce(array_agg(t.id), '{}') INTO ids
+      FROM panko.event_type t
+     WHERE left(t.name, 11) OPERATOR(pg_catalog.=) 'cloudkitty.'
+       AND (metric_types IS NULL OR substr(t.name, 12) OPERATOR(pg_catalog.=) ANY (metric_types));
     cond := ' FROM panko.event e WHERE e.generated >= $1 AND e.generated < $2'
             ' AND e.event_type_id OPERATOR(pg_catalog.=) ANY ($3)' || c.clause;
     EXECUTE 'SELECT count(*)' || cond INTO total USING begin, "end", ids, c.args;
-    EXECUTE 'SELECT coalesce(json_agg(json_build_array(panko.iso_timestamp(p.generated), p.period, p.type, p.unit,'
-            ' p.qty, p.price, p.groupby, p.metadata) ORDER BY p.generated, p.message_id), ''[]'')'
-            ' FROM (SELECT e.generated, e.message_id, panko.trait_int(e.traits, ''period'') AS period,'
-            ' (SELECT substr(t.name, 12) FROM panko.event_type t WHERE t.id OPERATOR(pg_catalog.=) e.event_type_id) AS type,'
-            ' panko.trait_text(e.traits, ''unit'') AS unit, panko.trait_text(e.traits, ''qty'') AS qty,'
-            ' panko.trait_text(e.traits, ''price'') AS price,'
-            ' (SELECT coalesce(json_object_agg(substr(t.name, 3), t.value), ''{}'') FROM panko.each_trait(e.traits) t'
-            '   WHERE left(t.name, 2) OPERATOR(pg_catalog.=) ''g.'') AS groupby,'
-            ' (SELECT coalesce(json_object_agg(substr(t.name, 3), t.value), ''{}'') FROM panko.each_trait(e.traits) t'
-            '   WHERE left(t.name, 2) OPERATOR(pg_catalog.=) ''m.'') AS metadata'
+    -- (the page first, then each point's fields: only for the page's rows)
+    EXECUTE 'SELECT coalesce(json_agg(json_build_array(panko.iso_timestamp(p.generated),'
+            ' panko.trait_int(p.traits, ''period''),'
+            ' (SELECT substr(t.name, 12) FROM panko.event_type t WHERE t.id OPERATOR(pg_catalog.=) p.event_type_id),'
+            ' panko.trait_text(p.traits, ''unit''), panko.trait_text(p.traits, ''qty''),'
+            ' panko.trait_text(p.traits, ''price''),'
+            ' (SELECT coalesce(json_object_agg(substr(t.name, 3), t.value), ''{}'') FROM panko.each_trait(p.traits) t'
+            '   WHERE left(t.name, 2) OPERATOR(pg_catalog.=) ''g.''),'
+            ' (SELECT coalesce(json_object_agg(substr(t.name, 3), t.value), ''{}'') FROM panko.each_trait(p.traits) t'
+            '   WHERE left(t.name, 2) OPERATOR(pg_catalog.=) ''m.'')) ORDER BY p.generated, p.message_id), ''[]'')'
+            ' FROM (SELECT e.generated, e.message_id, e.event_type_id, e.traits'
             || cond || ' ORDER BY e.generated, e.message_id OFFSET $5 LIMIT $6) p'
        INTO points USING begin, "end", ids, c.args, coalesce("offset", 0), "limit";
     RETURN json_build_object('total', total, 'points', points);
@@ -360,9 +367,15 @@ BEGIN
     END IF;
 
     c := panko.rating_conditions(filters, group_filters, 4);
-    ids := panko.rating_type_ids(CASE WHEN c.types IS NULL THEN metric_types
-                                      WHEN metric_types IS NULL THEN c.types
-                                      ELSE ARRAY(SELECT unnest(metric_types) INTERSECT SELECT unnest(c.types)) END);
+    IF c.types IS NOT NULL THEN
+        metric_types := CASE WHEN metric_types IS NULL THEN c.types
+                             ELSE ARRAY(SELECT unnest(metric_types) INTERSECT SELECT unnest(c.types)) END;
+    END IF;
+    -- (as panko.rating_type_ids, with the plan kept by this function)
+    SELECT coalesce(array_agg(t.id), '{}') INTO ids
+      FROM panko.event_type t
+     WHERE left(t.name, 11) OPERATOR(pg_catalog.=) 'cloudkitty.'
+       AND (metric_types IS NULL OR substr(t.name, 12) OPERATOR(pg_catalog.=) ANY (metric_types));
     inner_sql := 'SELECT '
         || coalesce((SELECT string_agg(format('%s AS k%s', k, n), ', ') FROM unnest(keys) WITH ORDINALITY AS x(k, n)) || ', ', '')
         || (SELECT string_agg(format('%s AS a%s', a, n), ', ') FROM unnest(aggs) WITH ORDINALITY AS x(a, n))
