@@ -63,11 +63,12 @@ COMMENT ON TABLE panko.rating_attribute IS
 SELECT pg_catalog.pg_extension_config_dump('panko.rating_attribute', '');
 
 CREATE FUNCTION panko.rating_push(points jsonb) RETURNS bigint
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     bad record;
+    bad_keys boolean;
     problem record;
     decimal_re constant text := '^-?[0-9]+(\.[0-9]+)?$';
 BEGIN
@@ -76,7 +77,12 @@ BEGIN
             USING ERRCODE = '22023', HINT = 'panko_drivers.cloudkitty writes them; see the README, "CloudKitty".';
     END IF;
     -- Every point is checked before anything is stored: one bad point fails
-    -- the call and nothing of it is stored.
+    -- the call and nothing of it is stored.  (Trait names are checked over
+    -- the whole array by one jsonpath; each point's only when it fails.)
+    bad_keys := jsonb_path_exists(points,
+        'lax $[*].traits.keyvalue() ? (!(@.key == "project_id" || @.key == "qty" || @.key == "price"'
+        ' || @.key == "unit" || @.key == "period") && (!(@.key like_regex "^[gm]\\..") || @.value.type() != "string"))',
+        '{}', true) IS NOT FALSE;
     SELECT x.ord, x.p INTO bad
       FROM jsonb_array_elements(points) WITH ORDINALITY AS x(p, ord)
      WHERE NOT coalesce(jsonb_typeof(x.p) = 'object'
@@ -92,9 +98,10 @@ BEGIN
                         AND (x.p->'traits'->>'price') ~ decimal_re
                         AND jsonb_typeof(x.p->'traits'->'unit') = 'string'
                         AND jsonb_typeof(x.p->'traits'->'period') = 'number'
-                        AND NOT EXISTS (SELECT 1 FROM jsonb_each(x.p->'traits') t
-                                         WHERE t.key NOT IN ('project_id', 'qty', 'price', 'unit', 'period')
-                                           AND (t.key !~ '^[gm]\..' OR jsonb_typeof(t.value) <> 'string'))
+                        AND (NOT bad_keys
+                             OR NOT EXISTS (SELECT 1 FROM jsonb_each(x.p->'traits') t
+                                             WHERE t.key NOT IN ('project_id', 'qty', 'price', 'unit', 'period')
+                                               AND (t.key !~ '^[gm]\..' OR jsonb_typeof(t.value) <> 'string')))
                         AND (NOT x.p->'traits' ? 'project_id'
                              OR jsonb_typeof(x.p->'traits'->'project_id') = 'string'), false)
      ORDER BY x.ord
@@ -255,9 +262,10 @@ BEGIN
        AND (metric_types IS NULL OR substr(t.name, 12) OPERATOR(pg_catalog.=) ANY (metric_types));
     cond := ' FROM panko.event e WHERE e.generated >= $1 AND e.generated < $2'
             ' AND e.event_type_id OPERATOR(pg_catalog.=) ANY ($3)' || c.clause;
-    EXECUTE 'SELECT count(*)' || cond INTO total USING begin, "end", ids, c.args;
-    -- (the page first, then each point's fields: only for the page's rows)
-    EXECUTE 'SELECT coalesce(json_agg(json_build_array(panko.iso_timestamp(p.generated),'
+    -- The page and the count in one pass over the matches (the page first,
+    -- then each point's fields, only for the page's rows); the count alone
+    -- again only when the page is empty.
+    EXECUTE 'SELECT max(p.total), coalesce(json_agg(json_build_array(panko.iso_timestamp(p.generated),'
             ' panko.trait_int(p.traits, ''period''),'
             ' (SELECT substr(t.name, 12) FROM panko.event_type t WHERE t.id OPERATOR(pg_catalog.=) p.event_type_id),'
             ' panko.trait_text(p.traits, ''unit''), panko.trait_text(p.traits, ''qty''),'
@@ -266,9 +274,12 @@ BEGIN
             '   WHERE left(t.name, 2) OPERATOR(pg_catalog.=) ''g.''),'
             ' (SELECT coalesce(json_object_agg(substr(t.name, 3), t.value), ''{}'') FROM panko.each_trait(p.traits) t'
             '   WHERE left(t.name, 2) OPERATOR(pg_catalog.=) ''m.'')) ORDER BY p.generated, p.message_id), ''[]'')'
-            ' FROM (SELECT e.generated, e.message_id, e.event_type_id, e.traits'
+            ' FROM (SELECT e.generated, e.message_id, e.event_type_id, e.traits, count(*) OVER () AS total'
             || cond || ' ORDER BY e.generated, e.message_id OFFSET $5 LIMIT $6) p'
-       INTO points USING begin, "end", ids, c.args, coalesce("offset", 0), "limit";
+       INTO total, points USING begin, "end", ids, c.args, coalesce("offset", 0), "limit";
+    IF total IS NULL THEN
+        EXECUTE 'SELECT count(*)' || cond INTO total USING begin, "end", ids, c.args;
+    END IF;
     RETURN json_build_object('total', total, 'points', points);
 END
 $$;
@@ -443,11 +454,14 @@ $$;
 COMMENT ON FUNCTION panko.rating_init(bigint) IS
     'CloudKitty''s init: rated data (retention class rating) is kept for retention_seconds ([storage] retention_period), whole partitions dropped by maintenance';
 
--- Writers push; readers (auditors, and gateways' identities under
+-- Writers push (with their own rights); readers (auditors, and gateways' identities under
 -- row-level security) retrieve and total, as panko_query; deleting and
 -- setting the retention are the admin's, or granted to CloudKitty's role.
 REVOKE ALL ON TABLE panko.rating_attribute FROM PUBLIC;
 GRANT SELECT ON panko.rating_attribute TO panko_auditor, panko_query;
+-- (rating_push runs with the writer's rights: record_events is its own
+-- SECURITY DEFINER, and the writer adds the names it pushes)
+GRANT SELECT, INSERT ON panko.rating_attribute TO panko_writer;
 REVOKE ALL ON FUNCTION panko.rating_sum_trans(internal, panko.traits, text), panko.rating_sum_combine(internal, internal),
     panko.rating_sum_final(internal), panko.rating_sum_serialize(internal), panko.rating_sum_deserialize(bytea, internal),
     panko.rating_sum(panko.traits, text), panko.rating_push(jsonb), panko.rating_conditions(jsonb, jsonb, integer),
