@@ -474,7 +474,7 @@ ALTER FUNCTION panko.rating_retrieve(timestamptz, timestamptz, text[], jsonb, js
 ALTER FUNCTION panko.rating_total(timestamptz, timestamptz, text[], text[], jsonb, jsonb, text, bigint, bigint) OWNER TO panko_query;
 GRANT EXECUTE ON FUNCTION panko.rating_sum(panko.traits, text), panko.rating_conditions(jsonb, jsonb, integer),
     panko.rating_type_ids(text[]), panko.rating_check_window(timestamptz, timestamptz, bigint, bigint)
-TO panko_reader, panko_query, panko_auditor;
+TO panko_reader, panko_query;
 GRANT EXECUTE ON FUNCTION panko.rating_push(jsonb) TO panko_writer;
 GRANT EXECUTE ON FUNCTION panko.rating_retrieve(timestamptz, timestamptz, text[], jsonb, jsonb, bigint, bigint),
     panko.rating_total(timestamptz, timestamptz, text[], text[], jsonb, jsonb, text, bigint, bigint)
