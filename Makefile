@@ -39,6 +39,7 @@ OBJS = \
 	src/api_events.o \
 	src/identity.o \
 	src/retention.o \
+	src/rating.o \
 	src/worker.o
 
 # sql/panko.sql is the current schema of the event store, and each adapter

@@ -61,17 +61,20 @@ def main():
     with open(os.path.join(info, "METADATA"), "w") as f:
         f.write("Metadata-Version: 2.1\nName: %s\nVersion: %s\n"
                 "Summary: Adapters that store OpenStack systems' records in panko's "
-                "PostgreSQL event store (OSProfiler's panko:// driver)\n"
-                "License: Apache-2.0\nRequires-Dist: psycopg2\nRequires-Dist: osprofiler\n"
+                "PostgreSQL event store (OSProfiler's panko:// driver, CloudKitty's panko storage backend)\n"
+                "License: Apache-2.0\nRequires-Dist: psycopg2\nRequires-Dist: osprofiler\nProvides-Extra: cloudkitty\nRequires-Dist: cloudkitty; extra == \"cloudkitty\"\n"
                 % (DIST, args.version))
     with open(os.path.join(info, "INSTALLER"), "w") as f:
         f.write("panko-make\n")
     with open(os.path.join(info, "top_level.txt"), "w") as f:
         f.write(NAME + "\n")
+    # CloudKitty's loader (stevedore) finds its storage backends here.
+    with open(os.path.join(info, "entry_points.txt"), "w") as f:
+        f.write("[cloudkitty.storage.v2.backends]\npanko = panko_drivers.cloudkitty:PankoStorage\n")
     files = [os.path.join(target, NAME + ".pth")]
     for d, _, names in os.walk(pkg):
         files += [os.path.join(d, n) for n in sorted(names)]
-    files += [os.path.join(info, n) for n in ("METADATA", "INSTALLER", "top_level.txt")]
+    files += [os.path.join(info, n) for n in ("METADATA", "INSTALLER", "top_level.txt", "entry_points.txt")]
     with open(os.path.join(info, "RECORD"), "w") as f:
         for path in files:
             f.write(record_line(path, target) + "\n")

@@ -74,7 +74,9 @@ SELECT set_eq(
        WHERE p.pronamespace = 'panko'::regnamespace AND p.prosecdef AND p.proowner = 'panko_query'::regrole$$,
     $$VALUES ('panko.get_events(jsonb,integer,text[],text)'), ('panko.event_types()'), ('panko.trait_types(text)'),
              ('panko.get_traits(text,text)'), ('panko.api_event_types()'), ('panko.trace_report(text)'),
-             ('panko.trace_list(text[],integer)'), ('panko.trace_errors(integer)')$$,
+             ('panko.trace_list(text[],integer)'), ('panko.trace_errors(integer)'),
+             ('panko.rating_retrieve(timestamp with time zone,timestamp with time zone,text[],jsonb,jsonb,bigint,bigint)'),
+             ('panko.rating_total(timestamp with time zone,timestamp with time zone,text[],text[],jsonb,jsonb,text,bigint,bigint)')$$,
     'the read functions run as panko_query, which row-level security applies to');
 -- What PUBLIC may execute: the types' input/output and their pure
 -- functions and operators.  Support functions (GIN, selectivity, ANALYZE)
@@ -102,7 +104,9 @@ SELECT set_eq(
        WHERE c.relnamespace = 'panko'::regnamespace AND a.grantee <> c.relowner$$,
     $$SELECT r, t, 'SELECT' FROM unnest(ARRAY['panko_auditor', 'panko_query']) r,
              unnest(ARRAY['panko.event', 'panko.event_type', 'panko.events', 'panko.partition']) t
-      UNION ALL VALUES ('panko_auditor', 'panko.retention', 'SELECT')$$,
+      UNION ALL VALUES ('panko_auditor', 'panko.retention', 'SELECT'),
+             ('panko_writer', 'panko.rating_attribute', 'SELECT'), ('panko_writer', 'panko.rating_attribute', 'INSERT'),
+             ('panko_auditor', 'panko.rating_attribute', 'SELECT'), ('panko_query', 'panko.rating_attribute', 'SELECT')$$,
     'table privileges in panko: SELECT on event, event_type, events and partition to panko_auditor and panko_query, on retention to panko_auditor, nothing else');
 SELECT set_eq(
     $$SELECT a.grantee::regrole::text, p.oid::regprocedure::text
@@ -135,7 +139,17 @@ SELECT set_eq(
              ('panko_admin', 'panko.message_id_hash(text)'), ('panko_admin', 'panko.set_retention(text,bigint)'),
              ('panko_admin', 'panko.expire_class(text)'),
              ('panko_reader', 'panko.retention_class(text)'), ('panko_reader', 'panko.retention_classes()'),
-             ('panko_writer', 'panko.retention_class(text)'), ('panko_writer', 'panko.retention_classes()')$$,
+             ('panko_writer', 'panko.retention_class(text)'), ('panko_writer', 'panko.retention_classes()'),
+             ('panko_writer', 'panko.rating_push(jsonb)'),
+             ('panko_admin', 'panko.rating_delete(timestamp with time zone,timestamp with time zone,jsonb)'),
+             ('panko_admin', 'panko.rating_init(bigint)')
+      UNION ALL
+      SELECT r, f FROM unnest(ARRAY['panko_reader', 'panko_query']) r, unnest(ARRAY[
+                 'panko.rating_retrieve(timestamp with time zone,timestamp with time zone,text[],jsonb,jsonb,bigint,bigint)',
+                 'panko.rating_total(timestamp with time zone,timestamp with time zone,text[],text[],jsonb,jsonb,text,bigint,bigint)',
+                 'panko.rating_sum(panko.traits,text)', 'panko.rating_conditions(jsonb,jsonb,integer)',
+                 'panko.rating_type_ids(text[])',
+                 'panko.rating_check_window(timestamp with time zone,timestamp with time zone,bigint,bigint)']) f$$,
     'EXECUTE grants to panko roles are exactly: readers query, writers record, admins expire, gateways set identity and answer HTTP');
 
 ------------------------------------------------------------------ a role without any panko role

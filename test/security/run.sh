@@ -230,7 +230,8 @@ SQL
              WHERE p.pronamespace = 'panko'::regnamespace AND p.prosecdef AND (r.rolsuper OR r.rolbypassrls)
                AND p.proname NOT IN ('record_events', 'create_partition_for', 'drop_expired_partitions',
                                      'purge_registry', 'remove_unused_event_types', 'clear_expired_data',
-                                     'run_maintenance', 'drop_partition_tables', 'expire_class', 'set_retention')
+                                     'run_maintenance', 'drop_partition_tables', 'expire_class', 'set_retention',
+                                     'rating_delete', 'rating_init')
              ORDER BY 1" -d "$db"
     check "$label: functions that create partitions pin default_tablespace and default_table_access_method" "" "
         SELECT p.oid::regprocedure FROM pg_proc p

@@ -1,0 +1,299 @@
+"""CloudKitty's v2 storage backend on panko (``[storage] backend = panko``).
+
+Rated data points are events of the panko store, of types
+``cloudkitty.<metric type>``; every query is a SQL function of the
+extension (``panko.rating_push``, ``rating_retrieve``, ``rating_total``,
+``rating_delete``, ``rating_init``), and this module only translates
+CloudKitty's arguments and results.  Quantities and prices travel and are
+stored as exact decimal strings, and come back as ``decimal.Decimal``.
+
+Configuration::
+
+    [storage]
+    version = 2
+    backend = panko
+
+    [storage_panko]
+    connection = postgresql://cloudkitty:secret@db.example.org/panko
+"""
+
+import datetime
+import decimal
+import json
+import uuid
+
+from oslo_config import cfg
+from oslo_log import log
+
+from cloudkitty import dataframe
+from cloudkitty.storage import v2 as v2_storage
+from cloudkitty.utils import tz as tzutils
+
+from panko_drivers import connection
+
+LOG = log.getLogger(__name__)
+
+CONF = cfg.CONF
+
+PANKO_STORAGE_GROUP = 'storage_panko'
+
+panko_storage_opts = [
+    cfg.StrOpt(
+        'connection',
+        secret=True,
+        default='postgresql://',
+        help='libpq URI of the PostgreSQL database with the panko extension '
+             '(postgresql://user:password@host:5432/dbname, '
+             'postgresql:///dbname?host=/run/postgresql, or the same with '
+             'panko://).'),
+]
+
+CONF.register_opts(panko_storage_opts, PANKO_STORAGE_GROUP)
+
+APPLICATION_NAME = 'cloudkitty'
+
+InvalidInput = connection.InvalidInput
+PankoError = connection.PankoError
+
+
+def _panko_uri(uri):
+    """A libpq URI (postgresql:// or postgres://) or panko:// -> panko://."""
+    if isinstance(uri, str):
+        scheme, sep, rest = uri.partition('://')
+        if sep and scheme.lower() in ('postgresql', 'postgres'):
+            return 'panko://' + rest
+    return uri
+
+
+def _utc(dt, what):
+    if not isinstance(dt, datetime.datetime):
+        raise InvalidInput('%s must be a datetime, not %s'
+                           % (what, type(dt).__name__))
+    return tzutils.local_to_utc(dt)
+
+
+def _decimal_text(value, what):
+    """Plain notation of an exact Decimal (no exponent): what is stored."""
+    if isinstance(value, float):
+        value = str(value)
+    try:
+        d = decimal.Decimal(value)
+    except (decimal.InvalidOperation, TypeError, ValueError):
+        raise InvalidInput('%s %r is not a decimal number' % (what, value))
+    if not d.is_finite():
+        raise InvalidInput('%s %r is not a finite decimal number' % (what, value))
+    return format(d, 'f')
+
+
+def _attributes(mapping, what):
+    if mapping is None:
+        return {}
+    try:
+        items = dict(mapping).items()
+    except (TypeError, ValueError):
+        raise InvalidInput('%s must be a mapping, not %s'
+                           % (what, type(mapping).__name__))
+    out = {}
+    for k, v in items:
+        if not isinstance(k, str) or not k:
+            raise InvalidInput('%s keys must be non-empty strings: %r' % (what, k))
+        if v is None:
+            v = ''
+        elif not isinstance(v, str):
+            v = str(v)
+        out[k] = v
+    return out
+
+
+def _filters(filters, what):
+    if filters is None:
+        return None
+    if not isinstance(filters, dict):
+        raise InvalidInput('%s must be a dict, not %s'
+                           % (what, type(filters).__name__))
+    return json.dumps(filters, default=str)
+
+
+def _metric_types(metric_types):
+    if metric_types is None or metric_types == []:
+        return None
+    if isinstance(metric_types, str):
+        return [metric_types]
+    if (not isinstance(metric_types, (list, tuple))
+            or not all(isinstance(t, str) for t in metric_types)):
+        raise InvalidInput('metric_types must be a string or a list of strings')
+    return list(metric_types)
+
+
+def _int(value, what):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput('%s must be an integer, not %r' % (what, value))
+    return value
+
+
+class PankoStorage(v2_storage.BaseStorage):
+    """CloudKitty's v2 storage in panko's PostgreSQL event store."""
+
+    def __init__(self, *args, **kwargs):
+        super(PankoStorage, self).__init__(*args, **kwargs)
+        self._default_period = kwargs.get('period') or CONF.collect.period
+        self._conn = connection.Connection(
+            _panko_uri(CONF.storage_panko.connection), APPLICATION_NAME)
+
+    def _call(self, what, sql, params):
+        return self._conn.call(what, sql, params, fetch='one')
+
+    def init(self):
+        """Rated data is kept for [storage] retention_period hours."""
+        seconds = int(self.get_retention().total_seconds())
+        try:
+            self._call('init', 'SELECT panko.rating_init(%s)', (seconds,))
+        except PankoError as e:
+            if e.sqlstate != '0A000':
+                raise
+            LOG.warning('panko: %s; rated data expires with the events', e)
+
+    # push
+
+    @staticmethod
+    def _point(type_, start, period, point, scope_id):
+        groupby = _attributes(point.groupby, 'groupby')
+        metadata = _attributes(point.metadata, 'metadata')
+        traits = {
+            'qty': _decimal_text(point.qty, 'qty'),
+            'price': _decimal_text(point.price, 'price'),
+            'unit': point.unit if isinstance(point.unit, str) else str(point.unit),
+            'period': period,
+        }
+        project = scope_id if scope_id is not None else groupby.get('project_id')
+        if project is not None:
+            traits['project_id'] = str(project)
+        for k, v in groupby.items():
+            traits['g.' + k] = v
+        for k, v in metadata.items():
+            traits['m.' + k] = v
+        return {
+            'message_id': 'cloudkitty:' + uuid.uuid4().hex,
+            'event_type': 'cloudkitty.' + type_,
+            'generated': start,
+            'traits': traits,
+        }
+
+    def push(self, dataframes, scope_id=None):
+        """Store every point of the dataframes in one transaction."""
+        if dataframes is None:
+            return
+        if not isinstance(dataframes, (list, tuple)):
+            raise InvalidInput('dataframes must be a list of DataFrame, not %s'
+                               % type(dataframes).__name__)
+        points = []
+        for frame in dataframes:
+            if not isinstance(frame, dataframe.DataFrame):
+                raise InvalidInput('dataframes must hold DataFrame objects, not %s'
+                                   % type(frame).__name__)
+            start = _utc(frame.start, 'a dataframe\'s start')
+            end = _utc(frame.end, 'a dataframe\'s end')
+            period = int((end - start).total_seconds())
+            if period <= 0:
+                raise InvalidInput('a dataframe ends (%s) before it starts (%s)'
+                                   % (frame.end, frame.start))
+            start_iso = start.isoformat()
+            for type_, point in frame.iterpoints():
+                if not isinstance(type_, str) or not type_:
+                    raise InvalidInput('a metric type must be a non-empty string')
+                if not isinstance(point, dataframe.DataPoint):
+                    raise InvalidInput('a dataframe holds DataPoint objects, not %s'
+                                       % type(point).__name__)
+                points.append(self._point(type_, start_iso, period, point, scope_id))
+        if points:
+            self._call('push', 'SELECT panko.rating_push(%s::jsonb)',
+                       (json.dumps(points),))
+
+    # retrieve
+
+    @staticmethod
+    def _check_begin_end(begin, end):
+        begin = begin or tzutils.get_month_start()
+        end = end or tzutils.get_next_month()
+        return _utc(begin, 'begin'), _utc(end, 'end')
+
+    @staticmethod
+    def _paging(offset, limit, paginate):
+        if not paginate:
+            return 0, None
+        return _int(offset, 'offset'), _int(limit, 'limit')
+
+    def retrieve(self, begin=None, end=None, filters=None, group_filters=None,
+                 metric_types=None, offset=0, limit=1000, paginate=True):
+        begin, end = self._check_begin_end(begin, end)
+        offset, limit = self._paging(offset, limit, paginate)
+        doc = self._call(
+            'retrieve',
+            'SELECT panko.rating_retrieve(%s, %s, %s, %s::jsonb, %s::jsonb, %s, %s)::text',
+            (begin, end, _metric_types(metric_types), _filters(filters, 'filters'),
+             _filters(group_filters, 'group_filters'), offset, limit))
+        doc = json.loads(doc)
+        frames = {}
+        for start, period, type_, unit, qty, price, groupby, metadata in doc['points']:
+            key = (start, period)
+            frame = frames.get(key)
+            if frame is None:
+                begin_dt = tzutils.dt_from_iso(start + '+00:00')
+                frame = frames[key] = dataframe.DataFrame(
+                    start=begin_dt,
+                    end=tzutils.add_delta(begin_dt, datetime.timedelta(
+                        seconds=period or self._default_period)))
+            frame.add_point(dataframe.DataPoint(
+                unit, decimal.Decimal(qty), decimal.Decimal(price),
+                groupby, metadata), type_)
+        output = list(frames.values())
+        output.sort(key=lambda f: (f.start, f.end))
+        return {'total': doc['total'], 'dataframes': output}
+
+    # total
+
+    def total(self, groupby=None, begin=None, end=None, metric_types=None,
+              filters=None, group_filters=None, custom_fields=None,
+              offset=0, limit=1000, paginate=True):
+        begin, end = self._check_begin_end(begin, end)
+        offset, limit = self._paging(offset, limit, paginate)
+        if groupby is not None and (
+                not isinstance(groupby, (list, tuple))
+                or not all(isinstance(g, str) for g in groupby)):
+            raise InvalidInput('groupby must be a list of strings')
+        if custom_fields is not None and not isinstance(custom_fields, str):
+            raise InvalidInput('custom_fields must be a string such as '
+                               '"SUM(qty) AS qty, SUM(price) AS rate"')
+        groupby = list(groupby or [])
+        doc = json.loads(self._call(
+            'total',
+            'SELECT panko.rating_total(%s, %s, %s::text[], %s, %s::jsonb, %s::jsonb, %s, %s, %s)::text',
+            (begin, end, groupby, _metric_types(metric_types),
+             _filters(filters, 'filters'), _filters(group_filters, 'group_filters'),
+             custom_fields, offset, limit)))
+        local_begin = tzutils.utc_to_local(begin)
+        local_end = tzutils.utc_to_local(end)
+        results = []
+        for keys, values in doc['results']:
+            result = {'begin': local_begin, 'end': local_end}
+            if 'time' in groupby:
+                # keys: one per groupby entry, then the period's length
+                start = tzutils.dt_from_iso(keys[groupby.index('time')] + '+00:00')
+                result['begin'] = start
+                result['end'] = tzutils.add_delta(start, datetime.timedelta(
+                    seconds=keys[-1] or self._default_period))
+            for name, value in zip(doc['fields'], values):
+                result[name] = None if value is None else decimal.Decimal(value)
+            for name, key in zip(groupby, keys):
+                if name != 'time':
+                    result[name] = key
+            results.append(result)
+        return {'total': doc['total'], 'results': results}
+
+    # delete
+
+    def delete(self, begin=None, end=None, filters=None):
+        self._call('delete', 'SELECT panko.rating_delete(%s, %s, %s::jsonb)',
+                   (_utc(begin, 'begin') if begin else None,
+                    _utc(end, 'end') if end else None,
+                    _filters(filters, 'filters')))

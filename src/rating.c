@@ -1,0 +1,376 @@
+/*
+ * rating.c
+ *		panko.rating_sum(traits, name): the exact sum of a decimal string
+ *		trait (CloudKitty's qty and price), for grouped totals of rated data.
+ *
+ * CloudKitty counts money in Python's Decimal, so a total must equal the
+ * Decimal sum of the same points, digit for digit.  Parsing every value
+ * into numeric and adding numerics is exact but slow; most prices have few
+ * digits.  So values with at most RATING_FAST_SCALE fractional digits and
+ * RATING_FAST_DIGITS digits in all are added as 128-bit integers scaled by
+ * 10^scale (the scale grows with the values seen), and anything longer, or
+ * a sum that would overflow, goes into an exact numeric sum next to it.
+ * The result is the two added together: always the exact sum.  The state
+ * serialises, so the aggregate runs in parallel plans.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "libpq/pqformat.h"
+#include "utils/builtins.h"
+#include "utils/numeric.h"
+
+#include "traits.h"
+
+PG_FUNCTION_INFO_V1(rating_sum_trans);
+PG_FUNCTION_INFO_V1(rating_sum_combine);
+PG_FUNCTION_INFO_V1(rating_sum_final);
+PG_FUNCTION_INFO_V1(rating_sum_serialize);
+PG_FUNCTION_INFO_V1(rating_sum_deserialize);
+
+#define RATING_FAST_SCALE	18		/* fractional digits of the integer sum */
+#define RATING_FAST_DIGITS	36		/* digits of one value on the fast path */
+
+typedef struct RatingSum
+{
+	int128		acc;			/* sum of the fast values, times 10^scale */
+	int32		scale;
+	Numeric		slow;			/* exact sum of the rest, or NULL */
+	MemoryContext agg;			/* where slow lives */
+} RatingSum;
+
+static int128 pow10_128[RATING_FAST_SCALE + 1];
+
+/* 10^k as int128, for k <= RATING_FAST_SCALE. */
+static inline int128
+Pow10(int k)
+{
+	if (pow10_128[0] == 0)
+	{
+		pow10_128[0] = 1;
+		for (int i = 1; i <= RATING_FAST_SCALE; i++)
+			pow10_128[i] = pow10_128[i - 1] * 10;
+	}
+	return pow10_128[k];
+}
+
+/*
+ * Add a numeric to the slow sum, kept in the aggregate's memory context
+ * (the previous sum is freed: a group may see a million long values).
+ */
+static void
+AddSlow(RatingSum *s, Numeric n)
+{
+	MemoryContext old = MemoryContextSwitchTo(s->agg);
+	Numeric		prev = s->slow;
+
+	if (prev == NULL)
+	{
+		s->slow = (Numeric) palloc(VARSIZE(n));
+		memcpy(s->slow, n, VARSIZE(n));
+	}
+	else
+	{
+		s->slow = DatumGetNumeric(DirectFunctionCall2(numeric_add,
+													  NumericGetDatum(prev),
+													  NumericGetDatum(n)));
+		pfree(prev);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/* The exact decimal value of v * 10^-scale, as numeric. */
+static Numeric
+Int128ToNumeric(int128 v, int scale)
+{
+	char		buf[64];
+	char	   *p = buf + sizeof(buf) - 1;
+	bool		neg = v < 0;
+	uint128		u = neg ? -(uint128) v : (uint128) v;
+	int			digits = 0;
+
+	*p = '\0';
+	do
+	{
+		*--p = '0' + (int) (u % 10);
+		u /= 10;
+		digits++;
+		if (digits == scale)
+			*--p = '.';
+	} while (u != 0 || digits < scale);
+	if (digits == scale)
+		*--p = '0';
+	if (neg)
+		*--p = '-';
+	return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(p),
+											   ObjectIdGetDatum(InvalidOid),
+											   Int32GetDatum(-1)));
+}
+
+/* Move the integer sum into the slow sum (before it would overflow). */
+static void
+SpillAcc(RatingSum *s)
+{
+	if (s->acc != 0)
+		AddSlow(s, Int128ToNumeric(s->acc, s->scale));
+	s->acc = 0;
+}
+
+/* Add v * 10^-scale to the integer sum, or to the slow sum if it cannot. */
+static void
+AddFast(RatingSum *s, int128 v, int scale)
+{
+	int128		sum;
+
+	if (scale > s->scale)
+	{
+		int128		f = Pow10(scale - s->scale);
+		int128		rescaled;
+
+		if (__builtin_mul_overflow(s->acc, f, &rescaled))
+			SpillAcc(s);
+		else
+			s->acc = rescaled;
+		s->scale = scale;
+	}
+	else if (scale < s->scale)
+	{
+		int128		scaled;
+
+		if (__builtin_mul_overflow(v, Pow10(s->scale - scale), &scaled))
+		{
+			AddSlow(s, Int128ToNumeric(v, scale));
+			return;
+		}
+		v = scaled;
+	}
+	if (__builtin_add_overflow(s->acc, v, &sum))
+	{
+		SpillAcc(s);
+		s->acc = v;
+	}
+	else
+		s->acc = sum;
+}
+
+/*
+ * Parse a plain decimal ([-]digits[.digits]) of up to RATING_FAST_DIGITS
+ * digits and RATING_FAST_SCALE fractional digits (trailing zeros do not
+ * count) into v * 10^-scale; false for anything else.
+ */
+static bool
+ParseFast(const char *p, int len, int128 *v, int *scale)
+{
+	const char *end = p + len;
+	bool		neg = false;
+	int128		acc = 0;
+	int			digits = 0;
+	int			frac = -1;
+	int			zeros = 0;		/* trailing zeros of the fraction */
+
+	if (p < end && *p == '-')
+	{
+		neg = true;
+		p++;
+	}
+	if (p == end || !(*p >= '0' && *p <= '9'))
+		return false;
+	for (; p < end; p++)
+	{
+		if (*p >= '0' && *p <= '9')
+		{
+			if (frac >= 0 && *p == '0')
+			{
+				zeros++;
+				frac++;
+				continue;
+			}
+			/* the zeros held back were inner digits after all */
+			for (; zeros > 0; zeros--)
+			{
+				acc *= 10;
+				if (++digits > RATING_FAST_DIGITS)
+					return false;
+			}
+			if (acc != 0 || *p != '0')
+			{
+				acc = acc * 10 + (*p - '0');
+				if (++digits > RATING_FAST_DIGITS)
+					return false;
+			}
+			if (frac >= 0)
+				frac++;
+		}
+		else if (*p == '.' && frac < 0 && p + 1 < end)
+			frac = 0;
+		else
+			return false;
+	}
+	if (frac < 0)
+		frac = 0;
+	frac -= zeros;
+	if (frac > RATING_FAST_SCALE)
+		return false;
+	*v = neg ? -acc : acc;
+	*scale = frac;
+	return true;
+}
+
+static RatingSum *
+NewState(MemoryContext agg)
+{
+	RatingSum  *s = (RatingSum *) MemoryContextAllocZero(agg, sizeof(RatingSum));
+
+	s->agg = agg;
+	return s;
+}
+
+/*
+ * Transition: add the row's string trait of that name (rows without it add
+ * nothing).  A value that is not a decimal fails the query (numeric's own
+ * error), never a silent wrong total.
+ */
+Datum
+rating_sum_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext agg;
+	RatingSum  *s;
+	Traits	   *t;
+	text	   *name;
+	int			i;
+	TraitItem	item;
+	int128		v;
+	int			scale;
+
+	if (!AggCheckCallContext(fcinfo, &agg))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("panko.rating_sum_trans called outside an aggregate")));
+	s = PG_ARGISNULL(0) ? NewState(agg) : (RatingSum *) PG_GETARG_POINTER(0);
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_POINTER(s);
+	t = (Traits *) PG_DETOAST_DATUM(PG_GETARG_DATUM(1));
+	name = PG_GETARG_TEXT_PP(2);
+	i = TraitsFind(t, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name), TRAIT_STRING);
+	if (i < 0)
+		PG_RETURN_POINTER(s);
+	item = TraitsItem(t, i);
+	if (ParseFast(item.value, item.vallen, &v, &scale))
+		AddFast(s, v, scale);
+	else
+	{
+		char	   *str = pnstrdup(item.value, item.vallen);
+		Numeric		n = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(str),
+															ObjectIdGetDatum(InvalidOid),
+															Int32GetDatum(-1)));
+
+		AddSlow(s, n);
+		pfree(n);
+		pfree(str);
+	}
+	PG_RETURN_POINTER(s);
+}
+
+/* Combine two partial sums (parallel workers). */
+Datum
+rating_sum_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext agg;
+	RatingSum  *a;
+	RatingSum  *b;
+
+	if (!AggCheckCallContext(fcinfo, &agg))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("panko.rating_sum_combine called outside an aggregate")));
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(PG_GETARG_POINTER(0));
+	}
+	b = (RatingSum *) PG_GETARG_POINTER(1);
+	a = PG_ARGISNULL(0) ? NewState(agg) : (RatingSum *) PG_GETARG_POINTER(0);
+	AddFast(a, b->acc, b->scale);
+	if (b->slow)
+		AddSlow(a, b->slow);
+	PG_RETURN_POINTER(a);
+}
+
+/* The exact total; 0 for no rows (a total of nothing costs nothing). */
+Datum
+rating_sum_final(PG_FUNCTION_ARGS)
+{
+	RatingSum  *s = PG_ARGISNULL(0) ? NULL : (RatingSum *) PG_GETARG_POINTER(0);
+	Numeric		n;
+
+	if (s == NULL)
+		PG_RETURN_NUMERIC(Int128ToNumeric(0, 0));
+	n = Int128ToNumeric(s->acc, s->scale);
+	if (s->slow)
+		n = DatumGetNumeric(DirectFunctionCall2(numeric_add, NumericGetDatum(n),
+												NumericGetDatum(s->slow)));
+	PG_RETURN_NUMERIC(n);
+}
+
+/* State -> bytea: scale, the integer sum in two halves, the slow numeric. */
+Datum
+rating_sum_serialize(PG_FUNCTION_ARGS)
+{
+	RatingSum  *s;
+	StringInfoData buf;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("panko.rating_sum_serialize called outside an aggregate")));
+	s = (RatingSum *) PG_GETARG_POINTER(0);
+	pq_begintypsend(&buf);
+	pq_sendint32(&buf, s->scale);
+	pq_sendint64(&buf, (int64) (s->acc >> 64));
+	pq_sendint64(&buf, (int64) (uint64) s->acc);
+	if (s->slow)
+	{
+		char	   *str = numeric_normalize(s->slow);
+
+		pq_sendtext(&buf, str, strlen(str));
+	}
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+/* bytea -> state. */
+Datum
+rating_sum_deserialize(PG_FUNCTION_ARGS)
+{
+	MemoryContext agg;
+	bytea	   *b;
+	StringInfoData buf;
+	RatingSum  *s;
+	int64		hi;
+	uint64		lo;
+
+	if (!AggCheckCallContext(fcinfo, &agg))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("panko.rating_sum_deserialize called outside an aggregate")));
+	b = PG_GETARG_BYTEA_PP(0);
+	buf.data = VARDATA_ANY(b);
+	buf.len = VARSIZE_ANY_EXHDR(b);
+	buf.maxlen = buf.len;
+	buf.cursor = 0;
+	s = NewState(agg);
+	s->scale = pq_getmsgint(&buf, 4);
+	hi = pq_getmsgint64(&buf);
+	lo = (uint64) pq_getmsgint64(&buf);
+	s->acc = (int128) (((uint128) (uint64) hi << 64) | lo);
+	if (buf.cursor < buf.len)
+	{
+		int			len;
+		char	   *str = pq_getmsgtext(&buf, buf.len - buf.cursor, &len);
+
+		AddSlow(s, DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(str),
+													   ObjectIdGetDatum(InvalidOid),
+													   Int32GetDatum(-1))));
+	}
+	PG_RETURN_POINTER(s);
+}

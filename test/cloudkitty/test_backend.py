@@ -1,0 +1,318 @@
+"""panko's own tests of its CloudKitty backend: exact money, bad input that
+stores nothing, filters, delete, custom fields, scopes under row-level
+security, retention, and the entry point CloudKitty's loader uses."""
+
+import datetime
+import decimal
+import random
+import unittest
+
+from oslo_config import cfg
+from oslo_config import fixture as config_fixture
+
+import common
+from cloudkitty import dataframe
+from cloudkitty import storage
+from cloudkitty.utils import tz as tzutils
+from panko_drivers import cloudkitty as backend
+from panko_drivers import connection
+
+D = decimal.Decimal
+# Python's default context rounds to 28 digits; the exact sum needs more.
+decimal.getcontext().prec = 200
+UTC = datetime.timezone.utc
+DAY0 = datetime.datetime(2026, 11, 2, tzinfo=UTC)
+
+
+def point(qty, price, project, flavor='m1.small', rid=None, unit='instance', **meta):
+    meta.setdefault('flavor', flavor)
+    return dataframe.DataPoint(unit, qty, price,
+                               {'project_id': project, 'id': rid or project + '-vm'}, meta)
+
+
+def frame(start, points, hours=1):
+    """points: [(type, DataPoint)]"""
+    f = dataframe.DataFrame(start=start, end=start + datetime.timedelta(hours=hours))
+    for type_, p in points:
+        f.add_point(p, type_)
+    return f
+
+
+class BackendTest(unittest.TestCase):
+
+    def setUp(self):
+        common.empty_store()
+        self.conf = self.useFixture_conf()
+        common.configure()
+        self.storage = backend.PankoStorage(period=3600)
+
+    def useFixture_conf(self):
+        fix = config_fixture.Config(cfg.CONF)
+        fix.setUp()
+        self.addCleanup(fix.cleanUp)
+        return fix.conf
+
+    def month(self):
+        return dict(begin=DAY0, end=DAY0 + datetime.timedelta(days=28))
+
+    # exact money
+
+    def test_totals_equal_decimal_sums(self):
+        rnd = random.Random(7)
+        projects = ['p%d' % i for i in range(5)]
+        frames, expected = [], {}
+        for h in range(24):
+            pts = []
+            for i in range(40):
+                p = rnd.choice(projects)
+                # short prices (the integer path), long ones (numeric), and
+                # float-born Decimals of 50+ digits, as CloudKitty's samples
+                price = rnd.choice([D('0.1'), D('0.01') * rnd.randint(1, 999),
+                                    D(rnd.random()), D('-0.3'),
+                                    D('12345678901234567890.123456789012345678901'),
+                                    D('1E-7'), D('1.50E+3')])
+                qty = D(rnd.randint(0, 10 ** 6)) / D(1000)
+                pts.append(('instance', point(qty, price, p, rid='%s-%d' % (p, i))))
+                q, r = expected.get(p, (D(0), D(0)))
+                expected[p] = (q + qty, r + price)
+            frames.append(frame(DAY0 + datetime.timedelta(hours=h), pts))
+        self.storage.push(frames)
+        total = self.storage.total(groupby=['project_id'], paginate=False, **self.month())
+        self.assertEqual(total['total'], len(expected))
+        got = {r['project_id']: (r['qty'], r['rate']) for r in total['results']}
+        self.assertEqual(got, expected)          # Decimal ==, digit for digit
+        for r in total['results']:
+            self.assertIsInstance(r['rate'], D)
+        whole = self.storage.total(**self.month())
+        self.assertEqual(whole['total'], 1)
+        self.assertEqual(whole['results'][0]['rate'], sum(v[1] for v in expected.values()))
+        self.assertEqual(whole['results'][0]['qty'], sum(v[0] for v in expected.values()))
+        # floats would not be equal: the sum of the float values differs
+        self.assertNotEqual(
+            D(sum(float(v[1]) for v in expected.values())),
+            whole['results'][0]['rate'])
+
+    def test_rating_sum_in_sql_matches_numeric_sum(self):
+        # parallel plans combine partial sums: force them on a larger set
+        rnd = random.Random(3)
+        pts = [('instance', point(D(1), D(rnd.randint(-10 ** 9, 10 ** 9)) / D(10 ** rnd.randint(0, 25)), 'p1',
+                                  rid='r%d' % i)) for i in range(20000)]
+        self.storage.push([frame(DAY0, pts)])
+        with common.admin() as cur:
+            cur.execute("SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0;"
+                        " SET min_parallel_table_scan_size = 0; SET max_parallel_workers_per_gather = 2")
+            cur.execute("SELECT panko.rating_sum(traits, 'price'),"
+                        " sum(panko.trait_text(traits, 'price')::numeric)"
+                        " FROM panko.event WHERE message_id LIKE 'cloudkitty:%'")
+            a, b = cur.fetchone()
+        self.assertEqual(a, b)
+        self.assertEqual(a, sum(p.price for _, p in pts))
+
+    # bad input
+
+    def assertStoresNothing(self, call, exc=backend.InvalidInput, text=None):
+        before = common.count_points()
+        with self.assertRaises(exc) as cm:
+            call()
+        if text:
+            self.assertIn(text, str(cm.exception))
+        self.assertEqual(common.count_points(), before)
+        return cm.exception
+
+    def test_unknown_groupby(self):
+        self.storage.push([frame(DAY0, [('instance', point(1, 1, 'p1'))])])
+        e = self.assertStoresNothing(lambda: self.storage.total(groupby=['colour'], **self.month()),
+                                     text='unknown groupby attribute "colour"')
+        self.assertEqual(e.sqlstate, '22023')
+        self.assertStoresNothing(lambda: self.storage.total(groupby='project_id', **self.month()))
+        self.assertStoresNothing(lambda: self.storage.total(groupby=['id', 'id'], **self.month()))
+        # flavor is metadata, not groupby
+        self.assertStoresNothing(lambda: self.storage.total(groupby=['flavor'], **self.month()))
+
+    def test_bad_custom_fields(self):
+        self.storage.push([frame(DAY0, [('instance', point(2, 3, 'p1'))])])
+        for bad in ['SUM(qty); DROP TABLE panko.event', 'SUM(foo) AS x', 'qty', 'SUM(qty) AS 1x',
+                    'SUM(qty) AS qty, SUM(price) AS qty', 'MEDIAN(price)', 'SUM(*)', '', 'SUM(qty) AS begin']:
+            self.assertStoresNothing(lambda: self.storage.total(custom_fields=bad, **self.month()),
+                                     text='custom field')
+        self.assertStoresNothing(lambda: self.storage.total(custom_fields=['SUM(qty)'], **self.month()))
+        r = self.storage.total(custom_fields='sum(qty) as q, COUNT(*) AS n, MAX(price) AS top, avg(qty)',
+                               **self.month())['results'][0]
+        self.assertEqual((r['q'], r['n'], r['top'], r['avg']), (D(2), D(1), D(3), D(2)))
+        self.assertEqual(list(r)[:2], ['begin', 'end'])
+
+    def test_begin_after_end(self):
+        b, e = DAY0 + datetime.timedelta(days=1), DAY0
+        for call in (lambda: self.storage.total(begin=b, end=e),
+                     lambda: self.storage.retrieve(begin=b, end=e),
+                     lambda: self.storage.delete(begin=b, end=e)):
+            self.assertStoresNothing(call, text='is after end')
+
+    def test_malformed_dataframes_store_nothing(self):
+        good = frame(DAY0, [('instance', point(1, 1, 'p1'))])
+        nan = frame(DAY0, [('instance', point(1, 'NaN', 'p1'))])
+        backwards = dataframe.DataFrame(start=DAY0, end=DAY0 - datetime.timedelta(hours=1))
+        backwards.add_point(point(1, 1, 'p1'), 'instance')
+        not_a_point = frame(DAY0, [])
+        not_a_point.add_point({'vol': {'qty': 1}}, 'instance')
+        for bad in ([good, nan], [good, backwards], [good, not_a_point], [good, {'usage': {}}], good,
+                    [good, frame(DAY0, [('', point(1, 1, 'p1'))])]):
+            self.assertStoresNothing(lambda: self.storage.push(bad))
+        self.assertEqual(common.count_points(), 0)
+
+    def test_sql_push_refuses_a_bad_point_and_stores_nothing(self):
+        good = {'message_id': 'cloudkitty:1', 'event_type': 'cloudkitty.instance',
+                'generated': '2026-11-02T00:00:00', 'traits': {'qty': '1', 'price': '2.5', 'unit': 'u',
+                                                                'period': 3600, 'g.id': 'a'}}
+        bads = [dict(good, message_id='x:2'), dict(good, event_type='instance'),
+                dict(good, traits=dict(good['traits'], price='1e5')),
+                dict(good, traits=dict(good['traits'], qty=1)),
+                dict(good, traits=dict(good['traits'], colour='red')),
+                dict(good, generated='yesterday')]
+        import json
+        with common.admin() as cur:
+            for bad in bads:
+                with self.assertRaises(Exception) as cm:
+                    cur.execute("SELECT panko.rating_push(%s::jsonb)",
+                                (json.dumps([good, dict(bad, message_id=bad['message_id'] + 'b')]),))
+                self.assertEqual(cm.exception.pgcode, '22023', bad)
+        self.assertEqual(common.count_points(), 0)
+
+    # filters, delete, pagination
+
+    def _two_projects(self):
+        pts = [('instance', point(1, D('1.1'), 'p1', flavor='big')),
+               ('instance', point(2, D('2.2'), 'p2', flavor='small')),
+               ('volume', point(3, D('3.3'), 'p1', flavor='small', unit='GiB'))]
+        self.storage.push([frame(DAY0, pts), frame(DAY0 + datetime.timedelta(days=1), pts)])
+
+    def test_filters_and_group_filters(self):
+        self._two_projects()
+        t = self.storage.total(filters={'flavor': 'small'}, **self.month())['results'][0]
+        self.assertEqual(t['rate'], D('11.0'))
+        t = self.storage.total(group_filters={'flavor': 'small'}, **self.month())['results'][0]
+        self.assertEqual(t['rate'], D(0))       # flavor is metadata: no groupby matches
+        t = self.storage.total(group_filters={'project_id': 'p1', 'id': 'p1-vm'}, **self.month())
+        self.assertEqual(t['results'][0]['rate'], D('8.8'))
+        t = self.storage.total(filters={'project_id': ['p1', 'p2']}, metric_types='instance',
+                               **self.month())
+        self.assertEqual(t['results'][0]['rate'], D('6.6'))
+        t = self.storage.total(filters={'type': 'volume'}, groupby=['type', 'project_id'], **self.month())
+        self.assertEqual([(r['type'], r['project_id'], r['rate']) for r in t['results']],
+                         [('volume', 'p1', D('6.6'))])
+        t = self.storage.total(groupby=['time', 'type'], **self.month())
+        self.assertEqual([(r['begin'], r['end'] - r['begin'], r['type'], r['rate']) for r in t['results']],
+                         [(DAY0, datetime.timedelta(hours=1), 'instance', D('3.3')),
+                          (DAY0, datetime.timedelta(hours=1), 'volume', D('3.3')),
+                          (DAY0 + datetime.timedelta(days=1), datetime.timedelta(hours=1), 'instance', D('3.3')),
+                          (DAY0 + datetime.timedelta(days=1), datetime.timedelta(hours=1), 'volume', D('3.3'))])
+        r = self.storage.retrieve(filters={'flavor': 'small'}, metric_types=['volume'], **self.month())
+        self.assertEqual(r['total'], 2)
+        pts = [p for f in r['dataframes'] for p in f.iterpoints()]
+        self.assertEqual([(t, p.unit, p.qty, p.price, dict(p.groupby), dict(p.metadata)) for t, p in pts],
+                         [('volume', 'GiB', D(3), D('3.3'), {'project_id': 'p1', 'id': 'p1-vm'},
+                           {'flavor': 'small'})] * 2)
+        self.assertEqual([f.start for f in r['dataframes']], [DAY0, DAY0 + datetime.timedelta(days=1)])
+
+    def test_pagination(self):
+        pts = [('instance', point(1, 1, 'p%02d' % i)) for i in range(25)]
+        self.storage.push([frame(DAY0, pts)])
+        pages = [self.storage.total(groupby=['project_id'], offset=o, limit=10, **self.month())
+                 for o in (0, 10, 20, 30)]
+        self.assertEqual([p['total'] for p in pages], [25] * 4)
+        self.assertEqual([len(p['results']) for p in pages], [10, 10, 5, 0])
+        allr = self.storage.total(groupby=['project_id'], offset=20, limit=1, paginate=False, **self.month())
+        self.assertEqual([r['project_id'] for r in allr['results']], ['p%02d' % i for i in range(25)])
+        self.assertEqual(sum((p['results'] for p in pages), []), allr['results'])
+        r = self.storage.retrieve(offset=20, limit=10, **self.month())
+        self.assertEqual((r['total'], sum(len(list(f.iterpoints())) for f in r['dataframes'])), (25, 5))
+        self.assertStoresNothing(lambda: self.storage.retrieve(offset=-1, **self.month()))
+
+    def test_delete_with_and_without_filters(self):
+        self._two_projects()
+        self.assertEqual(common.count_points(), 6)
+        self.storage.delete(begin=DAY0 + datetime.timedelta(days=1), filters={'project_id': 'p1'})
+        self.assertEqual(common.count_points(), 4)
+        left = self.storage.total(groupby=['project_id'], **self.month())['results']
+        self.assertEqual([(r['project_id'], r['rate']) for r in left],
+                         [('p1', D('4.4')), ('p2', D('4.4'))])
+        self.storage.delete(filters={'flavor': 'big'})
+        self.assertEqual(common.count_points(), 3)
+        self.storage.delete(end=DAY0 + datetime.timedelta(days=1))
+        self.assertEqual(common.count_points(), 1)
+        self.storage.delete()
+        self.assertEqual(common.count_points(), 0)
+        # the partitions' counts follow
+        with common.admin() as cur:
+            cur.execute("SELECT coalesce(sum(n), 0) FROM panko.partition_rows")
+            self.assertEqual(cur.fetchone()[0], 0)
+
+    # scopes and row-level security
+
+    def test_scope_is_the_project_id_trait(self):
+        self.storage.push([frame(DAY0, [('instance', point(1, 5, 'g-proj'))])], scope_id='scope-1')
+        with common.admin() as cur:
+            cur.execute("SELECT panko.trait_text(traits, 'project_id') FROM panko.event WHERE message_id LIKE 'cloudkitty:%'")
+            self.assertEqual(cur.fetchall(), [('scope-1',)])
+            # a gateway's admin identity sees its own project's rated data
+            # only; a member identity none (rated data has no user_id)
+            cur.execute("SET ROLE ck_api")
+            for project, roles, rate in (('scope-1', 'admin', '5'), ('other', 'admin', '0'),
+                                         ('scope-1', 'member', '0')):
+                cur.execute("BEGIN; SELECT panko.set_identity('u', %s, %s);"
+                            " SELECT panko.rating_total('2026-11-01', '2026-12-01')::text", (project, roles))
+                doc = cur.fetchone()[0]
+                cur.execute("COMMIT")
+                self.assertIn('["1", "%s"]' % rate if rate != '0' else '["0", "0"]', doc)
+            cur.execute("RESET ROLE; SET ROLE ck_reader")
+            cur.execute("SELECT panko.rating_total('2026-11-01', '2026-12-01')::text")
+            self.assertIn('["0"', cur.fetchone()[0])   # no identity: nothing visible
+            with self.assertRaises(Exception) as cm:
+                cur.execute("SELECT panko.rating_delete()")
+            self.assertEqual(cm.exception.pgcode, '42501')
+        self.assertEqual(common.count_points(), 1)
+
+    # retention (needs the core's retention classes: panko.set_retention,
+    # panko.expire_class)
+
+    def test_retention_drops_old_rated_data_only(self):
+        now = datetime.datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        old = now - datetime.timedelta(days=5)
+        self.conf.set_override('retention_period', 48, 'storage')
+        self.storage.init()
+        self.storage.push([frame(old, [('instance', point(1, 1, 'p1'))]),
+                           frame(now, [('instance', point(1, 2, 'p1'))])])
+        with common.admin() as cur:
+            cur.execute("SELECT count(*) FROM panko.record_events(%s::jsonb)",
+                        ('[{"message_id": "plain-old", "event_type": "compute.instance.exists",'
+                         ' "generated": "%s", "traits": []}]' % old.strftime('%Y-%m-%dT%H:%M:%S'),))
+            cur.execute("SELECT panko.expire_class('rating')")
+            self.assertEqual(cur.fetchone()[0], 1)
+            cur.execute("SELECT message_id FROM panko.events WHERE generated = %s", (old,))
+            self.assertEqual(cur.fetchall(), [('plain-old',)])
+        r = self.storage.total(begin=old - datetime.timedelta(days=1), end=now + datetime.timedelta(days=1))
+        self.assertEqual(r['results'][0]['rate'], D(2))
+
+    # CloudKitty's loader
+
+    def test_entry_point_and_options(self):
+        self.conf.set_override('backend', 'panko', 'storage')
+        self.conf.set_override('version', 2, 'storage')
+        s = storage.get_storage()
+        self.assertIsInstance(s, backend.PankoStorage)
+        self.assertIn('connection', cfg.CONF.storage_panko)
+        self.assertTrue([o for o in backend.panko_storage_opts if o.name == 'connection'][0].secret)
+        self.conf.set_override('connection', 'mysql://x', 'storage_panko')
+        with self.assertRaises(connection.ConnectionStringError):
+            backend.PankoStorage()
+
+    def test_defaults_are_the_current_month(self):
+        start = tzutils.get_month_start()
+        self.storage.push([frame(start, [('instance', point(1, 7, 'p1'))]),
+                           frame(start - datetime.timedelta(hours=2), [('instance', point(1, 100, 'p1'))])])
+        self.assertEqual(self.storage.total()['results'][0]['rate'], D(7))
+        self.assertEqual(self.storage.retrieve()['total'], 1)
+
+
+if __name__ == '__main__':
+    unittest.main()
