@@ -252,26 +252,32 @@ BEGIN
                'message_id', b.message_id,
                'event_type', 'kaneda.' || CASE WHEN b.metric IN ('gauge', 'counter', 'timing', 'event') THEN b.metric ELSE 'custom' END,
                'generated', panko.iso_timestamp(b.generated),
-               'traits', (SELECT jsonb_agg(t) FROM (
-                   SELECT jsonb_build_object('name', 'app_name', 'type', 'string', 'value', b.app_name) AS t
-                   UNION ALL SELECT jsonb_build_object('name', 'name', 'type', 'string', 'value', b.name)
-                   UNION ALL SELECT panko.metric_trait('host', b.rep->'host')
-                   UNION ALL SELECT jsonb_build_object('name', 'metric', 'type', 'string', 'value', b.metric)
-                              WHERE b.metric NOT IN ('gauge', 'counter', 'timing', 'event')
-                   UNION ALL SELECT jsonb_build_object('name', 'id', 'type', 'string', 'value', b.rep->>'id')
-                              WHERE jsonb_typeof(b.rep->'id') IN ('string', 'number')
-                   UNION ALL SELECT panko.metric_trait('value', b.rep->'value')
-                   UNION ALL SELECT panko.metric_trait('value.' || v.key, v.value)
-                               FROM jsonb_each(CASE jsonb_typeof(b.rep->'value') WHEN 'object' THEN b.rep->'value' ELSE '{}' END) v
-                   UNION ALL SELECT panko.metric_trait('tag.' || (g #>> '{}'), g)
-                               FROM jsonb_array_elements(CASE jsonb_typeof(b.rep->'tags') WHEN 'array' THEN b.rep->'tags' ELSE '[]' END) g
-                   UNION ALL SELECT panko.metric_trait('tags.' || g.key, g.value)
-                               FROM jsonb_each(CASE jsonb_typeof(b.rep->'tags') WHEN 'object' THEN b.rep->'tags' ELSE '{}' END) g
-               ) tr WHERE t IS NOT NULL),
+               -- (panko.metric_trait, written out: a function with its own
+               -- search_path is not inlined, and this runs for every trait)
+               'traits', (SELECT jsonb_agg(CASE jsonb_typeof(p.v)
+                              WHEN 'string' THEN jsonb_build_object('name', p.n, 'type', 'string', 'value', p.v)
+                              WHEN 'boolean' THEN jsonb_build_object('name', p.n, 'type', 'integer',
+                                                                     'value', CASE WHEN p.v = 'true' THEN 1 ELSE 0 END)
+                              ELSE jsonb_build_object('name', p.n,
+                                       'type', CASE WHEN p.v::text ~ '^-?[0-9]{1,18}$' THEN 'integer' ELSE 'float' END,
+                                       'value', p.v) END)
+                  FROM (SELECT 'app_name' AS n, to_jsonb(b.app_name) AS v
+                        UNION ALL SELECT 'name', to_jsonb(b.name)
+                        UNION ALL SELECT 'host', b.rep->'host'
+                        UNION ALL SELECT 'metric', to_jsonb(b.metric) WHERE b.metric NOT IN ('gauge', 'counter', 'timing', 'event')
+                        UNION ALL SELECT 'id', to_jsonb(b.rep->>'id') WHERE jsonb_typeof(b.rep->'id') IN ('string', 'number')
+                        UNION ALL SELECT 'value', b.rep->'value'
+                        UNION ALL SELECT 'value.' || v.key, v.value
+                                    FROM jsonb_each(CASE jsonb_typeof(b.rep->'value') WHEN 'object' THEN b.rep->'value' ELSE '{}' END) v
+                        UNION ALL SELECT 'tag.' || (g #>> '{}'), g
+                                    FROM jsonb_array_elements(CASE jsonb_typeof(b.rep->'tags') WHEN 'array' THEN b.rep->'tags' ELSE '[]' END) g
+                        UNION ALL SELECT 'tags.' || g.key, g.value
+                                    FROM jsonb_each(CASE jsonb_typeof(b.rep->'tags') WHEN 'object' THEN b.rep->'tags' ELSE '{}' END) g
+                       ) p WHERE jsonb_typeof(p.v) IN ('string', 'boolean', 'number')),
                'raw', CASE WHEN b.rep->'value' IS NULL OR jsonb_typeof(b.rep->'value') IN ('null', 'array')
                                 OR (jsonb_typeof(b.rep->'value') = 'object'
                                     AND EXISTS (SELECT 1 FROM jsonb_each(b.rep->'value') v
-                                                 WHERE panko.metric_trait('value', v.value) IS NULL))
+                                                 WHERE jsonb_typeof(v.value) NOT IN ('string', 'boolean', 'number')))
                            THEN jsonb_build_object('value', coalesce(b.rep->'value', 'null')) END)
            ORDER BY b.ord)
       INTO events
@@ -295,17 +301,21 @@ BEGIN
     -- The rollup: each minute and hour of the numeric reports stored,
     -- with the partition that holds them.
     INSERT INTO panko.metric_rollup AS m (name, width, bucket, app_name, metric, relid, n, total, low, high, last_at, last_value)
-    SELECT b.name, w.width, w.bucket, b.app_name, b.metric, min(p.relid), count(*), sum(b.v), min(b.v), max(b.v),
+    SELECT b.name, w.width, w.bucket, b.app_name, b.metric, min(b.relid), count(*), sum(b.v), min(b.v), max(b.v),
            max(b.generated), (array_agg(b.v ORDER BY b.generated DESC, b.ord DESC))[1]
-      FROM (SELECT DISTINCT ON (b.message_id) b.*
-              FROM jsonb_to_recordset(prepared) AS b(ord integer, generated timestamptz, name text, app_name text,
-                                                    metric text, v double precision, message_id text)
-             ORDER BY b.message_id, b.ord) b
-     CROSS JOIN LATERAL (SELECT e.tableoid::oid AS relid FROM panko.event e
-                          WHERE e.message_id = b.message_id AND e.generated = b.generated) p
+      FROM (SELECT b.*,
+                   -- (one probe of the message_id's hash index, in the
+                   -- partition of its time only)
+                   (SELECT e.tableoid::oid FROM panko.event e
+                     WHERE e.message_id = b.message_id AND e.generated = b.generated LIMIT 1) AS relid
+              FROM (SELECT DISTINCT ON (b.message_id) b.*
+                      FROM jsonb_to_recordset(prepared) AS b(ord integer, generated timestamptz, name text, app_name text,
+                                                            metric text, v double precision, message_id text)
+                     WHERE b.v IS NOT NULL AND b.metric <> 'event' AND b.message_id <> ALL (skip)
+                     ORDER BY b.message_id, b.ord) b) b
      CROSS JOIN LATERAL (VALUES (60, date_bin('1 minute', b.generated, '2000-01-01')),
                                 (3600, date_bin('1 hour', b.generated, '2000-01-01'))) AS w(width, bucket)
-     WHERE b.v IS NOT NULL AND b.metric <> 'event' AND b.message_id <> ALL (skip)
+     WHERE b.relid IS NOT NULL
      GROUP BY b.name, w.width, w.bucket, b.app_name, b.metric
     ON CONFLICT (name, width, bucket, app_name, metric) DO UPDATE
        SET n = m.n + excluded.n, total = m.total + excluded.total,
