@@ -111,7 +111,7 @@ def _wait(conn, deadline):
             return
         left = deadline - time.monotonic()
         if left <= 0:
-            raise ReportTimeout("no answer within the timeout")
+            raise ReportTimeout("no answer within the timeout (a report sent may still be stored)")
         if state == psycopg2.extensions.POLL_READ:
             select.select([conn.fileno()], [], [], left)
         elif state == psycopg2.extensions.POLL_WRITE:
@@ -169,8 +169,11 @@ class PankoBackend(_BaseBackend):
         if client is None:
             dsn = _dsn(connection_url, host, port, user, password, db_name)
             options = psycopg2.extensions.parse_dsn(dsn).get("options", "")
-            # The server stops a statement the client has given up on.
-            options += " -c statement_timeout=%d" % max(1, int(timeout * 1000))
+            # The server stops the statement before the client gives up on
+            # it (a client that closes its socket does not stop a statement
+            # waiting for a lock), so a report logged as dropped is not
+            # stored afterwards.
+            options += " -c statement_timeout=%d" % max(1, int(timeout * 800))
             if not synchronous_commit:
                 options += " -c synchronous_commit=off"
             self._dsn = psycopg2.extensions.make_dsn(
