@@ -167,7 +167,7 @@ DECLARE
     i integer := 0;
     k text;
     problem text;
-    ok integer[] := '{}';
+    bad integer[] := '{}';
     ts timestamptz;
     events jsonb;
     prepared jsonb;
@@ -224,14 +224,13 @@ BEGIN
                 END;
             END IF;
         END IF;
-        IF problem IS NULL THEN
-            ok := ok || i;
-        ELSE
+        IF problem IS NOT NULL THEN
+            bad := bad || i;
             ord := i; message_id := NULL; status := 'rejected'; detail := problem;
             RETURN NEXT;
         END IF;
     END LOOP;
-    IF cardinality(ok) = 0 THEN
+    IF cardinality(bad) = i THEN
         RETURN;
     END IF;
 
@@ -246,7 +245,7 @@ BEGIN
                                   ELSE 'kaneda:' || coalesce(x.r->>'key', gen_random_uuid()::text) END))
       INTO prepared
       FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(r, ord)
-     WHERE x.ord = ANY (ok);
+     WHERE x.ord <> ALL (bad);
 
     SELECT jsonb_agg(jsonb_build_object(
                'message_id', b.message_id,
@@ -303,16 +302,21 @@ BEGIN
     INSERT INTO panko.metric_rollup AS m (name, width, bucket, app_name, metric, relid, n, total, low, high, last_at, last_value)
     SELECT b.name, w.width, w.bucket, b.app_name, b.metric, min(b.relid), count(*), sum(b.v), min(b.v), max(b.v),
            max(b.generated), (array_agg(b.v ORDER BY b.generated DESC, b.ord DESC))[1]
-      FROM (SELECT b.*,
-                   -- (one probe of the message_id's hash index, in the
-                   -- partition of its time only)
-                   (SELECT e.tableoid::oid FROM panko.event e
-                     WHERE e.message_id = b.message_id AND e.generated = b.generated LIMIT 1) AS relid
-              FROM (SELECT DISTINCT ON (b.message_id) b.*
-                      FROM jsonb_to_recordset(prepared) AS b(ord integer, generated timestamptz, name text, app_name text,
-                                                            metric text, v double precision, message_id text)
-                     WHERE b.v IS NOT NULL AND b.metric <> 'event' AND b.message_id <> ALL (skip)
-                     ORDER BY b.message_id, b.ord) b) b
+      FROM (WITH b AS MATERIALIZED (
+                SELECT DISTINCT ON (b.message_id) b.*, date_bin('1 hour', b.generated, '2000-01-01') AS hour
+                  FROM jsonb_to_recordset(prepared) AS b(ord integer, generated timestamptz, name text, app_name text,
+                                                        metric text, v double precision, message_id text)
+                 WHERE b.v IS NOT NULL AND b.metric <> 'event' AND b.message_id <> ALL (skip)
+                 ORDER BY b.message_id, b.ord
+            ), h AS (
+                -- An hour lies in one partition: one probe of the
+                -- message_id index per hour finds it.
+                SELECT DISTINCT ON (b.hour) b.hour,
+                       (SELECT e.tableoid::oid FROM panko.event e
+                         WHERE e.message_id = b.message_id AND e.generated = b.generated LIMIT 1) AS relid
+                  FROM b ORDER BY b.hour, b.ord
+            )
+            SELECT b.*, h.relid FROM b JOIN h USING (hour)) b
      CROSS JOIN LATERAL (VALUES (60, date_bin('1 minute', b.generated, '2000-01-01')),
                                 (3600, date_bin('1 hour', b.generated, '2000-01-01'))) AS w(width, bucket)
      WHERE b.relid IS NOT NULL
