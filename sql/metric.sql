@@ -359,6 +359,7 @@ CREATE FUNCTION panko.metric_buckets(name text, f timestamptz, t timestamptz, w 
     RETURNS TABLE(k bigint, n bigint, total double precision, low double precision, high double precision)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+-- (helpers written out: a function with its own search_path is not inlined)
 AS $$
 DECLARE
     fu bigint := panko.metric_us(f);
@@ -381,8 +382,8 @@ BEGIN
           FROM generate_series(0::bigint, nb - 1) i
     ), h AS (
         SELECT b.lo, b.hi,
-               CASE WHEN raw_only THEN b.hi ELSE panko.metric_floor(b.lo + 3599999999, 3600000000) END AS hlo,
-               CASE WHEN raw_only THEN b.hi ELSE panko.metric_floor(b.hi, 3600000000) END AS hhi
+               CASE WHEN raw_only THEN b.hi ELSE ((b.lo + 3599999999) - ((((b.lo + 3599999999) % 3600000000) + 3600000000) % 3600000000)) END AS hlo,
+               CASE WHEN raw_only THEN b.hi ELSE ((b.hi) - ((((b.hi) % 3600000000) + 3600000000) % 3600000000)) END AS hhi
           FROM b
     ), rest AS (
         SELECT h.lo AS a, CASE WHEN h.hlo < h.hhi THEN h.hlo ELSE h.hi END AS z FROM h
@@ -390,8 +391,8 @@ BEGIN
         SELECT h.hhi, h.hi FROM h WHERE h.hlo < h.hhi
     ), m AS (
         SELECT r.a, r.z,
-               CASE WHEN raw_only THEN r.z ELSE panko.metric_floor(r.a + 59999999, 60000000) END AS mlo,
-               CASE WHEN raw_only THEN r.z ELSE panko.metric_floor(r.z, 60000000) END AS mhi
+               CASE WHEN raw_only THEN r.z ELSE ((r.a + 59999999) - ((((r.a + 59999999) % 60000000) + 60000000) % 60000000)) END AS mlo,
+               CASE WHEN raw_only THEN r.z ELSE ((r.z) - ((((r.z) % 60000000) + 60000000) % 60000000)) END AS mhi
           FROM rest r WHERE r.a < r.z
     ), parts AS (
         SELECT 3600 AS lvl, h.hlo AS a, h.hhi AS z FROM h WHERE h.hlo < h.hhi
@@ -403,11 +404,11 @@ BEGIN
                CASE WHEN p.a = lag(p.z) OVER (PARTITION BY p.lvl ORDER BY p.a) THEN 0 ELSE 1 END AS brk
           FROM parts p WHERE p.a < p.z
     ), island AS (
-        SELECT g.lvl, panko.metric_ts(min(g.a)) AS a, panko.metric_ts(max(g.z)) AS z
+        SELECT g.lvl, (timestamptz 'epoch' + min(g.a) * interval '1 microsecond') AS a, (timestamptz 'epoch' + max(g.z) * interval '1 microsecond') AS z
           FROM (SELECT brk.*, sum(brk.brk) OVER (PARTITION BY brk.lvl ORDER BY brk.a) AS g FROM brk) g
          GROUP BY g.lvl, g.g
     ), piece AS (
-        SELECT (panko.metric_us(r.bucket) - fu) / w AS k, r.n, r.total, r.low, r.high
+        SELECT ((extract(epoch FROM r.bucket) * 1000000)::bigint - fu) / w AS k, r.n, r.total, r.low, r.high
           FROM island i
           JOIN LATERAL (SELECT r.bucket, r.n, r.total, r.low, r.high
                           FROM panko.metric_rollup r
@@ -416,7 +417,7 @@ BEGIN
                            AND (app IS NULL OR r.app_name = app)) r ON true
          WHERE i.lvl > 0
         UNION ALL
-        SELECT (panko.metric_us(e.generated) - fu) / w, 1, e.v, e.v, e.v
+        SELECT ((extract(epoch FROM e.generated) * 1000000)::bigint - fu) / w, 1, e.v, e.v, e.v
           FROM island i
           JOIN LATERAL (SELECT e.generated,
                                coalesce(panko.trait_float(e.traits, 'value'),
@@ -474,13 +475,14 @@ SET jit = off
 AS $$
 DECLARE
     w bigint := panko.metric_check_window(bucket, "from", "to");
+    fu bigint := panko.metric_us("from");
 BEGIN
     IF name IS NULL THEN
         RAISE EXCEPTION 'A metric name is required' USING ERRCODE = '22004';
     END IF;
     RETURN QUERY
-    SELECT panko.metric_ts(panko.metric_us(metric_series."from") + b.k * w),
-           least(panko.metric_ts(panko.metric_us(metric_series."from") + (b.k + 1) * w), metric_series."to"),
+    SELECT (timestamptz 'epoch' + (fu + b.k * w) * interval '1 microsecond'),
+           least(timestamptz 'epoch' + (fu + (b.k + 1) * w) * interval '1 microsecond', metric_series."to"),
            b.n, b.total, b.total / b.n, b.low, b.high
       FROM panko.metric_buckets(name, "from", "to", w, tags, app) b
      ORDER BY b.k;
@@ -499,6 +501,7 @@ SET jit = off
 AS $$
 DECLARE
     w bigint := panko.metric_check_window(bucket, "from", "to");
+    fu bigint := panko.metric_us("from");
     first timestamptz;
     before double precision := 0;
 BEGIN
@@ -515,8 +518,8 @@ BEGIN
         before := coalesce(before, 0);
     END IF;
     RETURN QUERY
-    SELECT panko.metric_ts(panko.metric_us(metric_running_total."from") + b.k * w),
-           least(panko.metric_ts(panko.metric_us(metric_running_total."from") + (b.k + 1) * w), metric_running_total."to"),
+    SELECT (timestamptz 'epoch' + (fu + b.k * w) * interval '1 microsecond'),
+           least(timestamptz 'epoch' + (fu + (b.k + 1) * w) * interval '1 microsecond', metric_running_total."to"),
            b.n, b.total, before + sum(b.total) OVER (ORDER BY b.k)
       FROM panko.metric_buckets(name, "from", "to", w, tags, app) b
      ORDER BY b.k;
