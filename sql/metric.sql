@@ -368,6 +368,11 @@ DECLARE
     filt panko.traits;
     types integer[];
     raw_only boolean := tags IS NOT NULL AND tags <> 'null' AND tags NOT IN ('[]', '{}');
+    lvls integer[];
+    los timestamptz[];
+    his timestamptz[];
+    hx bigint;
+    mx bigint;
 BEGIN
     IF name IS NULL OR f IS NULL OR t IS NULL OR w IS NULL OR w <= 0 OR fu >= tu THEN
         RETURN;
@@ -376,7 +381,19 @@ BEGIN
     filt := panko.metric_filter(name, tags, app);
     SELECT array_agg(et.id) INTO types FROM panko.event_type et
      WHERE et.name IN ('kaneda.gauge', 'kaneda.counter', 'kaneda.timing', 'kaneda.custom');
-    RETURN QUERY
+    IF raw_only THEN
+        lvls := ARRAY[0]; los := ARRAY[f]; his := ARRAY[t];
+    ELSIF w % 60000000 = 0 AND fu % 60000000 = 0 THEN
+        -- Every bucket boundary is a whole minute (and a whole hour when w
+        -- and from are): whole hours, then whole minutes, then the rest,
+        -- without a piece per bucket.
+        mx := tu - ((tu % 60000000) + 60000000) % 60000000;
+        hx := CASE WHEN w % 3600000000 = 0 AND fu % 3600000000 = 0
+                   THEN tu - ((tu % 3600000000) + 3600000000) % 3600000000 ELSE fu END;
+        lvls := ARRAY[3600, 60, 0];
+        los := ARRAY[f, timestamptz 'epoch' + hx * interval '1 microsecond', timestamptz 'epoch' + mx * interval '1 microsecond'];
+        his := ARRAY[timestamptz 'epoch' + hx * interval '1 microsecond', timestamptz 'epoch' + mx * interval '1 microsecond', t];
+    ELSE
     WITH RECURSIVE b AS (
         SELECT fu + i * w AS lo, least(fu + (i + 1) * w, tu) AS hi
           FROM generate_series(0::bigint, nb - 1) i
@@ -407,6 +424,12 @@ BEGIN
         SELECT g.lvl, (timestamptz 'epoch' + min(g.a) * interval '1 microsecond') AS a, (timestamptz 'epoch' + max(g.z) * interval '1 microsecond') AS z
           FROM (SELECT brk.*, sum(brk.brk) OVER (PARTITION BY brk.lvl ORDER BY brk.a) AS g FROM brk) g
          GROUP BY g.lvl, g.g
+    )
+    SELECT array_agg(i.lvl), array_agg(i.a), array_agg(i.z) INTO lvls, los, his FROM island i;
+    END IF;
+    RETURN QUERY
+    WITH island AS (
+        SELECT i.lvl, i.a, i.z FROM unnest(lvls, los, his) AS i(lvl, a, z) WHERE i.a < i.z
     ), piece AS (
         SELECT ((extract(epoch FROM r.bucket) * 1000000)::bigint - fu) / w AS k, r.n, r.total, r.low, r.high
           FROM island i
