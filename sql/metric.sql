@@ -75,8 +75,9 @@ COMMENT ON POLICY metric_rollup_visibility ON panko.metric_rollup IS
 
 -- Rollup rows go with their partition, whoever drops it (expiry by class,
 -- clear_expired_data, an operator).
+-- (not SECURITY DEFINER: only the owner of a partition, panko's, can drop it)
 CREATE FUNCTION panko.metric_rollup_drop() RETURNS event_trigger
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
