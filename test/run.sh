@@ -34,6 +34,7 @@ run_suite "worker and pg_cron" bash test/worker/run.sh
 run_suite "HTTP API" bash test/api/run.sh
 run_suite "OSProfiler driver" bash test/osprofiler/run.sh
 run_suite "CloudKitty backend" bash test/cloudkitty/run.sh
+run_suite "Kaneda backend" bash test/kaneda/run.sh
 run_suite "benchmark smoke" bash test/bench/run.sh --smoke
 run_suite "fuzz (bounded)" make fuzz FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 

@@ -146,12 +146,7 @@ class PankoStorage(v2_storage.BaseStorage):
     def init(self):
         """Rated data is kept for [storage] retention_period hours."""
         seconds = int(self.get_retention().total_seconds())
-        try:
-            self._call('init', 'SELECT panko.rating_init(%s)', (seconds,))
-        except PankoError as e:
-            if e.sqlstate != '0A000':
-                raise
-            LOG.warning('panko: %s; rated data expires with the events', e)
+        self._call('init', 'SELECT panko.rating_init(%s)', (seconds,))
 
     # push
 

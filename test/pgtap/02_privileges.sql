@@ -76,7 +76,11 @@ SELECT set_eq(
              ('panko.get_traits(text,text)'), ('panko.api_event_types()'), ('panko.trace_report(text)'),
              ('panko.trace_list(text[],integer)'), ('panko.trace_errors(integer)'),
              ('panko.rating_retrieve(timestamp with time zone,timestamp with time zone,text[],jsonb,jsonb,bigint,bigint)'),
-             ('panko.rating_total(timestamp with time zone,timestamp with time zone,text[],text[],jsonb,jsonb,text,bigint,bigint)')$$,
+             ('panko.rating_total(timestamp with time zone,timestamp with time zone,text[],text[],jsonb,jsonb,text,bigint,bigint)'),
+             ('panko.metric_events(text,timestamp with time zone,timestamp with time zone,text,integer)'),
+             ('panko.metric_latest(text,text)'),
+             ('panko.metric_running_total(text,interval,timestamp with time zone,timestamp with time zone,jsonb,text)'),
+             ('panko.metric_series(text,interval,timestamp with time zone,timestamp with time zone,jsonb,text)')$$,
     'the read functions run as panko_query, which row-level security applies to');
 -- What PUBLIC may execute: the types' input/output and their pure
 -- functions and operators.  Support functions (GIN, selectivity, ANALYZE)
@@ -106,7 +110,8 @@ SELECT set_eq(
              unnest(ARRAY['panko.event', 'panko.event_type', 'panko.events', 'panko.partition']) t
       UNION ALL VALUES ('panko_auditor', 'panko.retention', 'SELECT'),
              ('panko_writer', 'panko.rating_attribute', 'SELECT'), ('panko_writer', 'panko.rating_attribute', 'INSERT'),
-             ('panko_auditor', 'panko.rating_attribute', 'SELECT'), ('panko_query', 'panko.rating_attribute', 'SELECT')$$,
+             ('panko_auditor', 'panko.rating_attribute', 'SELECT'), ('panko_query', 'panko.rating_attribute', 'SELECT'),
+             ('panko_auditor', 'panko.metric_rollup', 'SELECT'), ('panko_query', 'panko.metric_rollup', 'SELECT')$$,
     'table privileges in panko: SELECT on event, event_type, events and partition to panko_auditor and panko_query, on retention to panko_auditor, nothing else');
 SELECT set_eq(
     $$SELECT a.grantee::regrole::text, p.oid::regprocedure::text
@@ -149,7 +154,21 @@ SELECT set_eq(
                  'panko.rating_total(timestamp with time zone,timestamp with time zone,text[],text[],jsonb,jsonb,text,bigint,bigint)',
                  'panko.rating_sum(panko.traits,text)', 'panko.rating_conditions(jsonb,jsonb,integer)',
                  'panko.rating_type_ids(text[])',
-                 'panko.rating_check_window(timestamp with time zone,timestamp with time zone,bigint,bigint)']) f$$,
+                 'panko.rating_check_window(timestamp with time zone,timestamp with time zone,bigint,bigint)']) f
+      UNION ALL
+      SELECT r, f FROM unnest(ARRAY['panko_auditor', 'panko_query']) r, unnest(ARRAY[
+                 'panko.metric_buckets(text,timestamp with time zone,timestamp with time zone,bigint,jsonb,text)',
+                 'panko.metric_check_window(interval,timestamp with time zone,timestamp with time zone)',
+                 'panko.metric_filter(text,jsonb,text)', 'panko.metric_floor(bigint,bigint)', 'panko.metric_jsonb(text,text)',
+                 'panko.metric_trait(text,jsonb)', 'panko.metric_ts(bigint)', 'panko.metric_us(timestamp with time zone)', 'panko.metric_tags(panko.traits)', 'panko.metric_value(panko.traits,jsonb)']) f
+      UNION ALL
+      SELECT r, f FROM unnest(ARRAY['panko_reader', 'panko_query']) r, unnest(ARRAY[
+                 'panko.metric_events(text,timestamp with time zone,timestamp with time zone,text,integer)', 'panko.metric_latest(text,text)',
+                 'panko.metric_running_total(text,interval,timestamp with time zone,timestamp with time zone,jsonb,text)',
+                 'panko.metric_series(text,interval,timestamp with time zone,timestamp with time zone,jsonb,text)',
+                 'panko.metric_tags(panko.traits)', 'panko.metric_value(panko.traits,jsonb)']) f
+      UNION ALL
+      VALUES ('panko_writer', 'panko.metric_report(jsonb)')$$,
     'EXECUTE grants to panko roles are exactly: readers query, writers record, admins expire, gateways set identity and answer HTTP');
 
 ------------------------------------------------------------------ a role without any panko role
