@@ -419,14 +419,20 @@ CREATE TABLE panko.partition_summary (
     keys bytea NOT NULL
 );
 ALTER TABLE panko.partition_summary ALTER COLUMN keys SET STORAGE EXTERNAL;
-CREATE INDEX partition_summary_relid_idx ON panko.partition_summary (relid);
+-- A writer's statements each read a bounded number of rows through these:
+-- a partition's rows of one kind and merge level (src/traits_summary.c
+-- merges them); whether a partition is sealed, and which are not yet.
+CREATE INDEX partition_summary_relid_kind_idx ON panko.partition_summary (relid, kind, events);
+CREATE INDEX partition_summary_seal_idx ON panko.partition_summary (partition) WHERE kind = 's';
 COMMENT ON TABLE panko.partition_summary IS
     'Trait keys of partitions: b = one batch''s (not sealed yet), s = the seal of a past partition (a Bloom filter), d = a later batch''s into a sealed one';
 COMMENT ON COLUMN panko.partition_summary.relid IS 'The partition (with its name: a row never outlives its partition)';
 COMMENT ON COLUMN panko.partition_summary.epoch IS 'panko.summary_epoch when a seal or delta was written; NULL for a batch row';
-COMMENT ON COLUMN panko.partition_summary.events IS 'Events whose keys it holds';
+COMMENT ON COLUMN panko.partition_summary.events IS 'Events whose keys it holds (b and d rows of fewer than 4096 are merged by floor(log16(events)))';
 COMMENT ON COLUMN panko.partition_summary.keys IS 'Sorted distinct 32-bit key hashes (b, d) or a Bloom filter (s)';
-COMMENT ON INDEX panko.partition_summary_relid_idx IS 'Summaries of one partition';
+COMMENT ON INDEX panko.partition_summary_relid_kind_idx IS
+    'Summaries of one partition by kind and size: the merge of a level''s rows and the seal read only their own';
+COMMENT ON INDEX panko.partition_summary_seal_idx IS 'Seals by partition name: is a partition sealed, which past partitions are not yet';
 
 CREATE TABLE panko.summary_epoch (
     epoch bigint NOT NULL
