@@ -333,6 +333,12 @@ $$;
 COMMENT ON FUNCTION panko.expire_class(text) IS
     'Drop a retention class''s tables of the partitions wholly older than its time to live (panko.set_retention); events dropped';
 
+CREATE FUNCTION panko.seal_partitions(max_count integer DEFAULT 1000) RETURNS integer
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION panko.seal_partitions(integer) IS
+    'Seal past partitions that have no summary of their trait keys yet (at most max_count, newest first), so that trait filters skip them; run by maintenance; returns how many';
+
 CREATE OR REPLACE FUNCTION panko.run_maintenance() RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -353,13 +359,14 @@ DECLARE
     ts timestamptz;
     c text;
     expired bigint;
+    sealed integer;
     classes jsonb := '{}';
 BEGIN
     -- One run at a time: the worker, pg_cron and manual calls skip when
     -- another run is under way.
     IF NOT panko.try_advisory_lock('maintenance_run') THEN
         RETURN jsonb_build_object('skipped', true, 'partitions_created', 0, 'partitions_dropped', 0,
-                                  'rows_deleted', 0, 'classes_expired', '{}'::jsonb, 'event_types_removed', 0, 'registry_rows_purged', 0,
+                                  'rows_deleted', 0, 'classes_expired', '{}'::jsonb, 'partitions_sealed', 0, 'event_types_removed', 0, 'registry_rows_purged', 0,
                                   'duration_ms', round((extract(epoch FROM clock_timestamp() - t0) * 1000)::numeric, 3));
     END IF;
     -- Exclusive against ingest, which holds this lock shared per batch.
@@ -384,6 +391,8 @@ BEGIN
         classes := classes || jsonb_build_object(c, expired);
         deleted := deleted + expired;
     END LOOP;
+    -- Summaries of past partitions that writers have not sealed.
+    sealed := panko.seal_partitions(1000);
     types_removed := panko.remove_unused_event_types();
     purged := panko.purge_registry(50000);
     -- one row per partition in the counts (ingest adds one per batch)
@@ -396,23 +405,36 @@ BEGIN
         'partitions_dropped', dropped,
         'rows_deleted', deleted,
         'classes_expired', classes,
+        'partitions_sealed', sealed,
         'event_types_removed', types_removed,
         'registry_rows_purged', purged,
         'duration_ms', round((extract(epoch FROM clock_timestamp() - t0) * 1000)::numeric, 3));
 END
 $$;
 COMMENT ON FUNCTION panko.run_maintenance() IS
-    'One maintenance run: partitions ahead, expiry by panko.event_time_to_live and by each retention class''s own time to live (whole partitions dropped), unused event types, registry; reports what it did';
+    'One maintenance run: partitions ahead, expiry by panko.event_time_to_live and by each retention class''s own time to live (whole partitions dropped), seals of past partitions, unused event types, registry; reports what it did';
 
 REVOKE ALL ON FUNCTION panko.retention_class(text), panko.retention_classes(),
     panko.create_partition_for(timestamptz, text), panko.partition_tables(panko.partition, text[]),
     panko.drop_partition_tables(text, text[]), panko.event_ttl_classes(), panko.set_retention(text, bigint),
-    panko.expire_class(text)
+    panko.expire_class(text), panko.seal_partitions(integer)
 FROM PUBLIC;
 REVOKE ALL ON panko.retention FROM PUBLIC;
 GRANT SELECT ON panko.retention TO panko_auditor;
-GRANT EXECUTE ON FUNCTION panko.set_retention(text, bigint), panko.expire_class(text) TO panko_admin;
+GRANT EXECUTE ON FUNCTION panko.set_retention(text, bigint), panko.expire_class(text), panko.seal_partitions(integer)
+TO panko_admin;
 GRANT EXECUTE ON FUNCTION panko.retention_class(text), panko.retention_classes() TO panko_reader, panko_writer;
+
+-- partition_summary: bounded reads per record_events call (src/traits_summary.c
+-- merges a partition's batch rows and deltas by level; the seal check and the
+-- search for partitions to seal go through indexes).
+DROP INDEX panko.partition_summary_relid_idx;
+CREATE INDEX partition_summary_relid_kind_idx ON panko.partition_summary (relid, kind, events);
+CREATE INDEX partition_summary_seal_idx ON panko.partition_summary (partition) WHERE kind = 's';
+COMMENT ON INDEX panko.partition_summary_relid_kind_idx IS
+    'Summaries of one partition by kind and size: the merge of a level''s rows and the seal read only their own';
+COMMENT ON INDEX panko.partition_summary_seal_idx IS 'Seals by partition name: is a partition sealed, which past partitions are not yet';
+COMMENT ON COLUMN panko.partition_summary.events IS 'Events whose keys it holds (b and d rows of fewer than 4096 are merged by floor(log16(events)))';
 
 --------------------------------------------------------------------------
 -- CloudKitty's rated data (panko_drivers.cloudkitty): data points stored

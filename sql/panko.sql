@@ -437,14 +437,20 @@ CREATE TABLE panko.partition_summary (
     keys bytea NOT NULL
 );
 ALTER TABLE panko.partition_summary ALTER COLUMN keys SET STORAGE EXTERNAL;
-CREATE INDEX partition_summary_relid_idx ON panko.partition_summary (relid);
+-- A writer's statements each read a bounded number of rows through these:
+-- a partition's rows of one kind and merge level (src/traits_summary.c
+-- merges them); whether a partition is sealed, and which are not yet.
+CREATE INDEX partition_summary_relid_kind_idx ON panko.partition_summary (relid, kind, events);
+CREATE INDEX partition_summary_seal_idx ON panko.partition_summary (partition) WHERE kind = 's';
 COMMENT ON TABLE panko.partition_summary IS
     'Trait keys of partitions: b = one batch''s (not sealed yet), s = the seal of a past partition (a Bloom filter), d = a later batch''s into a sealed one';
 COMMENT ON COLUMN panko.partition_summary.relid IS 'The partition (with its name: a row never outlives its partition)';
 COMMENT ON COLUMN panko.partition_summary.epoch IS 'panko.summary_epoch when a seal or delta was written; NULL for a batch row';
-COMMENT ON COLUMN panko.partition_summary.events IS 'Events whose keys it holds';
+COMMENT ON COLUMN panko.partition_summary.events IS 'Events whose keys it holds (b and d rows of fewer than 4096 are merged by floor(log16(events)))';
 COMMENT ON COLUMN panko.partition_summary.keys IS 'Sorted distinct 32-bit key hashes (b, d) or a Bloom filter (s)';
-COMMENT ON INDEX panko.partition_summary_relid_idx IS 'Summaries of one partition';
+COMMENT ON INDEX panko.partition_summary_relid_kind_idx IS
+    'Summaries of one partition by kind and size: the merge of a level''s rows and the seal read only their own';
+COMMENT ON INDEX panko.partition_summary_seal_idx IS 'Seals by partition name: is a partition sealed, which past partitions are not yet';
 
 CREATE TABLE panko.summary_epoch (
     epoch bigint NOT NULL
@@ -828,6 +834,12 @@ $$;
 COMMENT ON FUNCTION panko.clear_expired_data(bigint, bigint) IS
     'Upstream''s expiry: delete events older than ttl_seconds (at most max_count), drop unused event types; returns events deleted';
 
+CREATE FUNCTION panko.seal_partitions(max_count integer DEFAULT 1000) RETURNS integer
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION panko.seal_partitions(integer) IS
+    'Seal past partitions that have no summary of their trait keys yet (at most max_count, newest first), so that trait filters skip them; run by maintenance; returns how many';
+
 CREATE FUNCTION panko.set_retention(class text, ttl_seconds bigint) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -975,13 +987,14 @@ DECLARE
     ts timestamptz;
     c text;
     expired bigint;
+    sealed integer;
     classes jsonb := '{}';
 BEGIN
     -- One run at a time: the worker, pg_cron and manual calls skip when
     -- another run is under way.
     IF NOT panko.try_advisory_lock('maintenance_run') THEN
         RETURN jsonb_build_object('skipped', true, 'partitions_created', 0, 'partitions_dropped', 0,
-                                  'rows_deleted', 0, 'classes_expired', '{}'::jsonb, 'event_types_removed', 0, 'registry_rows_purged', 0,
+                                  'rows_deleted', 0, 'classes_expired', '{}'::jsonb, 'partitions_sealed', 0, 'event_types_removed', 0, 'registry_rows_purged', 0,
                                   'duration_ms', round((extract(epoch FROM clock_timestamp() - t0) * 1000)::numeric, 3));
     END IF;
     -- Exclusive against ingest, which holds this lock shared per batch.
@@ -1006,6 +1019,8 @@ BEGIN
         classes := classes || jsonb_build_object(c, expired);
         deleted := deleted + expired;
     END LOOP;
+    -- Summaries of past partitions that writers have not sealed.
+    sealed := panko.seal_partitions(1000);
     types_removed := panko.remove_unused_event_types();
     purged := panko.purge_registry(50000);
     -- one row per partition in the counts (ingest adds one per batch)
@@ -1018,13 +1033,14 @@ BEGIN
         'partitions_dropped', dropped,
         'rows_deleted', deleted,
         'classes_expired', classes,
+        'partitions_sealed', sealed,
         'event_types_removed', types_removed,
         'registry_rows_purged', purged,
         'duration_ms', round((extract(epoch FROM clock_timestamp() - t0) * 1000)::numeric, 3));
 END
 $$;
 COMMENT ON FUNCTION panko.run_maintenance() IS
-    'One maintenance run: partitions ahead, expiry by panko.event_time_to_live and by each retention class''s own time to live (whole partitions dropped), unused event types, registry; reports what it did';
+    'One maintenance run: partitions ahead, expiry by panko.event_time_to_live and by each retention class''s own time to live (whole partitions dropped), seals of past partitions, unused event types, registry; reports what it did';
 
 --------------------------------------------------------------------------
 -- Panko's v2 HTTP API, as SQL: every rule lives here, panko-api only
@@ -1219,7 +1235,8 @@ TO panko_reader, panko_query;
 
 GRANT EXECUTE ON FUNCTION panko.record_events(jsonb) TO panko_writer;
 GRANT EXECUTE ON FUNCTION panko.clear_expired_data(bigint, bigint), panko.run_maintenance(),
-    panko.message_id_hash(text), panko.set_retention(text, bigint), panko.expire_class(text)
+    panko.message_id_hash(text), panko.set_retention(text, bigint), panko.expire_class(text),
+    panko.seal_partitions(integer)
 TO panko_admin;
 GRANT EXECUTE ON FUNCTION panko.retention_class(text), panko.retention_classes() TO panko_reader, panko_writer;
 

@@ -37,6 +37,15 @@ SELECT regexp_replace(name, '[0-9]{8}t[0-9]{6}', 'N'), classes FROM panko.partit
  WHERE lower_bound < now() - interval '12 hours' ORDER BY lower_bound;
 SELECT regexp_replace(partition, '[0-9]{8}t[0-9]{6}', 'N'), sum(n) FROM panko.partition_rows GROUP BY 1 ORDER BY 1 LIMIT 5;
 
+-- Maintenance seals past partitions that writers left unsealed (here: the
+-- seals are removed, as for partitions loaded before summaries existed).
+DELETE FROM panko.partition_summary WHERE kind = 's';
+SELECT panko.seal_partitions(0) AS sealed_none, panko.seal_partitions() >= 3 AS sealed;
+SELECT (current_date - p.lower_bound::date) AS days_ago, s.events
+  FROM panko.partition p JOIN panko.partition_summary s ON s.partition = p.name AND s.kind = 's'
+ WHERE p.lower_bound < current_date - 1 ORDER BY 1 DESC;
+SELECT panko.seal_partitions(-1);
+
 -- One partition's classes are read together, in order.
 SELECT message_id FROM panko.get_events('{}', 5, ARRAY['generated:desc', 'message_id:asc']);
 

@@ -556,6 +556,7 @@ SummarizeStored(ParsedEvent *evs, int n, PartitionRange *ranges, int nranges)
 		parts[nparts].relid = PankoRelid(ranges[r].name);
 		parts[nparts].name = ranges[r].name;
 		parts[nparts].events = ranges[r].stored;
+		parts[nparts].upper = ranges[r].upper;
 		parts[nparts].keys = palloc_extended(sizeof(uint32) * Max(room[r], 1), MCXT_ALLOC_HUGE);
 		slot[r] = nparts++;
 	}

@@ -21,7 +21,25 @@
  *		stored before 0.4.0);
  *	'd'	a delta: the keys of a later batch stored into a sealed partition.
  * Readers use sealed partitions only (their seal and deltas); every other
- * partition is always read.
+ * partition is always read.  A batch that stores into a past partition not
+ * sealed yet seals it; otherwise a backend looks for partitions to seal at
+ * most every SUMMARY_SEAL_RECHECK once it found none (the search reads
+ * every partition), and on every call while some are left.
+ *
+ * Merges.  A writer that stores one event per call would add a row per
+ * call, and every later call and reader would read them all.  So rows of a
+ * partition and kind ('b' or 'd') are merged by levels: a row's level is
+ * floor(log16(events)), and the writer whose row makes SUMMARY_MERGE_FANIN
+ * rows of a level (below SUMMARY_MERGE_LEVELS) replaces them with one row of
+ * their keys (the union, sorted) and the sum of their events, which lands
+ * on a higher level, and so on up.  A partition has at most FANIN - 1 rows
+ * of each merged level, so a call's statements read a bounded number of
+ * rows, and each key is merged at most SUMMARY_MERGE_LEVELS times.  A merge
+ * deletes only rows it locked (FOR UPDATE SKIP LOCKED: it never waits for,
+ * nor merges, another merge's rows) and sums exactly what it deleted, so
+ * the batch rows still count the partition's events.  Rows of bigger
+ * batches stay as they are: there are few of them.  A merged delta carries
+ * the epoch this transaction bumped for its own delta.
  *
  * Consistency.  A seal takes a SHARE lock on the partition (not waiting for
  * it, nor for another seal: sealing is retried by later batches, and never
@@ -69,6 +87,8 @@
 #include "traits.h"
 #include "traits_summary.h"
 
+PG_FUNCTION_INFO_V1(seal_partitions);
+
 #define SUMMARY_KEYSET		'K'
 #define SUMMARY_KEYS_UNSORTED	'U'
 #define SUMMARY_BLOOM		'F'		/* a blocked Bloom filter */
@@ -84,6 +104,15 @@
  */
 #define SEALS_PER_CALL		32
 #define SEAL_SCAN_BUDGET	200000
+#define SEAL_MAINTENANCE_BUDGET	5000000	/* events one maintenance run may scan */
+
+/*
+ * Rows of a level merged into one, and the levels merged: rows of fewer
+ * than 16^SUMMARY_MERGE_LEVELS events (so a merge reads at most FANIN *
+ * 4095 events' keys).
+ */
+#define SUMMARY_MERGE_FANIN		16
+#define SUMMARY_MERGE_LEVELS	3
 
 /* ---------------------------------------------------------------- keys */
 
@@ -385,6 +414,8 @@ KeySetAppend(const bytea *s, uint32 **keys, int *n, int *cap)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("panko: a batch summary is truncated")));
+	if (count == 0)
+		return;
 	if (*n + (int) count > *cap)
 	{
 		*cap = Max(*cap * 2, *n + (int) count);
@@ -596,6 +627,12 @@ static SPIPlanPtr plan_candidates = NULL;
 static SPIPlanPtr plan_batch_rows = NULL;
 static SPIPlanPtr plan_count = NULL;
 static SPIPlanPtr plan_delete = NULL;
+static SPIPlanPtr plan_is_sealed = NULL;
+static SPIPlanPtr plan_level_count = NULL;
+static SPIPlanPtr plan_level_take = NULL;
+
+/* When this backend looks for partitions to seal even if no batch asks. */
+static TimestampTz seal_check_next = 0;
 
 /*
  * Run a statement with a snapshot taken now: in READ COMMITTED every SPI
@@ -680,23 +717,27 @@ InsertSummary(Oid relid, const char *name, char kind, int64 epoch, int64 events,
 	Expect(SPI_execute_plan(plan_insert, values, nulls, false, 0), SPI_OK_INSERT);
 }
 
-/* Which of these partitions are sealed (seen by a new snapshot)? */
+/*
+ * Which of these partitions are sealed (seen by a new snapshot)?  One probe
+ * of partition_summary_seal_idx per partition (by name; the relid tells a
+ * partition since dropped from one of the same name).
+ */
 static void
 FindSealed(SummaryBatch *parts, int nparts, bool *sealed)
 {
-	Datum	   *oids = palloc(sizeof(Datum) * Max(nparts, 1));
-	Oid			argtype = OIDARRAYOID;
+	Datum	   *names = palloc(sizeof(Datum) * Max(nparts, 1));
+	Oid			argtype = TEXTARRAYOID;
 	Datum		arg;
 
 	for (int i = 0; i < nparts; i++)
 	{
-		oids[i] = ObjectIdGetDatum(parts[i].relid);
+		names[i] = CStringGetTextDatum(parts[i].name);
 		sealed[i] = false;
 	}
-	arg = PointerGetDatum(construct_array(oids, nparts, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+	arg = PointerGetDatum(construct_array(names, nparts, TEXTOID, -1, false, TYPALIGN_INT));
 	PankoKeepPlan(&plan_sealed,
-				  "SELECT DISTINCT relid FROM panko.partition_summary "
-				  "WHERE relid OPERATOR(pg_catalog.=) ANY ($1) AND kind OPERATOR(pg_catalog.=) 's'",
+				  "SELECT relid FROM panko.partition_summary "
+				  "WHERE partition OPERATOR(pg_catalog.=) ANY ($1) AND kind OPERATOR(pg_catalog.=) 's'",
 				  1, &argtype, 0);
 	Expect(ExecFresh(plan_sealed, &arg, NULL, 0), SPI_OK_SELECT);
 	for (uint64 r = 0; r < SPI_processed; r++)
@@ -798,10 +839,13 @@ Seal(Oid relid, const char *name, int64 *epoch, int64 *budget)
 					 &keys, &nkeys, &cap);
 	}
 
+	/* (counted by table: the partition's own, or its tables <name>_<class>) */
 	arg = CStringGetTextDatum(name);
 	PankoKeepPlan(&plan_count,
 				  "SELECT coalesce(sum(n), 0)::bigint FROM panko.partition_rows "
-				  "WHERE partition OPERATOR(pg_catalog.=) $1", 1, &texttype, 0);
+				  "WHERE partition OPERATOR(pg_catalog.=) $1 "
+				  "OR (partition OPERATOR(pg_catalog.>) ($1 OPERATOR(pg_catalog.||) '_') "
+				  "AND partition OPERATOR(pg_catalog.<) ($1 OPERATOR(pg_catalog.||) '`'))", 1, &texttype, 0);
 	Expect(ExecFresh(plan_count, &arg, NULL, 0), SPI_OK_SELECT);
 	events = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 
@@ -819,6 +863,27 @@ Seal(Oid relid, const char *name, int64 *epoch, int64 *budget)
 		UnlockRelationOid(relid, ShareLock);
 		return false;			/* another session is sealing: a later batch will */
 	}
+
+	/*
+	 * Holding the epoch's row lock, no other seal can commit; one committed
+	 * since the candidates were read (SHARE locks do not exclude each other)
+	 * is seen now.
+	 */
+	{
+		Oid			types[2] = {TEXTOID, OIDOID};
+		Datum		args[2] = {CStringGetTextDatum(name), ObjectIdGetDatum(relid)};
+
+		PankoKeepPlan(&plan_is_sealed,
+					  "SELECT 1 FROM panko.partition_summary WHERE partition OPERATOR(pg_catalog.=) $1 "
+					  "AND kind OPERATOR(pg_catalog.=) 's' AND relid OPERATOR(pg_catalog.=) $2 LIMIT 1",
+					  2, types, 0);
+		Expect(ExecFresh(plan_is_sealed, args, NULL, 0), SPI_OK_SELECT);
+	}
+	if (SPI_processed > 0)
+	{
+		UnlockRelationOid(relid, ShareLock);
+		return false;
+	}
 	if (covered == events)
 		nkeys = SummarySortKeys(keys, nkeys);
 	else
@@ -835,6 +900,140 @@ Seal(Oid relid, const char *name, int64 *epoch, int64 *budget)
 	return true;
 }
 
+/* The merge level of a row of this many events: floor(log16(events)). */
+static int
+SummaryLevel(int64 events)
+{
+	int			level = 0;
+
+	while (events >= 16)
+	{
+		events >>= 4;
+		level++;
+	}
+	return level;
+}
+
+/*
+ * Replace the rows of (relid, kind) with events in [lo, hi) that no other
+ * transaction holds by one row of their keys; returns its events, 0 when
+ * there was nothing to merge.
+ */
+static int64
+MergeRows(Oid relid, const char *name, char kind, int64 epoch, int64 lo, int64 hi)
+{
+	Oid			types[4] = {OIDOID, CHAROID, INT8OID, INT8OID};
+	Datum		values[4];
+	uint32	   *keys = NULL;
+	int			nkeys = 0;
+	int			cap = 0;
+	int64		events = 0;
+	bool		isnull;
+
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = CharGetDatum(kind);
+	values[2] = Int64GetDatum(lo);
+	values[3] = Int64GetDatum(hi);
+	PankoKeepPlan(&plan_level_take,
+				  "DELETE FROM panko.partition_summary WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+				  "SELECT ctid FROM panko.partition_summary WHERE relid OPERATOR(pg_catalog.=) $1 "
+				  "AND kind OPERATOR(pg_catalog.=) $2 AND events OPERATOR(pg_catalog.>=) $3 "
+				  "AND events OPERATOR(pg_catalog.<) $4 FOR UPDATE SKIP LOCKED)) "
+				  "AND relid OPERATOR(pg_catalog.=) $1 AND kind OPERATOR(pg_catalog.=) $2 "
+				  "RETURNING events, keys", 4, types, 0);
+	Expect(ExecFresh(plan_level_take, values, NULL, 0), SPI_OK_DELETE_RETURNING);
+	if (SPI_processed == 0)
+		return 0;
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		events += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+		KeySetAppend(DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull)),
+					 &keys, &nkeys, &cap);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	nkeys = SummarySortKeys(keys, nkeys);
+	InsertSummary(relid, name, kind, kind == 'd' ? epoch : -1, events, SummaryKeySet(keys, nkeys, true));
+	if (keys)
+		pfree(keys);			/* NULL when the events had no traits */
+	return events;
+}
+
+/*
+ * After a row of this many events was added to (relid, kind): merge its
+ * level's rows when they are SUMMARY_MERGE_FANIN, then the next level's.
+ */
+static void
+MergeLevels(Oid relid, const char *name, char kind, int64 epoch, int64 events)
+{
+	Oid			types[4] = {OIDOID, CHAROID, INT8OID, INT8OID};
+	Datum		values[4];
+	int			level = SummaryLevel(events);
+
+	while (level < SUMMARY_MERGE_LEVELS)
+	{
+		int64		lo = INT64CONST(1) << (4 * level);
+		int64		hi = lo << 4;
+		bool		isnull;
+		int64		merged;
+
+		values[0] = ObjectIdGetDatum(relid);
+		values[1] = CharGetDatum(kind);
+		values[2] = Int64GetDatum(level == 0 ? 0 : lo);
+		values[3] = Int64GetDatum(hi);
+		PankoKeepPlan(&plan_level_count,
+					  "SELECT count(*) FROM (SELECT FROM panko.partition_summary WHERE relid OPERATOR(pg_catalog.=) $1 "
+					  "AND kind OPERATOR(pg_catalog.=) $2 AND events OPERATOR(pg_catalog.>=) $3 "
+					  "AND events OPERATOR(pg_catalog.<) $4 LIMIT " CppAsString2(SUMMARY_MERGE_FANIN) ") s",
+					  4, types, 0);
+		Expect(ExecFresh(plan_level_count, values, NULL, 0), SPI_OK_SELECT);
+		if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) < SUMMARY_MERGE_FANIN)
+			return;
+		merged = MergeRows(relid, name, kind, epoch, level == 0 ? 0 : lo, hi);
+		if (SummaryLevel(merged) <= level)
+			return;				/* others held some of them: a later call merges */
+		level = SummaryLevel(merged);
+	}
+}
+
+/*
+ * Seal up to limit past partitions (upper bound before cutoff) that have no
+ * seal yet, newest first, within *budget events scanned; how many were
+ * sealed, and in *found how many were waiting.  Runs inside an SPI
+ * connection.
+ */
+static int
+SealPast(TimestampTz cutoff, int limit, int64 *budget, int64 *epoch, int *found)
+{
+	Oid			argtypes[2] = {TIMESTAMPTZOID, INT4OID};
+	Datum		args[2];
+	int			nseals = 0;
+	char	  **names;
+	Oid		   *relids;
+	int			ncand;
+
+	args[0] = TimestampTzGetDatum(cutoff);
+	args[1] = Int32GetDatum(limit);
+	PankoKeepPlan(&plan_candidates,
+				  "SELECT p.name FROM panko.partition p WHERE p.upper_bound OPERATOR(pg_catalog.<=) $1 "
+				  "AND NOT EXISTS (SELECT 1 FROM panko.partition_summary s WHERE s.partition OPERATOR(pg_catalog.=) p.name "
+				  "AND s.kind OPERATOR(pg_catalog.=) 's') ORDER BY p.lower_bound DESC LIMIT $2",
+				  2, argtypes, 0);
+	Expect(ExecFresh(plan_candidates, args, NULL, 0), SPI_OK_SELECT);
+	ncand = (int) SPI_processed;
+	names = palloc(sizeof(char *) * Max(ncand, 1));
+	relids = palloc(sizeof(Oid) * Max(ncand, 1));
+	for (int r = 0; r < ncand; r++)
+	{
+		names[r] = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+		relids[r] = PankoRelid(names[r]);
+	}
+	for (int r = 0; r < ncand && nseals < limit; r++)
+		if (OidIsValid(relids[r]) && Seal(relids[r], names[r], epoch, budget))
+			nseals++;
+	*found = ncand;
+	return nseals;
+}
+
 /*
  * After record_events stored a batch: the keys of what it stored into each
  * partition (a batch row, or a delta for a sealed one), then seals of past
@@ -847,13 +1046,11 @@ PankoSummarizeBatch(SummaryBatch *parts, int nparts)
 	bool	   *sealed = palloc(sizeof(bool) * Max(nparts, 1));
 	int64		epoch = -1;
 	int64		budget = SEAL_SCAN_BUDGET;
-	TimestampTz cutoff = GetCurrentTimestamp() - SUMMARY_GRACE;
-	Oid			argtype = TIMESTAMPTZOID;
-	Datum		arg;
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz cutoff = now - SUMMARY_GRACE;
+	bool		look = now >= seal_check_next;
 	int			nseals = 0;
-	char	  **names;
-	Oid		   *relids;
-	int			ncand;
+	int			ncand = 0;
 
 	if (!OidIsValid(PankoRelid("partition_summary")))
 		return;					/* before ALTER EXTENSION panko UPDATE */
@@ -869,25 +1066,48 @@ PankoSummarizeBatch(SummaryBatch *parts, int nparts)
 			epoch = BumpEpoch(true);
 		InsertSummary(parts[i].relid, parts[i].name, sealed[i] ? 'd' : 'b', sealed[i] ? epoch : -1,
 					  parts[i].events, SummaryKeySet(parts[i].keys, n, sealed[i]));
+		MergeLevels(parts[i].relid, parts[i].name, sealed[i] ? 'd' : 'b', epoch, parts[i].events);
+		if (!sealed[i] && parts[i].upper <= cutoff)
+			look = true;		/* a past partition to seal now */
 	}
 
-	/* Past partitions without a seal, newest first. */
-	arg = TimestampTzGetDatum(cutoff);
-	PankoKeepPlan(&plan_candidates,
-				  "SELECT p.name FROM panko.partition p WHERE p.upper_bound OPERATOR(pg_catalog.<=) $1 "
-				  "AND NOT EXISTS (SELECT 1 FROM panko.partition_summary s WHERE s.partition OPERATOR(pg_catalog.=) p.name "
-				  "AND s.kind OPERATOR(pg_catalog.=) 's') ORDER BY p.lower_bound DESC LIMIT " CppAsString2(SEALS_PER_CALL),
-				  1, &argtype, 0);
-	Expect(ExecFresh(plan_candidates, &arg, NULL, 0), SPI_OK_SELECT);
-	ncand = (int) SPI_processed;
-	names = palloc(sizeof(char *) * Max(ncand, 1));
-	relids = palloc(sizeof(Oid) * Max(ncand, 1));
-	for (int r = 0; r < ncand; r++)
-	{
-		names[r] = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
-		relids[r] = PankoRelid(names[r]);
-	}
-	for (int r = 0; r < ncand && nseals < SEALS_PER_CALL; r++)
-		if (OidIsValid(relids[r]) && Seal(relids[r], names[r], &epoch, &budget))
-			nseals++;
+	/*
+	 * Past partitions without a seal, newest first.  The search reads every
+	 * partition, so a backend that found none to seal skips it for
+	 * SUMMARY_SEAL_RECHECK: a partition passing the cutoff, or made in the
+	 * past by another session, is sealed that much later (readers read
+	 * unsealed partitions; nothing is missed meanwhile).
+	 */
+	if (!look)
+		return;
+	nseals = SealPast(cutoff, SEALS_PER_CALL, &budget, &epoch, &ncand);
+	/* all sealed: look again later; else (busy, or more left) next call */
+	seal_check_next = (nseals == ncand && ncand < SEALS_PER_CALL) ? now + SUMMARY_SEAL_RECHECK : 0;
+}
+
+/*
+ * panko.seal_partitions(max_count): maintenance seals the past partitions
+ * that writers have not (a bulk load, partitions of an older release, a
+ * day no writer touched since), so that trait filters skip them; returns
+ * how many it sealed.  Partitions in use by writers are left for later.
+ */
+Datum
+seal_partitions(PG_FUNCTION_ARGS)
+{
+	int32		limit = PG_ARGISNULL(0) ? 1000 : PG_GETARG_INT32(0);
+	int64		epoch = -1;
+	int64		budget = SEAL_MAINTENANCE_BUDGET;
+	int			found;
+	int			nseals;
+
+	if (limit < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_count must not be negative")));
+	if (limit == 0 || !OidIsValid(PankoRelid("partition_summary")))
+		PG_RETURN_INT32(0);
+	PankoSPIConnect();
+	nseals = SealPast(GetCurrentTimestamp() - SUMMARY_GRACE, limit, &budget, &epoch, &found);
+	SPI_finish();
+	PG_RETURN_INT32(nseals);
 }

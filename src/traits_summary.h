@@ -13,12 +13,19 @@
 /* A partition is sealed once its upper bound is this far in the past. */
 #define SUMMARY_GRACE		(INT64CONST(3600) * USECS_PER_SEC)
 
+/*
+ * How long a backend that found no partition left to seal waits before it
+ * looks again (unless a batch stores into a past partition not sealed).
+ */
+#define SUMMARY_SEAL_RECHECK	(INT64CONST(60) * USECS_PER_SEC)
+
 /* The keys a batch stored into one partition. */
 typedef struct SummaryBatch
 {
 	Oid			relid;
 	const char *name;
 	int64		events;
+	TimestampTz upper;			/* the partition's upper bound; 0 = unknown */
 	uint32	   *keys;			/* 2 per trait at most */
 	int			nkeys;
 } SummaryBatch;

@@ -211,6 +211,7 @@ VALUES
     ('panko.rating_type_ids(text[])', 's', false, 'u', false, false),
     ('panko.retention_class(text)', 'i', true, 's', false, false),
     ('panko.retention_classes()', 'i', false, 's', false, false),
+    ('panko.seal_partitions(integer)', 'v', false, 'u', true, false),
     ('panko.set_retention(text,bigint)', 'v', false, 'u', true, false),
     ('panko.drop_expired_partitions(timestamp with time zone,bigint)', 'v', false, 'u', true, false),
     ('panko.each_trait(panko.traits)', 'i', true, 's', false, false),

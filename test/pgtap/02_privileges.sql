@@ -142,7 +142,7 @@ SELECT set_eq(
       VALUES ('panko_writer', 'panko.record_events(jsonb)'), ('panko_writer', 'panko.trace_notify(jsonb)'),
              ('panko_admin', 'panko.clear_expired_data(bigint,bigint)'), ('panko_admin', 'panko.run_maintenance()'),
              ('panko_admin', 'panko.message_id_hash(text)'), ('panko_admin', 'panko.set_retention(text,bigint)'),
-             ('panko_admin', 'panko.expire_class(text)'),
+             ('panko_admin', 'panko.expire_class(text)'), ('panko_admin', 'panko.seal_partitions(integer)'),
              ('panko_reader', 'panko.retention_class(text)'), ('panko_reader', 'panko.retention_classes()'),
              ('panko_writer', 'panko.retention_class(text)'), ('panko_writer', 'panko.retention_classes()'),
              ('panko_writer', 'panko.rating_push(jsonb)'),

@@ -231,7 +231,7 @@ SQL
                AND p.proname NOT IN ('record_events', 'create_partition_for', 'drop_expired_partitions',
                                      'purge_registry', 'remove_unused_event_types', 'clear_expired_data',
                                      'run_maintenance', 'drop_partition_tables', 'expire_class', 'set_retention',
-                                     'rating_delete', 'rating_init', 'metric_report')
+                                     'rating_delete', 'rating_init', 'metric_report', 'seal_partitions')
              ORDER BY 1" -d "$db"
     check "$label: functions that create partitions pin default_tablespace and default_table_access_method" "" "
         SELECT p.oid::regprocedure FROM pg_proc p

@@ -1,0 +1,126 @@
+-- Partition summaries (src/traits_summary.c) under writers that store one
+-- event per call: batch rows and deltas are merged, so a partition keeps a
+-- bounded number of rows, and a seal built from merged rows, and merged
+-- deltas, still hold every key (get_events finds every event by its values).
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS panko CASCADE;
+CREATE EXTENSION panko;
+CREATE EXTENSION IF NOT EXISTS dblink;
+RESET client_min_messages;
+SET TimeZone = 'UTC';
+
+-- Two days ago at noon: a past partition (its upper bound is at least a day
+-- behind, beyond the seal's grace of an hour), created now, with its table
+-- for events (leaf; summaries are the partition's, counts the table's).
+CREATE TEMP TABLE fixture AS
+SELECT date_trunc('day', now()) - interval '2 days' + interval '12 hours' AS t0,
+       panko.create_partition_for(date_trunc('day', now()) - interval '2 days' + interval '12 hours') AS leaf;
+ALTER TABLE fixture ADD COLUMN part text;
+UPDATE fixture f SET part = p.name FROM panko.partition p WHERE f.t0 >= p.lower_bound AND f.t0 < p.upper_bound;
+SELECT (SELECT part FROM fixture) LIKE 'event_%' AS partition_made;
+
+-- One event per call, one transaction each (psql autocommit): event i has
+-- the unique traits tag = 'v-i' and seq = i, and a shared one.
+CREATE FUNCTION pg_temp.one_event(i int, t timestamptz) RETURNS text LANGUAGE sql AS $$
+    SELECT format('SELECT count(*) FROM panko.record_events(%L::jsonb)',
+        jsonb_build_array(jsonb_build_object(
+            'message_id', 'm-' || i,
+            'event_type', 'compute.instance.update',
+            'generated', to_char(t + make_interval(secs => i), 'YYYY-MM-DD"T"HH24:MI:SS'),
+            'traits', jsonb_build_array(jsonb_build_array('tag', 1, 'v-' || i),
+                                        jsonb_build_array('seq', 2, i),
+                                        jsonb_build_array('kind', 1, 'summary-test'))))::text)
+$$;
+-- How many of events lo..hi get_events does not find by each value.
+CREATE FUNCTION pg_temp.missed(lo int, hi int) RETURNS bigint LANGUAGE sql AS $$
+    SELECT count(*) FROM generate_series(lo, hi) i
+     WHERE (SELECT count(*) FROM panko.get_events(jsonb_build_object('traits_filter',
+                jsonb_build_array(jsonb_build_object('key', 'tag', 'op', 'eq', 'string', 'v-' || i))), 10)) <> 1
+        OR (SELECT count(*) FROM panko.get_events(jsonb_build_object('traits_filter',
+                jsonb_build_array(jsonb_build_object('key', 'seq', 'op', 'eq', 'integer', i))), 10)) <> 1
+$$;
+CREATE FUNCTION pg_temp.rows(k "char") RETURNS TABLE (n bigint, events numeric) LANGUAGE sql AS $$
+    SELECT count(*), coalesce(sum(s.events), 0) FROM panko.partition_summary s, fixture f
+     WHERE s.partition = f.part AND s.kind = k
+$$;
+
+-- 1. Batch rows.  Another session holds ROW EXCLUSIVE on the partition, as
+-- a writer in flight does, so no call can seal it: 600 calls each add a
+-- batch row, and merges keep them few.
+SELECT dblink_connect('other', format('host=%s port=%s dbname=%s user=%s',
+    split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port'),
+    current_database(), current_user));
+SELECT dblink_exec('other', 'BEGIN');
+SELECT dblink_exec('other', format('LOCK TABLE panko.%I IN ROW EXCLUSIVE MODE', (SELECT part FROM fixture)));
+\set ECHO none
+\o /dev/null
+SELECT pg_temp.one_event(i, (SELECT t0 FROM fixture)) FROM generate_series(1, 600) i \gexec
+\o
+\set ECHO all
+SELECT count(*) AS stored FROM panko.event e, fixture f WHERE e.tableoid = ('panko.' || f.leaf)::regclass;
+-- unbounded would be 600; at most 15 rows a level for 3 levels
+SELECT n <= 45 AS batch_rows_bounded, n < 600 AS batch_rows_merged, events AS batch_events FROM pg_temp.rows('b');
+SELECT n AS seals FROM pg_temp.rows('s');
+-- the batch rows count every event, so the seal is built from them (no scan)
+SELECT (SELECT events FROM pg_temp.rows('b')) =
+       (SELECT sum(r.n) FROM panko.partition_rows r, fixture f WHERE r.partition = f.leaf) AS batch_rows_cover;
+
+-- In one transaction too: the calls merge their own rows.
+BEGIN;
+DO $$
+BEGIN
+    FOR i IN 601 .. 900 LOOP
+        EXECUTE pg_temp.one_event(i, (SELECT t0 FROM fixture));
+    END LOOP;
+END
+$$;
+COMMIT;
+SELECT n <= 45 AS batch_rows_bounded, events AS batch_events FROM pg_temp.rows('b');
+
+-- 2. The seal.  The other session ends; the next call (into today's
+-- partition) seals the past one from its merged batch rows.
+SELECT dblink_exec('other', 'COMMIT');
+SELECT dblink_disconnect('other');
+\set ECHO none
+\o /dev/null
+SELECT pg_temp.one_event(0, now() - interval '1 minute') \gexec
+\o
+\set ECHO all
+SELECT n AS seals, events AS sealed_events FROM pg_temp.rows('s');
+SELECT n AS batch_rows_left FROM pg_temp.rows('b');
+-- every event is found by its string and its integer value
+SELECT pg_temp.missed(1, 900) AS missed_after_seal;
+SELECT count(*) AS no_such_value FROM panko.get_events('{"traits_filter": [{"key": "tag", "string": "v-901"}]}', 10);
+
+-- 3. Deltas: 600 later calls into the sealed partition, each a delta,
+-- merged the same way.
+\set ECHO none
+\o /dev/null
+SELECT pg_temp.one_event(i, (SELECT t0 FROM fixture)) FROM generate_series(901, 1500) i \gexec
+\o
+\set ECHO all
+SELECT n <= 45 AS delta_rows_bounded, n < 600 AS delta_rows_merged, events AS delta_events FROM pg_temp.rows('d');
+SELECT n AS seals FROM pg_temp.rows('s');
+SELECT pg_temp.missed(1, 1500) AS missed_after_deltas;
+SELECT count(*) AS kind_matches FROM panko.get_events('{"traits_filter": [{"key": "kind", "string": "summary-test"}]}', 2000);
+
+-- Merged rows are sorted key sets: a delta's keys a reader searches.
+SELECT DISTINCT get_byte(keys, 0) = ascii('K') AS sorted_key_sets
+  FROM panko.partition_summary s, fixture f WHERE s.partition = f.part AND s.kind = 'd';
+
+-- Events without traits: key sets of no keys merge too.
+\set ECHO none
+\o /dev/null
+SELECT format('SELECT count(*) FROM panko.record_events(%L::jsonb)', jsonb_build_array(jsonb_build_object(
+    'message_id', 'bare-' || i, 'event_type', 'compute.instance.update',
+    'generated', to_char((SELECT t0 FROM fixture) + make_interval(hours => 2, secs => i), 'YYYY-MM-DD"T"HH24:MI:SS'),
+    'traits', '[]'::jsonb))) FROM generate_series(1, 40) i \gexec
+\o
+\set ECHO all
+SELECT n <= 45 AS delta_rows_bounded, events AS delta_events FROM pg_temp.rows('d');
+SELECT count(*) AS bare_events FROM panko.get_events('{"event_type": "compute.instance.update"}', 2000)
+ WHERE message_id LIKE 'bare-%';
+
+SET client_min_messages = warning;
+DROP EXTENSION dblink;
+RESET client_min_messages;
