@@ -1388,11 +1388,15 @@ AS $$
 DECLARE
     start_type integer;
     stop_type integer;
+    trace_key panko.traits;
     report text;
 BEGIN
     IF base_id IS NULL OR base_id = '' THEN
         RAISE EXCEPTION 'A trace''s base_id must be a non-empty string' USING ERRCODE = '22023';
     END IF;
+    -- the filter's value, built once: in the query, the GIN recheck of
+    -- every row and the planning of every partition would build it again
+    trace_key := panko.traits(jsonb_build_object('base_id', trace_report.base_id));
     SELECT t.id INTO start_type FROM panko.event_type t WHERE t.name OPERATOR(pg_catalog.=) 'osprofiler.start';
     SELECT t.id INTO stop_type FROM panko.event_type t WHERE t.name OPERATOR(pg_catalog.=) 'osprofiler.stop';
 
@@ -1407,7 +1411,7 @@ BEGIN
                e.raw->>'trace_id' AS trace_id, e.raw->>'parent_id' AS parent_id, e.raw->>'name' AS name,
                e.raw
           FROM panko.event e
-         WHERE e.traits OPERATOR(panko.@>) panko.traits(jsonb_build_object('base_id', trace_report.base_id))
+         WHERE e.traits OPERATOR(panko.@>) trace_key
            -- (+ 0: a filter, not an index condition; the event type's
            -- index would only add work to the GIN's)
            AND (e.event_type_id OPERATOR(pg_catalog.+) 0) IN (start_type, stop_type)
