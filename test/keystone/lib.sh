@@ -56,14 +56,18 @@
 # the chain yourself: trap 'keystone_cleanup; pg_stop' EXIT.
 #
 # uwsgi runs one process (the memory cache is per process: with several,
-# a revocation seen by one would not be seen by the others) with threads,
-# and sends "Connection: close": its plain --http-socket cannot keep a
-# connection alive, and clients that reuse one get resets on POST.
+# a revocation seen by one would not be seen by the others) with one
+# thread by default (KEYSTONE_THREADS): with several, SQLAlchemy's sqlite
+# connections are sometimes closed from another thread than theirs, which
+# sqlite refuses, and the database stays locked until writes time out
+# (POST /v3/users: 500 after 5 s) on a loaded machine.  It sends
+# "Connection: close": its plain --http-socket cannot keep a connection
+# alive, and clients that reuse one get resets on POST.
 
 _KS_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # Debian's /usr/bin/keystone-wsgi-public, plus a wait (see wsgi.py)
 KEYSTONE_WSGI=${KEYSTONE_WSGI:-$_KS_LIB_DIR/wsgi.py}
-KEYSTONE_THREADS=${KEYSTONE_THREADS:-8}
+KEYSTONE_THREADS=${KEYSTONE_THREADS:-1}
 
 _ks_now() { date +%s.%N; }
 _ks_secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
