@@ -72,6 +72,58 @@ class DriverTest(unittest.TestCase):
         self.assertGreater(deep, 50)
         self.assertGreater(ties, 5)
 
+    def test_reports_with_strings_to_escape(self):
+        # Names, ids, project, service, host, etype and payloads with what
+        # JSON must escape (quotes, backslashes, control characters) and
+        # what it need not (non-ASCII, U+2028): the report written in C
+        # equals OSProfiler's own.
+        odd = 'q"b\\s\t\n\x01\u00e9\u2028\U0001f600/'
+        d = base.get_driver(common.BOTH, project="p" + odd, service="s" + odd, host="h")
+        b = str(uuid.uuid4())
+        t1, t2 = b + odd + "1", b + odd + "2"
+        notes = [notification(b, t1, b, "wsgi" + odd + "-start", "2026-11-30T10:00:00.000100",
+                              host="h" + odd, args={"k" + odd: [odd, 1.5, -7, None, True, {}]}),
+                 notification(b, t2, t1, odd + "-start", "2026-11-30T10:00:00.002100"),
+                 notification(b, t2, t1, odd + "-stop", "2026-11-30T10:00:00.005600", etype="E" + odd),
+                 notification(b, t1, b, "wsgi" + odd + "-stop", "2026-11-30T10:00:00.010099")]
+        for n in notes:
+            self.assertTrue(d.notify(n))
+        got = d.get_report(b)
+        want = common.ReferenceDriver("reference://").report(
+            [common.stored_form(n, d.project, d.service) for n in notes])
+        self.assertEqual(want, got)
+        self.assertEqual("wsgi" + odd, got["children"][0]["info"]["name"])
+        self.assertEqual("E" + odd, got["children"][0]["children"][0]["info"]["exception"])
+
+    def test_reports_with_parents_in_a_cycle_and_without_starts(self):
+        # A span that is its own parent and two that are each other's:
+        # OSProfiler's _build_tree reaches them from no root (it would make
+        # a cyclic structure), so the report leaves them out of the tree;
+        # its stats count them.  A trace of -stop notifications only (where
+        # OSProfiler's own builder fails): no last_trace_started, each span
+        # lasts 0 ms.
+        b, root, own, x, y = (str(uuid.uuid4()) for _ in range(5))
+        for trace_id, parent, name, ts in ((root, b, "wsgi", 1), (own, own, "rpc", 2), (x, y, "db", 3), (y, x, "db", 4)):
+            self.driver.notify(notification(b, trace_id, parent, name + "-start", "2026-11-30T10:00:00.%06d" % ts))
+            self.driver.notify(notification(b, trace_id, parent, name + "-stop", "2026-11-30T10:00:00.%06d" % (ts * 5000)))
+        got = self.driver.get_report(b)
+        self.assertEqual([root], [c["trace_id"] for c in got["children"]])
+        self.assertEqual([], got["children"][0]["children"])
+        self.assertEqual({"wsgi": {"count": 1, "duration": 4}, "rpc": {"count": 1, "duration": 9},
+                          "db": {"count": 2, "duration": 14 + 19}}, got["stats"])
+        self.assertEqual({"name": "total", "started": 0, "finished": 19, "last_trace_started": 0}, got["info"])
+
+        b, t1, t2 = (str(uuid.uuid4()) for _ in range(3))
+        self.driver.notify(notification(b, t1, b, "wsgi-stop", "2026-11-30T10:00:00.000100"))
+        self.driver.notify(notification(b, t2, t1, "db-stop", "2026-11-30T10:00:00.003100"))
+        got = self.driver.get_report(b)
+        self.assertEqual({"name": "total", "started": 0, "finished": 3, "last_trace_started": None}, got["info"])
+        top = got["children"][0]
+        self.assertEqual((t1, 0, 0), (top["trace_id"], top["info"]["started"], top["info"]["finished"]))
+        self.assertEqual((t2, 3, 3), (top["children"][0]["trace_id"], top["children"][0]["info"]["started"],
+                                      top["children"][0]["info"]["finished"]))
+        self.assertEqual({"wsgi": {"count": 1, "duration": 0}, "db": {"count": 1, "duration": 0}}, got["stats"])
+
     def test_report_of_a_simple_trace(self):
         b, t1, t2 = (str(uuid.uuid4()) for _ in range(3))
         self.driver.notify(notification(b, t1, b, "wsgi-start", "2026-11-30T10:00:00.000100", request={"path": "/"}))

@@ -266,6 +266,7 @@ VALUES
     ('panko.traits_typanalyze(internal)', 'v', true, 's', false, false),
     ('panko.trace_notify(jsonb)', 'v', false, 'u', false, false),
     ('panko.trace_report(text)', 's', false, 'u', true, false),
+    ('panko.trace_report_json(text)', 's', false, 'u', false, false),
     ('panko.trace_list(text[],integer)', 's', false, 'u', true, false),
     ('panko.trace_errors(integer)', 's', false, 'u', true, false);
 SELECT is_empty(

@@ -131,7 +131,8 @@ SELECT set_eq(
                  'panko.parse_timestamp(text,text)', 'panko.event_json(text,text,timestamp with time zone,panko.traits,jsonb)',
                  'panko.capabilities()', 'panko.caller_mode()', 'panko.caller_scope()', 'panko.caller_has_role(text)',
                  'panko.caller_project()', 'panko.api_require_admin()', 'panko.enable_all_tenants()',
-                 'panko.trace_report(text)', 'panko.trace_list(text[],integer)', 'panko.trace_errors(integer)']) f
+                 'panko.trace_report(text)', 'panko.trace_report_json(text)', 'panko.trace_list(text[],integer)',
+                 'panko.trace_errors(integer)']) f
       UNION ALL
       SELECT 'panko_api', f FROM unnest(ARRAY[
                  'panko.set_identity(text,text,text,boolean)', 'panko.api_require_identity()', 'panko.api_require_admin()',
