@@ -40,6 +40,7 @@ OBJS = \
 	src/identity.o \
 	src/retention.o \
 	src/rating.o \
+	src/trace_notify.o \
 	src/worker.o
 
 # sql/panko.sql is the current schema of the event store, and each adapter
