@@ -41,6 +41,7 @@ OBJS = \
 	src/retention.o \
 	src/rating.o \
 	src/trace_report.o \
+	src/trace_notify.o \
 	src/worker.o
 
 # sql/panko.sql is the current schema of the event store, and each adapter

@@ -472,6 +472,19 @@ REVOKE ALL ON FUNCTION panko.trace_report(text) FROM PUBLIC;
 ALTER FUNCTION panko.trace_report(text) OWNER TO panko_query;
 GRANT EXECUTE ON FUNCTION panko.trace_report(text) TO panko_reader;
 
+-- OSProfiler's notify in C (src/trace_notify.c): it stores through
+-- record_events' own path, so it runs as record_events does, SECURITY
+-- DEFINER as the extension's owner, granted to panko_writer only.
+CREATE OR REPLACE FUNCTION panko.trace_notify(notifications jsonb) RETURNS integer
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    -- partitions are created under panko's storage settings, not the caller's
+    SET default_tablespace = '' SET default_table_access_method = 'heap';
+COMMENT ON FUNCTION panko.trace_notify(jsonb) IS
+    'Store OSProfiler notifications (a JSON object, or an array of them): the panko:// driver''s notify; returns how many were new (copies already stored are ignored); a notification without its ids, name or timestamp fails the call and nothing is stored';
+REVOKE ALL ON FUNCTION panko.trace_notify(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION panko.trace_notify(jsonb) TO panko_writer;
+
 --------------------------------------------------------------------------
 -- CloudKitty's rated data (panko_drivers.cloudkitty): data points stored
 -- as events of their own types, and the SQL its v2 storage backend calls.

@@ -1275,104 +1275,14 @@ CREATE INDEX event_trace_list_idx ON panko.event (generated)
 COMMENT ON INDEX panko.event_trace_list_idx IS
     'The list of OSProfiler traces, newest first: one entry per trace (message_id osprofiler:trace:<base_id>)';
 
+-- (C, src/trace_notify.c: the driver calls it once per notification.)  It
+-- stores through record_events' own path, so it runs as record_events does:
+-- SECURITY DEFINER as the extension's owner, granted to panko_writer only.
 CREATE FUNCTION panko.trace_notify(notifications jsonb) RETURNS integer
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    batch jsonb := CASE jsonb_typeof(notifications) WHEN 'array' THEN notifications
-                                                    ELSE jsonb_build_array(notifications) END;
-    n jsonb;
-    pos integer := 0;
-    total integer := jsonb_array_length(batch);
-    which text := '';
-    field text;
-    events jsonb;
-    problem record;
-    k integer;
-    stored integer := total;
-BEGIN
-    -- Every notification is checked before anything is stored: one bad
-    -- notification fails the call, and nothing of it is stored.  (The
-    -- caller's own rights apply: record_events, granted to panko_writer.)
-    FOR n IN SELECT e FROM jsonb_array_elements(batch) e LOOP
-        pos := pos + 1;
-        IF jsonb_typeof(notifications) = 'array' THEN
-            which := format(' (notification %s of %s)', pos, total);
-        END IF;
-        IF jsonb_typeof(n) IS DISTINCT FROM 'object' THEN
-            RAISE EXCEPTION 'An OSProfiler notification must be a JSON object%', which
-                USING ERRCODE = '22023';
-        END IF;
-        FOREACH field IN ARRAY ARRAY['base_id', 'trace_id', 'parent_id', 'name', 'timestamp'] LOOP
-            IF jsonb_typeof(n->field) IS DISTINCT FROM 'string' OR n->>field = '' THEN
-                RAISE EXCEPTION 'OSProfiler notification without %', field || which
-                    USING ERRCODE = '22023',
-                          DETAIL = 'Every notification carries base_id, trace_id, parent_id, name and timestamp as non-empty strings.';
-            END IF;
-            IF octet_length(n->>field) > 200 THEN
-                RAISE EXCEPTION 'The % of an OSProfiler notification is longer than 200 bytes%', field, which
-                    USING ERRCODE = '22023';
-            END IF;
-        END LOOP;
-        IF n ? 'info' AND jsonb_typeof(n->'info') <> 'object' THEN
-            RAISE EXCEPTION 'The info of an OSProfiler notification must be a JSON object%', which
-                USING ERRCODE = '22023';
-        END IF;
-    END LOOP;
-
-    -- The notifications, then each trace's entry (from its earliest
-    -- notification here: the store keeps the first copy of a message_id
-    -- and reports the others as duplicates).
-    WITH n AS (
-        SELECT x.n, x.ord,
-               CASE WHEN x.n->>'name' LIKE '%stop' THEN 'stop' ELSE 'start' END AS kind,
-               (SELECT jsonb_agg(jsonb_build_object('name', t.name, 'type', 'string', 'value', t.value))
-                  FROM (VALUES ('base_id', x.n->>'base_id'), ('trace_id', x.n->>'trace_id'),
-                               ('parent_id', x.n->>'parent_id'), ('name', x.n->>'name'),
-                               ('project', x.n->>'project'), ('service', x.n->>'service'),
-                               ('host', x.n->'info'->>'host')) AS t(name, value)
-                 WHERE t.value IS NOT NULL) AS traits
-          FROM jsonb_array_elements(batch) WITH ORDINALITY AS x(n, ord)
-    ), event AS (
-        SELECT n.ord, jsonb_build_object(
-                   'message_id', 'osprofiler:' || n.kind || ':' || (n.n->>'trace_id'),
-                   'event_type', 'osprofiler.' || n.kind,
-                   'generated', n.n->'timestamp',
-                   'traits', CASE WHEN n.kind = 'stop' AND jsonb_typeof(n.n->'info'->'etype') <> 'null'
-                                  THEN n.traits || jsonb_build_array(jsonb_build_object(
-                                           'name', 'etype', 'type', 'string', 'value', n.n->'info'->>'etype'))
-                                  ELSE n.traits END,
-                   'raw', n.n) AS e
-          FROM n
-        UNION ALL
-        SELECT total + h.ord, jsonb_build_object(
-                   'message_id', 'osprofiler:trace:' || (h.n->>'base_id'),
-                   'event_type', 'osprofiler.trace',
-                   'generated', h.n->'timestamp',
-                   'traits', h.traits,
-                   'raw', h.n)
-          FROM (SELECT DISTINCT ON (n.n->>'base_id') n.*
-                  FROM n ORDER BY n.n->>'base_id', n.n->>'timestamp', n.ord) h
-    )
-    SELECT jsonb_agg(event.e ORDER BY event.ord) INTO events FROM event;
-
-    FOR problem IN SELECT * FROM panko.record_events(events) LOOP
-        IF problem.status = 'rejected' THEN
-            k := substring(problem.detail FROM '^event ([0-9]+):')::integer;
-            RAISE EXCEPTION 'OSProfiler notification rejected: %',
-                replace(regexp_replace(problem.detail, '^event [0-9]+: ', ''), ' in generated', ' in timestamp')
-                || CASE WHEN jsonb_typeof(notifications) = 'array' AND k <= total
-                        THEN format(' (notification %s of %s)', k, total) ELSE '' END
-                USING ERRCODE = '22023';
-        END IF;
-        IF problem.message_id NOT LIKE 'osprofiler:trace:%' THEN
-            stored := stored - 1;
-        END IF;
-    END LOOP;
-    RETURN stored;
-END
-$$;
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    -- partitions are created under panko's storage settings, not the caller's
+    SET default_tablespace = '' SET default_table_access_method = 'heap';
 COMMENT ON FUNCTION panko.trace_notify(jsonb) IS
     'Store OSProfiler notifications (a JSON object, or an array of them): the panko:// driver''s notify; returns how many were new (copies already stored are ignored); a notification without its ids, name or timestamp fails the call and nothing is stored';
 
@@ -1450,7 +1360,7 @@ $$;
 COMMENT ON FUNCTION panko.trace_errors(integer) IS
     'OSProfiler traces with an error (a -stop notification whose info carries etype), newest first: base_id, the first error''s time and type, and as trace the driver''s answer (base_id and timestamp)';
 
--- Writers store traces (trace_notify runs with their rights); the queries
+-- Writers store traces (trace_notify, as record_events); the queries
 -- run as panko_query, so row-level security judges the caller, and readers
 -- call them.
 REVOKE ALL ON FUNCTION panko.trace_notify(jsonb), panko.trace_report(text), panko.trace_report_json(text),

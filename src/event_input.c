@@ -821,6 +821,26 @@ StoreEvents(Jsonb *events, int *nevents, uint64 *stored)
 }
 
 /*
+ * The store for other C callers (trace_notify.c): what became of each event,
+ * as record_events reports it, without a result set to go through.
+ */
+PankoEventOutcome *
+PankoStoreEvents(Jsonb *events, int *nevents)
+{
+	uint64		stored;
+	ParsedEvent *evs = StoreEvents(events, nevents, &stored);
+	PankoEventOutcome *out = palloc0(sizeof(PankoEventOutcome) * Max(*nevents, 1));
+
+	for (int i = 0; i < *nevents; i++)
+	{
+		out[i].message_id = evs[i].message_id;
+		out[i].status = evs[i].problem ? "rejected" : evs[i].duplicate ? "duplicate" : NULL;
+		out[i].detail = evs[i].problem ? evs[i].problem : evs[i].duplicate;
+	}
+	return out;
+}
+
+/*
  * panko.record_events(events): one row per event not stored, so that a
  * caller sees every rejection and duplicate of the batch at once.
  */

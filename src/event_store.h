@@ -10,6 +10,7 @@
 
 #include "postgres.h"
 #include "lib/stringinfo.h"
+#include "utils/jsonb.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
@@ -41,6 +42,21 @@ extern bool PankoEventTypeId(const char *name, int32 *id);
 extern double PankoEventTypeShare(void);
 extern bool PankoRegistryLookup(int64 id_hash, TimestampTz *generated);
 extern int64 PankoMessageIdHash(const char *message_id, int len);
+
+/*
+ * What became of one event of a batch given to PankoStoreEvents: status is
+ * NULL for an event stored, else "rejected" or "duplicate" with why in
+ * detail (rejections read "event <n>: ...", as record_events returns them).
+ */
+typedef struct PankoEventOutcome
+{
+	const char *message_id;		/* NULL when missing */
+	const char *status;
+	const char *detail;
+} PankoEventOutcome;
+
+/* event_input.c */
+extern PankoEventOutcome *PankoStoreEvents(Jsonb *events, int *nevents);
 
 /* event_query.c */
 extern StringInfo panko_events_json_sink;

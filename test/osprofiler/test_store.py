@@ -202,6 +202,87 @@ class StoreTest(unittest.TestCase):
             with common.admin_connection() as admin, admin.cursor() as cur:
                 cur.execute("DROP DATABASE osprofiler_fresh")
 
+    def test_notify_stores_what_its_sql_definition_stored(self):
+        # The events of the SQL definition trace_notify had before it was
+        # written in C (0.4.0), stored by record_events in a transaction
+        # rolled back, against what trace_notify stores: the entry from
+        # the earliest timestamp (then position), etype only on a -stop
+        # with a non-null info.etype, ->> text of non-string values.
+        t0 = datetime.datetime.utcnow() - datetime.timedelta(minutes=10)
+
+        def ts(s):
+            return (t0 + datetime.timedelta(seconds=s)).strftime("%Y-%m-%dT%H:%M:%S.%f")
+        b1, b2 = str(uuid.uuid4()), str(uuid.uuid4())
+        batch = [
+            {"name": "wsgi-start", "base_id": b1, "trace_id": b1 + "-1", "parent_id": b1, "timestamp": ts(5),
+             "project": "nova", "service": "api", "info": {"host": "h1"}},
+            {"name": "wsgi-stop", "base_id": b1, "trace_id": b1 + "-1", "parent_id": b1, "timestamp": ts(3),
+             "project": 7, "info": {"host": "h1", "etype": "ValueError"}},
+            {"name": "db-start", "base_id": b2, "trace_id": b2 + "-1", "parent_id": b2, "timestamp": ts(2)},
+            {"name": "dbstop", "base_id": b2, "trace_id": b2 + "-2", "parent_id": b2, "timestamp": ts(2),
+             "info": {"etype": None, "host": {"a": [1, "x"]}}},
+            {"name": "x-start", "base_id": b2, "trace_id": b2 + "-3", "parent_id": b2 + "-1", "timestamp": ts(9),
+             "service": True, "info": {"etype": "KeyError"}},
+            {"name": "wsgi-start", "base_id": b1, "trace_id": b1 + "-1", "parent_id": b1, "timestamp": ts(1)},
+        ]
+        reference = """
+            WITH b AS (SELECT %s::jsonb AS batch), n AS (
+                SELECT x.n, x.ord,
+                       CASE WHEN x.n->>'name' LIKE '%%stop' THEN 'stop' ELSE 'start' END AS kind,
+                       (SELECT jsonb_agg(jsonb_build_object('name', t.name, 'type', 'string', 'value', t.value))
+                          FROM (VALUES ('base_id', x.n->>'base_id'), ('trace_id', x.n->>'trace_id'),
+                                       ('parent_id', x.n->>'parent_id'), ('name', x.n->>'name'),
+                                       ('project', x.n->>'project'), ('service', x.n->>'service'),
+                                       ('host', x.n->'info'->>'host')) AS t(name, value)
+                         WHERE t.value IS NOT NULL) AS traits
+                  FROM b, jsonb_array_elements(b.batch) WITH ORDINALITY AS x(n, ord)
+            ), event AS (
+                SELECT n.ord, jsonb_build_object(
+                           'message_id', 'osprofiler:' || n.kind || ':' || (n.n->>'trace_id'),
+                           'event_type', 'osprofiler.' || n.kind, 'generated', n.n->'timestamp',
+                           'traits', CASE WHEN n.kind = 'stop' AND jsonb_typeof(n.n->'info'->'etype') <> 'null'
+                                          THEN n.traits || jsonb_build_array(jsonb_build_object(
+                                                   'name', 'etype', 'type', 'string', 'value', n.n->'info'->>'etype'))
+                                          ELSE n.traits END,
+                           'raw', n.n) AS e
+                  FROM n
+                UNION ALL
+                SELECT 1000 + h.ord, jsonb_build_object(
+                           'message_id', 'osprofiler:trace:' || (h.n->>'base_id'), 'event_type', 'osprofiler.trace',
+                           'generated', h.n->'timestamp', 'traits', h.traits, 'raw', h.n)
+                  FROM (SELECT DISTINCT ON (n.n->>'base_id') n.*
+                          FROM n ORDER BY n.n->>'base_id', n.n->>'timestamp', n.ord) h
+            )
+            SELECT count(*) FILTER (WHERE r.message_id NOT LIKE 'osprofiler:trace:%%')
+              FROM panko.record_events((SELECT jsonb_agg(e ORDER BY ord) FROM event)) r"""
+        stored = """
+            SELECT e.message_id, t.name, e.generated, e.traits::text, e.raw
+              FROM panko.event e JOIN panko.event_type t ON t.id = e.event_type_id
+             WHERE e.traits OPERATOR(panko.@>) panko.traits(jsonb_build_object('base_id', %s))
+                OR e.traits OPERATOR(panko.@>) panko.traits(jsonb_build_object('base_id', %s))
+             ORDER BY 1"""
+        with common.admin_connection() as conn, conn.cursor() as cur:
+            cur.execute("BEGIN")
+            cur.execute(reference, (json.dumps(batch),))
+            want_new = len(batch) - cur.fetchone()[0]
+            cur.execute(stored, (b1, b2))
+            want = cur.fetchall()
+            cur.execute("ROLLBACK")
+        self.assertEqual(7, len(want), want)
+        writer = connect(common.WRITER)
+        try:
+            with writer.cursor() as cur:
+                cur.execute("SELECT panko.trace_notify(%s::jsonb)", (json.dumps(batch),))
+                self.assertEqual((want_new,), cur.fetchone())
+                self.assertEqual(5, want_new)
+                cur.execute("SELECT panko.trace_notify(%s::jsonb)", (json.dumps(batch),))
+                self.assertEqual((0,), cur.fetchone())
+        finally:
+            writer.close()
+        with common.admin_connection() as conn, conn.cursor() as cur:
+            cur.execute(stored, (b1, b2))
+            self.assertEqual(want, cur.fetchall())
+
     def test_sql_errors(self):
         with self.reader.cursor() as cur:
             for sql, state, words in (("SELECT panko.trace_report(%s)", "P0002", "not found"),

@@ -264,7 +264,7 @@ VALUES
     ('panko.traits_existsel(internal,oid,internal,integer)', 's', true, 's', false, false),
     ('panko.message_id_hash(text)', 'i', true, 's', false, false),
     ('panko.traits_typanalyze(internal)', 'v', true, 's', false, false),
-    ('panko.trace_notify(jsonb)', 'v', false, 'u', false, false),
+    ('panko.trace_notify(jsonb)', 'v', false, 'u', true, false),
     ('panko.trace_report(text)', 's', false, 'u', true, false),
     ('panko.trace_report_json(text)', 's', false, 'u', false, false),
     ('panko.trace_list(text[],integer)', 's', false, 'u', true, false),
