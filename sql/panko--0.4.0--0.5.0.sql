@@ -1207,7 +1207,8 @@ BEGIN
                 -- message_id index per hour finds it.
                 SELECT DISTINCT ON (b.hour) b.hour,
                        (SELECT e.tableoid::oid FROM panko.event e
-                         WHERE e.message_id = b.message_id AND e.generated = b.generated LIMIT 1) AS relid
+                         WHERE e.retention = 'metric' AND e.message_id = b.message_id AND e.generated = b.generated
+                         LIMIT 1) AS relid
                   FROM b ORDER BY b.hour, b.ord
             )
             SELECT b.*, h.relid FROM b JOIN h USING (hour)) b
@@ -1308,7 +1309,7 @@ BEGIN
         bw := w * interval '1 microsecond';
         IF m1 = fu AND m4 = tu AND m1 < m4 THEN
             RETURN QUERY
-            SELECT ((extract(epoch FROM x.s - f) * 1000000)::bigint) / w, sum(x.n)::bigint, sum(x.total), min(x.low), max(x.high)
+            SELECT ((extract(epoch FROM x.s - f) * 1000000)::bigint) / w, sum(x.n::double precision)::bigint, sum(x.total), min(x.low), max(x.high)
               FROM (SELECT date_bin(bw, r.bucket, f) AS s, r.n, r.total, r.low, r.high
                       FROM panko.metric_rollup r
                      WHERE r.name = metric_buckets.name AND r.width = 3600 AND r.bucket >= ts_h1 AND r.bucket < ts_h2
@@ -1330,7 +1331,7 @@ BEGIN
         SELECT array_agg(et.id) INTO types FROM panko.event_type et
          WHERE et.name IN ('kaneda.gauge', 'kaneda.counter', 'kaneda.timing', 'kaneda.custom');
         RETURN QUERY
-        SELECT ((extract(epoch FROM x.s - f) * 1000000)::bigint) / w, sum(x.n)::bigint, sum(x.total), min(x.low), max(x.high)
+        SELECT ((extract(epoch FROM x.s - f) * 1000000)::bigint) / w, sum(x.n::double precision)::bigint, sum(x.total), min(x.low), max(x.high)
           FROM (SELECT date_bin(bw, r.bucket, f) AS s, r.n, r.total, r.low, r.high
                   FROM panko.metric_rollup r
                  WHERE r.name = metric_buckets.name AND r.width = 3600 AND r.bucket >= ts_h1 AND r.bucket < ts_h2
@@ -1500,8 +1501,9 @@ BEGIN
         hx := CASE WHEN w % 3600000000 = 0 AND fu % 3600000000 = 0
                    THEN "from" + ((tu - fu) / 3600000000) * interval '1 hour' ELSE "from" END;
         RETURN QUERY
-        SELECT x.s, least(x.s + metric_series.bucket, metric_series."to"), sum(x.n)::bigint, sum(x.total),
-               sum(x.total) / sum(x.n), min(x.low), max(x.high)
+        -- (counts summed as float8, exact below 2^53: numeric is slower)
+        SELECT y.s, least(y.s + metric_series.bucket, metric_series."to"), y.n::bigint, y.total, y.total / y.n, y.low, y.high
+          FROM (SELECT x.s, sum(x.n::double precision) AS n, sum(x.total) AS total, min(x.low) AS low, max(x.high) AS high
           FROM (SELECT date_bin(metric_series.bucket, r.bucket, metric_series."from") AS s, r.n, r.total, r.low, r.high
                   FROM panko.metric_rollup r
                  WHERE r.name = metric_series.name AND r.width = 3600
@@ -1513,8 +1515,8 @@ BEGIN
                  WHERE r.name = metric_series.name AND r.width = 60
                    AND r.bucket >= hx AND r.bucket < metric_series."to"
                    AND (app IS NULL OR r.app_name = app)) x
-         GROUP BY x.s
-         ORDER BY x.s;
+         GROUP BY x.s) y
+         ORDER BY y.s;
         RETURN;
     END IF;
     RETURN QUERY
