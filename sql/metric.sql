@@ -314,7 +314,8 @@ BEGIN
                 -- message_id index per hour finds it.
                 SELECT DISTINCT ON (b.hour) b.hour,
                        (SELECT e.tableoid::oid FROM panko.event e
-                         WHERE e.message_id = b.message_id AND e.generated = b.generated LIMIT 1) AS relid
+                         WHERE e.retention = 'metric' AND e.message_id = b.message_id AND e.generated = b.generated
+                         LIMIT 1) AS relid
                   FROM b ORDER BY b.hour, b.ord
             )
             SELECT b.*, h.relid FROM b JOIN h USING (hour)) b
@@ -360,11 +361,15 @@ CREATE FUNCTION panko.metric_buckets(name text, f timestamptz, t timestamptz, w 
     RETURNS TABLE(k bigint, n bigint, total double precision, low double precision, high double precision)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+-- Its statements read panko.event with the time bounds as parameters: a
+-- generic plan, made once per session and pruned at run time, costs far
+-- less than planning every partition at every call (a custom plan).
+SET plan_cache_mode = force_generic_plan
 -- (helpers written out: a function with its own search_path is not inlined)
 AS $$
 DECLARE
-    fu bigint := panko.metric_us(f);
-    tu bigint := panko.metric_us(t);
+    fu bigint := (extract(epoch FROM f) * 1000000)::bigint;
+    tu bigint := (extract(epoch FROM t) * 1000000)::bigint;
     nb bigint;
     filt panko.traits;
     types integer[];
@@ -374,16 +379,120 @@ DECLARE
     his timestamptz[];
     hx bigint;
     mx bigint;
+    h1 bigint;
+    h2 bigint;
+    m1 bigint;
+    m4 bigint;
+    ts_h1 timestamptz;
+    ts_h2 timestamptz;
+    ts_m1 timestamptz;
+    ts_m4 timestamptz;
+    bw interval;
 BEGIN
     IF name IS NULL OR f IS NULL OR t IS NULL OR w IS NULL OR w <= 0 OR fu >= tu THEN
         RETURN;
     END IF;
     nb := (tu - fu + w - 1) / w;
+    IF NOT raw_only AND (nb = 1 OR (w % 60000000 = 0 AND fu % 60000000 = 0
+                                    AND (tu - fu <= 86400000000 OR (w % 3600000000 = 0 AND fu % 3600000000 = 0)))) THEN
+        -- One bucket, or every bucket boundary is a whole minute (and a
+        -- whole hour, or the window is at most a day): whole hours (when
+        -- every boundary is one, or one bucket), whole minutes, and the
+        -- reports of the edges (less than a minute each), each read as
+        -- one range by static statements (plans cached, partitions pruned
+        -- at run time).
+        h1 := fu + ((3600000000 - fu % 3600000000) % 3600000000);
+        h2 := tu - (tu % 3600000000 + 3600000000) % 3600000000;
+        IF h1 >= h2 OR (nb > 1 AND (w % 3600000000 <> 0 OR fu % 3600000000 <> 0)) THEN
+            h1 := fu; h2 := fu;
+        END IF;
+        m1 := fu + ((60000000 - fu % 60000000) % 60000000);
+        m4 := tu - (tu % 60000000 + 60000000) % 60000000;
+        IF m1 >= m4 THEN
+            m1 := fu; m4 := fu;     -- (no whole minute: all from the reports)
+        END IF;
+        IF h1 = h2 THEN h1 := m1; h2 := m1; END IF;
+        -- minutes: [m1, h1) and [h2, m4); reports: [f, m1) and [m4, t)
+        ts_h1 := timestamptz 'epoch' + h1 * interval '1 microsecond';
+        ts_h2 := timestamptz 'epoch' + h2 * interval '1 microsecond';
+        ts_m1 := timestamptz 'epoch' + m1 * interval '1 microsecond';
+        ts_m4 := timestamptz 'epoch' + m4 * interval '1 microsecond';
+        bw := w * interval '1 microsecond';
+        IF m1 = fu AND m4 = tu AND m1 < m4 THEN
+            RETURN QUERY
+            SELECT ((extract(epoch FROM x.s - f) * 1000000)::bigint) / w, sum(x.n::double precision)::bigint, sum(x.total), min(x.low), max(x.high)
+              FROM (SELECT date_bin(bw, r.bucket, f) AS s, r.n, r.total, r.low, r.high
+                      FROM panko.metric_rollup r
+                     WHERE r.name = metric_buckets.name AND r.width = 3600 AND r.bucket >= ts_h1 AND r.bucket < ts_h2
+                       AND (app IS NULL OR r.app_name = app)
+                    UNION ALL
+                    SELECT date_bin(bw, r.bucket, f), r.n, r.total, r.low, r.high
+                      FROM panko.metric_rollup r
+                     WHERE r.name = metric_buckets.name AND r.width = 60 AND r.bucket >= ts_m1 AND r.bucket < ts_h1
+                       AND (app IS NULL OR r.app_name = app)
+                    UNION ALL
+                    SELECT date_bin(bw, r.bucket, f), r.n, r.total, r.low, r.high
+                      FROM panko.metric_rollup r
+                     WHERE r.name = metric_buckets.name AND r.width = 60 AND r.bucket >= ts_h2 AND r.bucket < ts_m4
+                       AND (app IS NULL OR r.app_name = app)) x
+             GROUP BY x.s;
+            RETURN;
+        END IF;
+        filt := panko.metric_filter(name, NULL, app);
+        SELECT array_agg(et.id) INTO types FROM panko.event_type et
+         WHERE et.name IN ('kaneda.gauge', 'kaneda.counter', 'kaneda.timing', 'kaneda.custom');
+        RETURN QUERY
+        SELECT ((extract(epoch FROM x.s - f) * 1000000)::bigint) / w, sum(x.n::double precision)::bigint, sum(x.total), min(x.low), max(x.high)
+          FROM (SELECT date_bin(bw, r.bucket, f) AS s, r.n, r.total, r.low, r.high
+                  FROM panko.metric_rollup r
+                 WHERE r.name = metric_buckets.name AND r.width = 3600 AND r.bucket >= ts_h1 AND r.bucket < ts_h2
+                   AND (app IS NULL OR r.app_name = app)
+                UNION ALL
+                SELECT date_bin(bw, r.bucket, f), r.n, r.total, r.low, r.high
+                  FROM panko.metric_rollup r
+                 WHERE r.name = metric_buckets.name AND r.width = 60 AND r.bucket >= ts_m1 AND r.bucket < ts_h1
+                   AND (app IS NULL OR r.app_name = app)
+                UNION ALL
+                SELECT date_bin(bw, r.bucket, f), r.n, r.total, r.low, r.high
+                  FROM panko.metric_rollup r
+                 WHERE r.name = metric_buckets.name AND r.width = 60 AND r.bucket >= ts_h2 AND r.bucket < ts_m4
+                   AND (app IS NULL OR r.app_name = app)
+                UNION ALL
+                SELECT date_bin(bw, e.generated, f), 1, e.v, e.v, e.v
+                  FROM (SELECT e.generated,
+                               coalesce(panko.trait_float(e.traits, 'value'),
+                                        panko.trait_int(e.traits, 'value')::double precision) AS v
+                          FROM panko.event e
+                         WHERE e.retention = 'metric' AND e.generated >= f AND e.generated < ts_m1
+                           AND e.traits OPERATOR(panko.@>) filt AND e.event_type_id = ANY (types)
+                        UNION ALL
+                        SELECT e.generated,
+                               coalesce(panko.trait_float(e.traits, 'value'),
+                                        panko.trait_int(e.traits, 'value')::double precision)
+                          FROM panko.event e
+                         WHERE e.retention = 'metric' AND e.generated >= ts_m4 AND e.generated < t
+                           AND e.traits OPERATOR(panko.@>) filt AND e.event_type_id = ANY (types)) e
+                 WHERE e.v IS NOT NULL) x
+         GROUP BY x.s;
+        RETURN;
+    END IF;
     filt := panko.metric_filter(name, tags, app);
     SELECT array_agg(et.id) INTO types FROM panko.event_type et
      WHERE et.name IN ('kaneda.gauge', 'kaneda.counter', 'kaneda.timing', 'kaneda.custom');
     IF raw_only THEN
-        lvls := ARRAY[0]; los := ARRAY[f]; his := ARRAY[t];
+        -- With tags: the reports of the window, one range (the GIN index
+        -- on the traits where it is selective).
+        RETURN QUERY
+        SELECT ((extract(epoch FROM e.generated) * 1000000)::bigint - fu) / w, count(*), sum(e.v), min(e.v), max(e.v)
+          FROM (SELECT e.generated,
+                       coalesce(panko.trait_float(e.traits, 'value'),
+                                panko.trait_int(e.traits, 'value')::double precision) AS v
+                  FROM panko.event e
+                 WHERE e.retention = 'metric' AND e.generated >= f AND e.generated < t
+                   AND e.traits OPERATOR(panko.@>) filt AND e.event_type_id = ANY (types)) e
+         WHERE e.v IS NOT NULL
+         GROUP BY 1;
+        RETURN;
     ELSIF w % 60000000 = 0 AND fu % 60000000 = 0 THEN
         -- Every bucket boundary is a whole minute (and a whole hour when w
         -- and from are): whole hours, then whole minutes, then the rest,
@@ -438,7 +547,8 @@ BEGIN
                           FROM panko.metric_rollup r
                          WHERE r.name = metric_buckets.name AND r.width = i.lvl
                            AND r.bucket >= i.a AND r.bucket < i.z
-                           AND (app IS NULL OR r.app_name = app)) r ON true
+                           AND (app IS NULL OR r.app_name = app)
+                        OFFSET 0) r ON true     -- (one index range per island)
          WHERE i.lvl > 0
         UNION ALL
         SELECT ((extract(epoch FROM e.generated) * 1000000)::bigint - fu) / w, 1, e.v, e.v, e.v
@@ -447,9 +557,12 @@ BEGIN
                                coalesce(panko.trait_float(e.traits, 'value'),
                                         panko.trait_int(e.traits, 'value')::double precision) AS v
                           FROM panko.event e
-                         WHERE e.generated >= i.a AND e.generated < i.z
-                           AND e.traits OPERATOR(panko.@>) filt
-                           AND e.event_type_id = ANY (types)) e ON e.v IS NOT NULL
+                         WHERE e.retention = 'metric' AND e.generated >= i.a AND e.generated < i.z
+                           -- (a filter: the islands are short, the time
+                           -- index alone reads them)
+                           AND (e.traits OPERATOR(panko.@>) filt) IS TRUE
+                           AND e.event_type_id = ANY (types)
+                        OFFSET 0) e ON e.v IS NOT NULL
          WHERE i.lvl = 0
     )
     SELECT p.k, sum(p.n)::bigint, sum(p.total), min(p.low), max(p.high)
@@ -479,7 +592,7 @@ BEGIN
         RAISE EXCEPTION 'The window [%, %) is empty or not finite', "from", "to" USING ERRCODE = '22023';
     END IF;
     w := (extract(epoch FROM bucket) * 1000000)::bigint;
-    IF (panko.metric_us("to") - panko.metric_us("from")) / w >= 1000000 THEN
+    IF ((extract(epoch FROM "to") * 1000000)::bigint - (extract(epoch FROM "from") * 1000000)::bigint) / w >= 1000000 THEN
         RAISE EXCEPTION 'The window holds more than 1,000,000 buckets of %', bucket USING ERRCODE = '22023',
             HINT = 'Take a larger bucket or a shorter window.';
     END IF;
@@ -499,10 +612,39 @@ SET jit = off
 AS $$
 DECLARE
     w bigint := panko.metric_check_window(bucket, "from", "to");
-    fu bigint := panko.metric_us("from");
+    fu bigint := (extract(epoch FROM "from") * 1000000)::bigint;
+    tu bigint := (extract(epoch FROM "to") * 1000000)::bigint;
+    hx timestamptz;
 BEGIN
     IF name IS NULL THEN
         RAISE EXCEPTION 'A metric name is required' USING ERRCODE = '22004';
+    END IF;
+    IF (tags IS NULL OR tags IN ('null', '[]', '{}')) AND w % 60000000 = 0 AND fu % 60000000 = 0
+       AND tu % 60000000 = 0 AND (tu - fu <= 86400000000 OR (w % 3600000000 = 0 AND fu % 3600000000 = 0)) THEN
+        -- The dashboard's case: every bucket boundary and both ends are
+        -- whole minutes (whole hours, or at most a day), so the rollup
+        -- alone answers, in one static statement (its plan is cached):
+        -- whole hours [from, hx) when every boundary is one, then minutes.
+        hx := CASE WHEN w % 3600000000 = 0 AND fu % 3600000000 = 0
+                   THEN "from" + ((tu - fu) / 3600000000) * interval '1 hour' ELSE "from" END;
+        RETURN QUERY
+        -- (counts summed as float8, exact below 2^53: numeric is slower)
+        SELECT y.s, least(y.s + metric_series.bucket, metric_series."to"), y.n::bigint, y.total, y.total / y.n, y.low, y.high
+          FROM (SELECT x.s, sum(x.n::double precision) AS n, sum(x.total) AS total, min(x.low) AS low, max(x.high) AS high
+          FROM (SELECT date_bin(metric_series.bucket, r.bucket, metric_series."from") AS s, r.n, r.total, r.low, r.high
+                  FROM panko.metric_rollup r
+                 WHERE r.name = metric_series.name AND r.width = 3600
+                   AND r.bucket >= metric_series."from" AND r.bucket < hx
+                   AND (app IS NULL OR r.app_name = app)
+                UNION ALL
+                SELECT date_bin(metric_series.bucket, r.bucket, metric_series."from"), r.n, r.total, r.low, r.high
+                  FROM panko.metric_rollup r
+                 WHERE r.name = metric_series.name AND r.width = 60
+                   AND r.bucket >= hx AND r.bucket < metric_series."to"
+                   AND (app IS NULL OR r.app_name = app)) x
+         GROUP BY x.s) y
+         ORDER BY y.s;
+        RETURN;
     END IF;
     RETURN QUERY
     SELECT (timestamptz 'epoch' + (fu + b.k * w) * interval '1 microsecond'),
@@ -525,7 +667,7 @@ SET jit = off
 AS $$
 DECLARE
     w bigint := panko.metric_check_window(bucket, "from", "to");
-    fu bigint := panko.metric_us("from");
+    fu bigint := (extract(epoch FROM "from") * 1000000)::bigint;
     first timestamptz;
     before double precision := 0;
 BEGIN
@@ -538,7 +680,7 @@ BEGIN
      WHERE r.name = metric_running_total.name AND r.width = 3600;
     IF first < "from" THEN
         SELECT coalesce(b.total, 0) INTO before
-          FROM panko.metric_buckets(name, first, "from", panko.metric_us("from") - panko.metric_us(first), tags, app) b;
+          FROM panko.metric_buckets(name, first, "from", (extract(epoch FROM "from") * 1000000)::bigint - (extract(epoch FROM first) * 1000000)::bigint, tags, app) b;
         before := coalesce(before, 0);
     END IF;
     RETURN QUERY

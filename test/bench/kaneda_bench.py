@@ -185,10 +185,10 @@ def run(args, base):
     print("| bulk load, reports/s (metric_report, batches of %d; plain: INSERT) | %.0f | %.0f | %.2fx | |"
           % (args.batch, load["panko"], load["plain"], load["panko"] / load["plain"]))
     cur.execute("SELECT pg_total_relation_size('panko.metric_rollup'), pg_total_relation_size('kaneda_plain'),"
-                " (SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_inherits i ON i.inhrelid = c.oid"
-                "   WHERE i.inhparent = 'panko.event'::regclass)")
+                " (SELECT sum(pg_total_relation_size(t.relid)) FROM pg_partition_tree('panko.event') t"
+                "   JOIN pg_class c ON c.oid = t.relid WHERE t.isleaf AND c.relname LIKE '%\\_metric')")
     ru, pl, ev = cur.fetchone()
-    print("| bytes on disk per report (panko: events + rollup) | %.0f (%.0f + %.0f) | %.0f | | |"
+    print("| bytes on disk per report (panko: metric partitions + rollup) | %.0f (%.0f + %.0f) | %.0f | | |"
           % ((ev + ru) / N, ev / N, ru / N, pl / N))
 
 

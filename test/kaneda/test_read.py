@@ -118,6 +118,21 @@ class TestSeries(unittest.TestCase):
             self.check('cpu', b, f, t)
             self.check('req', b, f, t, app='api')
 
+    def test_whole_minutes_and_ragged_ends(self):
+        # The rollup-only statements (whole minutes and hours), with the
+        # reports of a ragged end, and one bucket over a ragged window.
+        h = dt.timedelta(hours=1)
+        m = dt.timedelta(minutes=1)
+        self.check('cpu', h, T0 + 2 * h, T0 + 30 * h + 17 * m + dt.timedelta(seconds=42.5))
+        self.check('req', h, T0 + 2 * h, T0 + 30 * h + 17 * m, app='api')
+        self.check('mem', 5 * m, T0 + 3 * h + 4 * m, T0 + 20 * h + dt.timedelta(seconds=1.25))
+        self.check('cpu', 2 * h, T0 + 1 * h, T0 + 41 * h)
+        f = T0 + 3 * h + dt.timedelta(seconds=17.25)
+        t = T0 + 23 * h + 3 * m + dt.timedelta(seconds=1.5)
+        self.check('cpu', t - f, f, t)
+        self.check('req', t - f, f, t, app='web')
+        self.check('cpu', dt.timedelta(seconds=20), T0 + 10 * h + 7 * m + dt.timedelta(seconds=3), T0 + 10 * h + 7 * m + dt.timedelta(seconds=23))
+
     def test_seconds_in_a_burst(self):
         f = T0 + dt.timedelta(hours=10, minutes=7)
         self.check('cpu', dt.timedelta(seconds=1), f, f + dt.timedelta(minutes=1))
