@@ -54,6 +54,11 @@ CREATE AGGREGATE panko.rating_sum(panko.traits, text) (
 COMMENT ON AGGREGATE panko.rating_sum(panko.traits, text) IS
     'Exact sum of a decimal string trait (128-bit integers for short values, numeric for the rest); rows without it add nothing; 0 for no rows';
 
+CREATE FUNCTION panko.rating_point(traits panko.traits, begin text, type text) RETURNS json
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.rating_point(panko.traits, text, text) IS
+    'A rated data point as retrieve returns it: [begin, period, type, unit, qty, price, {groupby}, {metadata}] from its traits';
+
 -- The groupby attributes ever pushed: total() refuses to group by others.
 CREATE TABLE panko.rating_attribute (
     name text COLLATE "C" PRIMARY KEY
@@ -62,13 +67,24 @@ COMMENT ON TABLE panko.rating_attribute IS
     'Names of the groupby attributes of the rated data pushed so far (what total may group by, besides type and time)';
 SELECT pg_catalog.pg_extension_config_dump('panko.rating_attribute', '');
 
+-- Which of a point's groupby and metadata project_id ever differed from its
+-- scope (the trait project_id): only then does a project_id filter read
+-- them too; until then it is one index condition on the scope.
+CREATE TABLE panko.rating_project_alias (
+    attribute text COLLATE "C" PRIMARY KEY CHECK (attribute IN ('g.project_id', 'm.project_id'))
+);
+COMMENT ON TABLE panko.rating_project_alias IS
+    'g.project_id and/or m.project_id once some rated point pushed had that attribute with a value other than its scope (the trait project_id): a project_id filter then matches those traits too';
+SELECT pg_catalog.pg_extension_config_dump('panko.rating_project_alias', '');
+
 CREATE FUNCTION panko.rating_push(points jsonb) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     bad record;
-    bad_keys boolean;
+    info record;
+    names record;
     problem record;
     decimal_re constant text := '^-?[0-9]+(\.[0-9]+)?$';
 BEGIN
@@ -77,15 +93,12 @@ BEGIN
             USING ERRCODE = '22023', HINT = 'panko_drivers.cloudkitty writes them; see the README, "CloudKitty".';
     END IF;
     -- Every point is checked before anything is stored: one bad point fails
-    -- the call and nothing of it is stored.  (Trait names are checked over
-    -- the whole array by one jsonpath; each point's only when it fails.)
-    bad_keys := jsonb_path_exists(points,
-        'lax $[*].traits.keyvalue() ? (!(@.key == "project_id" || @.key == "qty" || @.key == "price"'
-        ' || @.key == "unit" || @.key == "period") && (!(@.key like_regex "^[gm]\\..") || @.value.type() != "string"))',
-        '{}', true) IS NOT FALSE;
-    SELECT x.ord, x.p INTO bad
-      FROM jsonb_array_elements(points) WITH ORDINALITY AS x(p, ord)
-     WHERE NOT coalesce(jsonb_typeof(x.p) = 'object'
+    -- the call and nothing of it is stored.  Two set-based passes: one over
+    -- the points (their fields, and whether a groupby or metadata project_id
+    -- differs from the scope), one over all their traits (names, and the
+    -- groupby names to remember); a point is looked for only on failure.
+    SELECT min(x.ord) FILTER (WHERE NOT coalesce(
+                        jsonb_typeof(x.p) = 'object'
                         AND left(x.p->>'event_type', 11) = 'cloudkitty.'
                         AND length(x.p->>'event_type') > 11
                         AND left(x.p->>'message_id', 11) = 'cloudkitty:'
@@ -98,18 +111,33 @@ BEGIN
                         AND (x.p->'traits'->>'price') ~ decimal_re
                         AND jsonb_typeof(x.p->'traits'->'unit') = 'string'
                         AND jsonb_typeof(x.p->'traits'->'period') = 'number'
-                        AND (NOT bad_keys
-                             OR NOT EXISTS (SELECT 1 FROM jsonb_each(x.p->'traits') t
-                                             WHERE t.key NOT IN ('project_id', 'qty', 'price', 'unit', 'period')
-                                               AND (t.key !~ '^[gm]\..' OR jsonb_typeof(t.value) <> 'string')))
                         AND (NOT x.p->'traits' ? 'project_id'
-                             OR jsonb_typeof(x.p->'traits'->'project_id') = 'string'), false)
-     ORDER BY x.ord
-     LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'rated data point % of % is malformed', bad.ord, jsonb_array_length(points)
+                             OR jsonb_typeof(x.p->'traits'->'project_id') = 'string'), false)) AS ord,
+           coalesce(bool_or(x.p->'traits' ? 'g.project_id'
+                            AND (x.p->'traits'->'g.project_id') IS DISTINCT FROM (x.p->'traits'->'project_id')), false) AS g_alias,
+           coalesce(bool_or(x.p->'traits' ? 'm.project_id'
+                            AND (x.p->'traits'->'m.project_id') IS DISTINCT FROM (x.p->'traits'->'project_id')), false) AS m_alias
+      INTO info
+      FROM jsonb_array_elements(points) WITH ORDINALITY AS x(p, ord);
+    IF info.ord IS NULL THEN
+        SELECT coalesce(bool_or(NOT (t.key IN ('project_id', 'qty', 'price', 'unit', 'period')
+                                     OR (left(t.key, 2) IN ('g.', 'm.') AND length(t.key) > 2
+                                         AND jsonb_typeof(t.value) = 'string'))), false) AS bad,
+               array_agg(DISTINCT substr(t.key, 3)) FILTER (WHERE left(t.key, 2) = 'g.') AS groupby
+          INTO names
+          FROM jsonb_array_elements(points) AS x(p), jsonb_each(x.p->'traits') AS t;
+        IF names.bad THEN
+            SELECT min(x.ord) INTO info.ord
+              FROM jsonb_array_elements(points) WITH ORDINALITY AS x(p, ord)
+             WHERE EXISTS (SELECT 1 FROM jsonb_each(x.p->'traits') t
+                            WHERE t.key NOT IN ('project_id', 'qty', 'price', 'unit', 'period')
+                              AND (t.key !~ '^[gm]\..' OR jsonb_typeof(t.value) <> 'string'));
+        END IF;
+    END IF;
+    IF info.ord IS NOT NULL THEN
+        RAISE EXCEPTION 'rated data point % of % is malformed', info.ord, jsonb_array_length(points)
             USING ERRCODE = '22023',
-                  DETAIL = left(bad.p::text, 200),
+                  DETAIL = left((points->(info.ord::integer - 1))::text, 200),
                   HINT = 'A point is {"message_id": "cloudkitty:<id>", "event_type": "cloudkitty.<metric>", "generated": "<ISO 8601>", "traits": {"qty": "<decimal>", "price": "<decimal>", "unit": "...", "period": <seconds>, "project_id": "...", "g.<name>": "...", "m.<name>": "..."}}.';
     END IF;
     -- (a duplicate is a copy of a point already stored, e.g. a push sent
@@ -118,11 +146,19 @@ BEGIN
         RAISE EXCEPTION 'rated data point not stored: % %', problem.status, coalesce(problem.detail, '')
             USING ERRCODE = '22023', DETAIL = 'message_id ' || coalesce(problem.message_id, '(none)');
     END LOOP;
-    INSERT INTO panko.rating_attribute (name)
-    SELECT DISTINCT substr(k, 3)
-      FROM jsonb_array_elements(points) AS x(p), jsonb_object_keys(x.p->'traits') AS k
-     WHERE left(k, 2) = 'g.'
-    ON CONFLICT DO NOTHING;
+    IF names.groupby IS NOT NULL THEN
+        INSERT INTO panko.rating_attribute (name)
+        SELECT n FROM unnest(names.groupby) n
+         WHERE NOT EXISTS (SELECT 1 FROM panko.rating_attribute a WHERE a.name OPERATOR(pg_catalog.=) n)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    IF info.g_alias OR info.m_alias THEN
+        INSERT INTO panko.rating_project_alias (attribute)
+        SELECT a FROM unnest(ARRAY[CASE WHEN info.g_alias THEN 'g.project_id' END,
+                                   CASE WHEN info.m_alias THEN 'm.project_id' END]) a
+         WHERE a IS NOT NULL
+        ON CONFLICT DO NOTHING;
+    END IF;
     RETURN jsonb_array_length(points);
 END
 $$;
@@ -134,7 +170,7 @@ COMMENT ON FUNCTION panko.rating_push(jsonb) IS
 -- returned in args), never in the text.
 CREATE FUNCTION panko.rating_conditions(filters jsonb, group_filters jsonb, param integer,
                                         OUT clause text, OUT args panko.traits[], OUT types text[])
-LANGUAGE plpgsql IMMUTABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -179,7 +215,11 @@ BEGIN
             -- filters match a groupby or a metadata attribute (and, for
             -- project_id, the scope); group_filters the groupby only
             names := CASE WHEN which = 'group_filters' THEN ARRAY['g.' || f.key]
-                          WHEN f.key = 'project_id' THEN ARRAY['g.project_id', 'm.project_id', 'project_id']
+                          WHEN f.key = 'project_id' THEN
+                              -- (the scope, and the others only once some
+                              -- point had them differ from its scope)
+                              ARRAY['project_id'] || ARRAY(SELECT a.attribute FROM panko.rating_project_alias a
+                                                            ORDER BY a.attribute)
                           ELSE ARRAY['g.' || f.key, 'm.' || f.key] END;
             alts := '{}';
             FOREACH v IN ARRAY vals LOOP
@@ -260,26 +300,18 @@ BEGIN
       FROM panko.event_type t
      WHERE left(t.name, 11) OPERATOR(pg_catalog.=) 'cloudkitty.'
        AND (metric_types IS NULL OR substr(t.name, 12) OPERATOR(pg_catalog.=) ANY (metric_types));
-    cond := ' FROM panko.event e WHERE e.generated >= $1 AND e.generated < $2'
+    cond := ' FROM panko.event e WHERE e.retention OPERATOR(pg_catalog.=) ''rating'''
+            ' AND e.generated >= $1 AND e.generated < $2'
             ' AND e.event_type_id OPERATOR(pg_catalog.=) ANY ($3)' || c.clause;
-    -- The page and the count in one pass over the matches (the page first,
-    -- then each point's fields, only for the page's rows); the count alone
-    -- again only when the page is empty.
-    EXECUTE 'SELECT max(p.total), coalesce(json_agg(json_build_array(panko.iso_timestamp(p.generated),'
-            ' panko.trait_int(p.traits, ''period''),'
-            ' (SELECT substr(t.name, 12) FROM panko.event_type t WHERE t.id OPERATOR(pg_catalog.=) p.event_type_id),'
-            ' panko.trait_text(p.traits, ''unit''), panko.trait_text(p.traits, ''qty''),'
-            ' panko.trait_text(p.traits, ''price''),'
-            ' (SELECT coalesce(json_object_agg(substr(t.name, 3), t.value), ''{}'') FROM panko.each_trait(p.traits) t'
-            '   WHERE left(t.name, 2) OPERATOR(pg_catalog.=) ''g.''),'
-            ' (SELECT coalesce(json_object_agg(substr(t.name, 3), t.value), ''{}'') FROM panko.each_trait(p.traits) t'
-            '   WHERE left(t.name, 2) OPERATOR(pg_catalog.=) ''m.'')) ORDER BY p.generated, p.message_id), ''[]'')'
-            ' FROM (SELECT e.generated, e.message_id, e.event_type_id, e.traits, count(*) OVER () AS total'
-            || cond || ' ORDER BY e.generated, e.message_id OFFSET $5 LIMIT $6) p'
+    -- The matches once (bitmap scans of the window's rating tables), then
+    -- their count and the page, sorted, each point built only for the page.
+    EXECUTE 'WITH m AS MATERIALIZED (SELECT e.generated, e.message_id, e.event_type_id, e.traits' || cond || ')'
+            ' SELECT (SELECT count(*) FROM m), coalesce((SELECT json_agg(panko.rating_point(p.traits,'
+            ' panko.iso_timestamp(p.generated),'
+            ' (SELECT substr(t.name, 12) FROM panko.event_type t WHERE t.id OPERATOR(pg_catalog.=) p.event_type_id))'
+            ' ORDER BY p.generated, p.message_id)'
+            ' FROM (SELECT * FROM m ORDER BY m.generated, m.message_id OFFSET $5 LIMIT $6) p), ''[]'')'
        INTO total, points USING begin, "end", ids, c.args, coalesce("offset", 0), "limit";
-    IF total IS NULL THEN
-        EXECUTE 'SELECT count(*)' || cond INTO total USING begin, "end", ids, c.args;
-    END IF;
     RETURN json_build_object('total', total, 'points', points);
 END
 $$;
@@ -390,7 +422,8 @@ BEGIN
     inner_sql := 'SELECT '
         || coalesce((SELECT string_agg(format('%s AS k%s', k, n), ', ') FROM unnest(keys) WITH ORDINALITY AS x(k, n)) || ', ', '')
         || (SELECT string_agg(format('%s AS a%s', a, n), ', ') FROM unnest(aggs) WITH ORDINALITY AS x(a, n))
-        || ' FROM panko.event e WHERE e.generated >= $1 AND e.generated < $2'
+        || ' FROM panko.event e WHERE e.retention OPERATOR(pg_catalog.=) ''rating'''
+        || ' AND e.generated >= $1 AND e.generated < $2'
         || ' AND e.event_type_id OPERATOR(pg_catalog.=) ANY ($3)' || c.clause
         || coalesce(' GROUP BY ' || (SELECT string_agg(format('k%s', n), ', ') FROM unnest(keys) WITH ORDINALITY AS x(k, n)), '');
     EXECUTE 'WITH g AS MATERIALIZED (' || inner_sql || ')'
@@ -423,7 +456,8 @@ BEGIN
     c := panko.rating_conditions(filters, NULL, 4);
     ids := panko.rating_type_ids(c.types);
     -- (each deletion also takes its rows off the partitions' counts)
-    EXECUTE 'WITH gone AS (DELETE FROM panko.event e WHERE e.generated >= $1 AND e.generated < $2'
+    EXECUTE 'WITH gone AS (DELETE FROM panko.event e WHERE e.retention OPERATOR(pg_catalog.=) ''rating'''
+            ' AND e.generated >= $1 AND e.generated < $2'
             ' AND e.event_type_id OPERATOR(pg_catalog.=) ANY ($3)' || c.clause || ' RETURNING e.tableoid),'
             ' counted AS (INSERT INTO panko.partition_rows (partition, n)'
             ' SELECT c.relname, -count(*) FROM gone g JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) g.tableoid'
@@ -454,13 +488,14 @@ COMMENT ON FUNCTION panko.rating_init(bigint) IS
 -- row-level security) retrieve and total, as panko_query; deleting and
 -- setting the retention are the admin's, or granted to CloudKitty's role.
 REVOKE ALL ON TABLE panko.rating_attribute FROM PUBLIC;
-GRANT SELECT ON panko.rating_attribute TO panko_auditor, panko_query;
+REVOKE ALL ON TABLE panko.rating_project_alias FROM PUBLIC;
+GRANT SELECT ON panko.rating_attribute, panko.rating_project_alias TO panko_auditor, panko_query;
 -- (rating_push runs with the writer's rights: record_events is its own
 -- SECURITY DEFINER, and the writer adds the names it pushes)
-GRANT SELECT, INSERT ON panko.rating_attribute TO panko_writer;
+GRANT SELECT, INSERT ON panko.rating_attribute, panko.rating_project_alias TO panko_writer;
 REVOKE ALL ON FUNCTION panko.rating_sum_trans(internal, panko.traits, text), panko.rating_sum_combine(internal, internal),
     panko.rating_sum_final(internal), panko.rating_sum_serialize(internal), panko.rating_sum_deserialize(bytea, internal),
-    panko.rating_sum(panko.traits, text), panko.rating_push(jsonb), panko.rating_conditions(jsonb, jsonb, integer),
+    panko.rating_sum(panko.traits, text), panko.rating_point(panko.traits, text, text), panko.rating_push(jsonb), panko.rating_conditions(jsonb, jsonb, integer),
     panko.rating_type_ids(text[]), panko.rating_check_window(timestamptz, timestamptz, bigint, bigint),
     panko.rating_retrieve(timestamptz, timestamptz, text[], jsonb, jsonb, bigint, bigint),
     panko.rating_total(timestamptz, timestamptz, text[], text[], jsonb, jsonb, text, bigint, bigint),
@@ -468,7 +503,8 @@ REVOKE ALL ON FUNCTION panko.rating_sum_trans(internal, panko.traits, text), pan
 FROM PUBLIC;
 ALTER FUNCTION panko.rating_retrieve(timestamptz, timestamptz, text[], jsonb, jsonb, bigint, bigint) OWNER TO panko_query;
 ALTER FUNCTION panko.rating_total(timestamptz, timestamptz, text[], text[], jsonb, jsonb, text, bigint, bigint) OWNER TO panko_query;
-GRANT EXECUTE ON FUNCTION panko.rating_sum(panko.traits, text), panko.rating_conditions(jsonb, jsonb, integer),
+GRANT EXECUTE ON FUNCTION panko.rating_sum(panko.traits, text), panko.rating_point(panko.traits, text, text),
+    panko.rating_conditions(jsonb, jsonb, integer),
     panko.rating_type_ids(text[]), panko.rating_check_window(timestamptz, timestamptz, bigint, bigint)
 TO panko_reader, panko_query;
 GRANT EXECUTE ON FUNCTION panko.rating_push(jsonb) TO panko_writer;

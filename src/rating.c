@@ -1,7 +1,9 @@
 /*
  * rating.c
- *		panko.rating_sum(traits, name): the exact sum of a decimal string
- *		trait (CloudKitty's qty and price), for grouped totals of rated data.
+ *		CloudKitty's rated data in C: panko.rating_sum(traits, name), the
+ *		exact sum of a decimal string trait (qty and price) for grouped
+ *		totals, and panko.rating_point(traits, begin, type), a data point as
+ *		retrieve returns it.
  *
  * CloudKitty counts money in Python's Decimal, so a total must equal the
  * Decimal sum of the same points, digit for digit.  Parsing every value
@@ -18,6 +20,7 @@
 #include "fmgr.h"
 #include "libpq/pqformat.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/numeric.h"
 
 #include "traits.h"
@@ -27,6 +30,7 @@ PG_FUNCTION_INFO_V1(rating_sum_combine);
 PG_FUNCTION_INFO_V1(rating_sum_final);
 PG_FUNCTION_INFO_V1(rating_sum_serialize);
 PG_FUNCTION_INFO_V1(rating_sum_deserialize);
+PG_FUNCTION_INFO_V1(rating_point);
 
 #define RATING_FAST_SCALE	18		/* fractional digits of the integer sum */
 #define RATING_FAST_DIGITS	36		/* digits of one value on the fast path */
@@ -373,4 +377,90 @@ rating_sum_deserialize(PG_FUNCTION_ARGS)
 													   Int32GetDatum(-1))));
 	}
 	PG_RETURN_POINTER(s);
+}
+
+/* Append a trait's value as JSON: a string quoted, an integer as a number. */
+static void
+AppendTraitJson(StringInfo buf, const Traits *t, const char *name, int type)
+{
+	int			i = TraitsFind(t, name, strlen(name), type);
+	TraitItem	item;
+
+	if (i < 0)
+	{
+		appendStringInfoString(buf, "null");
+		return;
+	}
+	item = TraitsItem(t, i);
+	if (type == TRAIT_INTEGER)
+		appendStringInfo(buf, INT64_FORMAT, TraitReadInt64(item.value));
+	else
+	{
+		char	   *str = pnstrdup(item.value, item.vallen);
+
+		escape_json(buf, str);
+		pfree(str);
+	}
+}
+
+/* Append {name: value} of the string traits "<prefix>.<name>" as JSON. */
+static void
+AppendAttributesJson(StringInfo buf, const Traits *t, char prefix)
+{
+	int			n = TraitsCount(t);
+	bool		first = true;
+
+	appendStringInfoChar(buf, '{');
+	for (int i = 0; i < n; i++)
+	{
+		TraitItem	item = TraitsItem(t, i);
+		char	   *str;
+
+		if (item.type != TRAIT_STRING || item.namelen < 3 ||
+			item.name[0] != prefix || item.name[1] != '.')
+			continue;
+		if (!first)
+			appendStringInfoChar(buf, ',');
+		first = false;
+		str = pnstrdup(item.name + 2, item.namelen - 2);
+		escape_json(buf, str);
+		pfree(str);
+		appendStringInfoChar(buf, ':');
+		str = pnstrdup(item.value, item.vallen);
+		escape_json(buf, str);
+		pfree(str);
+	}
+	appendStringInfoChar(buf, '}');
+}
+
+/*
+ * panko.rating_point(traits, begin, type): [begin, period, type, unit, qty,
+ * price, groupby, metadata] as retrieve returns a point, in one pass over
+ * the traits (per-trait SQL for a page of points costs more than its scan).
+ */
+Datum
+rating_point(PG_FUNCTION_ARGS)
+{
+	Traits	   *t = PG_GETARG_TRAITS_P(0);
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '[');
+	escape_json(&buf, text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	appendStringInfoChar(&buf, ',');
+	AppendTraitJson(&buf, t, "period", TRAIT_INTEGER);
+	appendStringInfoChar(&buf, ',');
+	escape_json(&buf, text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	appendStringInfoChar(&buf, ',');
+	AppendTraitJson(&buf, t, "unit", TRAIT_STRING);
+	appendStringInfoChar(&buf, ',');
+	AppendTraitJson(&buf, t, "qty", TRAIT_STRING);
+	appendStringInfoChar(&buf, ',');
+	AppendTraitJson(&buf, t, "price", TRAIT_STRING);
+	appendStringInfoChar(&buf, ',');
+	AppendAttributesJson(&buf, t, 'g');
+	appendStringInfoChar(&buf, ',');
+	AppendAttributesJson(&buf, t, 'm');
+	appendStringInfoChar(&buf, ']');
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(buf.data, buf.len));
 }

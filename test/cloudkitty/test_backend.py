@@ -272,6 +272,29 @@ class BackendTest(unittest.TestCase):
             self.assertEqual(cm.exception.pgcode, '42501')
         self.assertEqual(common.count_points(), 1)
 
+    def test_project_id_filter_matches_the_scope_groupby_and_metadata(self):
+        def rates(project):
+            return (self.storage.total(filters={'project_id': project}, **self.month())['results'][0]['rate'],
+                    self.storage.retrieve(filters={'project_id': project}, **self.month())['total'])
+        # scopes equal to the groupby's project_id: the filter reads the scope
+        self._two_projects()
+        self.assertEqual(rates('p1'), (D('8.8'), 4))
+        with common.admin() as cur:
+            cur.execute("SELECT count(*) FROM panko.rating_project_alias")
+            self.assertEqual(cur.fetchone()[0], 0)
+        # a scope other than the groupby's project_id, a metadata project_id
+        self.storage.push([frame(DAY0, [('instance', point(1, 5, 'g-proj'))])], scope_id='scope-1')
+        self.storage.push([frame(DAY0, [('instance', point(1, 7, 'p9', project_id='m-proj'))])])
+        with common.admin() as cur:
+            cur.execute("SELECT array_agg(attribute ORDER BY 1) FROM panko.rating_project_alias")
+            self.assertEqual(cur.fetchone()[0], ['g.project_id', 'm.project_id'])
+        self.assertEqual(rates('g-proj'), (D(5), 1))
+        self.assertEqual(rates('scope-1'), (D(5), 1))
+        self.assertEqual(rates('m-proj'), (D(7), 1))
+        self.assertEqual(rates('p9'), (D(7), 1))
+        self.assertEqual(rates('p1'), (D('8.8'), 4))
+        self.assertEqual(rates('nobody'), (D(0), 0))
+
     # retention (needs the core's retention classes: panko.set_retention,
     # panko.expire_class)
 
