@@ -77,63 +77,27 @@ COMMENT ON TABLE panko.rating_project_alias IS
     'g.project_id and/or m.project_id once some rated point pushed had that attribute with a value other than its scope (the trait project_id): a project_id filter then matches those traits too';
 SELECT pg_catalog.pg_extension_config_dump('panko.rating_project_alias', '');
 
+CREATE FUNCTION panko.rating_check_points(points jsonb, OUT ord integer, OUT groupby text[],
+                                          OUT g_alias boolean, OUT m_alias boolean)
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.rating_check_points(jsonb) IS
+    'rating_push''s checks in one pass: the position of the first malformed rated data point (NULL: none), the groupby names of the points, and whether a groupby or a metadata project_id differs from its point''s scope';
+
 CREATE FUNCTION panko.rating_push(points jsonb) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    bad record;
     info record;
-    names record;
     problem record;
-    decimal_re constant text := '^-?[0-9]+(\.[0-9]+)?$';
 BEGIN
     IF points IS NULL OR jsonb_typeof(points) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION 'rated data points must be a JSON array'
             USING ERRCODE = '22023', HINT = 'panko_drivers.cloudkitty writes them; see the README, "CloudKitty".';
     END IF;
-    -- Every point is checked before anything is stored: one bad point fails
-    -- the call and nothing of it is stored.  Two set-based passes: one over
-    -- the points (their fields, and whether a groupby or metadata project_id
-    -- differs from the scope), one over all their traits (names, and the
-    -- groupby names to remember); a point is looked for only on failure.
-    SELECT min(x.ord) FILTER (WHERE NOT coalesce(
-                        jsonb_typeof(x.p) = 'object'
-                        AND left(x.p->>'event_type', 11) = 'cloudkitty.'
-                        AND length(x.p->>'event_type') > 11
-                        AND left(x.p->>'message_id', 11) = 'cloudkitty:'
-                        AND jsonb_typeof(x.p->'generated') = 'string'
-                        AND jsonb_typeof(x.p->'traits') = 'object'
-                        AND NOT x.p ? 'raw'
-                        AND jsonb_typeof(x.p->'traits'->'qty') = 'string'
-                        AND (x.p->'traits'->>'qty') ~ decimal_re
-                        AND jsonb_typeof(x.p->'traits'->'price') = 'string'
-                        AND (x.p->'traits'->>'price') ~ decimal_re
-                        AND jsonb_typeof(x.p->'traits'->'unit') = 'string'
-                        AND jsonb_typeof(x.p->'traits'->'period') = 'number'
-                        AND (NOT x.p->'traits' ? 'project_id'
-                             OR jsonb_typeof(x.p->'traits'->'project_id') = 'string'), false)) AS ord,
-           coalesce(bool_or(x.p->'traits' ? 'g.project_id'
-                            AND (x.p->'traits'->'g.project_id') IS DISTINCT FROM (x.p->'traits'->'project_id')), false) AS g_alias,
-           coalesce(bool_or(x.p->'traits' ? 'm.project_id'
-                            AND (x.p->'traits'->'m.project_id') IS DISTINCT FROM (x.p->'traits'->'project_id')), false) AS m_alias
-      INTO info
-      FROM jsonb_array_elements(points) WITH ORDINALITY AS x(p, ord);
-    IF info.ord IS NULL THEN
-        SELECT coalesce(bool_or(NOT (t.key IN ('project_id', 'qty', 'price', 'unit', 'period')
-                                     OR (left(t.key, 2) IN ('g.', 'm.') AND length(t.key) > 2
-                                         AND jsonb_typeof(t.value) = 'string'))), false) AS bad,
-               array_agg(DISTINCT substr(t.key, 3)) FILTER (WHERE left(t.key, 2) = 'g.') AS groupby
-          INTO names
-          FROM jsonb_array_elements(points) AS x(p), jsonb_each(x.p->'traits') AS t;
-        IF names.bad THEN
-            SELECT min(x.ord) INTO info.ord
-              FROM jsonb_array_elements(points) WITH ORDINALITY AS x(p, ord)
-             WHERE EXISTS (SELECT 1 FROM jsonb_each(x.p->'traits') t
-                            WHERE t.key NOT IN ('project_id', 'qty', 'price', 'unit', 'period')
-                              AND (t.key !~ '^[gm]\..' OR jsonb_typeof(t.value) <> 'string'));
-        END IF;
-    END IF;
+    -- Every point is checked before anything is stored (one pass, in C):
+    -- one bad point fails the call and nothing of it is stored.
+    info := panko.rating_check_points(points);
     IF info.ord IS NOT NULL THEN
         RAISE EXCEPTION 'rated data point % of % is malformed', info.ord, jsonb_array_length(points)
             USING ERRCODE = '22023',
@@ -146,9 +110,9 @@ BEGIN
         RAISE EXCEPTION 'rated data point not stored: % %', problem.status, coalesce(problem.detail, '')
             USING ERRCODE = '22023', DETAIL = 'message_id ' || coalesce(problem.message_id, '(none)');
     END LOOP;
-    IF names.groupby IS NOT NULL THEN
+    IF info.groupby IS NOT NULL THEN
         INSERT INTO panko.rating_attribute (name)
-        SELECT n FROM unnest(names.groupby) n
+        SELECT n FROM unnest(info.groupby) n
          WHERE NOT EXISTS (SELECT 1 FROM panko.rating_attribute a WHERE a.name OPERATOR(pg_catalog.=) n)
         ON CONFLICT DO NOTHING;
     END IF;
@@ -169,7 +133,8 @@ COMMENT ON FUNCTION panko.rating_push(jsonb) IS
 -- fragments only: values travel as the parameter $<param> (the traits
 -- returned in args), never in the text.
 CREATE FUNCTION panko.rating_conditions(filters jsonb, group_filters jsonb, param integer,
-                                        OUT clause text, OUT args panko.traits[], OUT types text[])
+                                        OUT clause text, OUT args panko.traits[], OUT types text[],
+                                        OUT together panko.traits)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -221,6 +186,12 @@ BEGIN
                               ARRAY['project_id'] || ARRAY(SELECT a.attribute FROM panko.rating_project_alias a
                                                             ORDER BY a.attribute)
                           ELSE ARRAY['g.' || f.key, 'm.' || f.key] END;
+            IF cardinality(vals) = 1 AND cardinality(names) = 1
+               AND coalesce(single->>names[1], vals[1]) = vals[1] THEN
+                -- (e.g. a project_id: one trait, so one index condition)
+                single := single || jsonb_build_object(names[1], vals[1]);
+                CONTINUE;
+            END IF;
             alts := '{}';
             FOREACH v IN ARRAY vals LOOP
                 FOREACH n IN ARRAY names LOOP
@@ -232,6 +203,11 @@ BEGIN
                                      ELSE ' AND (' || array_to_string(alts, ' OR ') || ')' END;
         END LOOP;
     END LOOP;
+    -- Filters that are all single traits are one containment: the common
+    -- shapes' static queries take it (the empty traits for no filter).
+    IF clause = '' THEN
+        together := panko.traits(single);
+    END IF;
     IF single <> '{}' THEN
         args := args || panko.traits(single);
         clause := clause || format(' AND e.traits OPERATOR(panko.@>) $%s[%s]', param, cardinality(args));
@@ -239,7 +215,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION panko.rating_conditions(jsonb, jsonb, integer) IS
-    'CloudKitty''s filters and group_filters as a parameterised WHERE clause over traits (GIN conditions), the traits it binds, and the metric types a "type" filter names';
+    'CloudKitty''s filters and group_filters as a parameterised WHERE clause over traits (GIN conditions), the traits it binds, the metric types a "type" filter names, and (when every condition is one trait) all of them as one traits value to contain';
 
 -- The ids of the event types of these metric types (all rated data: NULL).
 CREATE FUNCTION panko.rating_type_ids(metric_types text[]) RETURNS integer[]
@@ -278,6 +254,10 @@ CREATE FUNCTION panko.rating_retrieve(begin timestamptz, "end" timestamptz, metr
     RETURNS json
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- (the kept plans cannot know how few points a filter matches: without
+-- this, an ordered scan of each partition's time index, filtered, looks
+-- cheaper than the trait index's bitmap; bitmap scans of either stay)
+SET enable_indexscan = off
 AS $$
 DECLARE
     c record;
@@ -300,10 +280,49 @@ BEGIN
       FROM panko.event_type t
      WHERE left(t.name, 11) OPERATOR(pg_catalog.=) 'cloudkitty.'
        AND (metric_types IS NULL OR substr(t.name, 12) OPERATOR(pg_catalog.=) ANY (metric_types));
+    -- The common shapes (no filter, or filters that are one containment)
+    -- are static, so their plans are kept (the window prunes partitions at
+    -- run time); the others are built, parameterised, for each call.  Either
+    -- way the matches are read once (bitmap scans of the window's rating
+    -- tables), then counted and the page sorted, each point built in C.
+    IF c.together IS NOT NULL AND panko.trait_count(c.together) OPERATOR(pg_catalog.=) 0 THEN
+        WITH m AS MATERIALIZED (
+            SELECT e.generated, e.message_id, e.event_type_id, e.traits FROM panko.event e
+             WHERE e.retention OPERATOR(pg_catalog.=) 'rating'
+               AND e.generated OPERATOR(pg_catalog.>=) rating_retrieve.begin
+               AND e.generated OPERATOR(pg_catalog.<) rating_retrieve."end"
+               AND (metric_types IS NULL OR e.event_type_id OPERATOR(pg_catalog.=) ANY (ids)))
+        SELECT (SELECT count(*) FROM m),
+               coalesce((SELECT json_agg(panko.rating_point(p.traits, panko.iso_timestamp(p.generated),
+                                         (SELECT substr(t.name, 12) FROM panko.event_type t
+                                           WHERE t.id OPERATOR(pg_catalog.=) p.event_type_id))
+                                         ORDER BY p.generated, p.message_id)
+                           FROM (SELECT * FROM m ORDER BY m.generated, m.message_id
+                                 OFFSET coalesce(rating_retrieve."offset", 0) LIMIT rating_retrieve."limit") p), '[]')
+          INTO total, points;
+        RETURN json_build_object('total', total, 'points', points);
+    ELSIF c.together IS NOT NULL THEN
+        WITH m AS MATERIALIZED (
+            SELECT e.generated, e.message_id, e.event_type_id, e.traits FROM panko.event e
+             WHERE e.retention OPERATOR(pg_catalog.=) 'rating'
+               AND e.generated OPERATOR(pg_catalog.>=) rating_retrieve.begin
+               AND e.generated OPERATOR(pg_catalog.<) rating_retrieve."end"
+               AND e.traits OPERATOR(panko.@>) c.together
+               AND (metric_types IS NULL OR e.event_type_id OPERATOR(pg_catalog.=) ANY (ids)))
+        SELECT (SELECT count(*) FROM m),
+               coalesce((SELECT json_agg(panko.rating_point(p.traits, panko.iso_timestamp(p.generated),
+                                         (SELECT substr(t.name, 12) FROM panko.event_type t
+                                           WHERE t.id OPERATOR(pg_catalog.=) p.event_type_id))
+                                         ORDER BY p.generated, p.message_id)
+                           FROM (SELECT * FROM m ORDER BY m.generated, m.message_id
+                                 OFFSET coalesce(rating_retrieve."offset", 0) LIMIT rating_retrieve."limit") p), '[]')
+          INTO total, points;
+        RETURN json_build_object('total', total, 'points', points);
+    END IF;
     cond := ' FROM panko.event e WHERE e.retention OPERATOR(pg_catalog.=) ''rating'''
             ' AND e.generated >= $1 AND e.generated < $2'
             ' AND e.event_type_id OPERATOR(pg_catalog.=) ANY ($3)' || c.clause;
-    -- The matches once (bitmap scans of the window's rating tables), then
+    -- (the same, built) (bitmap scans of the window's rating tables), then
     -- their count and the page, sorted, each point built only for the page.
     EXECUTE 'WITH m AS MATERIALIZED (SELECT e.generated, e.message_id, e.event_type_id, e.traits' || cond || ')'
             ' SELECT (SELECT count(*) FROM m), coalesce((SELECT json_agg(panko.rating_point(p.traits,'
@@ -495,7 +514,8 @@ GRANT SELECT ON panko.rating_attribute, panko.rating_project_alias TO panko_audi
 GRANT SELECT, INSERT ON panko.rating_attribute, panko.rating_project_alias TO panko_writer;
 REVOKE ALL ON FUNCTION panko.rating_sum_trans(internal, panko.traits, text), panko.rating_sum_combine(internal, internal),
     panko.rating_sum_final(internal), panko.rating_sum_serialize(internal), panko.rating_sum_deserialize(bytea, internal),
-    panko.rating_sum(panko.traits, text), panko.rating_point(panko.traits, text, text), panko.rating_push(jsonb), panko.rating_conditions(jsonb, jsonb, integer),
+    panko.rating_sum(panko.traits, text), panko.rating_point(panko.traits, text, text),
+    panko.rating_check_points(jsonb), panko.rating_push(jsonb), panko.rating_conditions(jsonb, jsonb, integer),
     panko.rating_type_ids(text[]), panko.rating_check_window(timestamptz, timestamptz, bigint, bigint),
     panko.rating_retrieve(timestamptz, timestamptz, text[], jsonb, jsonb, bigint, bigint),
     panko.rating_total(timestamptz, timestamptz, text[], text[], jsonb, jsonb, text, bigint, bigint),
@@ -507,7 +527,7 @@ GRANT EXECUTE ON FUNCTION panko.rating_sum(panko.traits, text), panko.rating_poi
     panko.rating_conditions(jsonb, jsonb, integer),
     panko.rating_type_ids(text[]), panko.rating_check_window(timestamptz, timestamptz, bigint, bigint)
 TO panko_reader, panko_query;
-GRANT EXECUTE ON FUNCTION panko.rating_push(jsonb) TO panko_writer;
+GRANT EXECUTE ON FUNCTION panko.rating_push(jsonb), panko.rating_check_points(jsonb) TO panko_writer;
 GRANT EXECUTE ON FUNCTION panko.rating_retrieve(timestamptz, timestamptz, text[], jsonb, jsonb, bigint, bigint),
     panko.rating_total(timestamptz, timestamptz, text[], text[], jsonb, jsonb, text, bigint, bigint)
 TO panko_reader;

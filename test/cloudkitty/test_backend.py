@@ -168,13 +168,27 @@ class BackendTest(unittest.TestCase):
                 dict(good, traits=dict(good['traits'], price='1e5')),
                 dict(good, traits=dict(good['traits'], qty=1)),
                 dict(good, traits=dict(good['traits'], colour='red')),
-                dict(good, generated='yesterday')]
+                dict(good, generated='yesterday'), dict(good, event_type='cloudkitty.'),
+                dict(good, traits=dict(good['traits'], price='.5')),
+                dict(good, traits=dict(good['traits'], qty='1.')),
+                dict(good, traits={k: v for k, v in good['traits'].items() if k != 'unit'}),
+                dict(good, traits=dict(good['traits'], period='3600')),
+                dict(good, traits=dict(good['traits'], project_id=7)),
+                dict(good, traits=dict(good['traits'], **{'g.': 'x'})),
+                dict(good, traits=dict(good['traits'], **{'m.size': 3})),
+                dict(good, raw={}), dict(good, traits=[])]
         import json
         with common.admin() as cur:
             for bad in bads:
                 with self.assertRaises(Exception) as cm:
                     cur.execute("SELECT panko.rating_push(%s::jsonb)",
                                 (json.dumps([good, dict(bad, message_id=bad['message_id'] + 'b')]),))
+                self.assertEqual(cm.exception.pgcode, '22023', bad)
+                if bad['generated'] != 'yesterday':     # (that one record_events refuses)
+                    self.assertIn('point 2 of 2', str(cm.exception), bad)
+            for bad in (['not a point'], {'a': 'object'}):
+                with self.assertRaises(Exception) as cm:
+                    cur.execute("SELECT panko.rating_push(%s::jsonb)", (json.dumps(bad),))
                 self.assertEqual(cm.exception.pgcode, '22023', bad)
         self.assertEqual(common.count_points(), 0)
 
