@@ -474,6 +474,11 @@ CREATE FUNCTION panko.rating_point(traits panko.traits, begin text, type text) R
 COMMENT ON FUNCTION panko.rating_point(panko.traits, text, text) IS
     'A rated data point as retrieve returns it: [begin, period, type, unit, qty, price, {groupby}, {metadata}] from its traits';
 
+CREATE FUNCTION panko.rating_keys(traits panko.traits, names text[]) RETURNS text[]
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.rating_keys(panko.traits, text[]) IS
+    'The string traits of these names (NULL where absent), in order: total''s group key of any groupby attributes';
+
 -- The groupby attributes ever pushed: total() refuses to group by others.
 CREATE TABLE panko.rating_attribute (
     name text COLLATE "C" PRIMARY KEY
@@ -759,6 +764,8 @@ CREATE FUNCTION panko.rating_total(begin timestamptz, "end" timestamptz, groupby
     RETURNS json
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- (as rating_retrieve: bitmap scans, never a whole partition's time index)
+SET enable_indexscan = off
 AS $$
 DECLARE
     c record;
@@ -773,6 +780,8 @@ DECLARE
     g text;
     i integer := 0;
     timecol boolean := false;
+    kinds integer[] := '{}';
+    bytype boolean := false;
     inner_sql text;
     result json;
     field_re constant text := '^\s*(sum|min|max|avg|count)\s*\(\s*(qty|price|\*)\s*\)\s*(?:as\s+([A-Za-z_][A-Za-z0-9_]*))?\s*$';
@@ -821,15 +830,19 @@ BEGIN
             RAISE EXCEPTION 'groupby must name distinct attributes' USING ERRCODE = '22023';
         ELSIF g = 'type' THEN
             keys := keys || 'e.event_type_id'::text;
+            kinds := kinds || 0;
+            bytype := true;
             outer_keys := outer_keys || format('(SELECT substr(t.name, 12) FROM panko.event_type t WHERE t.id OPERATOR(pg_catalog.=) g.k%s)', i);
         ELSIF g = 'time' THEN
             timecol := true;
             keys := keys || 'e.generated'::text;
-            outer_keys := outer_keys || format('panko.iso_timestamp(g.k%s)', i);
+            kinds := kinds || -1;
+            outer_keys := outer_keys || format('panko.iso_timestamp(g.k%s) COLLATE "C"', i);
         ELSIF EXISTS (SELECT 1 FROM panko.rating_attribute a WHERE a.name OPERATOR(pg_catalog.=) g) THEN
             attrs := attrs || ('g.' || g);
+            kinds := kinds || cardinality(attrs);
             keys := keys || format('panko.trait_text(e.traits, $5[%s])', cardinality(attrs));
-            outer_keys := outer_keys || format('g.k%s', i);
+            outer_keys := outer_keys || format('g.k%s COLLATE "C"', i);
         ELSE
             RAISE EXCEPTION 'unknown groupby attribute "%"', left(g, 64)
                 USING ERRCODE = '22023',
@@ -853,6 +866,50 @@ BEGIN
       FROM panko.event_type t
      WHERE left(t.name, 11) OPERATOR(pg_catalog.=) 'cloudkitty.'
        AND (metric_types IS NULL OR substr(t.name, 12) OPERATOR(pg_catalog.=) ANY (metric_types));
+    -- The small common shape (the default fields, filters that are one
+    -- containment, e.g. a project's) is static, so its plan is kept (the
+    -- window prunes partitions at run time), grouping by any groupby
+    -- through one array of attribute values; the others, where planning is
+    -- a small part of the time (a total over every project: a parallel
+    -- scan, which the kept plan would not be), are built for each call.
+    -- Both order the groups alike: by their keys (text bytewise), NULLs last.
+    IF custom_fields IS NULL AND c.together IS NOT NULL
+       AND panko.trait_count(c.together) OPERATOR(pg_catalog.>) 0 THEN
+        WITH g AS MATERIALIZED (
+            SELECT CASE WHEN bytype THEN e.event_type_id END AS tid,
+                   CASE WHEN timecol THEN e.generated END AS ts,
+                   CASE WHEN timecol THEN panko.trait_int(e.traits, 'period') END AS per,
+                   panko.rating_keys(e.traits, attrs) AS k,
+                   panko.rating_sum(e.traits, 'qty') AS q, panko.rating_sum(e.traits, 'price') AS p
+              FROM panko.event e
+             WHERE e.retention OPERATOR(pg_catalog.=) 'rating'
+               AND e.generated OPERATOR(pg_catalog.>=) rating_total.begin
+               AND e.generated OPERATOR(pg_catalog.<) rating_total."end"
+               AND e.traits OPERATOR(panko.@>) c.together
+               AND (metric_types IS NULL OR e.event_type_id OPERATOR(pg_catalog.=) ANY (ids))
+             GROUP BY 1, 2, 3, 4),
+        r AS (
+            SELECT g.q, g.p, g.per,
+                   ARRAY(SELECT CASE WHEN x.kind OPERATOR(pg_catalog.=) 0
+                                     THEN (SELECT substr(t.name, 12) FROM panko.event_type t
+                                            WHERE t.id OPERATOR(pg_catalog.=) g.tid)
+                                     WHEN x.kind OPERATOR(pg_catalog.<) 0 THEN panko.iso_timestamp(g.ts)
+                                     ELSE g.k[x.kind] END COLLATE "C"
+                           FROM unnest(kinds) WITH ORDINALITY AS x(kind, i) ORDER BY x.i) AS keys
+              FROM g
+            -- (no groupby: one total, 0 when nothing matches)
+             UNION ALL
+            SELECT 0, 0, NULL, '{}' WHERE cardinality(kinds) OPERATOR(pg_catalog.=) 0 AND NOT EXISTS (SELECT FROM g))
+        SELECT json_build_object('total', (SELECT count(*) FROM r), 'fields', names, 'results',
+               coalesce((SELECT json_agg(json_build_array(
+                                   CASE WHEN timecol THEN (pg_catalog.to_jsonb(o.keys) OPERATOR(pg_catalog.||) pg_catalog.to_jsonb(o.per))::json
+                                        ELSE pg_catalog.to_json(o.keys) END,
+                                   json_build_array(o.q::text, o.p::text)) ORDER BY o.keys, o.per NULLS LAST)
+                           FROM (SELECT * FROM r ORDER BY r.keys, r.per NULLS LAST
+                                 OFFSET coalesce(rating_total."offset", 0) LIMIT rating_total."limit") o), '[]'))
+          INTO result;
+        RETURN result;
+    END IF;
     inner_sql := 'SELECT '
         || coalesce((SELECT string_agg(format('%s AS k%s', k, n), ', ') FROM unnest(keys) WITH ORDINALITY AS x(k, n)) || ', ', '')
         || (SELECT string_agg(format('%s AS a%s', a, n), ', ') FROM unnest(aggs) WITH ORDINALITY AS x(a, n))
@@ -930,7 +987,7 @@ GRANT SELECT, INSERT ON panko.rating_attribute, panko.rating_project_alias TO pa
 REVOKE ALL ON FUNCTION panko.rating_sum_trans(internal, panko.traits, text), panko.rating_sum_combine(internal, internal),
     panko.rating_sum_final(internal), panko.rating_sum_serialize(internal), panko.rating_sum_deserialize(bytea, internal),
     panko.rating_sum(panko.traits, text), panko.rating_point(panko.traits, text, text),
-    panko.rating_check_points(jsonb), panko.rating_push(jsonb), panko.rating_conditions(jsonb, jsonb, integer),
+    panko.rating_keys(panko.traits, text[]), panko.rating_check_points(jsonb), panko.rating_push(jsonb), panko.rating_conditions(jsonb, jsonb, integer),
     panko.rating_type_ids(text[]), panko.rating_check_window(timestamptz, timestamptz, bigint, bigint),
     panko.rating_retrieve(timestamptz, timestamptz, text[], jsonb, jsonb, bigint, bigint),
     panko.rating_total(timestamptz, timestamptz, text[], text[], jsonb, jsonb, text, bigint, bigint),
@@ -939,7 +996,7 @@ FROM PUBLIC;
 ALTER FUNCTION panko.rating_retrieve(timestamptz, timestamptz, text[], jsonb, jsonb, bigint, bigint) OWNER TO panko_query;
 ALTER FUNCTION panko.rating_total(timestamptz, timestamptz, text[], text[], jsonb, jsonb, text, bigint, bigint) OWNER TO panko_query;
 GRANT EXECUTE ON FUNCTION panko.rating_sum(panko.traits, text), panko.rating_point(panko.traits, text, text),
-    panko.rating_conditions(jsonb, jsonb, integer),
+    panko.rating_keys(panko.traits, text[]), panko.rating_conditions(jsonb, jsonb, integer),
     panko.rating_type_ids(text[]), panko.rating_check_window(timestamptz, timestamptz, bigint, bigint)
 TO panko_reader, panko_query;
 GRANT EXECUTE ON FUNCTION panko.rating_push(jsonb), panko.rating_check_points(jsonb) TO panko_writer;

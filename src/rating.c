@@ -3,8 +3,9 @@
  *		CloudKitty's rated data in C: panko.rating_sum(traits, name), the
  *		exact sum of a decimal string trait (qty and price) for grouped
  *		totals, panko.rating_point(traits, begin, type), a data point as
- *		retrieve returns it, and panko.rating_check_points(points), push's
- *		checks of a whole array of points in one pass.
+ *		retrieve returns it, panko.rating_check_points(points), push's
+ *		checks of a whole array of points in one pass, and
+ *		panko.rating_keys(traits, names), a point's group key for total.
  *
  * CloudKitty counts money in Python's Decimal, so a total must equal the
  * Decimal sum of the same points, digit for digit.  Parsing every value
@@ -38,6 +39,7 @@ PG_FUNCTION_INFO_V1(rating_sum_serialize);
 PG_FUNCTION_INFO_V1(rating_sum_deserialize);
 PG_FUNCTION_INFO_V1(rating_point);
 PG_FUNCTION_INFO_V1(rating_check_points);
+PG_FUNCTION_INFO_V1(rating_keys);
 
 #define RATING_FAST_SCALE	18		/* fractional digits of the integer sum */
 #define RATING_FAST_DIGITS	36		/* digits of one value on the fast path */
@@ -704,4 +706,48 @@ rating_check_points(PG_FUNCTION_ARGS)
 	values[2] = BoolGetDatum(names.g_alias);
 	values[3] = BoolGetDatum(names.m_alias);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/*
+ * panko.rating_keys(traits, names text[]): the string traits of these
+ * names (NULL where absent), as one array: total's group key of any number
+ * of groupby attributes, so that one kept plan groups by any of them.
+ */
+Datum
+rating_keys(PG_FUNCTION_ARGS)
+{
+	Traits	   *t = PG_GETARG_TRAITS_P(0);
+	ArrayType  *names = PG_GETARG_ARRAYTYPE_P(1);
+	Datum	   *elems;
+	bool	   *isnull;
+	int			n;
+	int			dims[1];
+	int			lbs[1] = {1};
+
+	if (ARR_NDIM(names) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("panko.rating_keys takes a one-dimensional array of names")));
+	deconstruct_array(names, TEXTOID, -1, false, TYPALIGN_INT, &elems, &isnull, &n);
+	for (int i = 0; i < n; i++)
+	{
+		int			j;
+
+		if (isnull[i])
+			continue;
+		j = TraitsFind(t, VARDATA_ANY(DatumGetPointer(elems[i])),
+					   VARSIZE_ANY_EXHDR(DatumGetPointer(elems[i])), TRAIT_STRING);
+		if (j < 0)
+			isnull[i] = true;
+		else
+		{
+			TraitItem	item = TraitsItem(t, j);
+
+			elems[i] = PointerGetDatum(cstring_to_text_with_len(item.value, item.vallen));
+		}
+	}
+	dims[0] = n;
+	if (n == 0)
+		PG_RETURN_ARRAYTYPE_P(construct_empty_array(TEXTOID));
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(elems, isnull, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 }

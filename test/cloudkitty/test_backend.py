@@ -228,6 +228,24 @@ class BackendTest(unittest.TestCase):
                            {'flavor': 'small'})] * 2)
         self.assertEqual([f.start for f in r['dataframes']], [DAY0, DAY0 + datetime.timedelta(days=1)])
 
+    def test_kept_and_built_queries_agree(self):
+        # the default fields take the static queries, explicit ones the
+        # built query: same groups, same order, same pages
+        self._two_projects()
+        self.storage.push([frame(DAY0, [('image', dataframe.DataPoint('GiB', 5, D('0.5'), {'id': 'x'}, {}))])])
+        explicit = 'SUM(qty) AS qty, SUM(price) AS rate'
+        for groupby in ([], ['project_id'], ['type', 'project_id'], ['id', 'type'], ['time'],
+                        ['project_id', 'time', 'type']):
+            for kw in ({}, {'filters': {'project_id': 'p1'}}, {'filters': {'flavor': 'small'}},
+                       {'offset': 1, 'limit': 2}, {'metric_types': ['volume']}):
+                a = self.storage.total(groupby=groupby, **dict(self.month(), **kw))
+                b = self.storage.total(groupby=groupby, custom_fields=explicit, **dict(self.month(), **kw))
+                self.assertEqual(a, b, (groupby, kw))
+                self.assertEqual(bool(a['results']), bool(groupby) or 'offset' not in kw, (groupby, kw))
+        t = self.storage.total(groupby=['project_id', 'type'], **self.month())['results']
+        self.assertEqual([(r['project_id'], r['type']) for r in t],
+                         [('p1', 'instance'), ('p1', 'volume'), ('p2', 'instance'), (None, 'image')])
+
     def test_pagination(self):
         pts = [('instance', point(1, 1, 'p%02d' % i)) for i in range(25)]
         self.storage.push([frame(DAY0, pts)])

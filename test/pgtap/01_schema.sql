@@ -200,6 +200,7 @@ VALUES
     ('panko.rating_conditions(jsonb,jsonb,integer)', 's', false, 'u', false, false),
     ('panko.rating_delete(timestamp with time zone,timestamp with time zone,jsonb)', 'v', false, 'u', true, false),
     ('panko.rating_init(bigint)', 'v', false, 'u', true, false),
+    ('panko.rating_keys(panko.traits,text[])', 'i', true, 's', false, false),
     ('panko.rating_point(panko.traits,text,text)', 'i', true, 's', false, false),
     ('panko.rating_push(jsonb)', 'v', false, 'u', false, false),
     ('panko.rating_retrieve(timestamp with time zone,timestamp with time zone,text[],jsonb,jsonb,bigint,bigint)', 's', false, 'u', true, false),

@@ -154,7 +154,7 @@ SELECT set_eq(
       SELECT r, f FROM unnest(ARRAY['panko_reader', 'panko_query']) r, unnest(ARRAY[
                  'panko.rating_retrieve(timestamp with time zone,timestamp with time zone,text[],jsonb,jsonb,bigint,bigint)',
                  'panko.rating_total(timestamp with time zone,timestamp with time zone,text[],text[],jsonb,jsonb,text,bigint,bigint)',
-                 'panko.rating_sum(panko.traits,text)', 'panko.rating_point(panko.traits,text,text)',
+                 'panko.rating_sum(panko.traits,text)', 'panko.rating_point(panko.traits,text,text)', 'panko.rating_keys(panko.traits,text[])',
                  'panko.rating_conditions(jsonb,jsonb,integer)',
                  'panko.rating_type_ids(text[])',
                  'panko.rating_check_window(timestamp with time zone,timestamp with time zone,bigint,bigint)']) f
