@@ -674,9 +674,12 @@ CREATE FUNCTION panko.rating_retrieve(begin timestamptz, "end" timestamptz, metr
     RETURNS json
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
--- (the kept plans cannot know how few points a filter matches: without
--- this, an ordered scan of each partition's time index, filtered, looks
--- cheaper than the trait index's bitmap; bitmap scans of either stay)
+-- (every plan is made for the call's values: a generic plan cannot know
+-- that the window covers whole partitions, or how few points a filter
+-- matches, and ANDs a bitmap of each partition's whole time index into
+-- the trait index's; and no ordered scan of a partition's time index,
+-- filtered, for a page: the matches are few)
+SET plan_cache_mode = force_custom_plan
 SET enable_indexscan = off
 AS $$
 DECLARE
@@ -701,8 +704,8 @@ BEGIN
      WHERE left(t.name, 11) OPERATOR(pg_catalog.=) 'cloudkitty.'
        AND (metric_types IS NULL OR substr(t.name, 12) OPERATOR(pg_catalog.=) ANY (metric_types));
     -- The common shapes (no filter, or filters that are one containment)
-    -- are static, so their plans are kept (the window prunes partitions at
-    -- run time); the others are built, parameterised, for each call.  Either
+    -- are static SQL (parsed once; planned for each call's values, see
+    -- above); the others are built, parameterised, for each call.  Either
     -- way the matches are read once (bitmap scans of the window's rating
     -- tables), then counted and the page sorted, each point built in C.
     IF c.together IS NOT NULL AND panko.trait_count(c.together) OPERATOR(pg_catalog.=) 0 THEN
@@ -764,7 +767,8 @@ CREATE FUNCTION panko.rating_total(begin timestamptz, "end" timestamptz, groupby
     RETURNS json
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
--- (as rating_retrieve: bitmap scans, never a whole partition's time index)
+-- (as rating_retrieve: plans for the call's values, bitmap scans)
+SET plan_cache_mode = force_custom_plan
 SET enable_indexscan = off
 AS $$
 DECLARE
@@ -867,11 +871,10 @@ BEGIN
      WHERE left(t.name, 11) OPERATOR(pg_catalog.=) 'cloudkitty.'
        AND (metric_types IS NULL OR substr(t.name, 12) OPERATOR(pg_catalog.=) ANY (metric_types));
     -- The small common shape (the default fields, filters that are one
-    -- containment, e.g. a project's) is static, so its plan is kept (the
-    -- window prunes partitions at run time), grouping by any groupby
-    -- through one array of attribute values; the others, where planning is
-    -- a small part of the time (a total over every project: a parallel
-    -- scan, which the kept plan would not be), are built for each call.
+    -- containment, e.g. a project's) is static SQL, grouping by any
+    -- groupby through one array of attribute values; the others, where the
+    -- SQL text is a small part of the time (a total over every project: a
+    -- parallel scan), are built for each call.
     -- Both order the groups alike: by their keys (text bytewise), NULLs last.
     IF custom_fields IS NULL AND c.together IS NOT NULL
        AND panko.trait_count(c.together) OPERATOR(pg_catalog.>) 0 THEN
@@ -930,7 +933,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION panko.rating_total(timestamptz, timestamptz, text[], text[], jsonb, jsonb, text, bigint, bigint) IS
-    'CloudKitty''s total: exact sums (or the custom fields) of the rated data of [begin, end) matching the filters, grouped by groupby (attributes, type, time), ordered by the groups, a page of limit after offset (NULL: all); {"total": groups, "fields", "results": [[keys], [values]]}';
+    'CloudKitty''s total: exact sums (or the custom fields) of the rated data of [begin, end) matching the filters, grouped by groupby (attributes, type, time), ordered by the groups'' keys (bytewise, missing last), a page of limit after offset (NULL: all); {"total": groups, "fields", "results": [[keys], [values]]}';
 
 CREATE FUNCTION panko.rating_delete(begin timestamptz DEFAULT NULL, "end" timestamptz DEFAULT NULL,
                                     filters jsonb DEFAULT NULL)
