@@ -54,6 +54,16 @@ CREATE AGGREGATE panko.rating_sum(panko.traits, text) (
 COMMENT ON AGGREGATE panko.rating_sum(panko.traits, text) IS
     'Exact sum of a decimal string trait (128-bit integers for short values, numeric for the rest); rows without it add nothing; 0 for no rows';
 
+CREATE FUNCTION panko.rating_point(traits panko.traits, begin text, type text) RETURNS json
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.rating_point(panko.traits, text, text) IS
+    'A rated data point as retrieve returns it: [begin, period, type, unit, qty, price, {groupby}, {metadata}] from its traits';
+
+CREATE FUNCTION panko.rating_keys(traits panko.traits, names text[]) RETURNS text[]
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.rating_keys(panko.traits, text[]) IS
+    'The string traits of these names (NULL where absent), in order: total''s group key of any groupby attributes';
+
 -- The groupby attributes ever pushed: total() refuses to group by others.
 CREATE TABLE panko.rating_attribute (
     name text COLLATE "C" PRIMARY KEY
@@ -62,54 +72,41 @@ COMMENT ON TABLE panko.rating_attribute IS
     'Names of the groupby attributes of the rated data pushed so far (what total may group by, besides type and time)';
 SELECT pg_catalog.pg_extension_config_dump('panko.rating_attribute', '');
 
+-- Which of a point's groupby and metadata project_id ever differed from its
+-- scope (the trait project_id): only then does a project_id filter read
+-- them too; until then it is one index condition on the scope.
+CREATE TABLE panko.rating_project_alias (
+    attribute text COLLATE "C" PRIMARY KEY CHECK (attribute IN ('g.project_id', 'm.project_id'))
+);
+COMMENT ON TABLE panko.rating_project_alias IS
+    'g.project_id and/or m.project_id once some rated point pushed had that attribute with a value other than its scope (the trait project_id): a project_id filter then matches those traits too';
+SELECT pg_catalog.pg_extension_config_dump('panko.rating_project_alias', '');
+
+CREATE FUNCTION panko.rating_check_points(points jsonb, OUT ord integer, OUT groupby text[],
+                                          OUT g_alias boolean, OUT m_alias boolean)
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.rating_check_points(jsonb) IS
+    'rating_push''s checks in one pass: the position of the first malformed rated data point (NULL: none), the groupby names of the points, and whether a groupby or a metadata project_id differs from its point''s scope';
+
 CREATE FUNCTION panko.rating_push(points jsonb) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    bad record;
-    bad_keys boolean;
+    info record;
     problem record;
-    decimal_re constant text := '^-?[0-9]+(\.[0-9]+)?$';
 BEGIN
     IF points IS NULL OR jsonb_typeof(points) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION 'rated data points must be a JSON array'
             USING ERRCODE = '22023', HINT = 'panko_drivers.cloudkitty writes them; see the README, "CloudKitty".';
     END IF;
-    -- Every point is checked before anything is stored: one bad point fails
-    -- the call and nothing of it is stored.  (Trait names are checked over
-    -- the whole array by one jsonpath; each point's only when it fails.)
-    bad_keys := jsonb_path_exists(points,
-        'lax $[*].traits.keyvalue() ? (!(@.key == "project_id" || @.key == "qty" || @.key == "price"'
-        ' || @.key == "unit" || @.key == "period") && (!(@.key like_regex "^[gm]\\..") || @.value.type() != "string"))',
-        '{}', true) IS NOT FALSE;
-    SELECT x.ord, x.p INTO bad
-      FROM jsonb_array_elements(points) WITH ORDINALITY AS x(p, ord)
-     WHERE NOT coalesce(jsonb_typeof(x.p) = 'object'
-                        AND left(x.p->>'event_type', 11) = 'cloudkitty.'
-                        AND length(x.p->>'event_type') > 11
-                        AND left(x.p->>'message_id', 11) = 'cloudkitty:'
-                        AND jsonb_typeof(x.p->'generated') = 'string'
-                        AND jsonb_typeof(x.p->'traits') = 'object'
-                        AND NOT x.p ? 'raw'
-                        AND jsonb_typeof(x.p->'traits'->'qty') = 'string'
-                        AND (x.p->'traits'->>'qty') ~ decimal_re
-                        AND jsonb_typeof(x.p->'traits'->'price') = 'string'
-                        AND (x.p->'traits'->>'price') ~ decimal_re
-                        AND jsonb_typeof(x.p->'traits'->'unit') = 'string'
-                        AND jsonb_typeof(x.p->'traits'->'period') = 'number'
-                        AND (NOT bad_keys
-                             OR NOT EXISTS (SELECT 1 FROM jsonb_each(x.p->'traits') t
-                                             WHERE t.key NOT IN ('project_id', 'qty', 'price', 'unit', 'period')
-                                               AND (t.key !~ '^[gm]\..' OR jsonb_typeof(t.value) <> 'string')))
-                        AND (NOT x.p->'traits' ? 'project_id'
-                             OR jsonb_typeof(x.p->'traits'->'project_id') = 'string'), false)
-     ORDER BY x.ord
-     LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'rated data point % of % is malformed', bad.ord, jsonb_array_length(points)
+    -- Every point is checked before anything is stored (one pass, in C):
+    -- one bad point fails the call and nothing of it is stored.
+    info := panko.rating_check_points(points);
+    IF info.ord IS NOT NULL THEN
+        RAISE EXCEPTION 'rated data point % of % is malformed', info.ord, jsonb_array_length(points)
             USING ERRCODE = '22023',
-                  DETAIL = left(bad.p::text, 200),
+                  DETAIL = left((points->(info.ord::integer - 1))::text, 200),
                   HINT = 'A point is {"message_id": "cloudkitty:<id>", "event_type": "cloudkitty.<metric>", "generated": "<ISO 8601>", "traits": {"qty": "<decimal>", "price": "<decimal>", "unit": "...", "period": <seconds>, "project_id": "...", "g.<name>": "...", "m.<name>": "..."}}.';
     END IF;
     -- (a duplicate is a copy of a point already stored, e.g. a push sent
@@ -118,11 +115,19 @@ BEGIN
         RAISE EXCEPTION 'rated data point not stored: % %', problem.status, coalesce(problem.detail, '')
             USING ERRCODE = '22023', DETAIL = 'message_id ' || coalesce(problem.message_id, '(none)');
     END LOOP;
-    INSERT INTO panko.rating_attribute (name)
-    SELECT DISTINCT substr(k, 3)
-      FROM jsonb_array_elements(points) AS x(p), jsonb_object_keys(x.p->'traits') AS k
-     WHERE left(k, 2) = 'g.'
-    ON CONFLICT DO NOTHING;
+    IF info.groupby IS NOT NULL THEN
+        INSERT INTO panko.rating_attribute (name)
+        SELECT n FROM unnest(info.groupby) n
+         WHERE NOT EXISTS (SELECT 1 FROM panko.rating_attribute a WHERE a.name OPERATOR(pg_catalog.=) n)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    IF info.g_alias OR info.m_alias THEN
+        INSERT INTO panko.rating_project_alias (attribute)
+        SELECT a FROM unnest(ARRAY[CASE WHEN info.g_alias THEN 'g.project_id' END,
+                                   CASE WHEN info.m_alias THEN 'm.project_id' END]) a
+         WHERE a IS NOT NULL
+        ON CONFLICT DO NOTHING;
+    END IF;
     RETURN jsonb_array_length(points);
 END
 $$;
@@ -133,8 +138,9 @@ COMMENT ON FUNCTION panko.rating_push(jsonb) IS
 -- fragments only: values travel as the parameter $<param> (the traits
 -- returned in args), never in the text.
 CREATE FUNCTION panko.rating_conditions(filters jsonb, group_filters jsonb, param integer,
-                                        OUT clause text, OUT args panko.traits[], OUT types text[])
-LANGUAGE plpgsql IMMUTABLE
+                                        OUT clause text, OUT args panko.traits[], OUT types text[],
+                                        OUT together panko.traits)
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -179,8 +185,18 @@ BEGIN
             -- filters match a groupby or a metadata attribute (and, for
             -- project_id, the scope); group_filters the groupby only
             names := CASE WHEN which = 'group_filters' THEN ARRAY['g.' || f.key]
-                          WHEN f.key = 'project_id' THEN ARRAY['g.project_id', 'm.project_id', 'project_id']
+                          WHEN f.key = 'project_id' THEN
+                              -- (the scope, and the others only once some
+                              -- point had them differ from its scope)
+                              ARRAY['project_id'] || ARRAY(SELECT a.attribute FROM panko.rating_project_alias a
+                                                            ORDER BY a.attribute)
                           ELSE ARRAY['g.' || f.key, 'm.' || f.key] END;
+            IF cardinality(vals) = 1 AND cardinality(names) = 1
+               AND coalesce(single->>names[1], vals[1]) = vals[1] THEN
+                -- (e.g. a project_id: one trait, so one index condition)
+                single := single || jsonb_build_object(names[1], vals[1]);
+                CONTINUE;
+            END IF;
             alts := '{}';
             FOREACH v IN ARRAY vals LOOP
                 FOREACH n IN ARRAY names LOOP
@@ -192,6 +208,11 @@ BEGIN
                                      ELSE ' AND (' || array_to_string(alts, ' OR ') || ')' END;
         END LOOP;
     END LOOP;
+    -- Filters that are all single traits are one containment: the common
+    -- shapes' static queries take it (the empty traits for no filter).
+    IF clause = '' THEN
+        together := panko.traits(single);
+    END IF;
     IF single <> '{}' THEN
         args := args || panko.traits(single);
         clause := clause || format(' AND e.traits OPERATOR(panko.@>) $%s[%s]', param, cardinality(args));
@@ -199,7 +220,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION panko.rating_conditions(jsonb, jsonb, integer) IS
-    'CloudKitty''s filters and group_filters as a parameterised WHERE clause over traits (GIN conditions), the traits it binds, and the metric types a "type" filter names';
+    'CloudKitty''s filters and group_filters as a parameterised WHERE clause over traits (GIN conditions), the traits it binds, the metric types a "type" filter names, and (when every condition is one trait) all of them as one traits value to contain';
 
 -- The ids of the event types of these metric types (all rated data: NULL).
 CREATE FUNCTION panko.rating_type_ids(metric_types text[]) RETURNS integer[]
@@ -238,6 +259,13 @@ CREATE FUNCTION panko.rating_retrieve(begin timestamptz, "end" timestamptz, metr
     RETURNS json
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- (every plan is made for the call's values: a generic plan cannot know
+-- that the window covers whole partitions, or how few points a filter
+-- matches, and ANDs a bitmap of each partition's whole time index into
+-- the trait index's; and no ordered scan of a partition's time index,
+-- filtered, for a page: the matches are few)
+SET plan_cache_mode = force_custom_plan
+SET enable_indexscan = off
 AS $$
 DECLARE
     c record;
@@ -260,26 +288,57 @@ BEGIN
       FROM panko.event_type t
      WHERE left(t.name, 11) OPERATOR(pg_catalog.=) 'cloudkitty.'
        AND (metric_types IS NULL OR substr(t.name, 12) OPERATOR(pg_catalog.=) ANY (metric_types));
-    cond := ' FROM panko.event e WHERE e.generated >= $1 AND e.generated < $2'
-            ' AND e.event_type_id OPERATOR(pg_catalog.=) ANY ($3)' || c.clause;
-    -- The page and the count in one pass over the matches (the page first,
-    -- then each point's fields, only for the page's rows); the count alone
-    -- again only when the page is empty.
-    EXECUTE 'SELECT max(p.total), coalesce(json_agg(json_build_array(panko.iso_timestamp(p.generated),'
-            ' panko.trait_int(p.traits, ''period''),'
-            ' (SELECT substr(t.name, 12) FROM panko.event_type t WHERE t.id OPERATOR(pg_catalog.=) p.event_type_id),'
-            ' panko.trait_text(p.traits, ''unit''), panko.trait_text(p.traits, ''qty''),'
-            ' panko.trait_text(p.traits, ''price''),'
-            ' (SELECT coalesce(json_object_agg(substr(t.name, 3), t.value), ''{}'') FROM panko.each_trait(p.traits) t'
-            '   WHERE left(t.name, 2) OPERATOR(pg_catalog.=) ''g.''),'
-            ' (SELECT coalesce(json_object_agg(substr(t.name, 3), t.value), ''{}'') FROM panko.each_trait(p.traits) t'
-            '   WHERE left(t.name, 2) OPERATOR(pg_catalog.=) ''m.'')) ORDER BY p.generated, p.message_id), ''[]'')'
-            ' FROM (SELECT e.generated, e.message_id, e.event_type_id, e.traits, count(*) OVER () AS total'
-            || cond || ' ORDER BY e.generated, e.message_id OFFSET $5 LIMIT $6) p'
-       INTO total, points USING begin, "end", ids, c.args, coalesce("offset", 0), "limit";
-    IF total IS NULL THEN
-        EXECUTE 'SELECT count(*)' || cond INTO total USING begin, "end", ids, c.args;
+    -- The common shapes (no filter, or filters that are one containment)
+    -- are static SQL (parsed once; planned for each call's values, see
+    -- above); the others are built, parameterised, for each call.  Either
+    -- way the matches are read once (bitmap scans of the window's rating
+    -- tables), then counted and the page sorted, each point built in C.
+    IF c.together IS NOT NULL AND panko.trait_count(c.together) OPERATOR(pg_catalog.=) 0 THEN
+        WITH m AS MATERIALIZED (
+            SELECT e.generated, e.message_id, e.event_type_id, e.traits FROM panko.event e
+             WHERE e.retention OPERATOR(pg_catalog.=) 'rating'
+               AND e.generated OPERATOR(pg_catalog.>=) rating_retrieve.begin
+               AND e.generated OPERATOR(pg_catalog.<) rating_retrieve."end"
+               AND (metric_types IS NULL OR e.event_type_id OPERATOR(pg_catalog.=) ANY (ids)))
+        SELECT (SELECT count(*) FROM m),
+               coalesce((SELECT json_agg(panko.rating_point(p.traits, panko.iso_timestamp(p.generated),
+                                         (SELECT substr(t.name, 12) FROM panko.event_type t
+                                           WHERE t.id OPERATOR(pg_catalog.=) p.event_type_id))
+                                         ORDER BY p.generated, p.message_id)
+                           FROM (SELECT * FROM m ORDER BY m.generated, m.message_id
+                                 OFFSET coalesce(rating_retrieve."offset", 0) LIMIT rating_retrieve."limit") p), '[]')
+          INTO total, points;
+        RETURN json_build_object('total', total, 'points', points);
+    ELSIF c.together IS NOT NULL THEN
+        WITH m AS MATERIALIZED (
+            SELECT e.generated, e.message_id, e.event_type_id, e.traits FROM panko.event e
+             WHERE e.retention OPERATOR(pg_catalog.=) 'rating'
+               AND e.generated OPERATOR(pg_catalog.>=) rating_retrieve.begin
+               AND e.generated OPERATOR(pg_catalog.<) rating_retrieve."end"
+               AND e.traits OPERATOR(panko.@>) c.together
+               AND (metric_types IS NULL OR e.event_type_id OPERATOR(pg_catalog.=) ANY (ids)))
+        SELECT (SELECT count(*) FROM m),
+               coalesce((SELECT json_agg(panko.rating_point(p.traits, panko.iso_timestamp(p.generated),
+                                         (SELECT substr(t.name, 12) FROM panko.event_type t
+                                           WHERE t.id OPERATOR(pg_catalog.=) p.event_type_id))
+                                         ORDER BY p.generated, p.message_id)
+                           FROM (SELECT * FROM m ORDER BY m.generated, m.message_id
+                                 OFFSET coalesce(rating_retrieve."offset", 0) LIMIT rating_retrieve."limit") p), '[]')
+          INTO total, points;
+        RETURN json_build_object('total', total, 'points', points);
     END IF;
+    cond := ' FROM panko.event e WHERE e.retention OPERATOR(pg_catalog.=) ''rating'''
+            ' AND e.generated >= $1 AND e.generated < $2'
+            ' AND e.event_type_id OPERATOR(pg_catalog.=) ANY ($3)' || c.clause;
+    -- (the same, built) (bitmap scans of the window's rating tables), then
+    -- their count and the page, sorted, each point built only for the page.
+    EXECUTE 'WITH m AS MATERIALIZED (SELECT e.generated, e.message_id, e.event_type_id, e.traits' || cond || ')'
+            ' SELECT (SELECT count(*) FROM m), coalesce((SELECT json_agg(panko.rating_point(p.traits,'
+            ' panko.iso_timestamp(p.generated),'
+            ' (SELECT substr(t.name, 12) FROM panko.event_type t WHERE t.id OPERATOR(pg_catalog.=) p.event_type_id))'
+            ' ORDER BY p.generated, p.message_id)'
+            ' FROM (SELECT * FROM m ORDER BY m.generated, m.message_id OFFSET $5 LIMIT $6) p), ''[]'')'
+       INTO total, points USING begin, "end", ids, c.args, coalesce("offset", 0), "limit";
     RETURN json_build_object('total', total, 'points', points);
 END
 $$;
@@ -293,6 +352,9 @@ CREATE FUNCTION panko.rating_total(begin timestamptz, "end" timestamptz, groupby
     RETURNS json
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- (as rating_retrieve: plans for the call's values, bitmap scans)
+SET plan_cache_mode = force_custom_plan
+SET enable_indexscan = off
 AS $$
 DECLARE
     c record;
@@ -307,6 +369,8 @@ DECLARE
     g text;
     i integer := 0;
     timecol boolean := false;
+    kinds integer[] := '{}';
+    bytype boolean := false;
     inner_sql text;
     result json;
     field_re constant text := '^\s*(sum|min|max|avg|count)\s*\(\s*(qty|price|\*)\s*\)\s*(?:as\s+([A-Za-z_][A-Za-z0-9_]*))?\s*$';
@@ -355,15 +419,19 @@ BEGIN
             RAISE EXCEPTION 'groupby must name distinct attributes' USING ERRCODE = '22023';
         ELSIF g = 'type' THEN
             keys := keys || 'e.event_type_id'::text;
+            kinds := kinds || 0;
+            bytype := true;
             outer_keys := outer_keys || format('(SELECT substr(t.name, 12) FROM panko.event_type t WHERE t.id OPERATOR(pg_catalog.=) g.k%s)', i);
         ELSIF g = 'time' THEN
             timecol := true;
             keys := keys || 'e.generated'::text;
-            outer_keys := outer_keys || format('panko.iso_timestamp(g.k%s)', i);
+            kinds := kinds || -1;
+            outer_keys := outer_keys || format('panko.iso_timestamp(g.k%s) COLLATE "C"', i);
         ELSIF EXISTS (SELECT 1 FROM panko.rating_attribute a WHERE a.name OPERATOR(pg_catalog.=) g) THEN
             attrs := attrs || ('g.' || g);
+            kinds := kinds || cardinality(attrs);
             keys := keys || format('panko.trait_text(e.traits, $5[%s])', cardinality(attrs));
-            outer_keys := outer_keys || format('g.k%s', i);
+            outer_keys := outer_keys || format('g.k%s COLLATE "C"', i);
         ELSE
             RAISE EXCEPTION 'unknown groupby attribute "%"', left(g, 64)
                 USING ERRCODE = '22023',
@@ -387,10 +455,54 @@ BEGIN
       FROM panko.event_type t
      WHERE left(t.name, 11) OPERATOR(pg_catalog.=) 'cloudkitty.'
        AND (metric_types IS NULL OR substr(t.name, 12) OPERATOR(pg_catalog.=) ANY (metric_types));
+    -- The small common shape (the default fields, filters that are one
+    -- containment, e.g. a project's) is static SQL, grouping by any
+    -- groupby through one array of attribute values; the others, where the
+    -- SQL text is a small part of the time (a total over every project: a
+    -- parallel scan), are built for each call.
+    -- Both order the groups alike: by their keys (text bytewise), NULLs last.
+    IF custom_fields IS NULL AND c.together IS NOT NULL
+       AND panko.trait_count(c.together) OPERATOR(pg_catalog.>) 0 THEN
+        WITH g AS MATERIALIZED (
+            SELECT CASE WHEN bytype THEN e.event_type_id END AS tid,
+                   CASE WHEN timecol THEN e.generated END AS ts,
+                   CASE WHEN timecol THEN panko.trait_int(e.traits, 'period') END AS per,
+                   panko.rating_keys(e.traits, attrs) AS k,
+                   panko.rating_sum(e.traits, 'qty') AS q, panko.rating_sum(e.traits, 'price') AS p
+              FROM panko.event e
+             WHERE e.retention OPERATOR(pg_catalog.=) 'rating'
+               AND e.generated OPERATOR(pg_catalog.>=) rating_total.begin
+               AND e.generated OPERATOR(pg_catalog.<) rating_total."end"
+               AND e.traits OPERATOR(panko.@>) c.together
+               AND (metric_types IS NULL OR e.event_type_id OPERATOR(pg_catalog.=) ANY (ids))
+             GROUP BY 1, 2, 3, 4),
+        r AS (
+            SELECT g.q, g.p, g.per,
+                   ARRAY(SELECT CASE WHEN x.kind OPERATOR(pg_catalog.=) 0
+                                     THEN (SELECT substr(t.name, 12) FROM panko.event_type t
+                                            WHERE t.id OPERATOR(pg_catalog.=) g.tid)
+                                     WHEN x.kind OPERATOR(pg_catalog.<) 0 THEN panko.iso_timestamp(g.ts)
+                                     ELSE g.k[x.kind] END COLLATE "C"
+                           FROM unnest(kinds) WITH ORDINALITY AS x(kind, i) ORDER BY x.i) AS keys
+              FROM g
+            -- (no groupby: one total, 0 when nothing matches)
+             UNION ALL
+            SELECT 0, 0, NULL, '{}' WHERE cardinality(kinds) OPERATOR(pg_catalog.=) 0 AND NOT EXISTS (SELECT FROM g))
+        SELECT json_build_object('total', (SELECT count(*) FROM r), 'fields', names, 'results',
+               coalesce((SELECT json_agg(json_build_array(
+                                   CASE WHEN timecol THEN (pg_catalog.to_jsonb(o.keys) OPERATOR(pg_catalog.||) pg_catalog.to_jsonb(o.per))::json
+                                        ELSE pg_catalog.to_json(o.keys) END,
+                                   json_build_array(o.q::text, o.p::text)) ORDER BY o.keys, o.per NULLS LAST)
+                           FROM (SELECT * FROM r ORDER BY r.keys, r.per NULLS LAST
+                                 OFFSET coalesce(rating_total."offset", 0) LIMIT rating_total."limit") o), '[]'))
+          INTO result;
+        RETURN result;
+    END IF;
     inner_sql := 'SELECT '
         || coalesce((SELECT string_agg(format('%s AS k%s', k, n), ', ') FROM unnest(keys) WITH ORDINALITY AS x(k, n)) || ', ', '')
         || (SELECT string_agg(format('%s AS a%s', a, n), ', ') FROM unnest(aggs) WITH ORDINALITY AS x(a, n))
-        || ' FROM panko.event e WHERE e.generated >= $1 AND e.generated < $2'
+        || ' FROM panko.event e WHERE e.retention OPERATOR(pg_catalog.=) ''rating'''
+        || ' AND e.generated >= $1 AND e.generated < $2'
         || ' AND e.event_type_id OPERATOR(pg_catalog.=) ANY ($3)' || c.clause
         || coalesce(' GROUP BY ' || (SELECT string_agg(format('k%s', n), ', ') FROM unnest(keys) WITH ORDINALITY AS x(k, n)), '');
     EXECUTE 'WITH g AS MATERIALIZED (' || inner_sql || ')'
@@ -406,7 +518,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION panko.rating_total(timestamptz, timestamptz, text[], text[], jsonb, jsonb, text, bigint, bigint) IS
-    'CloudKitty''s total: exact sums (or the custom fields) of the rated data of [begin, end) matching the filters, grouped by groupby (attributes, type, time), ordered by the groups, a page of limit after offset (NULL: all); {"total": groups, "fields", "results": [[keys], [values]]}';
+    'CloudKitty''s total: exact sums (or the custom fields) of the rated data of [begin, end) matching the filters, grouped by groupby (attributes, type, time), ordered by the groups'' keys (bytewise, missing last), a page of limit after offset (NULL: all); {"total": groups, "fields", "results": [[keys], [values]]}';
 
 CREATE FUNCTION panko.rating_delete(begin timestamptz DEFAULT NULL, "end" timestamptz DEFAULT NULL,
                                     filters jsonb DEFAULT NULL)
@@ -423,7 +535,8 @@ BEGIN
     c := panko.rating_conditions(filters, NULL, 4);
     ids := panko.rating_type_ids(c.types);
     -- (each deletion also takes its rows off the partitions' counts)
-    EXECUTE 'WITH gone AS (DELETE FROM panko.event e WHERE e.generated >= $1 AND e.generated < $2'
+    EXECUTE 'WITH gone AS (DELETE FROM panko.event e WHERE e.retention OPERATOR(pg_catalog.=) ''rating'''
+            ' AND e.generated >= $1 AND e.generated < $2'
             ' AND e.event_type_id OPERATOR(pg_catalog.=) ANY ($3)' || c.clause || ' RETURNING e.tableoid),'
             ' counted AS (INSERT INTO panko.partition_rows (partition, n)'
             ' SELECT c.relname, -count(*) FROM gone g JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) g.tableoid'
@@ -454,13 +567,15 @@ COMMENT ON FUNCTION panko.rating_init(bigint) IS
 -- row-level security) retrieve and total, as panko_query; deleting and
 -- setting the retention are the admin's, or granted to CloudKitty's role.
 REVOKE ALL ON TABLE panko.rating_attribute FROM PUBLIC;
-GRANT SELECT ON panko.rating_attribute TO panko_auditor, panko_query;
+REVOKE ALL ON TABLE panko.rating_project_alias FROM PUBLIC;
+GRANT SELECT ON panko.rating_attribute, panko.rating_project_alias TO panko_auditor, panko_query;
 -- (rating_push runs with the writer's rights: record_events is its own
 -- SECURITY DEFINER, and the writer adds the names it pushes)
-GRANT SELECT, INSERT ON panko.rating_attribute TO panko_writer;
+GRANT SELECT, INSERT ON panko.rating_attribute, panko.rating_project_alias TO panko_writer;
 REVOKE ALL ON FUNCTION panko.rating_sum_trans(internal, panko.traits, text), panko.rating_sum_combine(internal, internal),
     panko.rating_sum_final(internal), panko.rating_sum_serialize(internal), panko.rating_sum_deserialize(bytea, internal),
-    panko.rating_sum(panko.traits, text), panko.rating_push(jsonb), panko.rating_conditions(jsonb, jsonb, integer),
+    panko.rating_sum(panko.traits, text), panko.rating_point(panko.traits, text, text),
+    panko.rating_keys(panko.traits, text[]), panko.rating_check_points(jsonb), panko.rating_push(jsonb), panko.rating_conditions(jsonb, jsonb, integer),
     panko.rating_type_ids(text[]), panko.rating_check_window(timestamptz, timestamptz, bigint, bigint),
     panko.rating_retrieve(timestamptz, timestamptz, text[], jsonb, jsonb, bigint, bigint),
     panko.rating_total(timestamptz, timestamptz, text[], text[], jsonb, jsonb, text, bigint, bigint),
@@ -468,10 +583,11 @@ REVOKE ALL ON FUNCTION panko.rating_sum_trans(internal, panko.traits, text), pan
 FROM PUBLIC;
 ALTER FUNCTION panko.rating_retrieve(timestamptz, timestamptz, text[], jsonb, jsonb, bigint, bigint) OWNER TO panko_query;
 ALTER FUNCTION panko.rating_total(timestamptz, timestamptz, text[], text[], jsonb, jsonb, text, bigint, bigint) OWNER TO panko_query;
-GRANT EXECUTE ON FUNCTION panko.rating_sum(panko.traits, text), panko.rating_conditions(jsonb, jsonb, integer),
+GRANT EXECUTE ON FUNCTION panko.rating_sum(panko.traits, text), panko.rating_point(panko.traits, text, text),
+    panko.rating_keys(panko.traits, text[]), panko.rating_conditions(jsonb, jsonb, integer),
     panko.rating_type_ids(text[]), panko.rating_check_window(timestamptz, timestamptz, bigint, bigint)
 TO panko_reader, panko_query;
-GRANT EXECUTE ON FUNCTION panko.rating_push(jsonb) TO panko_writer;
+GRANT EXECUTE ON FUNCTION panko.rating_push(jsonb), panko.rating_check_points(jsonb) TO panko_writer;
 GRANT EXECUTE ON FUNCTION panko.rating_retrieve(timestamptz, timestamptz, text[], jsonb, jsonb, bigint, bigint),
     panko.rating_total(timestamptz, timestamptz, text[], text[], jsonb, jsonb, text, bigint, bigint)
 TO panko_reader;

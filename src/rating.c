@@ -1,7 +1,11 @@
 /*
  * rating.c
- *		panko.rating_sum(traits, name): the exact sum of a decimal string
- *		trait (CloudKitty's qty and price), for grouped totals of rated data.
+ *		CloudKitty's rated data in C: panko.rating_sum(traits, name), the
+ *		exact sum of a decimal string trait (qty and price) for grouped
+ *		totals, panko.rating_point(traits, begin, type), a data point as
+ *		retrieve returns it, panko.rating_check_points(points), push's
+ *		checks of a whole array of points in one pass, and
+ *		panko.rating_keys(traits, names), a point's group key for total.
  *
  * CloudKitty counts money in Python's Decimal, so a total must equal the
  * Decimal sum of the same points, digit for digit.  Parsing every value
@@ -16,8 +20,14 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "funcapi.h"
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/jsonb.h"
 #include "libpq/pqformat.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/numeric.h"
 
 #include "traits.h"
@@ -27,6 +37,9 @@ PG_FUNCTION_INFO_V1(rating_sum_combine);
 PG_FUNCTION_INFO_V1(rating_sum_final);
 PG_FUNCTION_INFO_V1(rating_sum_serialize);
 PG_FUNCTION_INFO_V1(rating_sum_deserialize);
+PG_FUNCTION_INFO_V1(rating_point);
+PG_FUNCTION_INFO_V1(rating_check_points);
+PG_FUNCTION_INFO_V1(rating_keys);
 
 #define RATING_FAST_SCALE	18		/* fractional digits of the integer sum */
 #define RATING_FAST_DIGITS	36		/* digits of one value on the fast path */
@@ -373,4 +386,368 @@ rating_sum_deserialize(PG_FUNCTION_ARGS)
 													   Int32GetDatum(-1))));
 	}
 	PG_RETURN_POINTER(s);
+}
+
+/* Append a trait's value as JSON: a string quoted, an integer as a number. */
+static void
+AppendTraitJson(StringInfo buf, const Traits *t, const char *name, int type)
+{
+	int			i = TraitsFind(t, name, strlen(name), type);
+	TraitItem	item;
+
+	if (i < 0)
+	{
+		appendStringInfoString(buf, "null");
+		return;
+	}
+	item = TraitsItem(t, i);
+	if (type == TRAIT_INTEGER)
+		appendStringInfo(buf, INT64_FORMAT, TraitReadInt64(item.value));
+	else
+	{
+		char	   *str = pnstrdup(item.value, item.vallen);
+
+		escape_json(buf, str);
+		pfree(str);
+	}
+}
+
+/* Append {name: value} of the string traits "<prefix>.<name>" as JSON. */
+static void
+AppendAttributesJson(StringInfo buf, const Traits *t, char prefix)
+{
+	int			n = TraitsCount(t);
+	bool		first = true;
+
+	appendStringInfoChar(buf, '{');
+	for (int i = 0; i < n; i++)
+	{
+		TraitItem	item = TraitsItem(t, i);
+		char	   *str;
+
+		if (item.type != TRAIT_STRING || item.namelen < 3 ||
+			item.name[0] != prefix || item.name[1] != '.')
+			continue;
+		if (!first)
+			appendStringInfoChar(buf, ',');
+		first = false;
+		str = pnstrdup(item.name + 2, item.namelen - 2);
+		escape_json(buf, str);
+		pfree(str);
+		appendStringInfoChar(buf, ':');
+		str = pnstrdup(item.value, item.vallen);
+		escape_json(buf, str);
+		pfree(str);
+	}
+	appendStringInfoChar(buf, '}');
+}
+
+/*
+ * panko.rating_point(traits, begin, type): [begin, period, type, unit, qty,
+ * price, groupby, metadata] as retrieve returns a point, in one pass over
+ * the traits (per-trait SQL for a page of points costs more than its scan).
+ */
+Datum
+rating_point(PG_FUNCTION_ARGS)
+{
+	Traits	   *t = PG_GETARG_TRAITS_P(0);
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '[');
+	escape_json(&buf, text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	appendStringInfoChar(&buf, ',');
+	AppendTraitJson(&buf, t, "period", TRAIT_INTEGER);
+	appendStringInfoChar(&buf, ',');
+	escape_json(&buf, text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	appendStringInfoChar(&buf, ',');
+	AppendTraitJson(&buf, t, "unit", TRAIT_STRING);
+	appendStringInfoChar(&buf, ',');
+	AppendTraitJson(&buf, t, "qty", TRAIT_STRING);
+	appendStringInfoChar(&buf, ',');
+	AppendTraitJson(&buf, t, "price", TRAIT_STRING);
+	appendStringInfoChar(&buf, ',');
+	AppendAttributesJson(&buf, t, 'g');
+	appendStringInfoChar(&buf, ',');
+	AppendAttributesJson(&buf, t, 'm');
+	appendStringInfoChar(&buf, ']');
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(buf.data, buf.len));
+}
+
+/* Is v a JSON string? */
+static inline bool
+IsString(const JsonbValue *v)
+{
+	return v != NULL && v->type == jbvString;
+}
+
+/* Does the JSON string v start with prefix (and have more after it)? */
+static bool
+StringHasPrefix(const JsonbValue *v, const char *prefix, bool longer)
+{
+	int			n = strlen(prefix);
+
+	return IsString(v) && v->val.string.len >= n + (longer ? 1 : 0) &&
+		memcmp(v->val.string.val, prefix, n) == 0;
+}
+
+/* Is the JSON string v a plain decimal, -?[0-9]+(\.[0-9]+)? */
+static bool
+IsPlainDecimal(const JsonbValue *v)
+{
+	const char *p;
+	const char *end;
+	const char *digits;
+
+	if (!IsString(v))
+		return false;
+	p = v->val.string.val;
+	end = p + v->val.string.len;
+	if (p < end && *p == '-')
+		p++;
+	digits = p;
+	while (p < end && *p >= '0' && *p <= '9')
+		p++;
+	if (p == digits)
+		return false;
+	if (p == end)
+		return true;
+	if (*p++ != '.')
+		return false;
+	digits = p;
+	while (p < end && *p >= '0' && *p <= '9')
+		p++;
+	return p == end && p > digits;
+}
+
+/* The member key of object container c, or NULL. */
+static JsonbValue *
+Member(JsonbContainer *c, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	return findJsonbValueFromContainer(c, JB_FOBJECT, &k);
+}
+
+/* Two JSON strings with the same text? */
+static bool
+SameString(const JsonbValue *a, const JsonbValue *b)
+{
+	return a->val.string.len == b->val.string.len &&
+		memcmp(a->val.string.val, b->val.string.val, a->val.string.len) == 0;
+}
+
+typedef struct PushNames
+{
+	List	   *groupby;		/* distinct groupby names (text *) */
+	bool		g_alias;		/* a g.project_id other than the scope */
+	bool		m_alias;		/* a m.project_id other than the scope */
+} PushNames;
+
+/* Remember a groupby attribute name (g.<name> without "g."), once. */
+static void
+AddGroupbyName(PushNames *names, const char *name, int len)
+{
+	ListCell   *lc;
+
+	foreach(lc, names->groupby)
+	{
+		text	   *t = (text *) lfirst(lc);
+
+		if ((int) VARSIZE_ANY_EXHDR(t) == len && memcmp(VARDATA_ANY(t), name, len) == 0)
+			return;
+	}
+	names->groupby = lappend(names->groupby, cstring_to_text_with_len(name, len));
+}
+
+/*
+ * Is point p a well-formed rated data point (see sql/rating.sql)?  Its
+ * groupby names and whether its groupby or metadata project_id differs
+ * from its scope go into names.
+ */
+static bool
+PointIsGood(JsonbValue *p, PushNames *names)
+{
+	JsonbContainer *c;
+	JsonbValue *traits;
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	key;
+	JsonbValue	val;
+	JsonbValue	scope = {0};
+	JsonbValue	gproj = {0};
+	JsonbValue	mproj = {0};
+	int			required = 0;
+
+	if (p == NULL || p->type != jbvBinary || !JsonContainerIsObject(p->val.binary.data))
+		return false;
+	c = p->val.binary.data;
+	if (!StringHasPrefix(Member(c, "event_type"), "cloudkitty.", true) ||
+		!StringHasPrefix(Member(c, "message_id"), "cloudkitty:", false) ||
+		!IsString(Member(c, "generated")) ||
+		Member(c, "raw") != NULL)
+		return false;
+	traits = Member(c, "traits");
+	if (traits == NULL || traits->type != jbvBinary ||
+		!JsonContainerIsObject(traits->val.binary.data))
+		return false;
+
+	it = JsonbIteratorInit(traits->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &key, true)) != WJB_DONE)
+	{
+		const char *k;
+		int			klen;
+
+		if (tok != WJB_KEY)
+			continue;
+		tok = JsonbIteratorNext(&it, &val, true);
+		k = key.val.string.val;
+		klen = key.val.string.len;
+#define KEY_IS(s) (klen == (int) strlen(s) && memcmp(k, s, klen) == 0)
+		if (KEY_IS("qty") || KEY_IS("price"))
+		{
+			if (!IsPlainDecimal(&val))
+				return false;
+			required++;
+		}
+		else if (KEY_IS("unit"))
+		{
+			if (!IsString(&val))
+				return false;
+			required++;
+		}
+		else if (KEY_IS("period"))
+		{
+			if (val.type != jbvNumeric)
+				return false;
+			required++;
+		}
+		else if (KEY_IS("project_id"))
+		{
+			if (!IsString(&val))
+				return false;
+			scope = val;
+		}
+		else if (klen > 2 && (k[0] == 'g' || k[0] == 'm') && k[1] == '.' && IsString(&val))
+		{
+			if (k[0] == 'g')
+				AddGroupbyName(names, k + 2, klen - 2);
+			if (KEY_IS("g.project_id"))
+				gproj = val;
+			else if (KEY_IS("m.project_id"))
+				mproj = val;
+		}
+		else
+			return false;
+#undef KEY_IS
+	}
+	if (required != 4)
+		return false;
+	if (gproj.type == jbvString && (scope.type != jbvString || !SameString(&gproj, &scope)))
+		names->g_alias = true;
+	if (mproj.type == jbvString && (scope.type != jbvString || !SameString(&mproj, &scope)))
+		names->m_alias = true;
+	return true;
+}
+
+/*
+ * panko.rating_check_points(points jsonb): every check push makes, in one
+ * pass over the array (per-point SQL cost as much as storing the points):
+ * the position of the first malformed point (or NULL), the groupby names
+ * the points have, and whether some groupby or metadata project_id differs
+ * from its point's scope.
+ */
+Datum
+rating_check_points(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *points = PG_GETARG_JSONB_P(0);
+	TupleDesc	desc;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+	PushNames	names = {NIL, false, false};
+	int			n;
+	int			bad = 0;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("panko.rating_check_points must return a record")));
+	if (!JB_ROOT_IS_ARRAY(points) || JB_ROOT_IS_SCALAR(points))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("rated data points must be a JSON array"),
+				 errhint("panko_drivers.cloudkitty writes them; see the README, \"CloudKitty\".")));
+	n = JB_ROOT_COUNT(points);
+	for (int i = 0; i < n && bad == 0; i++)
+	{
+		JsonbValue *p = getIthJsonbValueFromContainer(&points->root, i);
+
+		if (!PointIsGood(p, &names))
+			bad = i + 1;
+	}
+	values[0] = Int32GetDatum(bad);
+	nulls[0] = bad == 0;
+	if (names.groupby == NIL)
+		nulls[1] = true;
+	else
+	{
+		int			count = list_length(names.groupby);
+		Datum	   *elems = palloc(sizeof(Datum) * count);
+		ListCell   *lc;
+		int			j = 0;
+
+		foreach(lc, names.groupby)
+			elems[j++] = PointerGetDatum(lfirst(lc));
+		values[1] = PointerGetDatum(construct_array(elems, count, TEXTOID, -1, false, TYPALIGN_INT));
+	}
+	values[2] = BoolGetDatum(names.g_alias);
+	values[3] = BoolGetDatum(names.m_alias);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/*
+ * panko.rating_keys(traits, names text[]): the string traits of these
+ * names (NULL where absent), as one array: total's group key of any number
+ * of groupby attributes, so that one kept plan groups by any of them.
+ */
+Datum
+rating_keys(PG_FUNCTION_ARGS)
+{
+	Traits	   *t = PG_GETARG_TRAITS_P(0);
+	ArrayType  *names = PG_GETARG_ARRAYTYPE_P(1);
+	Datum	   *elems;
+	bool	   *isnull;
+	int			n;
+	int			dims[1];
+	int			lbs[1] = {1};
+
+	if (ARR_NDIM(names) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("panko.rating_keys takes a one-dimensional array of names")));
+	deconstruct_array(names, TEXTOID, -1, false, TYPALIGN_INT, &elems, &isnull, &n);
+	for (int i = 0; i < n; i++)
+	{
+		int			j;
+
+		if (isnull[i])
+			continue;
+		j = TraitsFind(t, VARDATA_ANY(DatumGetPointer(elems[i])),
+					   VARSIZE_ANY_EXHDR(DatumGetPointer(elems[i])), TRAIT_STRING);
+		if (j < 0)
+			isnull[i] = true;
+		else
+		{
+			TraitItem	item = TraitsItem(t, j);
+
+			elems[i] = PointerGetDatum(cstring_to_text_with_len(item.value, item.vallen));
+		}
+	}
+	dims[0] = n;
+	if (n == 0)
+		PG_RETURN_ARRAYTYPE_P(construct_empty_array(TEXTOID));
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(elems, isnull, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 }

@@ -20,7 +20,7 @@ Configuration::
 import datetime
 import decimal
 import json
-import uuid
+import os
 
 from oslo_config import cfg
 from oslo_log import log
@@ -74,6 +74,8 @@ def _utc(dt, what):
 
 def _decimal_text(value, what):
     """Plain notation of an exact Decimal (no exponent): what is stored."""
+    if value.__class__ is decimal.Decimal and value.is_finite():
+        return format(value, 'f')
     if isinstance(value, float):
         value = str(value)
     try:
@@ -85,24 +87,22 @@ def _decimal_text(value, what):
     return format(d, 'f')
 
 
-def _attributes(mapping, what):
+def _add_attributes(traits, prefix, mapping, what):
+    """traits[prefix + name] = the value as a string, for each attribute."""
     if mapping is None:
-        return {}
+        return
     try:
-        items = dict(mapping).items()
-    except (TypeError, ValueError):
+        items = mapping.items() if isinstance(mapping, dict) else dict(mapping).items()
+    except (TypeError, ValueError, AttributeError):
         raise InvalidInput('%s must be a mapping, not %s'
                            % (what, type(mapping).__name__))
-    out = {}
     for k, v in items:
-        if not isinstance(k, str) or not k:
-            raise InvalidInput('%s keys must be non-empty strings: %r' % (what, k))
-        if v is None:
-            v = ''
-        elif not isinstance(v, str):
-            v = str(v)
-        out[k] = v
-    return out
+        if k.__class__ is not str or not k:
+            if not isinstance(k, str) or not k:
+                raise InvalidInput('%s keys must be non-empty strings: %r' % (what, k))
+        if v.__class__ is not str:
+            v = '' if v is None else str(v)
+        traits[prefix + k] = v
 
 
 def _filters(filters, what):
@@ -152,23 +152,19 @@ class PankoStorage(v2_storage.BaseStorage):
 
     @staticmethod
     def _point(type_, start, period, point, scope_id):
-        groupby = _attributes(point.groupby, 'groupby')
-        metadata = _attributes(point.metadata, 'metadata')
         traits = {
             'qty': _decimal_text(point.qty, 'qty'),
             'price': _decimal_text(point.price, 'price'),
             'unit': point.unit if isinstance(point.unit, str) else str(point.unit),
             'period': period,
         }
-        project = scope_id if scope_id is not None else groupby.get('project_id')
+        _add_attributes(traits, 'g.', point.groupby, 'groupby')
+        _add_attributes(traits, 'm.', point.metadata, 'metadata')
+        project = scope_id if scope_id is not None else traits.get('g.project_id')
         if project is not None:
             traits['project_id'] = str(project)
-        for k, v in groupby.items():
-            traits['g.' + k] = v
-        for k, v in metadata.items():
-            traits['m.' + k] = v
         return {
-            'message_id': 'cloudkitty:' + uuid.uuid4().hex,
+            'message_id': 'cloudkitty:' + os.urandom(16).hex(),
             'event_type': 'cloudkitty.' + type_,
             'generated': start,
             'traits': traits,

@@ -297,9 +297,8 @@ def main():
             tp, tb = p50(fp, args.runs), p50(fb, args.runs)
             figures.append((name, tp, tb, tb / tp, target))
         sizes = {}
-        for db, q in (('bench_ck_panko', "SELECT pg_total_relation_size('panko.event')"
-                                         " + coalesce((SELECT sum(pg_total_relation_size(inhrelid))"
-                                         " FROM pg_inherits WHERE inhparent = 'panko.event'::regclass), 0)"),
+        for db, q in (('bench_ck_panko', "SELECT sum(pg_total_relation_size(relid))"
+                                         " FROM pg_partition_tree('panko.event')"),
                       ('bench_ck_jsonb', "SELECT pg_total_relation_size('rated')")):
             c = psycopg2.connect(dsn + ' dbname=' + db)
             with c.cursor() as cur:

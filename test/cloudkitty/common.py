@@ -36,10 +36,10 @@ def admin():
 
 def empty_store():
     """Every test starts from an empty store: no rated data, no known
-    groupby attributes."""
+    groupby attributes, no project_id other than the scopes."""
     with admin() as cur:
         cur.execute("SELECT panko.rating_delete()")
-        cur.execute("TRUNCATE panko.rating_attribute")
+        cur.execute("TRUNCATE panko.rating_attribute, panko.rating_project_alias")
 
 
 def count_points():

@@ -168,13 +168,27 @@ class BackendTest(unittest.TestCase):
                 dict(good, traits=dict(good['traits'], price='1e5')),
                 dict(good, traits=dict(good['traits'], qty=1)),
                 dict(good, traits=dict(good['traits'], colour='red')),
-                dict(good, generated='yesterday')]
+                dict(good, generated='yesterday'), dict(good, event_type='cloudkitty.'),
+                dict(good, traits=dict(good['traits'], price='.5')),
+                dict(good, traits=dict(good['traits'], qty='1.')),
+                dict(good, traits={k: v for k, v in good['traits'].items() if k != 'unit'}),
+                dict(good, traits=dict(good['traits'], period='3600')),
+                dict(good, traits=dict(good['traits'], project_id=7)),
+                dict(good, traits=dict(good['traits'], **{'g.': 'x'})),
+                dict(good, traits=dict(good['traits'], **{'m.size': 3})),
+                dict(good, raw={}), dict(good, traits=[])]
         import json
         with common.admin() as cur:
             for bad in bads:
                 with self.assertRaises(Exception) as cm:
                     cur.execute("SELECT panko.rating_push(%s::jsonb)",
                                 (json.dumps([good, dict(bad, message_id=bad['message_id'] + 'b')]),))
+                self.assertEqual(cm.exception.pgcode, '22023', bad)
+                if bad['generated'] != 'yesterday':     # (that one record_events refuses)
+                    self.assertIn('point 2 of 2', str(cm.exception), bad)
+            for bad in (['not a point'], {'a': 'object'}):
+                with self.assertRaises(Exception) as cm:
+                    cur.execute("SELECT panko.rating_push(%s::jsonb)", (json.dumps(bad),))
                 self.assertEqual(cm.exception.pgcode, '22023', bad)
         self.assertEqual(common.count_points(), 0)
 
@@ -213,6 +227,24 @@ class BackendTest(unittest.TestCase):
                          [('volume', 'GiB', D(3), D('3.3'), {'project_id': 'p1', 'id': 'p1-vm'},
                            {'flavor': 'small'})] * 2)
         self.assertEqual([f.start for f in r['dataframes']], [DAY0, DAY0 + datetime.timedelta(days=1)])
+
+    def test_kept_and_built_queries_agree(self):
+        # the default fields take the static queries, explicit ones the
+        # built query: same groups, same order, same pages
+        self._two_projects()
+        self.storage.push([frame(DAY0, [('image', dataframe.DataPoint('GiB', 5, D('0.5'), {'id': 'x'}, {}))])])
+        explicit = 'SUM(qty) AS qty, SUM(price) AS rate'
+        for groupby in ([], ['project_id'], ['type', 'project_id'], ['id', 'type'], ['time'],
+                        ['project_id', 'time', 'type']):
+            for kw in ({}, {'filters': {'project_id': 'p1'}}, {'filters': {'flavor': 'small'}},
+                       {'offset': 1, 'limit': 2}, {'metric_types': ['volume']}):
+                a = self.storage.total(groupby=groupby, **dict(self.month(), **kw))
+                b = self.storage.total(groupby=groupby, custom_fields=explicit, **dict(self.month(), **kw))
+                self.assertEqual(a, b, (groupby, kw))
+                self.assertEqual(bool(a['results']), bool(groupby) or 'offset' not in kw, (groupby, kw))
+        t = self.storage.total(groupby=['project_id', 'type'], **self.month())['results']
+        self.assertEqual([(r['project_id'], r['type']) for r in t],
+                         [('p1', 'instance'), ('p1', 'volume'), ('p2', 'instance'), (None, 'image')])
 
     def test_pagination(self):
         pts = [('instance', point(1, 1, 'p%02d' % i)) for i in range(25)]
@@ -271,6 +303,29 @@ class BackendTest(unittest.TestCase):
                 cur.execute("SELECT panko.rating_delete()")
             self.assertEqual(cm.exception.pgcode, '42501')
         self.assertEqual(common.count_points(), 1)
+
+    def test_project_id_filter_matches_the_scope_groupby_and_metadata(self):
+        def rates(project):
+            return (self.storage.total(filters={'project_id': project}, **self.month())['results'][0]['rate'],
+                    self.storage.retrieve(filters={'project_id': project}, **self.month())['total'])
+        # scopes equal to the groupby's project_id: the filter reads the scope
+        self._two_projects()
+        self.assertEqual(rates('p1'), (D('8.8'), 4))
+        with common.admin() as cur:
+            cur.execute("SELECT count(*) FROM panko.rating_project_alias")
+            self.assertEqual(cur.fetchone()[0], 0)
+        # a scope other than the groupby's project_id, a metadata project_id
+        self.storage.push([frame(DAY0, [('instance', point(1, 5, 'g-proj'))])], scope_id='scope-1')
+        self.storage.push([frame(DAY0, [('instance', point(1, 7, 'p9', project_id='m-proj'))])])
+        with common.admin() as cur:
+            cur.execute("SELECT array_agg(attribute ORDER BY 1) FROM panko.rating_project_alias")
+            self.assertEqual(cur.fetchone()[0], ['g.project_id', 'm.project_id'])
+        self.assertEqual(rates('g-proj'), (D(5), 1))
+        self.assertEqual(rates('scope-1'), (D(5), 1))
+        self.assertEqual(rates('m-proj'), (D(7), 1))
+        self.assertEqual(rates('p9'), (D(7), 1))
+        self.assertEqual(rates('p1'), (D('8.8'), 4))
+        self.assertEqual(rates('nobody'), (D(0), 0))
 
     # retention (needs the core's retention classes: panko.set_retention,
     # panko.expire_class)

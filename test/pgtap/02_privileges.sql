@@ -111,6 +111,8 @@ SELECT set_eq(
       UNION ALL VALUES ('panko_auditor', 'panko.retention', 'SELECT'),
              ('panko_writer', 'panko.rating_attribute', 'SELECT'), ('panko_writer', 'panko.rating_attribute', 'INSERT'),
              ('panko_auditor', 'panko.rating_attribute', 'SELECT'), ('panko_query', 'panko.rating_attribute', 'SELECT'),
+             ('panko_writer', 'panko.rating_project_alias', 'SELECT'), ('panko_writer', 'panko.rating_project_alias', 'INSERT'),
+             ('panko_auditor', 'panko.rating_project_alias', 'SELECT'), ('panko_query', 'panko.rating_project_alias', 'SELECT'),
              ('panko_auditor', 'panko.metric_rollup', 'SELECT'), ('panko_query', 'panko.metric_rollup', 'SELECT')$$,
     'table privileges in panko: SELECT on event, event_type, events and partition to panko_auditor and panko_query, on retention to panko_auditor, nothing else');
 SELECT set_eq(
@@ -146,14 +148,15 @@ SELECT set_eq(
              ('panko_admin', 'panko.expire_class(text)'), ('panko_admin', 'panko.seal_partitions(integer)'),
              ('panko_reader', 'panko.retention_class(text)'), ('panko_reader', 'panko.retention_classes()'),
              ('panko_writer', 'panko.retention_class(text)'), ('panko_writer', 'panko.retention_classes()'),
-             ('panko_writer', 'panko.rating_push(jsonb)'),
+             ('panko_writer', 'panko.rating_push(jsonb)'), ('panko_writer', 'panko.rating_check_points(jsonb)'),
              ('panko_admin', 'panko.rating_delete(timestamp with time zone,timestamp with time zone,jsonb)'),
              ('panko_admin', 'panko.rating_init(bigint)')
       UNION ALL
       SELECT r, f FROM unnest(ARRAY['panko_reader', 'panko_query']) r, unnest(ARRAY[
                  'panko.rating_retrieve(timestamp with time zone,timestamp with time zone,text[],jsonb,jsonb,bigint,bigint)',
                  'panko.rating_total(timestamp with time zone,timestamp with time zone,text[],text[],jsonb,jsonb,text,bigint,bigint)',
-                 'panko.rating_sum(panko.traits,text)', 'panko.rating_conditions(jsonb,jsonb,integer)',
+                 'panko.rating_sum(panko.traits,text)', 'panko.rating_point(panko.traits,text,text)', 'panko.rating_keys(panko.traits,text[])',
+                 'panko.rating_conditions(jsonb,jsonb,integer)',
                  'panko.rating_type_ids(text[])',
                  'panko.rating_check_window(timestamp with time zone,timestamp with time zone,bigint,bigint)']) f
       UNION ALL
