@@ -66,3 +66,38 @@ pg_restart() {
 pg_start_again() {
     _as_pg "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -l "$PG_TMP/server.log" -w -t 120 start >/dev/null
 }
+
+# drivers_site [MODULE]: the installed panko_drivers for /usr/bin/python3
+# (what the adapters' tests run), in SITE; fails when it is missing (or
+# lacks MODULE.py), warns when it differs from python/panko_drivers.
+drivers_site() {
+    local f
+    SITE=$(/usr/bin/python3 -c 'import panko_drivers, os; print(os.path.dirname(panko_drivers.__file__))' 2>/dev/null) \
+        || { echo "FAIL: panko_drivers is not installed for /usr/bin/python3: run make install first"; return 1; }
+    if [ -n "${1:-}" ] && [ ! -f "$SITE/$1.py" ]; then
+        echo "FAIL: $SITE has no $1.py: run make install"
+        return 1
+    fi
+    for f in python/panko_drivers/*.py; do
+        cmp -s "$f" "$SITE/$(basename "$f")" \
+            || echo "# WARNING: $f differs from the installed $SITE/$(basename "$f"): the tests run what is installed"
+    done
+    echo "# panko_drivers from $SITE"
+}
+
+# unittests DIR FILE: run FILE's tests with /usr/bin/python3 -m unittest in
+# DIR; fails unless every test it defines ran and passed ("no tests ran"
+# is a failure).
+unittests() {
+    local dir=$1 file=$2 want ran out
+    want=$(grep -c '^    def test_' "$dir/$file")
+    out=$(cd "$dir" && /usr/bin/python3 -m unittest -v "${file%.py}" 2>&1)
+    echo "$out" | grep -E '^(test_|Ran |OK|FAILED)|^(ERROR|FAIL):' | sed 's/^/    /'
+    ran=$(echo "$out" | sed -n 's/^Ran \([0-9]*\) tests\{0,1\} .*/\1/p')
+    if [ "${ran:-0}" != "$want" ] || ! echo "$out" | grep -q '^OK'; then
+        echo "$out" | sed -n '/^=====/,$p' | head -200
+        echo "FAIL: $file ran ${ran:-0} of its $want tests, or some failed"
+        return 1
+    fi
+    echo "ok - $file: $ran of $want tests passed"
+}

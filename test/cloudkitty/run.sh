@@ -24,13 +24,7 @@ PARTS=("$@")
 [ ${#PARTS[@]} -eq 0 ] && PARTS=(upstream backend)
 
 FAILED=()
-SITE=$($PY -c 'import panko_drivers, os; print(os.path.dirname(panko_drivers.__file__))' 2>/dev/null) \
-    || { echo "FAIL: panko_drivers is not installed for $PY: run make install first"; exit 1; }
-for f in python/panko_drivers/*.py; do
-    cmp -s "$f" "$SITE/$(basename "$f")" \
-        || echo "# WARNING: $f differs from the installed $SITE/$(basename "$f"): the tests run what is installed"
-done
-echo "# panko_drivers from $SITE"
+drivers_site || exit 1
 
 pg_start cloudkitty "log_min_messages = warning" || { echo "FAIL: could not start a cluster"; exit 1; }
 DB=cloudkitty_test

@@ -26,14 +26,7 @@ PARTS=("$@")
 [ ${#PARTS[@]} -eq 0 ] && PARTS=(backend read)
 
 FAILED=()
-SITE=$($PY -c 'import panko_drivers, os; print(os.path.dirname(panko_drivers.__file__))' 2>/dev/null) \
-    || { echo "FAIL: panko_drivers is not installed for $PY: run make install first"; exit 1; }
-[ -f "$SITE/kaneda.py" ] || { echo "FAIL: $SITE has no kaneda.py: run make install"; exit 1; }
-for f in python/panko_drivers/*.py; do
-    cmp -s "$f" "$SITE/$(basename "$f")" \
-        || echo "# WARNING: $f differs from the installed $SITE/$(basename "$f"): the tests run what is installed"
-done
-echo "# panko_drivers from $SITE"
+drivers_site kaneda || exit 1
 
 pg_start kaneda "log_min_messages = warning" || { echo "FAIL: could not start a cluster"; exit 1; }
 DB=kaneda_test
@@ -50,25 +43,12 @@ cs() { echo "postgresql:///$DB?host=$PGHOST&port=$PGPORT&user=$1"; }
 export PANKO_KN_WRITER=$(cs kn_writer) PANKO_KN_READER=$(cs kn_reader) PANKO_KN_MEMBER=$(cs kn_member)
 export PANKO_KN_ADMIN_DSN=$(cs postgres)
 
-unittests() {
-    local file=$1 want ran out
-    want=$(grep -c '^    def test_' "$HERE/$file")
-    out=$(cd "$HERE" && $PY -m unittest -v "${file%.py}" 2>&1)
-    echo "$out" | grep -E '^(test_|Ran |OK|FAILED)|^(ERROR|FAIL):' | sed 's/^/    /'
-    ran=$(echo "$out" | sed -n 's/^Ran \([0-9]*\) tests\{0,1\} .*/\1/p')
-    if [ "${ran:-0}" != "$want" ] || ! echo "$out" | grep -q '^OK'; then
-        echo "$out" | sed -n '/^=====/,$p' | head -200
-        echo "FAIL: $file ran ${ran:-0} of its $want tests, or some failed"
-        return 1
-    fi
-    echo "ok - $file: $ran of $want tests passed"
-}
 
 for part in "${PARTS[@]}"; do
     echo "== $part"
     case $part in
-        backend) unittests test_backend.py || FAILED+=(backend) ;;
-        read) unittests test_read.py || FAILED+=(read) ;;
+        backend) unittests "$HERE" test_backend.py || FAILED+=(backend) ;;
+        read) unittests "$HERE" test_read.py || FAILED+=(read) ;;
         *) echo "unknown part $part"; FAILED+=("$part") ;;
     esac
 done

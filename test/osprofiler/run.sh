@@ -29,13 +29,7 @@ PARTS=("$@")
 
 FAILED=()
 # The package the tests use is the installed one: it must be this tree's.
-SITE=$($PY -c 'import panko_drivers, os; print(os.path.dirname(panko_drivers.__file__))' 2>/dev/null) \
-    || { echo "FAIL: panko_drivers is not installed for $PY: run make install first"; exit 1; }
-for f in python/panko_drivers/*.py; do
-    cmp -s "$f" "$SITE/$(basename "$f")" \
-        || echo "# WARNING: $f differs from the installed $SITE/$(basename "$f"): the tests run what is installed"
-done
-echo "# panko_drivers from $SITE"
+drivers_site || exit 1
 
 pg_start osprofiler "log_min_messages = warning" || { echo "FAIL: could not start a cluster"; exit 1; }
 DB=osprofiler_test
@@ -60,31 +54,17 @@ export PANKO_OSP_BOTH=$(cs osp_both) PANKO_OSP_WRITER=$(cs osp_writer) PANKO_OSP
 export PANKO_OSP_MEMBER=$(cs osp_member) PANKO_OSP_API=$(cs osp_api) PANKO_OSP_EXPLAIN=$(cs osp_explain)
 export PANKO_OSP_ADMIN_DSN="postgresql:///$DB?host=$PGHOST&port=$PGPORT&user=postgres"
 
-# unittests FILE: run it, and require exactly as many tests as it defines.
-unittests() {
-    local file=$1 want ran out
-    want=$(grep -c '^    def test_' "$HERE/$file")
-    out=$(cd "$HERE" && $PY -m unittest -v "${file%.py}" 2>&1)
-    echo "$out" | grep -E '^(test_|Ran |OK|FAILED)|^(ERROR|FAIL):' | sed 's/^/    /'
-    ran=$(echo "$out" | sed -n 's/^Ran \([0-9]*\) tests\{0,1\} .*/\1/p')
-    if [ "${ran:-0}" != "$want" ] || ! echo "$out" | grep -q '^OK'; then
-        echo "$out" | sed -n '/^=====/,$p' | head -200
-        echo "FAIL: $file ran ${ran:-0} of its $want tests, or some failed"
-        return 1
-    fi
-    echo "ok - $file: $ran of $want tests passed"
-}
 
 for part in "${PARTS[@]}"; do
     echo "== $part"
     case $part in
-        unit) unittests test_driver.py || FAILED+=(unit) ;;
-        store) unittests test_store.py || FAILED+=(store) ;;
+        unit) unittests "$HERE" test_driver.py || FAILED+=(unit) ;;
+        store) unittests "$HERE" test_store.py || FAILED+=(store) ;;
         functional)
             out=$(cd / && $PY "$OLDPWD/$HERE/functional.py" "$PANKO_OSP_BOTH" 2>&1); rc=$?
             echo "$out" | grep -E '^(# |Ran |OK|FAILED|FAIL|functional:)|\.\.\. ' | sed 's/^/    /'
             if [ $rc -ne 0 ]; then echo "$out" | tail -60; FAILED+=(functional); fi ;;
-        cli) unittests test_cli.py || FAILED+=(cli) ;;
+        cli) unittests "$HERE" test_cli.py || FAILED+=(cli) ;;
         *) echo "unknown part $part"; FAILED+=("$part") ;;
     esac
 done
