@@ -387,10 +387,14 @@ LoadPartitions(int *count)
 
 			deconstruct_array(DatumGetArrayTypeP(classes), TEXTOID, -1, false, TYPALIGN_INT,
 							  &names, &nulls, &nnames);
-			for (int c = 0; c < PANKO_RETENTION_CLASSES; c++)
-				for (int k = 0; k < nnames; k++)
-					if (!nulls[k] && strcmp(TextDatumGetCString(names[k]), PankoRetentionClassName(c)) == 0)
+			for (int k = 0; k < nnames; k++)
+			{
+				char	   *name = nulls[k] ? NULL : TextDatumGetCString(names[k]);
+
+				for (int c = 0; name && c < PANKO_RETENTION_CLASSES; c++)
+					if (strcmp(name, PankoRetentionClassName(c)) == 0)
 						ranges[r].has[c] = true;
+			}
 		}
 	}
 	return ranges;
@@ -689,6 +693,7 @@ InsertEvents(ParsedEvent *evs, int n)
 	Datum	   *raws = palloc(sizeof(Datum) * Max(n, 1));
 	bool	   *rawnull = palloc(sizeof(bool) * Max(n, 1));
 	Datum	   *classes = palloc(sizeof(Datum) * Max(n, 1));
+	Datum		class_names[PANKO_RETENTION_CLASSES];
 	int			m = 0;
 	int			dims[1];
 	int			lbs[1] = {1};
@@ -697,6 +702,9 @@ InsertEvents(ParsedEvent *evs, int n)
 	Datum		args[6];
 	bool		layers = HasRetention();
 
+	/* (each class's name once, not a copy per event) */
+	for (int c = 0; c < PANKO_RETENTION_CLASSES; c++)
+		class_names[c] = CStringGetTextDatum(PankoRetentionClassName(c));
 	for (int i = 0; i < n; i++)
 	{
 		if (evs[i].problem || evs[i].duplicate)
@@ -707,7 +715,7 @@ InsertEvents(ParsedEvent *evs, int n)
 		trs[m] = PointerGetDatum(evs[i].traits);
 		rawnull[m] = (evs[i].raw == NULL);
 		raws[m] = rawnull[m] ? (Datum) 0 : JsonbPGetDatum(evs[i].raw);
-		classes[m] = CStringGetTextDatum(PankoRetentionClassName(evs[i].retention));
+		classes[m] = class_names[evs[i].retention];
 		m++;
 	}
 	if (m == 0)
