@@ -40,6 +40,7 @@ OBJS = \
 	src/identity.o \
 	src/retention.o \
 	src/rating.o \
+	src/metric.o \
 	src/trace_report.o \
 	src/trace_notify.o \
 	src/worker.o

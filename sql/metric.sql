@@ -602,58 +602,18 @@ $$;
 COMMENT ON FUNCTION panko.metric_check_window(interval, timestamptz, timestamptz) IS
     'The bucket in microseconds, after checking it (1 s to 1 day) and the window (finite, from < to, at most 1,000,000 buckets)';
 
+-- The dashboard's case (no tag filter; every boundary a whole minute, and
+-- whole hours or at most a day) is answered from the rollup alone, its
+-- rows added up in C as they stream out of its primary key (no GROUP BY,
+-- no sort); anything else from metric_buckets.  In src/metric.c.
 CREATE FUNCTION panko.metric_series(name text, bucket interval, "from" timestamptz, "to" timestamptz,
                                     tags jsonb DEFAULT NULL, app text DEFAULT NULL)
     RETURNS TABLE(bucket_start timestamptz, bucket_end timestamptz, count bigint, sum double precision,
                   avg double precision, min double precision, max double precision)
-LANGUAGE plpgsql STABLE SECURITY DEFINER
+AS 'MODULE_PATHNAME', 'metric_series'
+LANGUAGE C STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET jit = off
-AS $$
-DECLARE
-    w bigint := panko.metric_check_window(bucket, "from", "to");
-    fu bigint := (extract(epoch FROM "from") * 1000000)::bigint;
-    tu bigint := (extract(epoch FROM "to") * 1000000)::bigint;
-    hx timestamptz;
-BEGIN
-    IF name IS NULL THEN
-        RAISE EXCEPTION 'A metric name is required' USING ERRCODE = '22004';
-    END IF;
-    IF (tags IS NULL OR tags IN ('null', '[]', '{}')) AND w % 60000000 = 0 AND fu % 60000000 = 0
-       AND tu % 60000000 = 0 AND (tu - fu <= 86400000000 OR (w % 3600000000 = 0 AND fu % 3600000000 = 0)) THEN
-        -- The dashboard's case: every bucket boundary and both ends are
-        -- whole minutes (whole hours, or at most a day), so the rollup
-        -- alone answers, in one static statement (its plan is cached):
-        -- whole hours [from, hx) when every boundary is one, then minutes.
-        hx := CASE WHEN w % 3600000000 = 0 AND fu % 3600000000 = 0
-                   THEN "from" + ((tu - fu) / 3600000000) * interval '1 hour' ELSE "from" END;
-        RETURN QUERY
-        -- (counts summed as float8, exact below 2^53: numeric is slower)
-        SELECT y.s, least(y.s + metric_series.bucket, metric_series."to"), y.n::bigint, y.total, y.total / y.n, y.low, y.high
-          FROM (SELECT x.s, sum(x.n::double precision) AS n, sum(x.total) AS total, min(x.low) AS low, max(x.high) AS high
-          FROM (SELECT date_bin(metric_series.bucket, r.bucket, metric_series."from") AS s, r.n, r.total, r.low, r.high
-                  FROM panko.metric_rollup r
-                 WHERE r.name = metric_series.name AND r.width = 3600
-                   AND r.bucket >= metric_series."from" AND r.bucket < hx
-                   AND (app IS NULL OR r.app_name = app)
-                UNION ALL
-                SELECT date_bin(metric_series.bucket, r.bucket, metric_series."from"), r.n, r.total, r.low, r.high
-                  FROM panko.metric_rollup r
-                 WHERE r.name = metric_series.name AND r.width = 60
-                   AND r.bucket >= hx AND r.bucket < metric_series."to"
-                   AND (app IS NULL OR r.app_name = app)) x
-         GROUP BY x.s) y
-         ORDER BY y.s;
-        RETURN;
-    END IF;
-    RETURN QUERY
-    SELECT (timestamptz 'epoch' + (fu + b.k * w) * interval '1 microsecond'),
-           least(timestamptz 'epoch' + (fu + (b.k + 1) * w) * interval '1 microsecond', metric_series."to"),
-           b.n, b.total, b.total / b.n, b.low, b.high
-      FROM panko.metric_buckets(name, "from", "to", w, tags, app) b
-     ORDER BY b.k;
-END
-$$;
+SET jit = off;
 COMMENT ON FUNCTION panko.metric_series(text, interval, timestamptz, timestamptz, jsonb, text) IS
     'A metric''s numeric reports per bucket (1 s to 1 day, aligned on from) in [from, to): count, sum, avg, min, max; buckets without reports are left out; tags (a list or a dict) and app filter';
 
