@@ -108,6 +108,7 @@ def main():
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--batch", type=int, default=10_000, help="reports per metric_report call while loading")
     ap.add_argument("--call-secs", type=float, default=5.0)
+    ap.add_argument("--load-jobs", type=int, default=2, help="connections loading the reports in parallel")
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--pgbench-secs", type=int, default=3, help="pgbench -T of each round")
     ap.add_argument("--pgbench-rounds", type=int, default=3, help="rounds per query, panko and plain taking turns")
@@ -147,24 +148,47 @@ def run(args, base):
     print("# %d reports over %d days from %s, batches of %d" % (N, args.days, t0, args.batch))
 
     load = {}
-    for system in ("panko", "plain"):
-        t = time.perf_counter()
-        for lo in range(0, N, args.batch):
+
+    def load_part(system, part):
+        """Batches part, part + jobs, ... of the load, on a connection of its own."""
+        lc = psycopg2.connect(dsn)
+        lc.autocommit = True
+        lcur = lc.cursor()
+        for lo in range(part * args.batch, N, args.batch * args.load_jobs):
             p = {"t0": t0, "step": step, "lo": lo, "hi": min(N, lo + args.batch)}
             if system == "panko":
-                cur.execute("""SELECT count(*) FROM panko.metric_report((
+                lcur.execute("""SELECT count(*) FROM panko.metric_report((
                                    SELECT jsonb_agg(jsonb_build_object('app_name', x.app, 'name', x.name, 'metric', 'gauge',
                                                     'value', x.value, 'tags', x.tags, 'host', 'bench',
                                                     'time', x.generated::text, 'key', 'b' || x.g))
                                      FROM (""" + GEN + """) x))""", p)
-                assert cur.fetchone()[0] == 0
+                assert lcur.fetchone()[0] == 0
             else:
-                cur.execute("""INSERT INTO kaneda_plain
+                lcur.execute("""INSERT INTO kaneda_plain
                                SELECT x.name, x.generated, jsonb_build_object('host', 'bench', 'name', x.name,
                                           'value', x.value, 'tags', x.tags, 'app_name', x.app, 'metric', 'gauge')
                                  FROM (""" + GEN + ") x", p)
+        lc.close()
+
+    import threading
+    for system in ("panko", "plain"):
+        t = time.perf_counter()
+        errors = []
+
+        def work(part, system=system):
+            try:
+                load_part(system, part)
+            except Exception as e:  # reported below, the load fails
+                errors.append(e)
+        threads = [threading.Thread(target=work, args=(j,)) for j in range(args.load_jobs)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        if errors:
+            raise errors[0]
         load[system] = N / (time.perf_counter() - t)
-        print("# loaded %s: %.0f reports/s" % (system, load[system]))
+        print("# loaded %s: %.0f reports/s (%d connections)" % (system, load[system], args.load_jobs), flush=True)
     cur.execute("VACUUM ANALYZE")
 
     # report() from one process, as Metrics.gauge calls it.
@@ -227,8 +251,8 @@ def run(args, base):
               % (cm, cq, cq / cm))
     for label, rate in calls.items():
         print("| report() calls/s from one process, %s | %.0f | | | >= 2,000 |" % (label, rate))
-    print("| bulk load, reports/s (metric_report, batches of %d; plain: INSERT) | %.0f | %.0f | %.2fx | |"
-          % (args.batch, load["panko"], load["plain"], load["panko"] / load["plain"]))
+    print("| bulk load, reports/s (metric_report, batches of %d, %d connections; plain: INSERT) | %.0f | %.0f | %.2fx | |"
+          % (args.batch, args.load_jobs, load["panko"], load["plain"], load["panko"] / load["plain"]))
     cur.execute("SELECT pg_total_relation_size('panko.metric_rollup'), pg_total_relation_size('kaneda_plain'),"
                 " (SELECT sum(pg_total_relation_size(t.relid)) FROM pg_partition_tree('panko.event') t"
                 "   JOIN pg_class c ON c.oid = t.relid WHERE t.isleaf AND c.relname LIKE '%\\_metric')")
