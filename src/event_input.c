@@ -527,7 +527,7 @@ CountStored(ParsedEvent *evs, int n, PartitionRange *ranges, int nranges)
 	args[1] = Array8(counts, m, INT8OID);
 	PankoKeepPlan(&plan_count,
 				  "INSERT INTO panko.partition_rows (partition, n) SELECT * FROM unnest($1, $2)",
-				  2, argtypes, 0);
+				  2, argtypes, CURSOR_OPT_GENERIC_PLAN);
 	ExecPlan(plan_count, args, NULL, SPI_OK_INSERT);
 }
 
@@ -615,7 +615,7 @@ ClaimMessageIds(ParsedEvent *evs, int n)
 	PankoKeepPlan(&plan_claim,
 				  "INSERT INTO panko.event_message (id_hash, generated) "
 				  "SELECT * FROM unnest($1, $2) ON CONFLICT (id_hash) DO NOTHING "
-				  "RETURNING id_hash", 2, claim_types, 0);
+				  "RETURNING id_hash", 2, claim_types, CURSOR_OPT_GENERIC_PLAN);
 	ExecPlan(plan_claim, args, NULL, SPI_OK_INSERT_RETURNING);
 	if ((int) SPI_processed == m)
 		return;
@@ -658,9 +658,17 @@ ClaimMessageIds(ParsedEvent *evs, int n)
 	args[2] = Array8(gen, nconflict, TIMESTAMPTZOID);
 	PankoKeepPlan(&plan_lock,
 				  "SELECT 1 FROM panko.event_message WHERE id_hash OPERATOR(pg_catalog.=) ANY ($1) "
-				  "ORDER BY id_hash FOR UPDATE", 1, &check_types[1], 0);
+				  "ORDER BY id_hash FOR UPDATE", 1, &check_types[1], CURSOR_OPT_GENERIC_PLAN);
 	ExecPlan(plan_lock, &args[1], NULL, SPI_OK_SELECT);
-	/* A new statement, so a new snapshot: it sees what lock holders stored. */
+
+	/*
+	 * A new statement, so a new snapshot: it sees what lock holders stored.
+	 * Its plan is generic: no value of the arrays prunes a partition (every
+	 * one's message_id index is probed either way), and a custom plan would
+	 * plan this statement again for each batch with a repeat, which is every
+	 * call of a writer such as OSProfiler's (each notification repeats its
+	 * trace's entry).
+	 */
 	PankoKeepPlan(&plan_stale,
 				  "WITH n AS ("
 				  "  SELECT * FROM unnest($1, $2, $3) WITH ORDINALITY AS n(message_id, id_hash, generated, ord)"
@@ -670,7 +678,7 @@ ClaimMessageIds(ParsedEvent *evs, int n)
 				  "), touched AS ("
 				  "  UPDATE panko.event_message r SET generated = greatest(r.generated, n.generated)"
 				  "    FROM n WHERE r.id_hash OPERATOR(pg_catalog.=) n.id_hash AND n.ord NOT IN (SELECT ord FROM stored)"
-				  ") SELECT ord FROM stored", 3, check_types, 0);
+				  ") SELECT ord FROM stored", 3, check_types, CURSOR_OPT_GENERIC_PLAN);
 	ExecPlan(plan_stale, args, NULL, SPI_OK_SELECT);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
@@ -738,14 +746,14 @@ InsertEvents(ParsedEvent *evs, int n)
 	{
 		PankoKeepPlan(&plan_insert_layered,
 					  "INSERT INTO panko.event (generated, event_type_id, message_id, traits, raw, retention) "
-					  "SELECT * FROM unnest($1, $2, $3, $4, $5, $6)", 6, argtypes, 0);
+					  "SELECT * FROM unnest($1, $2, $3, $4, $5, $6)", 6, argtypes, CURSOR_OPT_GENERIC_PLAN);
 		ExecPlan(plan_insert_layered, args, NULL, SPI_OK_INSERT);
 	}
 	else
 	{
 		PankoKeepPlan(&plan_insert,
 					  "INSERT INTO panko.event (generated, event_type_id, message_id, traits, raw) "
-					  "SELECT * FROM unnest($1, $2, $3, $4, $5)", 5, argtypes, 0);
+					  "SELECT * FROM unnest($1, $2, $3, $4, $5)", 5, argtypes, CURSOR_OPT_GENERIC_PLAN);
 		ExecPlan(plan_insert, args, NULL, SPI_OK_INSERT);
 	}
 	return SPI_processed;
