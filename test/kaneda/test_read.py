@@ -127,6 +127,11 @@ class TestSeries(unittest.TestCase):
         self.check('req', h, T0 + 2 * h, T0 + 30 * h + 17 * m, app='api')
         self.check('mem', 5 * m, T0 + 3 * h + 4 * m, T0 + 20 * h + dt.timedelta(seconds=1.25))
         self.check('cpu', 2 * h, T0 + 1 * h, T0 + 41 * h)
+        # (a bucket made of the last hours and then the minutes after them,
+        # added up across the two levels; and hour-long buckets of minutes)
+        self.check('cpu', 2 * h, T0 + 1 * h, T0 + 20 * h + 17 * m)
+        self.check('req', 3 * h, T0 + 2 * h, T0 + 21 * h + 59 * m, app='web')
+        self.check('mem', h, T0 + 23 * m, T0 + 23 * h + 23 * m)
         f = T0 + 3 * h + dt.timedelta(seconds=17.25)
         t = T0 + 23 * h + 3 * m + dt.timedelta(seconds=1.5)
         self.check('cpu', t - f, f, t)
@@ -185,7 +190,8 @@ class TestSeries(unittest.TestCase):
                      (T0, T0 + dt.timedelta(days=1)))
         self.assertEqual(rows, [('Api',)])
 
-    def test_rows_from_the_rollup_go_with_their_partition(self):
+    # (named to run last: it drops the second day, which the others read)
+    def test_zz_rows_from_the_rollup_go_with_their_partition(self):
         # Dropping a day's partition (what expiry does) removes its rollup
         # rows; the series then matches the reports left.
         with admin() as c, c.cursor() as cur:
