@@ -36,6 +36,7 @@ run_suite "OSProfiler driver" bash test/osprofiler/run.sh
 run_suite "CloudKitty backend" bash test/cloudkitty/run.sh
 run_suite "Kaneda backend" bash test/kaneda/run.sh
 run_suite "benchmark smoke" bash test/bench/run.sh --smoke
+run_suite "adapter benchmark smoke" bash test/bench/adapters_smoke.sh
 run_suite "fuzz (bounded)" make fuzz FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 
 echo
