@@ -310,6 +310,7 @@ trace_report_json(PG_FUNCTION_ARGS)
 	TimestampTz t1 = 0;
 	TimestampTz last_start = 0;
 	bool		any_start = false;
+	Size		raw_bytes = 0;
 
 	if (PG_ARGISNULL(0) || VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(0)) == 0)
 		ereport(ERROR,
@@ -375,11 +376,20 @@ trace_report_json(PG_FUNCTION_ARGS)
 					 errmsg("a notification of trace %s is not a JSON object", base_id),
 					 errhint("Store OSProfiler notifications with panko.trace_notify.")));
 		n->raw = &raw->root;
+		raw_bytes += VARSIZE(raw);
 		n->trace_id = NoteString(n->raw, "trace_id", base_id);
 		n->parent_id = NoteString(n->raw, "parent_id", base_id);
 		n->name = NoteString(n->raw, "name", base_id);
 	}
 	qsort(notes, nnotes, sizeof(TraceNote), CompareNotes);
+
+	/*
+	 * The report is about as long as the notifications it holds, plus each
+	 * span's own keys: room for it at once, so the buffer is not copied and
+	 * faulted in again at every doubling.
+	 */
+	if (raw_bytes < MaxAllocSize / 4 && nnotes < MaxAllocSize / 1024)
+		enlargeStringInfo(&buf, (int) (raw_bytes + raw_bytes / 4 + nnotes * 160));
 
 	/*
 	 * _append_results, in that order: a span per trace_id, its name and
