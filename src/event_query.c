@@ -368,19 +368,7 @@ SetPlanKind(PlanKind kind)
 static ParamListInfo
 QueryParams(EventQuery *q)
 {
-	ParamListInfo params = makeParamList(NPARAMS);
-
-	for (int i = 0; i < NPARAMS; i++)
-	{
-		ParamExternData *prm = &params->params[i];
-
-		prm->value = q->values[i];
-		prm->isnull = (q->nulls[i] == 'n');
-		prm->pflags = PARAM_FLAG_CONST;
-		prm->ptype = q->types[i];
-	}
-	params->numParams = NPARAMS;
-	return params;
+	return PankoParams(q->values, q->nulls, q->types, NPARAMS);
 }
 
 /*
@@ -391,20 +379,7 @@ QueryParams(EventQuery *q)
 static void
 RunPlan(SPIPlanPtr plan, ParamListInfo params, uint64 tcount, DestReceiver *dest)
 {
-	SPIExecuteOptions options;
-	int			rc;
-
-	memset(&options, 0, sizeof(options));
-	options.params = params;
-	options.read_only = true;
-	options.tcount = tcount;
-	options.dest = dest;
-	rc = SPI_execute_plan_extended(plan, &options);
-	/* (a receiver of our own makes SPI report a utility statement) */
-	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("panko: get_events query failed: %s", SPI_result_code_string(rc))));
+	PankoRunPlan(plan, params, tcount, dest, "get_events");
 }
 
 /* ---------------------------------------------------------------- the sink */

@@ -136,10 +136,8 @@ ReadLevel(MetricSeries *s, text *name, int width, TimestampTz lo,
 {
 	static SPIPlanPtr plan = NULL;
 	Oid			types[5] = {TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID};
-	ParamListInfo params;
-	SPIExecuteOptions options;
 	Datum		values[5];
-	int			rc;
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
 	if (lo >= hi)
 		return;
@@ -156,27 +154,8 @@ ReadLevel(MetricSeries *s, text *name, int width, TimestampTz lo,
 	values[2] = TimestampTzGetDatum(lo);
 	values[3] = TimestampTzGetDatum(hi);
 	values[4] = PointerGetDatum(app);
-	params = makeParamList(5);
-	for (int i = 0; i < 5; i++)
-	{
-		params->params[i].value = values[i];
-		params->params[i].isnull = (i == 4 && app == NULL);
-		params->params[i].pflags = PARAM_FLAG_CONST;
-		params->params[i].ptype = types[i];
-	}
-	params->numParams = 5;
-
-	memset(&options, 0, sizeof(options));
-	options.params = params;
-	options.read_only = true;
-	options.dest = &s->pub;
-	rc = SPI_execute_plan_extended(plan, &options);
-	/* (a receiver of our own makes SPI report a utility statement) */
-	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("panko: metric rollup query failed: %s",
-						SPI_result_code_string(rc))));
+	nulls[4] = (app == NULL) ? 'n' : ' ';
+	PankoRunPlan(plan, PankoParams(values, nulls, types, 5), 0, &s->pub, "metric rollup");
 }
 
 /* panko.metric_check_window(bucket, from, to): the bucket in microseconds. */

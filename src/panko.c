@@ -13,6 +13,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
+#include "nodes/params.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
@@ -257,6 +258,49 @@ PankoSPIConnect(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not connect to SPI")));
+}
+
+/* Parameters (nulls as SPI takes them: 'n' or ' ') for SPI_execute_plan_extended. */
+ParamListInfo
+PankoParams(Datum *values, const char *nulls, Oid *types, int n)
+{
+	ParamListInfo params = makeParamList(n);
+
+	for (int i = 0; i < n; i++)
+	{
+		ParamExternData *prm = &params->params[i];
+
+		prm->value = values[i];
+		prm->isnull = (nulls != NULL && nulls[i] == 'n');
+		prm->pflags = PARAM_FLAG_CONST;
+		prm->ptype = types[i];
+	}
+	params->numParams = n;
+	return params;
+}
+
+/*
+ * Run a kept plan, read only, for at most tcount rows (0: all) into a
+ * receiver of the caller's; what names the statement in the error.
+ */
+void
+PankoRunPlan(SPIPlanPtr plan, ParamListInfo params, uint64 tcount,
+			 DestReceiver *dest, const char *what)
+{
+	SPIExecuteOptions options;
+	int			rc;
+
+	memset(&options, 0, sizeof(options));
+	options.params = params;
+	options.read_only = true;
+	options.tcount = tcount;
+	options.dest = dest;
+	rc = SPI_execute_plan_extended(plan, &options);
+	/* (a receiver of our own makes SPI report a utility statement) */
+	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("panko: %s query failed: %s", what, SPI_result_code_string(rc))));
 }
 
 /*

@@ -76,6 +76,9 @@ extern bool PankoAdvisoryLock(int32 subkey, bool shared, bool wait);
 extern void PankoSPIConnect(void);
 extern SPIPlanPtr PankoKeepPlan(SPIPlanPtr *slot, const char *sql, int nargs,
 								Oid *argtypes, int cursor_options);
+extern ParamListInfo PankoParams(Datum *values, const char *nulls, Oid *types, int n);
+extern void PankoRunPlan(SPIPlanPtr plan, ParamListInfo params, uint64 tcount,
+						 DestReceiver *dest, const char *what);
 
 /* identity.c (with PankoCallerIsMember and PankoCallerScope in traits.h) */
 extern bool PankoCallerIsAdmin(void);
