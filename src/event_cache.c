@@ -226,7 +226,7 @@ PankoPartitionIsEmpty(Oid relid)
 		ListCell   *lc;
 
 		ReleaseSysCache(tuple);
-		tables = find_inheritance_children(relid, NoLock);
+		tables = PankoPartitionTables(relid);
 		foreach(lc, tables)
 			if (!PankoPartitionIsEmpty(lfirst_oid(lc)))
 				return false;
