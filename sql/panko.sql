@@ -684,6 +684,7 @@ DECLARE
     lim bigint;
     t timestamptz;
     following text[] := panko.event_ttl_classes();
+    by_row bigint := 0;
 BEGIN
     partitions_dropped := 0;
     rows_deleted := 0;
@@ -749,9 +750,15 @@ BEGIN
             SELECT coalesce(-sum(counted.delta), 0) INTO n FROM counted;
         END IF;
         rows_deleted := rows_deleted + n;
+        by_row := by_row + n;
         budget := budget - n;
         EXIT WHEN t IS NULL OR n = 0;
     END LOOP;
+    -- Rated data that follows the events' time to live, deleted row by
+    -- row: its daily rollup (sql/rating.sql) counted again up to the cutoff.
+    IF by_row > 0 AND 'rating' = ANY (following) THEN
+        PERFORM panko.rating_rollup_refresh('-infinity', cutoff);
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION panko.drop_expired_partitions(timestamptz, bigint) IS

@@ -82,6 +82,188 @@ COMMENT ON TABLE panko.rating_project_alias IS
     'g.project_id and/or m.project_id once some rated point pushed had that attribute with a value other than its scope (the trait project_id): a project_id filter then matches those traits too';
 SELECT pg_catalog.pg_extension_config_dump('panko.rating_project_alias', '');
 
+-- Rated data per UTC day, type, scope and groupby project_id: what push
+-- adds, delete and expiry take away, so that CloudKitty's common totals
+-- (by type and project, over whole days) and retrieve's count and page
+-- bounds read a few rows per day instead of every point.  Rows name the
+-- table of their points and go when it is dropped (rating_rollup_drop).
+CREATE TABLE panko.rating_rollup (
+    day timestamptz NOT NULL,
+    event_type_id integer NOT NULL,
+    scope text COLLATE "C",
+    gproject text COLLATE "C",
+    relid oid NOT NULL,
+    points bigint NOT NULL,
+    qty numeric NOT NULL,
+    price numeric NOT NULL,
+    CONSTRAINT rating_rollup_key UNIQUE NULLS NOT DISTINCT (day, event_type_id, scope, gproject, relid)
+) WITH (fillfactor = 70);
+-- (room on each page: a push's additions to the day's rows are HOT updates)
+CREATE INDEX rating_rollup_scope_idx ON panko.rating_rollup (scope, day);
+CREATE INDEX rating_rollup_relid_idx ON panko.rating_rollup (relid);
+COMMENT ON TABLE panko.rating_rollup IS
+    'Rated data per UTC day, metric type, scope and groupby project_id (kept by rating_push, rating_delete and expiry): whole-day totals and retrieve''s counts read it';
+COMMENT ON COLUMN panko.rating_rollup.day IS 'Start of the UTC day of the points'' periods';
+COMMENT ON COLUMN panko.rating_rollup.scope IS 'The points'' trait project_id (row-level security reads it), NULL when they have none';
+COMMENT ON COLUMN panko.rating_rollup.gproject IS 'The points'' groupby project_id (g.project_id), NULL when they have none';
+COMMENT ON COLUMN panko.rating_rollup.relid IS 'The table of panko.event holding the points (rows are deleted when it is dropped)';
+COMMENT ON COLUMN panko.rating_rollup.points IS 'Data points';
+COMMENT ON COLUMN panko.rating_rollup.qty IS 'Exact sum of their qty';
+COMMENT ON COLUMN panko.rating_rollup.price IS 'Exact sum of their price';
+COMMENT ON INDEX panko.rating_rollup_scope_idx IS 'One project''s days (a project_id filter)';
+COMMENT ON INDEX panko.rating_rollup_relid_idx IS 'Rows of a dropped table';
+
+-- As panko.event's policy for points without user_id: admins see their
+-- project's and the rows without a scope, auditors and panko_admin all,
+-- members none.
+ALTER TABLE panko.rating_rollup ENABLE ROW LEVEL SECURITY;
+CREATE POLICY rating_rollup_visibility ON panko.rating_rollup FOR SELECT
+USING (
+    CASE (SELECT panko.caller_mode())
+        WHEN 'all' THEN true
+        WHEN 'admin' THEN scope IS NULL OR scope OPERATOR(pg_catalog.=) (SELECT panko.caller_project())
+        ELSE false
+    END
+);
+COMMENT ON POLICY rating_rollup_visibility ON panko.rating_rollup IS
+    'As panko.event for rated data (no user_id): admins their project''s and unscoped rows, auditors and panko_admin everything';
+
+-- Rollup rows go with their table, whoever drops it (expiry by class,
+-- clear_expired_data, an operator).
+-- (not SECURITY DEFINER: only the owner of a partition, panko's, can drop it)
+CREATE FUNCTION panko.rating_rollup_drop() RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF to_regclass('panko.rating_rollup') IS NULL THEN
+        RETURN;     -- the extension itself is being dropped
+    END IF;
+    DELETE FROM panko.rating_rollup r
+     USING pg_event_trigger_dropped_objects() d
+     WHERE d.classid = 'pg_class'::regclass AND d.object_type = 'table'
+       AND d.schema_name = 'panko' AND r.relid = d.objid;
+END
+$$;
+COMMENT ON FUNCTION panko.rating_rollup_drop() IS
+    'Event trigger: deletes the rating rollup rows of a dropped table of panko.event';
+CREATE EVENT TRIGGER rating_rollup_drop ON sql_drop WHEN TAG IN ('DROP TABLE')
+    EXECUTE FUNCTION panko.rating_rollup_drop();
+
+-- The points of one push (all of them stored) into the rollup: one row per
+-- day, type, scope, groupby project_id and table, added to what is there.
+-- (only rating_push calls it: the rollup must hold what is stored)
+CREATE FUNCTION panko.rating_rollup_add(points jsonb) RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH p AS MATERIALIZED (
+        SELECT panko.parse_timestamp(x->>'generated') AS ts, x->>'event_type' AS type,
+               x->'traits'->>'project_id' AS scope, x->'traits'->>'g.project_id' AS gproject,
+               (x->'traits'->>'qty')::numeric AS qty, (x->'traits'->>'price')::numeric AS price
+          FROM jsonb_array_elements(points) x
+    ), t AS (
+        SELECT s.ts,
+               (SELECT to_regclass(format('panko.%I', CASE WHEN pt.classes IS NULL THEN pt.name
+                                                           ELSE pt.name || '_rating' END))
+                  FROM panko.partition pt
+                 WHERE pt.lower_bound <= s.ts AND s.ts < pt.upper_bound) AS relid
+          FROM (SELECT DISTINCT p.ts FROM p) s
+    )
+    INSERT INTO panko.rating_rollup AS r (day, event_type_id, scope, gproject, relid, points, qty, price)
+    SELECT date_bin('1 day', p.ts, timestamptz '1970-01-01 00:00+00'), et.id, p.scope, p.gproject, t.relid::oid,
+           count(*), sum(p.qty), sum(p.price)
+      FROM p JOIN t ON t.ts = p.ts JOIN panko.event_type et ON et.name = p.type
+     GROUP BY 1, 2, 3, 4, 5
+     ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (day, event_type_id, scope, gproject, relid) DO UPDATE
+       SET points = r.points + excluded.points, qty = r.qty + excluded.qty, price = r.price + excluded.price
+$$;
+COMMENT ON FUNCTION panko.rating_rollup_add(jsonb) IS
+    'rating_push''s part: add the stored points of one push (every one stored) to the daily rollup';
+
+-- The rollup of the UTC days that [lo, hi] touches, counted again from the
+-- points stored (of one scope, or all: NULL): after a delete, expiry row
+-- by row, or a push some of whose points were copies.
+CREATE FUNCTION panko.rating_rollup_refresh(lo timestamptz, hi timestamptz, scope text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    origin constant timestamptz := '1970-01-01 00:00+00';
+    d0 timestamptz := CASE WHEN isfinite(lo) THEN date_bin('1 day', lo, origin) ELSE '-infinity' END;
+    d1 timestamptz := CASE WHEN isfinite(hi) THEN date_bin('1 day', hi, origin) + interval '1 day' ELSE 'infinity' END;
+BEGIN
+    IF lo IS NULL OR hi IS NULL THEN
+        RAISE EXCEPTION 'the rollup is counted again between two times' USING ERRCODE = '22004',
+            HINT = 'Use ''-infinity'' and ''infinity'' for all of it.';
+    END IF;
+    IF scope IS NULL THEN
+        DELETE FROM panko.rating_rollup r WHERE r.day >= d0 AND r.day < d1;
+        INSERT INTO panko.rating_rollup (day, event_type_id, scope, gproject, relid, points, qty, price)
+        SELECT date_bin('1 day', e.generated, origin), e.event_type_id, panko.trait_text(e.traits, 'project_id'),
+               panko.trait_text(e.traits, 'g.project_id'), e.tableoid, count(*),
+               sum(panko.trait_text(e.traits, 'qty')::numeric), sum(panko.trait_text(e.traits, 'price')::numeric)
+          FROM panko.event e
+         WHERE e.retention = 'rating' AND e.generated >= d0 AND e.generated < d1
+         GROUP BY 1, 2, 3, 4, 5;
+    ELSE
+        DELETE FROM panko.rating_rollup r WHERE r.scope = rating_rollup_refresh.scope AND r.day >= d0 AND r.day < d1;
+        INSERT INTO panko.rating_rollup (day, event_type_id, scope, gproject, relid, points, qty, price)
+        SELECT date_bin('1 day', e.generated, origin), e.event_type_id, rating_rollup_refresh.scope,
+               panko.trait_text(e.traits, 'g.project_id'), e.tableoid, count(*),
+               sum(panko.trait_text(e.traits, 'qty')::numeric), sum(panko.trait_text(e.traits, 'price')::numeric)
+          FROM panko.event e
+         WHERE e.retention = 'rating' AND e.generated >= d0 AND e.generated < d1
+           AND e.traits OPERATOR(panko.@>) panko.traits(jsonb_build_object('project_id', rating_rollup_refresh.scope))
+         GROUP BY 1, 2, 3, 4, 5;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION panko.rating_rollup_refresh(timestamptz, timestamptz, text) IS
+    'Count the daily rollup of the UTC days [lo, hi] touches again from the stored points, of one scope (NULL: all)';
+
+-- Can the rollup answer for this window and these filters?  Whole UTC
+-- days, and filters on the metric type and project only (a project_id
+-- filter is the scope while no point had another project_id: see
+-- rating_project_alias; a group_filters project_id is the groupby's).
+-- The scopes and groupby projects to keep (NULL: any).
+CREATE FUNCTION panko.rating_rollup_covers(begin timestamptz, "end" timestamptz, filters jsonb, group_filters jsonb,
+                                           OUT covered boolean, OUT scopes text[], OUT gprojects text[])
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    origin constant timestamptz := '1970-01-01 00:00+00';
+    f record;
+    vals text[];
+BEGIN
+    covered := coalesce(current_setting('panko.rating_rollup', true), 'on') <> 'off'
+               AND isfinite(begin) AND isfinite("end")
+               AND date_bin('1 day', begin, origin) = begin AND date_bin('1 day', "end", origin) = "end";
+    IF NOT covered THEN
+        RETURN;
+    END IF;
+    -- (values as rating_conditions reads them; it has refused bad ones)
+    FOR f IN SELECT 'filters' AS which, * FROM jsonb_each(coalesce(filters, '{}'))
+             UNION ALL SELECT 'group_filters', * FROM jsonb_each(coalesce(group_filters, '{}')) LOOP
+        CONTINUE WHEN f.key = 'type';
+        vals := CASE WHEN jsonb_typeof(f.value) = 'array' THEN ARRAY(SELECT x #>> '{}' FROM jsonb_array_elements(f.value) x)
+                     ELSE ARRAY[f.value #>> '{}'] END;
+        IF f.key = 'project_id' AND f.which = 'group_filters' THEN
+            gprojects := vals;
+        ELSIF f.key = 'project_id' AND NOT EXISTS (SELECT FROM panko.rating_project_alias) THEN
+            scopes := vals;
+        ELSE
+            covered := false;
+            RETURN;
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION panko.rating_rollup_covers(timestamptz, timestamptz, jsonb, jsonb) IS
+    'Whether the daily rollup answers for [begin, end) and these filters (whole UTC days; type and project filters only; setting panko.rating_rollup not off), and the scopes and groupby projects the filters keep';
+
 CREATE FUNCTION panko.rating_check_points(points jsonb, OUT ord integer, OUT groupby text[],
                                           OUT g_alias boolean, OUT m_alias boolean)
     AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
@@ -89,12 +271,17 @@ COMMENT ON FUNCTION panko.rating_check_points(jsonb) IS
     'rating_push''s checks in one pass: the position of the first malformed rated data point (NULL: none), the groupby names of the points, and whether a groupby or a metadata project_id differs from its point''s scope';
 
 CREATE FUNCTION panko.rating_push(points jsonb) RETURNS bigint
-LANGUAGE plpgsql VOLATILE
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- partitions are created under panko's storage settings, not the caller's
+SET default_tablespace = '' SET default_table_access_method = 'heap'
 AS $$
 DECLARE
     info record;
     problem record;
+    copies integer := 0;
+    lo timestamptz;
+    hi timestamptz;
 BEGIN
     IF points IS NULL OR jsonb_typeof(points) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION 'rated data points must be a JSON array'
@@ -111,10 +298,23 @@ BEGIN
     END IF;
     -- (a duplicate is a copy of a point already stored, e.g. a push sent
     -- again after a lost connection: message_ids are unique per point)
-    FOR problem IN SELECT * FROM panko.record_events(points) r WHERE r.status <> 'duplicate' LOOP
-        RAISE EXCEPTION 'rated data point not stored: % %', problem.status, coalesce(problem.detail, '')
-            USING ERRCODE = '22023', DETAIL = 'message_id ' || coalesce(problem.message_id, '(none)');
+    FOR problem IN SELECT * FROM panko.record_events(points) r LOOP
+        IF problem.status <> 'duplicate' THEN
+            RAISE EXCEPTION 'rated data point not stored: % %', problem.status, coalesce(problem.detail, '')
+                USING ERRCODE = '22023', DETAIL = 'message_id ' || coalesce(problem.message_id, '(none)');
+        END IF;
+        copies := copies + 1;
     END LOOP;
+    -- The daily rollup, in the same transaction: the points' sums added,
+    -- or, when some were copies (which were stored is the events' to say),
+    -- their days counted again.
+    IF copies = 0 THEN
+        PERFORM panko.rating_rollup_add(points);
+    ELSE
+        SELECT min(panko.parse_timestamp(x->>'generated')), max(panko.parse_timestamp(x->>'generated'))
+          INTO lo, hi FROM jsonb_array_elements(points) x;
+        PERFORM panko.rating_rollup_refresh(lo, hi);
+    END IF;
     IF info.groupby IS NOT NULL THEN
         INSERT INTO panko.rating_attribute (name)
         SELECT n FROM unnest(info.groupby) n
@@ -269,10 +469,19 @@ SET enable_indexscan = off
 AS $$
 DECLARE
     c record;
+    rc record;
     ids integer[];
     total bigint;
+    known bigint;
+    lo timestamptz;
+    hi timestamptz;
+    before bigint;
     points json;
     cond text;
+    -- (the page's days and its offset in them, when the rollup finds them)
+    window_begin ALIAS FOR $1;
+    window_end ALIAS FOR $2;
+    page_offset ALIAS FOR $6;
 BEGIN
     IF begin IS NULL OR "end" IS NULL THEN
         RAISE EXCEPTION 'retrieve needs begin and end' USING ERRCODE = '22023';
@@ -288,6 +497,33 @@ BEGIN
       FROM panko.event_type t
      WHERE left(t.name, 11) OPERATOR(pg_catalog.=) 'cloudkitty.'
        AND (metric_types IS NULL OR substr(t.name, 12) OPERATOR(pg_catalog.=) ANY (metric_types));
+    -- Whole UTC days, filtered by type and project only: the rollup's
+    -- points per day give the total and the days the page lies in, and only
+    -- those days' points are read below.
+    IF "limit" IS NOT NULL THEN
+        rc := panko.rating_rollup_covers(begin, "end", filters, group_filters);
+        IF rc.covered THEN
+            SELECT coalesce(sum(d.n), 0)::bigint,
+                   min(d.day) FILTER (WHERE d.before + d.n > coalesce(rating_retrieve."offset", 0)),
+                   max(d.day) FILTER (WHERE d.before < coalesce(rating_retrieve."offset", 0) + rating_retrieve."limit"),
+                   min(d.before) FILTER (WHERE d.before + d.n > coalesce(rating_retrieve."offset", 0))
+              INTO known, lo, hi, before
+              FROM (SELECT r.day, sum(r.points) AS n, sum(sum(r.points)) OVER (ORDER BY r.day) - sum(r.points) AS before
+                      FROM panko.rating_rollup r
+                     WHERE r.day OPERATOR(pg_catalog.>=) rating_retrieve.begin
+                       AND r.day OPERATOR(pg_catalog.<) rating_retrieve."end"
+                       AND (metric_types IS NULL OR r.event_type_id OPERATOR(pg_catalog.=) ANY (ids))
+                       AND (rc.scopes IS NULL OR r.scope OPERATOR(pg_catalog.=) ANY (rc.scopes))
+                       AND (rc.gprojects IS NULL OR r.gproject OPERATOR(pg_catalog.=) ANY (rc.gprojects))
+                     GROUP BY r.day) d;
+            IF lo IS NULL OR "limit" = 0 THEN
+                RETURN json_build_object('total', known, 'points', '[]'::json);
+            END IF;
+            window_begin := lo;
+            window_end := hi + interval '1 day';
+            page_offset := coalesce(page_offset, 0) - before;
+        END IF;
+    END IF;
     -- The common shapes (no filter, or filters that are one containment)
     -- are static SQL (parsed once; planned for each call's values, see
     -- above); the others are built, parameterised, for each call.  Either
@@ -308,7 +544,7 @@ BEGIN
                            FROM (SELECT * FROM m ORDER BY m.generated, m.message_id
                                  OFFSET coalesce(rating_retrieve."offset", 0) LIMIT rating_retrieve."limit") p), '[]')
           INTO total, points;
-        RETURN json_build_object('total', total, 'points', points);
+        RETURN json_build_object('total', coalesce(known, total), 'points', points);
     ELSIF c.together IS NOT NULL THEN
         WITH m AS MATERIALIZED (
             SELECT e.generated, e.message_id, e.event_type_id, e.traits FROM panko.event e
@@ -325,7 +561,7 @@ BEGIN
                            FROM (SELECT * FROM m ORDER BY m.generated, m.message_id
                                  OFFSET coalesce(rating_retrieve."offset", 0) LIMIT rating_retrieve."limit") p), '[]')
           INTO total, points;
-        RETURN json_build_object('total', total, 'points', points);
+        RETURN json_build_object('total', coalesce(known, total), 'points', points);
     END IF;
     cond := ' FROM panko.event e WHERE e.retention OPERATOR(pg_catalog.=) ''rating'''
             ' AND e.generated >= $1 AND e.generated < $2'
@@ -339,7 +575,7 @@ BEGIN
             ' ORDER BY p.generated, p.message_id)'
             ' FROM (SELECT * FROM m ORDER BY m.generated, m.message_id OFFSET $5 LIMIT $6) p), ''[]'')'
        INTO total, points USING begin, "end", ids, c.args, coalesce("offset", 0), "limit";
-    RETURN json_build_object('total', total, 'points', points);
+    RETURN json_build_object('total', coalesce(known, total), 'points', points);
 END
 $$;
 COMMENT ON FUNCTION panko.rating_retrieve(timestamptz, timestamptz, text[], jsonb, jsonb, bigint, bigint) IS
@@ -358,11 +594,13 @@ SET enable_indexscan = off
 AS $$
 DECLARE
     c record;
+    rc record;
     ids integer[];
     field text;
     m text[];
     names text[] := '{}';
     aggs text[] := '{}';
+    rollup_aggs text[] := '{}';
     keys text[] := '{}';
     outer_keys text[] := '{}';
     attrs text[] := '{}';
@@ -404,6 +642,9 @@ BEGIN
             WHEN 'avg qty' THEN 'avg(panko.trait_text(e.traits, ''qty'')::numeric)'
             WHEN 'avg price' THEN 'avg(panko.trait_text(e.traits, ''price'')::numeric)'
             ELSE 'count(*)' END;
+        -- (what the daily rollup holds: q, p, n; x for what it cannot give)
+        rollup_aggs := rollup_aggs || CASE lower(m[1]) || ' ' || lower(m[2])
+            WHEN 'sum qty' THEN 'q' WHEN 'sum price' THEN 'p' WHEN 'count *' THEN 'n' ELSE 'x' END;
     END LOOP;
 
     IF cardinality(aggs) = 0 THEN
@@ -455,6 +696,45 @@ BEGIN
       FROM panko.event_type t
      WHERE left(t.name, 11) OPERATOR(pg_catalog.=) 'cloudkitty.'
        AND (metric_types IS NULL OR substr(t.name, 12) OPERATOR(pg_catalog.=) ANY (metric_types));
+    -- Whole UTC days grouped by type and/or project_id, with sums and
+    -- counts, filtered by type and project only: the daily rollup answers,
+    -- its groups ordered and paged as below.
+    IF NOT timecol AND attrs <@ ARRAY['g.project_id'] AND NOT 'x' = ANY (rollup_aggs) THEN
+        rc := panko.rating_rollup_covers(begin, "end", filters, group_filters);
+        IF rc.covered THEN
+            WITH g AS MATERIALIZED (
+                SELECT CASE WHEN bytype THEN r.event_type_id END AS tid,
+                       CASE WHEN cardinality(attrs) OPERATOR(pg_catalog.>) 0 THEN r.gproject END AS proj,
+                       sum(r.points) AS n, sum(r.qty) AS q, sum(r.price) AS p
+                  FROM panko.rating_rollup r
+                 WHERE r.day OPERATOR(pg_catalog.>=) rating_total.begin
+                   AND r.day OPERATOR(pg_catalog.<) rating_total."end"
+                   AND (metric_types IS NULL OR r.event_type_id OPERATOR(pg_catalog.=) ANY (ids))
+                   AND (rc.scopes IS NULL OR r.scope OPERATOR(pg_catalog.=) ANY (rc.scopes))
+                   AND (rc.gprojects IS NULL OR r.gproject OPERATOR(pg_catalog.=) ANY (rc.gprojects))
+                 GROUP BY 1, 2),
+            r AS (
+                SELECT g.n, g.q, g.p,
+                       ARRAY(SELECT CASE WHEN x.kind OPERATOR(pg_catalog.=) 0
+                                         THEN (SELECT substr(t.name, 12) FROM panko.event_type t
+                                                WHERE t.id OPERATOR(pg_catalog.=) g.tid)
+                                         ELSE g.proj END COLLATE "C"
+                               FROM unnest(kinds) WITH ORDINALITY AS x(kind, i) ORDER BY x.i) AS keys
+                  FROM g
+                -- (no groupby: one total, 0 when nothing matches)
+                 UNION ALL
+                SELECT 0, 0, 0, '{}' WHERE cardinality(kinds) OPERATOR(pg_catalog.=) 0 AND NOT EXISTS (SELECT FROM g))
+            SELECT json_build_object('total', (SELECT count(*) FROM r), 'fields', names, 'results',
+                   coalesce((SELECT json_agg(json_build_array(pg_catalog.to_json(o.keys),
+                                       (SELECT json_agg(CASE f.f WHEN 'q' THEN o.q::text WHEN 'p' THEN o.p::text
+                                                                 ELSE o.n::text END ORDER BY f.i)
+                                          FROM unnest(rollup_aggs) WITH ORDINALITY AS f(f, i))) ORDER BY o.keys)
+                               FROM (SELECT * FROM r ORDER BY r.keys
+                                     OFFSET coalesce(rating_total."offset", 0) LIMIT rating_total."limit") o), '[]'))
+              INTO result;
+            RETURN result;
+        END IF;
+    END IF;
     -- The small common shape (the default fields, filters that are one
     -- containment, e.g. a project's) is static SQL, grouping by any
     -- groupby through one array of attribute values; the others, where the
@@ -530,19 +810,36 @@ DECLARE
     c record;
     ids integer[];
     n bigint;
+    lo timestamptz;
+    hi timestamptz;
+    scopes text[];
+    unscoped boolean;
+    s text;
 BEGIN
     PERFORM panko.rating_check_window(begin, "end", 0, 0);
     c := panko.rating_conditions(filters, NULL, 4);
     ids := panko.rating_type_ids(c.types);
-    -- (each deletion also takes its rows off the partitions' counts)
+    -- (each deletion also takes its rows off the partitions' counts, and
+    -- says which days and scopes of the rollup to count again)
     EXECUTE 'WITH gone AS (DELETE FROM panko.event e WHERE e.retention OPERATOR(pg_catalog.=) ''rating'''
             ' AND e.generated >= $1 AND e.generated < $2'
-            ' AND e.event_type_id OPERATOR(pg_catalog.=) ANY ($3)' || c.clause || ' RETURNING e.tableoid),'
+            ' AND e.event_type_id OPERATOR(pg_catalog.=) ANY ($3)' || c.clause
+            || ' RETURNING e.tableoid, e.generated, panko.trait_text(e.traits, ''project_id'') AS scope),'
             ' counted AS (INSERT INTO panko.partition_rows (partition, n)'
             ' SELECT c.relname, -count(*) FROM gone g JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) g.tableoid'
             ' GROUP BY c.relname RETURNING partition_rows.n AS delta)'
-            ' SELECT coalesce(-sum(counted.delta), 0) FROM counted'
-       INTO n USING coalesce(begin, '-infinity'), coalesce("end", 'infinity'), ids, c.args;
+            ' SELECT (SELECT coalesce(-sum(counted.delta), 0) FROM counted), min(g.generated), max(g.generated),'
+            ' array_agg(DISTINCT g.scope) FILTER (WHERE g.scope IS NOT NULL), bool_or(g.scope IS NULL) FROM gone g'
+       INTO n, lo, hi, scopes, unscoped USING coalesce(begin, '-infinity'), coalesce("end", 'infinity'), ids, c.args;
+    IF n > 0 THEN
+        IF unscoped OR cardinality(scopes) > 16 THEN
+            PERFORM panko.rating_rollup_refresh(lo, hi);
+        ELSE
+            FOREACH s IN ARRAY scopes LOOP
+                PERFORM panko.rating_rollup_refresh(lo, hi, s);
+            END LOOP;
+        END IF;
+    END IF;
     RETURN n;
 END
 $$;
@@ -568,10 +865,10 @@ COMMENT ON FUNCTION panko.rating_init(bigint) IS
 -- setting the retention are the admin's, or granted to CloudKitty's role.
 REVOKE ALL ON TABLE panko.rating_attribute FROM PUBLIC;
 REVOKE ALL ON TABLE panko.rating_project_alias FROM PUBLIC;
-GRANT SELECT ON panko.rating_attribute, panko.rating_project_alias TO panko_auditor, panko_query;
--- (rating_push runs with the writer's rights: record_events is its own
--- SECURITY DEFINER, and the writer adds the names it pushes)
-GRANT SELECT, INSERT ON panko.rating_attribute, panko.rating_project_alias TO panko_writer;
+REVOKE ALL ON TABLE panko.rating_rollup FROM PUBLIC;
+GRANT SELECT ON panko.rating_attribute, panko.rating_project_alias, panko.rating_rollup TO panko_auditor, panko_query;
+-- (rating_push is SECURITY DEFINER: the rollup holds what is stored, so
+-- no writer writes it, or the names, but through rating_push)
 REVOKE ALL ON FUNCTION panko.rating_sum_trans(internal, panko.traits, text), panko.rating_sum_combine(internal, internal),
     panko.rating_sum_final(internal), panko.rating_sum_serialize(internal), panko.rating_sum_deserialize(bytea, internal),
     panko.rating_sum(panko.traits, text), panko.rating_point(panko.traits, text, text),
@@ -579,13 +876,16 @@ REVOKE ALL ON FUNCTION panko.rating_sum_trans(internal, panko.traits, text), pan
     panko.rating_type_ids(text[]), panko.rating_check_window(timestamptz, timestamptz, bigint, bigint),
     panko.rating_retrieve(timestamptz, timestamptz, text[], jsonb, jsonb, bigint, bigint),
     panko.rating_total(timestamptz, timestamptz, text[], text[], jsonb, jsonb, text, bigint, bigint),
-    panko.rating_delete(timestamptz, timestamptz, jsonb), panko.rating_init(bigint)
+    panko.rating_delete(timestamptz, timestamptz, jsonb), panko.rating_init(bigint),
+    panko.rating_rollup_drop(), panko.rating_rollup_add(jsonb), panko.rating_rollup_refresh(timestamptz, timestamptz, text),
+    panko.rating_rollup_covers(timestamptz, timestamptz, jsonb, jsonb)
 FROM PUBLIC;
 ALTER FUNCTION panko.rating_retrieve(timestamptz, timestamptz, text[], jsonb, jsonb, bigint, bigint) OWNER TO panko_query;
 ALTER FUNCTION panko.rating_total(timestamptz, timestamptz, text[], text[], jsonb, jsonb, text, bigint, bigint) OWNER TO panko_query;
 GRANT EXECUTE ON FUNCTION panko.rating_sum(panko.traits, text), panko.rating_point(panko.traits, text, text),
     panko.rating_keys(panko.traits, text[]), panko.rating_conditions(jsonb, jsonb, integer),
-    panko.rating_type_ids(text[]), panko.rating_check_window(timestamptz, timestamptz, bigint, bigint)
+    panko.rating_type_ids(text[]), panko.rating_check_window(timestamptz, timestamptz, bigint, bigint),
+    panko.rating_rollup_covers(timestamptz, timestamptz, jsonb, jsonb)
 TO panko_reader, panko_query;
 GRANT EXECUTE ON FUNCTION panko.rating_push(jsonb), panko.rating_check_points(jsonb) TO panko_writer;
 GRANT EXECUTE ON FUNCTION panko.rating_retrieve(timestamptz, timestamptz, text[], jsonb, jsonb, bigint, bigint),

@@ -41,6 +41,9 @@ char	   *panko_admin_roles = NULL;
 bool		panko_request_all_tenants = false;
 bool		panko_request_identity = false;
 
+/* Read by SQL alone (panko.rating_rollup_covers), through current_setting. */
+static bool panko_rating_rollup = true;
+
 void		_PG_init(void);
 
 /*
@@ -138,6 +141,15 @@ _PG_init(void)
 							 &panko_request_identity,
 							 false,
 							 PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
+							 NULL, NULL, NULL);
+
+	/* Anyone may turn it off: it chooses a way to an answer, not the answer. */
+	DefineCustomBoolVariable("panko.rating_rollup",
+							 "Whether CloudKitty's whole-day totals and retrieve's counts read the daily rollup of rated data.",
+							 "Off: they read the data points themselves, with the same results.",
+							 &panko_rating_rollup,
+							 true,
+							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("panko");

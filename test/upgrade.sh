@@ -310,6 +310,32 @@ r=$(q upgraded -c "SELECT string_agg(format('%s:%s:%s', message_id, retention, t
     || fail "traces after update landed as '$r', expected up-trace-new in a _trace table, up-trace-old in its old partition"
 q upgraded -c "DELETE FROM panko.event WHERE message_id LIKE 'up-trace-%'" >/dev/null
 
+# ---------------------------------------------------------------- 0.7.0 rating rollup
+# Rated data stored before the update is counted into the daily rollup by
+# the update itself (a database of its own, made at 0.6.0).
+q upgraded -c "CREATE DATABASE rated" >/dev/null
+q rated -c "CREATE EXTENSION panko VERSION '0.6.0'" >/dev/null 2>&1
+q rated -c "SELECT panko.rating_push('[
+      {\"message_id\": \"cloudkitty:up-1\", \"event_type\": \"cloudkitty.instance\", \"generated\": \"2026-11-02T10:00:00\",
+       \"traits\": {\"qty\": \"1.5\", \"price\": \"0.25\", \"unit\": \"instance\", \"period\": 3600, \"project_id\": \"pA\", \"g.project_id\": \"pA\"}},
+      {\"message_id\": \"cloudkitty:up-2\", \"event_type\": \"cloudkitty.instance\", \"generated\": \"2026-11-02T11:00:00\",
+       \"traits\": {\"qty\": \"2\", \"price\": \"0.125\", \"unit\": \"instance\", \"period\": 3600, \"project_id\": \"pA\", \"g.project_id\": \"pA\"}},
+      {\"message_id\": \"cloudkitty:up-3\", \"event_type\": \"cloudkitty.volume\", \"generated\": \"2026-11-03T00:00:00\",
+       \"traits\": {\"qty\": \"3\", \"price\": \"1\", \"unit\": \"GiB\", \"period\": 3600, \"project_id\": \"pB\"}}]')" >/dev/null
+before=$(q rated -c "SELECT panko.rating_total('2026-11-01', '2026-12-01', '{project_id,type}')::jsonb::text")
+q rated -c "ALTER EXTENSION panko UPDATE" >/dev/null
+r=$(q rated -c "SELECT string_agg(format('%s/%s/%s/%s/%s/%s', to_char(day AT TIME ZONE 'UTC', 'MM-DD'), t.name, scope,
+                                          coalesce(gproject, '-'), points, price), ' ' ORDER BY day, t.name)
+                  FROM panko.rating_rollup r JOIN panko.event_type t ON t.id = r.event_type_id")
+[ "$r" = "11-02/cloudkitty.instance/pA/pA/2/0.375 11-03/cloudkitty.volume/pB/-/1/1" ] \
+    && pass "the update counts the rated data stored before it into the daily rollup" \
+    || fail "rollup after update: '$r'"
+after=$(q rated -c "SELECT panko.rating_total('2026-11-01', '2026-12-01', '{project_id,type}')::jsonb::text")
+[ -n "$before" ] && [ "$before" = "$after" ] \
+    && pass "a whole month's total from the rollup after update is the total before it" \
+    || fail "total before update '$before', after '$after'"
+q upgraded -c "DROP DATABASE rated" >/dev/null
+
 # ---------------------------------------------------------------- the same schema as a fresh install
 # Everything the comparison looks at, one line per fact, in a fixed order.
 # Objects are named, never numbered (OIDs differ); partitions are described

@@ -279,6 +279,159 @@ class BackendTest(unittest.TestCase):
             cur.execute("SELECT coalesce(sum(n), 0) FROM panko.partition_rows")
             self.assertEqual(cur.fetchone()[0], 0)
 
+    # the daily rollup (panko.rating_rollup): whole-day totals and
+    # retrieve's counts read it; it must always say what the points say
+
+    def _rollup_data(self):
+        """Three days of points: 6 projects (one also as another scope),
+        3 types, points without a groupby project_id, and prices of the
+        integer and the numeric path."""
+        rnd = random.Random(11)
+        frames = []
+        for h in range(0, 72, 3):
+            pts = []
+            for i in range(rnd.randint(3, 9)):
+                p = 'p%d' % rnd.randint(0, 5)
+                price = rnd.choice([D('0.25'), D(rnd.randint(1, 999)) / D(100), D(rnd.random())])
+                type_ = rnd.choice(['instance', 'volume', 'image'])
+                if type_ == 'image':
+                    pts.append((type_, dataframe.DataPoint('GiB', D(rnd.randint(1, 9)), price,
+                                                           {'id': 'img-%d' % i}, {'owner': p})))
+                else:
+                    pts.append((type_, point(D(rnd.randint(1, 40)) / D(4), price, p, rid='%s-%d' % (p, i))))
+            frames.append(frame(DAY0 + datetime.timedelta(hours=h), pts))
+        self.storage.push(frames)
+        self.storage.push([frame(DAY0 + datetime.timedelta(hours=30), [('instance', point(2, D('1.5'), 'p1'))])],
+                          scope_id='p1')
+
+    def _without_rollup(self):
+        self.conf.set_override('connection', common.CONNECTION + '&options=-c%20panko.rating_rollup%3Doff',
+                               'storage_panko')
+        return backend.PankoStorage(period=3600)
+
+    @staticmethod
+    def _points(r):
+        return (r['total'], [(f.start, t, p) for f in r['dataframes'] for t, p in f.iterpoints()])
+
+    def _rollup_queries(self, storage):
+        """Answers of the shapes the rollup takes, on whole days (and a few
+        it does not: hours, other filters, MIN, time)."""
+        out = []
+        days = [dict(begin=DAY0, end=DAY0 + datetime.timedelta(days=3)),
+                dict(begin=DAY0 + datetime.timedelta(days=1), end=DAY0 + datetime.timedelta(days=2)),
+                dict(begin=DAY0 + datetime.timedelta(hours=5), end=DAY0 + datetime.timedelta(days=2))]
+        for window in days:
+            for groupby in ([], ['project_id'], ['type'], ['type', 'project_id'], ['project_id', 'type'],
+                            ['id'], ['time']):
+                for kw in ({}, {'filters': {'project_id': 'p1'}}, {'filters': {'project_id': ['p2', 'p3']}},
+                           {'group_filters': {'project_id': 'p4'}}, {'filters': {'type': 'volume'}},
+                           {'metric_types': ['image', 'volume']}, {'offset': 2, 'limit': 3},
+                           {'custom_fields': 'COUNT(*) AS n, SUM(price) AS rate'},
+                           {'custom_fields': 'MIN(price) AS low'}, {'filters': {'flavor': 'm1.small'}},
+                           {'filters': {'project_id': 'nobody'}}):
+                    out.append(('total', groupby, kw, storage.total(groupby=groupby, **dict(window, **kw))))
+            for kw in ({}, {'filters': {'project_id': 'p1'}}, {'filters': {'project_id': ['p0', 'p5']}},
+                       {'group_filters': {'project_id': 'p2'}}, {'metric_types': ['volume']},
+                       {'offset': 7, 'limit': 9}, {'offset': 40, 'limit': 30}, {'offset': 500, 'limit': 5},
+                       {'limit': 0}, {'filters': {'project_id': 'p3'}, 'offset': 3, 'limit': 4}):
+                out.append(('retrieve', kw, self._points(storage.retrieve(**dict(window, **kw)))))
+        return out
+
+    def _rollup_is_exact(self):
+        """The rollup holds exactly the sums of the stored points."""
+        with common.admin() as cur:
+            cur.execute("""
+                WITH truth AS (
+                    SELECT date_bin('1 day', e.generated, timestamptz '1970-01-01 00:00+00') AS day, e.event_type_id,
+                           panko.trait_text(e.traits, 'project_id') AS scope,
+                           panko.trait_text(e.traits, 'g.project_id') AS gproject, e.tableoid::oid AS relid,
+                           count(*) AS points, sum(panko.trait_text(e.traits, 'qty')::numeric) AS qty,
+                           sum(panko.trait_text(e.traits, 'price')::numeric) AS price
+                      FROM panko.event e WHERE e.retention = 'rating' GROUP BY 1, 2, 3, 4, 5),
+                kept AS (SELECT day, event_type_id, scope, gproject, relid, points, qty, price FROM panko.rating_rollup)
+                SELECT (SELECT count(*) FROM (SELECT * FROM truth EXCEPT ALL SELECT * FROM kept) a),
+                       (SELECT count(*) FROM (SELECT * FROM kept EXCEPT ALL SELECT * FROM truth) b),
+                       (SELECT count(*) FROM kept)""")
+            return cur.fetchone()
+
+    def test_rollup_answers_as_the_points_do(self):
+        self._rollup_data()
+        missing, extra, rows = self._rollup_is_exact()
+        self.assertEqual((missing, extra), (0, 0))
+        self.assertGreater(rows, 20)
+        off = self._without_rollup()
+        with_rollup = self._rollup_queries(self.storage)
+        self.assertEqual(with_rollup, self._rollup_queries(off))
+        # not vacuous: the answers have groups and points
+        self.assertGreater(sum(1 for q in with_rollup if q[0] == 'total' and q[-1]['results']), 100)
+        self.assertGreater(sum(1 for q in with_rollup if q[0] == 'retrieve' and q[-1][1]), 20)
+        # and the rollup is what answers the whole days: spoil it, and those
+        # answers change (the others do not), count it again, and they agree
+        with common.admin() as cur:
+            cur.execute("UPDATE panko.rating_rollup SET price = price + 1, points = points + 1")
+        spoiled = self._rollup_queries(self.storage)
+        changed = [a for a, b in zip(with_rollup, spoiled) if a != b]
+        self.assertTrue(any(q[0] == 'total' for q in changed))
+        self.assertTrue(any(q[0] == 'retrieve' for q in changed))
+        self.assertTrue(all(q[2].get('custom_fields') != 'MIN(price) AS low' for q in changed if q[0] == 'total'))
+        with common.admin() as cur:
+            cur.execute("SELECT panko.rating_rollup_refresh('-infinity', 'infinity')")
+        self.assertEqual(self._rollup_is_exact()[:2], (0, 0))
+        self.assertEqual(self._rollup_queries(self.storage), with_rollup)
+
+    def test_rollup_follows_copies_delete_and_expiry(self):
+        self._rollup_data()
+        # a push sent again (the same message_ids): nothing is counted twice
+        with common.admin() as cur:
+            cur.execute("SET ROLE ck_storage")
+            doc = ('[{"message_id": "cloudkitty:copy-1", "event_type": "cloudkitty.instance", "generated": "%s",'
+                   ' "traits": {"qty": "1", "price": "0.5", "unit": "instance", "period": 3600,'
+                   ' "project_id": "p1", "g.project_id": "p1"}}]') % DAY0.strftime('%Y-%m-%dT%H:%M:%S')
+            cur.execute("SELECT panko.rating_push(%s::jsonb)", (doc,))
+            cur.execute("SELECT panko.rating_push(%s::jsonb)", (doc,))
+            cur.execute("SELECT panko.rating_push(%s::jsonb)",
+                        (doc[:-1] + ', ' + doc[1:].replace('copy-1', 'copy-2'),))
+            # a writer writes the rollup through rating_push only
+            for sql in ("INSERT INTO panko.rating_rollup VALUES (now(), 1, 'p1', 'p1', 1, 1, 1, 1)",
+                        "UPDATE panko.rating_rollup SET price = 0",
+                        "SELECT panko.rating_rollup_add('[]')",
+                        "SELECT panko.rating_rollup_refresh(now(), now())"):
+                with self.assertRaises(Exception) as cm:
+                    cur.execute(sql)
+                self.assertEqual(cm.exception.pgcode, '42501', sql)
+        self.assertEqual(self._rollup_is_exact()[:2], (0, 0))
+        copies = self.storage.total(filters={'project_id': 'p1'}, custom_fields='COUNT(*) AS n',
+                                    begin=DAY0, end=DAY0 + datetime.timedelta(days=1))
+        with common.admin() as cur:
+            cur.execute("SELECT count(*) FROM panko.event WHERE retention = 'rating' AND generated < %s"
+                        " AND panko.trait_text(traits, 'project_id') = 'p1'", (DAY0 + datetime.timedelta(days=1),))
+            self.assertEqual(copies['results'][0]['n'], cur.fetchone()[0])
+        # delete: with a project filter, another filter, a window of hours
+        self.storage.delete(begin=DAY0 + datetime.timedelta(hours=20), filters={'project_id': 'p2'})
+        self.assertEqual(self._rollup_is_exact()[:2], (0, 0))
+        self.storage.delete(filters={'flavor': 'm1.small'}, end=DAY0 + datetime.timedelta(hours=7))
+        self.assertEqual(self._rollup_is_exact()[:2], (0, 0))
+        off = self._without_rollup()
+        self.assertEqual(self._rollup_queries(self.storage), self._rollup_queries(off))
+        # expiry: rated data that follows the events' time to live is
+        # deleted row by row below the cutoff; a dropped table takes its rows
+        with common.admin() as cur:
+            cur.execute("DELETE FROM panko.retention WHERE class = 'rating'")   # (init() of another test)
+            cur.execute("SELECT panko.drop_expired_partitions(%s, NULL)", (DAY0 + datetime.timedelta(hours=40),))
+            self.assertEqual(self._rollup_is_exact()[:2], (0, 0))
+            cur.execute("SELECT count(*) FROM panko.rating_rollup WHERE day < %s", (DAY0 + datetime.timedelta(days=1),))
+            self.assertEqual(cur.fetchone()[0], 0)
+            cur.execute("SELECT p.name || '_rating' FROM panko.partition p WHERE p.lower_bound = %s",
+                        (DAY0 + datetime.timedelta(days=2),))
+            table = cur.fetchone()[0]
+            cur.execute("SELECT count(*) FROM panko.rating_rollup WHERE relid = ('panko.' || %s)::regclass", (table,))
+            self.assertGreater(cur.fetchone()[0], 0)
+            cur.execute("DROP TABLE panko.%s" % table)
+        self.assertEqual(self._rollup_is_exact()[:2], (0, 0))
+        self.assertEqual(self._rollup_queries(self.storage), self._rollup_queries(off))
+        self.storage.delete()
+        self.assertEqual(self._rollup_is_exact(), (0, 0, 0))
+
     # scopes and row-level security
 
     def test_scope_is_the_project_id_trait(self):

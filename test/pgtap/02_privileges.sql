@@ -109,10 +109,9 @@ SELECT set_eq(
     $$SELECT r, t, 'SELECT' FROM unnest(ARRAY['panko_auditor', 'panko_query']) r,
              unnest(ARRAY['panko.event', 'panko.event_type', 'panko.events', 'panko.partition']) t
       UNION ALL VALUES ('panko_auditor', 'panko.retention', 'SELECT'),
-             ('panko_writer', 'panko.rating_attribute', 'SELECT'), ('panko_writer', 'panko.rating_attribute', 'INSERT'),
              ('panko_auditor', 'panko.rating_attribute', 'SELECT'), ('panko_query', 'panko.rating_attribute', 'SELECT'),
-             ('panko_writer', 'panko.rating_project_alias', 'SELECT'), ('panko_writer', 'panko.rating_project_alias', 'INSERT'),
              ('panko_auditor', 'panko.rating_project_alias', 'SELECT'), ('panko_query', 'panko.rating_project_alias', 'SELECT'),
+             ('panko_auditor', 'panko.rating_rollup', 'SELECT'), ('panko_query', 'panko.rating_rollup', 'SELECT'),
              ('panko_auditor', 'panko.metric_rollup', 'SELECT'), ('panko_query', 'panko.metric_rollup', 'SELECT')$$,
     'table privileges in panko: SELECT on event, event_type, events and partition to panko_auditor and panko_query, on retention to panko_auditor, nothing else');
 SELECT set_eq(
@@ -158,7 +157,8 @@ SELECT set_eq(
                  'panko.rating_sum(panko.traits,text)', 'panko.rating_point(panko.traits,text,text)', 'panko.rating_keys(panko.traits,text[])',
                  'panko.rating_conditions(jsonb,jsonb,integer)',
                  'panko.rating_type_ids(text[])',
-                 'panko.rating_check_window(timestamp with time zone,timestamp with time zone,bigint,bigint)']) f
+                 'panko.rating_check_window(timestamp with time zone,timestamp with time zone,bigint,bigint)',
+                 'panko.rating_rollup_covers(timestamp with time zone,timestamp with time zone,jsonb,jsonb)']) f
       UNION ALL
       SELECT r, f FROM unnest(ARRAY['panko_auditor', 'panko_query']) r, unnest(ARRAY[
                  'panko.metric_buckets(text,timestamp with time zone,timestamp with time zone,bigint,jsonb,text)',
