@@ -11,6 +11,10 @@
  *	  identity column and are never reused, so an id always names the same
  *	  type; names are looked up in the table's unique index on each call,
  *	  since a name can come back under a new id after maintenance removed it.
+ *	- The tables of each partition (its class tables), and which tables
+ *	  have ever had a page, kept until any relcache invalidation: a walk
+ *	  asks for every partition it passes on every call, and pg_inherits
+ *	  would be scanned each time.
  *	- The registry of message_ids (panko.event_message), one index probe:
  *	  it maps the hash of a message_id to the newest generated it stands for,
  *	  so a marker or a message_id is read in its partition only.
@@ -47,10 +51,66 @@
 #include "utils/rel.h"
 #include "utils/relcache.h"
 #include "utils/snapmgr.h"
+#include "utils/inval.h"
 #include "utils/syscache.h"
 
 #include "event_store.h"
 #include "panko.h"
+
+/* Most tables one partition has: one per retention class, and room. */
+#define MAX_PARTITION_TABLES 8
+
+/* What is kept of one relation of the walk: its tables, or that it has a page. */
+typedef struct TableEntry
+{
+	Oid			relid;			/* hash key */
+	int			ntables;		/* -1: not looked up yet */
+	Oid			tables[MAX_PARTITION_TABLES];
+	bool		nonempty;		/* its heap had a page (a table never loses that but by an invalidation) */
+} TableEntry;
+
+static HTAB *table_cache = NULL;
+
+/* Any relcache invalidation forgets everything: the cache is small and cheap to refill. */
+static void
+ForgetTables(Datum arg, Oid relid)
+{
+	if (table_cache != NULL)
+	{
+		hash_destroy(table_cache);
+		table_cache = NULL;
+	}
+}
+
+/* The cache entry of relid, made on first use. */
+static TableEntry *
+TableEntryFor(Oid relid)
+{
+	static bool registered = false;
+	TableEntry *e;
+	bool		found;
+
+	if (!registered)
+	{
+		CacheRegisterRelcacheCallback(ForgetTables, (Datum) 0);
+		registered = true;
+	}
+	if (table_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(TableEntry);
+		table_cache = hash_create("panko partition tables", 512, &ctl, HASH_ELEM | HASH_BLOBS);
+	}
+	e = hash_search(table_cache, &relid, HASH_ENTER, &found);
+	if (!found)
+	{
+		e->ntables = -1;
+		e->nonempty = false;
+	}
+	return e;
+}
 
 /* A relation of schema panko by name, or InvalidOid. */
 Oid
@@ -159,9 +219,28 @@ PankoSpanFor(const PartitionSpan *spans, int count, TimestampTz ts)
 List *
 PankoPartitionTables(Oid relid)
 {
-	if (get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
-		return list_make1_oid(relid);
-	return find_inheritance_children(relid, NoLock);
+	TableEntry *e = TableEntryFor(relid);
+	List	   *tables = NIL;
+
+	if (e->ntables < 0)
+	{
+		List	   *found;
+		ListCell   *lc;
+
+		if (get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
+			return list_make1_oid(relid);
+		found = find_inheritance_children(relid, NoLock);
+		if (list_length(found) > MAX_PARTITION_TABLES)
+			return found;
+		/* (the lookup may have taken an invalidation: the entry again) */
+		e = TableEntryFor(relid);
+		e->ntables = 0;
+		foreach(lc, found)
+			e->tables[e->ntables++] = lfirst_oid(lc);
+	}
+	for (int i = 0; i < e->ntables; i++)
+		tables = lappend_oid(tables, e->tables[i]);
+	return tables;
 }
 
 /*
@@ -209,13 +288,16 @@ PankoPartitionTuples(Oid relid, Oid *largest)
 bool
 PankoPartitionIsEmpty(Oid relid)
 {
-	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	HeapTuple	tuple;
 	Form_pg_class form;
 	RelFileNode rnode;
 	char	   *path;
 	struct stat st;
 	bool		empty = false;
 
+	if (TableEntryFor(relid)->nonempty)
+		return false;
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (!HeapTupleIsValid(tuple))
 		return false;
 	form = (Form_pg_class) GETSTRUCT(tuple);
@@ -239,7 +321,12 @@ PankoPartitionIsEmpty(Oid relid)
 		rnode.dbNode = MyDatabaseId;
 		rnode.relNode = form->relfilenode;
 		path = relpathperm(rnode, MAIN_FORKNUM);
-		empty = (stat(path, &st) == 0 && st.st_size == 0);
+		if (stat(path, &st) == 0)
+		{
+			empty = st.st_size == 0;
+			if (!empty)
+				TableEntryFor(relid)->nonempty = true;
+		}
 		pfree(path);
 	}
 	ReleaseSysCache(tuple);
