@@ -84,6 +84,13 @@ BEGIN
     IF to_regclass('panko.metric_rollup') IS NULL THEN
         RETURN;     -- the extension itself is being dropped
     END IF;
+    -- (anyone's DROP TABLE fires this: only a drop of panko's tables,
+    -- which only their owner can do, touches the rollup)
+    IF NOT EXISTS (SELECT FROM pg_event_trigger_dropped_objects() d
+                    WHERE d.classid = 'pg_class'::regclass AND d.object_type = 'table'
+                      AND d.schema_name = 'panko') THEN
+        RETURN;
+    END IF;
     DELETE FROM panko.metric_rollup r
      USING pg_event_trigger_dropped_objects() d
      WHERE d.classid = 'pg_class'::regclass AND d.object_type = 'table'

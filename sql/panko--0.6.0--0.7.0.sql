@@ -60,6 +60,13 @@ BEGIN
     IF to_regclass('panko.rating_rollup') IS NULL THEN
         RETURN;     -- the extension itself is being dropped
     END IF;
+    -- (anyone's DROP TABLE fires this: only a drop of panko's tables,
+    -- which only their owner can do, touches the rollup)
+    IF NOT EXISTS (SELECT FROM pg_event_trigger_dropped_objects() d
+                    WHERE d.classid = 'pg_class'::regclass AND d.object_type = 'table'
+                      AND d.schema_name = 'panko') THEN
+        RETURN;
+    END IF;
     DELETE FROM panko.rating_rollup r
      USING pg_event_trigger_dropped_objects() d
      WHERE d.classid = 'pg_class'::regclass AND d.object_type = 'table'
@@ -744,6 +751,33 @@ END
 $$;
 COMMENT ON FUNCTION panko.drop_expired_partitions(timestamptz, bigint) IS
     'Events'' expiry: drop the tables of partitions wholly older than cutoff (within max_count events) of every class without a time to live of its own, then delete older rows of those classes in the boundary partition';
+
+
+-- Kaneda's rollup trigger no longer fails anyone else's DROP TABLE (it
+-- read the rollup, which only panko's roles may, on every drop)
+CREATE OR REPLACE FUNCTION panko.metric_rollup_drop() RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF to_regclass('panko.metric_rollup') IS NULL THEN
+        RETURN;     -- the extension itself is being dropped
+    END IF;
+    -- (anyone's DROP TABLE fires this: only a drop of panko's tables,
+    -- which only their owner can do, touches the rollup)
+    IF NOT EXISTS (SELECT FROM pg_event_trigger_dropped_objects() d
+                    WHERE d.classid = 'pg_class'::regclass AND d.object_type = 'table'
+                      AND d.schema_name = 'panko') THEN
+        RETURN;
+    END IF;
+    DELETE FROM panko.metric_rollup r
+     USING pg_event_trigger_dropped_objects() d
+     WHERE d.classid = 'pg_class'::regclass AND d.object_type = 'table'
+       AND d.schema_name = 'panko' AND r.relid = d.objid;
+END
+$$;
+COMMENT ON FUNCTION panko.metric_rollup_drop() IS
+    'Event trigger: deletes the rollup rows of a dropped partition of panko.event';
 
 
 REVOKE ALL ON TABLE panko.rating_rollup FROM PUBLIC;

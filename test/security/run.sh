@@ -132,6 +132,13 @@ run_checks() {
     local calls n_calls n_internal
 
     echo "# $label ($db)"
+    ######################################################## others' tables
+    # panko's event triggers fire on everyone's DROP TABLE: a role with no
+    # panko rights must still be able to drop a table of its own.
+    psql -X -q -d "$db" -c "GRANT CREATE ON SCHEMA public TO sec_nobody" >/dev/null
+    check "$label: a role without panko rights creates and drops a table of its own" "dropped" \
+        "CREATE TABLE public.sec_own (a int); DROP TABLE public.sec_own; SELECT 'dropped'" -U sec_nobody -d "$db"
+    psql -X -q -d "$db" -c "REVOKE CREATE ON SCHEMA public FROM sec_nobody" >/dev/null
     ######################################################## null-calls
     calls=$(null_calls "$db")
     n_calls=$(echo "$calls" | grep -c .)
