@@ -29,7 +29,7 @@
 -- and whole minutes of each bucket from it and the rest (the edges of
 -- buckets that are not whole minutes) from the reports, so every bucket
 -- is exact.  Rollup rows name the partition of their reports and are
--- deleted when it is dropped (the event trigger metric_rollup_drop).
+-- deleted when it is dropped (the event trigger panko.rollup_drop).
 --------------------------------------------------------------------------
 
 CREATE TABLE panko.metric_rollup (
@@ -72,35 +72,6 @@ CREATE POLICY metric_rollup_visibility ON panko.metric_rollup FOR SELECT
     USING ((SELECT panko.caller_mode()) IN ('all', 'admin'));
 COMMENT ON POLICY metric_rollup_visibility ON panko.metric_rollup IS
     'As panko.event for events without project_id: admins, auditors and panko_admin';
-
--- Rollup rows go with their partition, whoever drops it (expiry by class,
--- clear_expired_data, an operator).
--- (not SECURITY DEFINER: only the owner of a partition, panko's, can drop it)
-CREATE FUNCTION panko.metric_rollup_drop() RETURNS event_trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF to_regclass('panko.metric_rollup') IS NULL THEN
-        RETURN;     -- the extension itself is being dropped
-    END IF;
-    -- (anyone's DROP TABLE fires this: only a drop of panko's tables,
-    -- which only their owner can do, touches the rollup)
-    IF NOT EXISTS (SELECT FROM pg_event_trigger_dropped_objects() d
-                    WHERE d.classid = 'pg_class'::regclass AND d.object_type = 'table'
-                      AND d.schema_name = 'panko') THEN
-        RETURN;
-    END IF;
-    DELETE FROM panko.metric_rollup r
-     USING pg_event_trigger_dropped_objects() d
-     WHERE d.classid = 'pg_class'::regclass AND d.object_type = 'table'
-       AND d.schema_name = 'panko' AND r.relid = d.objid;
-END
-$$;
-COMMENT ON FUNCTION panko.metric_rollup_drop() IS
-    'Event trigger: deletes the rollup rows of a dropped partition of panko.event';
-CREATE EVENT TRIGGER metric_rollup_drop ON sql_drop WHEN TAG IN ('DROP TABLE')
-    EXECUTE FUNCTION panko.metric_rollup_drop();
 
 -- A JSON scalar as a Panko trait {"name","type","value"}; NULL when traits
 -- cannot carry it (null, arrays, objects).
@@ -765,7 +736,7 @@ COMMENT ON FUNCTION panko.metric_events(text, timestamptz, timestamptz, text, in
 -- judges the caller.
 REVOKE ALL ON panko.metric_rollup FROM PUBLIC;
 GRANT SELECT ON panko.metric_rollup TO panko_auditor, panko_query;
-REVOKE ALL ON FUNCTION panko.metric_rollup_drop(), panko.metric_trait(text, jsonb),
+REVOKE ALL ON FUNCTION panko.metric_trait(text, jsonb),
     panko.metric_filter(text, jsonb, text), panko.metric_report(jsonb), panko.metric_us(timestamptz),
     panko.metric_floor(bigint, bigint), panko.metric_ts(bigint),
     panko.metric_buckets(text, timestamptz, timestamptz, bigint, jsonb, text),

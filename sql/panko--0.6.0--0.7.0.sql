@@ -7,7 +7,7 @@
 -- adds, delete and expiry take away, so that CloudKitty's common totals
 -- (by type and project, over whole days) and retrieve's count and page
 -- bounds read a few rows per day instead of every point.  Rows name the
--- table of their points and go when it is dropped (rating_rollup_drop).
+-- table of their points and go when it is dropped (panko.rollup_drop).
 CREATE TABLE panko.rating_rollup (
     day timestamptz NOT NULL,
     event_type_id integer NOT NULL,
@@ -48,35 +48,6 @@ USING (
 );
 COMMENT ON POLICY rating_rollup_visibility ON panko.rating_rollup IS
     'As panko.event for rated data (no user_id): admins their project''s and unscoped rows, auditors and panko_admin everything';
-
--- Rollup rows go with their table, whoever drops it (expiry by class,
--- clear_expired_data, an operator).
--- (not SECURITY DEFINER: only the owner of a partition, panko's, can drop it)
-CREATE FUNCTION panko.rating_rollup_drop() RETURNS event_trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF to_regclass('panko.rating_rollup') IS NULL THEN
-        RETURN;     -- the extension itself is being dropped
-    END IF;
-    -- (anyone's DROP TABLE fires this: only a drop of panko's tables,
-    -- which only their owner can do, touches the rollup)
-    IF NOT EXISTS (SELECT FROM pg_event_trigger_dropped_objects() d
-                    WHERE d.classid = 'pg_class'::regclass AND d.object_type = 'table'
-                      AND d.schema_name = 'panko') THEN
-        RETURN;
-    END IF;
-    DELETE FROM panko.rating_rollup r
-     USING pg_event_trigger_dropped_objects() d
-     WHERE d.classid = 'pg_class'::regclass AND d.object_type = 'table'
-       AND d.schema_name = 'panko' AND r.relid = d.objid;
-END
-$$;
-COMMENT ON FUNCTION panko.rating_rollup_drop() IS
-    'Event trigger: deletes the rating rollup rows of a dropped table of panko.event';
-CREATE EVENT TRIGGER rating_rollup_drop ON sql_drop WHEN TAG IN ('DROP TABLE')
-    EXECUTE FUNCTION panko.rating_rollup_drop();
 
 -- The points of one push (all of them stored) into the rollup: one row per
 -- day, type, scope, groupby project_id and table, added to what is there.
@@ -753,37 +724,43 @@ COMMENT ON FUNCTION panko.drop_expired_partitions(timestamptz, bigint) IS
     'Events'' expiry: drop the tables of partitions wholly older than cutoff (within max_count events) of every class without a time to live of its own, then delete older rows of those classes in the boundary partition';
 
 
--- Kaneda's rollup trigger no longer fails anyone else's DROP TABLE (it
--- read the rollup, which only panko's roles may, on every drop)
-CREATE OR REPLACE FUNCTION panko.metric_rollup_drop() RETURNS event_trigger
+-- One event trigger for both rollups, replacing Kaneda's: it read its
+-- rollup on every DROP TABLE in the database, which only panko's roles
+-- may, so a role without panko rights could not drop a table of its own.
+DROP EVENT TRIGGER metric_rollup_drop;
+DROP FUNCTION panko.metric_rollup_drop();
+CREATE FUNCTION panko.rollup_drop() RETURNS event_trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    dropped oid[];
+    rollup text;
 BEGIN
-    IF to_regclass('panko.metric_rollup') IS NULL THEN
-        RETURN;     -- the extension itself is being dropped
-    END IF;
-    -- (anyone's DROP TABLE fires this: only a drop of panko's tables,
-    -- which only their owner can do, touches the rollup)
-    IF NOT EXISTS (SELECT FROM pg_event_trigger_dropped_objects() d
-                    WHERE d.classid = 'pg_class'::regclass AND d.object_type = 'table'
-                      AND d.schema_name = 'panko') THEN
+    SELECT array_agg(d.objid) INTO dropped FROM pg_event_trigger_dropped_objects() d
+     WHERE d.classid = 'pg_class'::regclass AND d.object_type = 'table' AND d.schema_name = 'panko';
+    IF dropped IS NULL THEN
         RETURN;
     END IF;
-    DELETE FROM panko.metric_rollup r
-     USING pg_event_trigger_dropped_objects() d
-     WHERE d.classid = 'pg_class'::regclass AND d.object_type = 'table'
-       AND d.schema_name = 'panko' AND r.relid = d.objid;
+    FOREACH rollup IN ARRAY ARRAY['rating_rollup', 'metric_rollup'] LOOP
+        -- (gone when the extension itself is being dropped)
+        IF to_regclass('panko.' || rollup) IS NOT NULL THEN
+            EXECUTE format('DELETE FROM panko.%I r WHERE r.relid OPERATOR(pg_catalog.=) ANY ($1)', rollup) USING dropped;
+        END IF;
+    END LOOP;
 END
 $$;
-COMMENT ON FUNCTION panko.metric_rollup_drop() IS
-    'Event trigger: deletes the rollup rows of a dropped partition of panko.event';
+COMMENT ON FUNCTION panko.rollup_drop() IS
+    'Event trigger: deletes the rollups'' rows (rating_rollup, metric_rollup) of a dropped table of panko.event';
+
+CREATE EVENT TRIGGER rollup_drop ON sql_drop WHEN TAG IN ('DROP TABLE')
+    EXECUTE FUNCTION panko.rollup_drop();
 
 
 REVOKE ALL ON TABLE panko.rating_rollup FROM PUBLIC;
 GRANT SELECT ON panko.rating_rollup TO panko_auditor, panko_query;
 REVOKE ALL ON TABLE panko.rating_attribute, panko.rating_project_alias FROM panko_writer;
-REVOKE ALL ON FUNCTION panko.rating_rollup_drop(), panko.rating_rollup_add(jsonb),
+REVOKE ALL ON FUNCTION panko.rollup_drop(), panko.rating_rollup_add(jsonb),
     panko.rating_rollup_refresh(timestamptz, timestamptz, text),
     panko.rating_rollup_covers(timestamptz, timestamptz, jsonb, jsonb)
 FROM PUBLIC;

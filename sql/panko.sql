@@ -661,6 +661,38 @@ $$;
 COMMENT ON FUNCTION panko.drop_partition_tables(text, text[]) IS
     'Drop a partition''s tables of these classes, and the partition when none is left; events dropped, or NULL when a reader held a table for a second';
 
+-- The rollups (CloudKitty's rating_rollup, Kaneda's metric_rollup) name
+-- the table of panko.event their rows count (relid): those rows go with
+-- it, whoever drops it (expiry by class, clear_expired_data, an
+-- operator).  Anyone's DROP TABLE fires this: only a drop of panko's own
+-- tables, which only their owner can do, touches a rollup.
+-- (not SECURITY DEFINER: only the owner of a partition, panko's, can drop it)
+CREATE FUNCTION panko.rollup_drop() RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    dropped oid[];
+    rollup text;
+BEGIN
+    SELECT array_agg(d.objid) INTO dropped FROM pg_event_trigger_dropped_objects() d
+     WHERE d.classid = 'pg_class'::regclass AND d.object_type = 'table' AND d.schema_name = 'panko';
+    IF dropped IS NULL THEN
+        RETURN;
+    END IF;
+    FOREACH rollup IN ARRAY ARRAY['rating_rollup', 'metric_rollup'] LOOP
+        -- (gone when the extension itself is being dropped)
+        IF to_regclass('panko.' || rollup) IS NOT NULL THEN
+            EXECUTE format('DELETE FROM panko.%I r WHERE r.relid OPERATOR(pg_catalog.=) ANY ($1)', rollup) USING dropped;
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION panko.rollup_drop() IS
+    'Event trigger: deletes the rollups'' rows (rating_rollup, metric_rollup) of a dropped table of panko.event';
+CREATE EVENT TRIGGER rollup_drop ON sql_drop WHEN TAG IN ('DROP TABLE')
+    EXECUTE FUNCTION panko.rollup_drop();
+
 -- The classes that expire with the events: event, and every class without
 -- a time to live of its own.
 CREATE FUNCTION panko.event_ttl_classes() RETURNS text[]

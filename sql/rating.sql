@@ -86,7 +86,7 @@ SELECT pg_catalog.pg_extension_config_dump('panko.rating_project_alias', '');
 -- adds, delete and expiry take away, so that CloudKitty's common totals
 -- (by type and project, over whole days) and retrieve's count and page
 -- bounds read a few rows per day instead of every point.  Rows name the
--- table of their points and go when it is dropped (rating_rollup_drop).
+-- table of their points and go when it is dropped (panko.rollup_drop).
 CREATE TABLE panko.rating_rollup (
     day timestamptz NOT NULL,
     event_type_id integer NOT NULL,
@@ -127,35 +127,6 @@ USING (
 );
 COMMENT ON POLICY rating_rollup_visibility ON panko.rating_rollup IS
     'As panko.event for rated data (no user_id): admins their project''s and unscoped rows, auditors and panko_admin everything';
-
--- Rollup rows go with their table, whoever drops it (expiry by class,
--- clear_expired_data, an operator).
--- (not SECURITY DEFINER: only the owner of a partition, panko's, can drop it)
-CREATE FUNCTION panko.rating_rollup_drop() RETURNS event_trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF to_regclass('panko.rating_rollup') IS NULL THEN
-        RETURN;     -- the extension itself is being dropped
-    END IF;
-    -- (anyone's DROP TABLE fires this: only a drop of panko's tables,
-    -- which only their owner can do, touches the rollup)
-    IF NOT EXISTS (SELECT FROM pg_event_trigger_dropped_objects() d
-                    WHERE d.classid = 'pg_class'::regclass AND d.object_type = 'table'
-                      AND d.schema_name = 'panko') THEN
-        RETURN;
-    END IF;
-    DELETE FROM panko.rating_rollup r
-     USING pg_event_trigger_dropped_objects() d
-     WHERE d.classid = 'pg_class'::regclass AND d.object_type = 'table'
-       AND d.schema_name = 'panko' AND r.relid = d.objid;
-END
-$$;
-COMMENT ON FUNCTION panko.rating_rollup_drop() IS
-    'Event trigger: deletes the rating rollup rows of a dropped table of panko.event';
-CREATE EVENT TRIGGER rating_rollup_drop ON sql_drop WHEN TAG IN ('DROP TABLE')
-    EXECUTE FUNCTION panko.rating_rollup_drop();
 
 -- The points of one push (all of them stored) into the rollup: one row per
 -- day, type, scope, groupby project_id and table, added to what is there.
@@ -884,7 +855,7 @@ REVOKE ALL ON FUNCTION panko.rating_sum_trans(internal, panko.traits, text), pan
     panko.rating_retrieve(timestamptz, timestamptz, text[], jsonb, jsonb, bigint, bigint),
     panko.rating_total(timestamptz, timestamptz, text[], text[], jsonb, jsonb, text, bigint, bigint),
     panko.rating_delete(timestamptz, timestamptz, jsonb), panko.rating_init(bigint),
-    panko.rating_rollup_drop(), panko.rating_rollup_add(jsonb), panko.rating_rollup_refresh(timestamptz, timestamptz, text),
+    panko.rating_rollup_add(jsonb), panko.rating_rollup_refresh(timestamptz, timestamptz, text),
     panko.rating_rollup_covers(timestamptz, timestamptz, jsonb, jsonb)
 FROM PUBLIC;
 ALTER FUNCTION panko.rating_retrieve(timestamptz, timestamptz, text[], jsonb, jsonb, bigint, bigint) OWNER TO panko_query;
