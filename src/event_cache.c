@@ -46,12 +46,12 @@
 #include "utils/datetime.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
 #include "utils/snapmgr.h"
-#include "utils/inval.h"
 #include "utils/syscache.h"
 
 #include "event_store.h"
