@@ -519,6 +519,62 @@ CREATE FUNCTION panko.retention_classes() RETURNS text[]
     AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION panko.retention_classes() IS 'Every retention class, event first';
 
+-- get_events reads a day's events from the day's table itself, so that a
+-- call never builds the partition descriptor of panko.event (365 bounds
+-- parsed by every new backend).  Row-level security then needs the
+-- policies of panko.event on each day's table too: a query that names a
+-- partition is judged by the partition's policies, not the parent's.
+-- Every table under panko.event (a day's, and each class table in it)
+-- gets them, so that all tables that hold events look alike.
+-- panko.event's policies and grants stay the one source; this copies them,
+-- and every change to them must call it for every partition (pgTAP checks
+-- that each table under panko.event has exactly the parent's).
+CREATE FUNCTION panko.secure_partition(pname text) RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    parent oid := 'panko.event'::regclass;
+    child oid := format('panko.%I', pname)::regclass;
+    pol record;
+    acl record;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_partition_tree(parent) t WHERE t.relid = child AND t.level > 0) THEN
+        RAISE EXCEPTION 'panko.% is not a partition of panko.event', pname
+            USING ERRCODE = '22023', HINT = 'Pass the name of a row of panko.partition.';
+    END IF;
+    EXECUTE format('ALTER TABLE panko.%I ENABLE ROW LEVEL SECURITY', pname);
+    FOR pol IN SELECT p.polname FROM pg_policy p WHERE p.polrelid = child LOOP
+        EXECUTE format('DROP POLICY %I ON panko.%I', pol.polname, pname);
+    END LOOP;
+    FOR pol IN
+        SELECT p.polname, p.polpermissive,
+               CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
+                             WHEN 'd' THEN 'DELETE' ELSE 'ALL' END AS cmd,
+               (SELECT string_agg(CASE WHEN r.r = 0 THEN 'PUBLIC' ELSE quote_ident(a.rolname) END, ', ')
+                  FROM unnest(p.polroles) r(r) LEFT JOIN pg_roles a ON a.oid = r.r) AS roles,
+               pg_get_expr(p.polqual, p.polrelid) AS qual,
+               pg_get_expr(p.polwithcheck, p.polrelid) AS withcheck
+          FROM pg_policy p WHERE p.polrelid = parent ORDER BY p.polname
+    LOOP
+        EXECUTE format('CREATE POLICY %I ON panko.%I AS %s FOR %s TO %s%s%s', pol.polname, pname,
+                       CASE WHEN pol.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END, pol.cmd, pol.roles,
+                       CASE WHEN pol.qual IS NULL THEN '' ELSE ' USING (' || pol.qual || ')' END,
+                       CASE WHEN pol.withcheck IS NULL THEN '' ELSE ' WITH CHECK (' || pol.withcheck || ')' END);
+    END LOOP;
+    EXECUTE format('REVOKE ALL ON panko.%I FROM PUBLIC', pname);
+    FOR acl IN
+        SELECT a.privilege_type, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END AS grantee
+          FROM pg_class c, aclexplode(c.relacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee
+         WHERE c.oid = parent AND a.grantee <> c.relowner
+    LOOP
+        EXECUTE format('GRANT %s ON panko.%I TO %s', acl.privilege_type, pname, acl.grantee);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION panko.secure_partition(text) IS
+    'Give a table under panko.event (a day''s, or a class table in it) the row-level security policies and grants of panko.event (get_events reads a day''s table directly)';
+
 CREATE FUNCTION panko.create_partition_for(ts timestamptz, class text DEFAULT 'event') RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -573,6 +629,7 @@ BEGIN
         EXECUTE format('CREATE TABLE panko.%I (LIKE panko.event INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE) '
                        'PARTITION BY LIST (retention)', pname);
         EXECUTE format('ALTER TABLE panko.event ATTACH PARTITION panko.%I FOR VALUES FROM (%L) TO (%L)', pname, lo, hi);
+        PERFORM panko.secure_partition(pname);
         INSERT INTO panko.partition (name, lower_bound, upper_bound, classes) VALUES (pname, lo, hi, pclasses);
     END IF;
 
@@ -584,6 +641,7 @@ BEGIN
         EXECUTE format('CREATE TABLE panko.%I (LIKE panko.event INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)',
                        pname || '_' || class);
         EXECUTE format('ALTER TABLE panko.%I ATTACH PARTITION panko.%I FOR VALUES IN (%L)', pname, pname || '_' || class, class);
+        PERFORM panko.secure_partition(pname || '_' || class);
         UPDATE panko.partition p SET classes = ARRAY(SELECT c FROM unnest(p.classes || class) c ORDER BY c)
          WHERE p.name = pname;
     END IF;

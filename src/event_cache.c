@@ -2,11 +2,13 @@
  * event_cache.c
  *		What the read path looks up without running SQL.
  *
- *	- The partitions of panko.event, in order of their bounds, from the
- *	  parent's partition descriptor (the relcache keeps it): the caller
- *	  holds a lock on the parent, so none of them can be dropped before the
- *	  end of its transaction (DROP TABLE of a partition locks the parent
- *	  first, exclusively).
+ *	- The partitions of panko.event, in order of their bounds, from
+ *	  panko.partition (kept until panko.event's relcache entry is
+ *	  invalidated), not from the parent's partition descriptor, whose
+ *	  build parses every partition's bound: the caller holds a lock on the
+ *	  parent, so none of them can be dropped before the end of its
+ *	  transaction (DROP TABLE of a partition locks the parent first,
+ *	  exclusively).
  *	- Event type names by id, kept for the backend's life: ids come from an
  *	  identity column and are never reused, so an id always names the same
  *	  type; names are looked up in the table's unique index on each call,
@@ -28,10 +30,12 @@
 #include <sys/stat.h>
 
 #include "access/genam.h"
+#include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/namespace.h"
+#include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_index.h"
@@ -39,8 +43,6 @@
 #include "common/hashfn.h"
 #include "common/relpath.h"
 #include "miscadmin.h"
-#include "partitioning/partbounds.h"
-#include "partitioning/partdesc.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -49,6 +51,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/partcache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
 #include "utils/snapmgr.h"
@@ -134,60 +137,178 @@ PankoOpenEvents(void)
 	return table_open(relid, AccessShareLock);
 }
 
-/* A range bound as a timestamptz (MINVALUE and MAXVALUE as infinities). */
-static TimestampTz
-BoundValue(PartitionBoundInfo bi, int i)
+/*
+ * The partitions of panko.event as panko.partition lists them, in order of
+ * their lower bounds, kept until panko.event's relcache entry is
+ * invalidated: attaching or dropping a partition does that, and both
+ * happen in the transaction that writes panko.partition.  Reading these
+ * rows instead of the parent's partition descriptor spares a new backend
+ * the parse of every partition's bound (365 of them after a year).
+ */
+static PartitionSpan *span_cache = NULL;
+static int	span_count = 0;
+static bool span_valid = false;
+static uint64 span_generation = 0;
+static Oid	span_events = InvalidOid;	/* the panko.event they are of */
+
+/* An invalidation of panko.event (or of everything) forgets the spans. */
+static void
+ForgetSpans(Datum arg, Oid relid)
 {
-	switch (bi->kind[i][0])
+	if (!OidIsValid(relid) || relid == span_events)
 	{
-		case PARTITION_RANGE_DATUM_MINVALUE:
-			return DT_NOBEGIN;
-		case PARTITION_RANGE_DATUM_MAXVALUE:
-			return DT_NOEND;
-		default:
-			return DatumGetTimestampTz(bi->datums[i][0]);
+		span_valid = false;
+		span_generation++;
 	}
+}
+
+/* Spans in order of their lower bounds. */
+static int
+CompareSpans(const void *a, const void *b)
+{
+	TimestampTz x = ((const PartitionSpan *) a)->lower;
+	TimestampTz y = ((const PartitionSpan *) b)->lower;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/* Read panko.partition into the cache, with the latest snapshot (as catalogs are read). */
+static void
+LoadSpans(Oid events_relid)
+{
+	static bool registered = false;
+	Oid			relid = PankoRelid("partition");
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tuple;
+	Snapshot	snapshot;
+	int			size = 64,
+				n = 0;
+	PartitionSpan *spans;
+	uint64		generation;
+
+	if (!registered)
+	{
+		CacheRegisterRelcacheCallback(ForgetSpans, (Datum) 0);
+		registered = true;
+	}
+	span_events = events_relid;
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("panko: table panko.partition is missing")));
+	generation = span_generation;
+	spans = MemoryContextAlloc(TopMemoryContext, sizeof(PartitionSpan) * size);
+	rel = table_open(relid, AccessShareLock);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	scan = table_beginscan(rel, snapshot, 0, NULL);
+	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		bool		isnull[3];
+		Datum		v[3];
+		text	   *name;
+
+		/* name, lower_bound, upper_bound */
+		for (int a = 0; a < 3; a++)
+			v[a] = heap_getattr(tuple, a + 1, RelationGetDescr(rel), &isnull[a]);
+		if (isnull[0] || isnull[1] || isnull[2])
+			continue;
+		if (n == size)
+		{
+			size *= 2;
+			spans = repalloc(spans, sizeof(PartitionSpan) * size);
+		}
+		name = DatumGetTextPP(v[0]);
+		memset(&spans[n], 0, sizeof(PartitionSpan));
+		text_to_cstring_buffer(name, spans[n].name, NAMEDATALEN);
+		spans[n].lower = DatumGetTimestampTz(v[1]);
+		spans[n].upper = DatumGetTimestampTz(v[2]);
+		spans[n].relid = InvalidOid;
+		n++;
+	}
+	table_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	table_close(rel, AccessShareLock);
+	qsort(spans, n, sizeof(PartitionSpan), CompareSpans);
+	for (int i = 0; i < n; i++)
+		spans[i].slot = i;
+
+	if (span_cache)
+		pfree(span_cache);
+	span_cache = spans;
+	span_count = n;
+	/* an invalidation while reading makes the next call read again */
+	span_valid = (generation == span_generation);
+	for (int i = 0; i < n; i++)
+		spans[i].generation = span_generation;
 }
 
 /*
  * The partitions of events, in order of their bounds, as a palloc'd copy
- * (the relcache may rebuild its descriptor while the caller runs queries);
- * *complete says whether they hold every event.
- * In range partitioning, indexes[i] names the partition whose upper bound
- * is datums[i]; its lower bound is datums[i - 1].
+ * (an invalidation may replace the cache while the caller runs queries);
+ * *complete says whether they hold every event: panko makes range
+ * partitions only, and none is a default partition (an operator could
+ * attach one).  The caller holds a lock on events, so no partition can be
+ * dropped before the end of its transaction (a partition's DROP locks its
+ * parent first, exclusively).  Relids are found when asked for
+ * (PankoSpanRelid): most calls look at a few spans only.
  */
 PartitionSpan *
 PankoPartitionSpans(Relation events, int *count, bool *complete)
 {
-	PartitionDesc pd = RelationGetPartitionDesc(events, true);
-	PartitionBoundInfo bi = pd->boundinfo;
-	PartitionSpan *spans = palloc(sizeof(PartitionSpan) * Max(pd->nparts, 1));
-	int			n = 0;
+	PartitionKey key = RelationGetPartitionKey(events);
+	PartitionSpan *spans;
 
-	/*
-	 * Spans stand for every event only when the partitions all have range
-	 * bounds and none is a default partition (panko makes none, but an
-	 * operator could).  A partition may itself be partitioned (by class,
-	 * since 0.5.0): a statement with its bounds reads all of its tables.
-	 */
-	*complete = (pd->nparts == 0 ||
-				 (bi != NULL && bi->strategy == PARTITION_STRATEGY_RANGE && !partition_bound_has_default(bi)));
-	if (pd->nparts > 0 && bi != NULL && bi->strategy == PARTITION_STRATEGY_RANGE)
-	{
-		for (int i = 1; i < bi->ndatums; i++)
-		{
-			int			p = bi->indexes[i];
-
-			if (p < 0 || p >= pd->nparts)
-				continue;
-			spans[n].relid = pd->oids[p];
-			spans[n].lower = BoundValue(bi, i - 1);
-			spans[n].upper = BoundValue(bi, i);
-			n++;
-		}
-	}
-	*count = n;
+	*complete = key != NULL && key->strategy == PARTITION_STRATEGY_RANGE &&
+		!OidIsValid(get_default_partition_oid(RelationGetRelid(events)));
+	if (!span_valid || span_cache == NULL)
+		LoadSpans(RelationGetRelid(events));
+	spans = palloc(sizeof(PartitionSpan) * Max(span_count, 1));
+	memcpy(spans, span_cache, sizeof(PartitionSpan) * span_count);
+	*count = span_count;
 	return spans;
+}
+
+/*
+ * The table of a span, found by name on first use (and kept in the cache
+ * while it is current).  InvalidOid: the table is gone.
+ */
+Oid
+PankoSpanRelid(PartitionSpan *span)
+{
+	if (OidIsValid(span->relid))
+		return span->relid;
+	span->relid = PankoRelid(span->name);
+	if (OidIsValid(span->relid) && span_cache != NULL &&
+		span->generation == span_generation && span->slot < span_count)
+		span_cache[span->slot].relid = span->relid;
+	return span->relid;
+}
+
+/*
+ * Check, right before a statement reads a span's table, that it has
+ * row-level security, since get_events names it directly: a partition
+ * without it (made by a library newer than its schema, before ALTER
+ * EXTENSION panko UPDATE, or switched off by hand) is an error, never a
+ * read that skips the policy.
+ */
+void
+PankoSpanCheckSecured(PartitionSpan *span)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(PankoSpanRelid(span)));
+	bool		secured = false;
+
+	if (HeapTupleIsValid(tuple))
+	{
+		secured = ((Form_pg_class) GETSTRUCT(tuple))->relrowsecurity;
+		ReleaseSysCache(tuple);
+	}
+	if (!secured)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("panko: partition panko.%s has no row-level security", span->name),
+				 errdetail("get_events reads each partition directly, under the policies of panko.event copied to it."),
+				 errhint("Run ALTER EXTENSION panko UPDATE, or SELECT panko.secure_partition('%s').", span->name)));
 }
 
 /* The index of the span holding ts, or -1. */

@@ -8,11 +8,14 @@
  * newest or oldest first, and the walk stops when the page is full: a page
  * reads one or two partitions, whatever their number.  Each partition is
  * read with a statement of its own whose plan is kept for the backend's
- * life: it names panko.event with the partition's bounds as constants, so
- * the planner prunes every other partition when it makes the plan, and a
- * call locks and sets up only the partitions it reads.  Going through the
- * parent table keeps row-level security exactly as it is for any other
- * reader: the policy of panko.event applies, and judges the caller.
+ * life: it names the partition's own table, so a call locks and sets up
+ * only the partitions it reads, and neither planning nor a new backend
+ * ever builds the partition descriptor of panko.event (a parse of every
+ * partition's bound).  Each partition carries the row-level security
+ * policies of panko.event (panko.secure_partition copies them when the
+ * partition is made), so the same policy judges the caller as for any
+ * reader of panko.event; a partition without row-level security is an
+ * error (event_cache.c), never a read.
  *
  * A marker or a message_id filter is first looked up in the registry of
  * message_ids (panko.event_message), which gives the partition to read; the
@@ -474,7 +477,7 @@ SinkInit(EventSink *sink, Tuplestorestate *store, TupleDesc desc, StringInfo jso
 /* ---------------------------------------------------------------- statements */
 
 #define SELECT_LIST \
-	"SELECT e.message_id, e.event_type_id, e.generated, e.traits, e.raw FROM panko.event e WHERE "
+	"SELECT e.message_id, e.event_type_id, e.generated, e.traits, e.raw FROM "
 
 /* The parameter holding the marker's value of a sort key. */
 static const char *
@@ -523,14 +526,15 @@ AppendOrder(StringInfo sql, EventQuery *q, PlanKind kind, bool one_partition)
 		appendStringInfoString(sql, " /* by index */");
 }
 
-/* The condition that reads one partition: its bounds, as constants. */
+/*
+ * What a statement reads, as "<table> e WHERE ": one partition's own table
+ * (its row-level security is panko.event's, see panko.secure_partition),
+ * or panko.event for every partition.
+ */
 static void
-AppendSpan(StringInfo sql, const PartitionSpan *span)
+AppendFrom(StringInfo sql, const PartitionSpan *span)
 {
-	appendStringInfoString(sql, "e.generated OPERATOR(pg_catalog.>=) ");
-	PankoAppendTimestampLiteral(sql, span->lower);
-	appendStringInfoString(sql, " AND e.generated OPERATOR(pg_catalog.<) ");
-	PankoAppendTimestampLiteral(sql, span->upper);
+	appendStringInfo(sql, "panko.%s e WHERE ", span ? quote_identifier(span->name) : "event");
 }
 
 /*
@@ -545,10 +549,8 @@ PagePlan(EventQuery *q, const PartitionSpan *span, bool with_marker, PlanKind ki
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, SELECT_LIST);
-	if (span)
-		AppendSpan(&sql, span);
-	else
-		appendStringInfoString(&sql, "true");
+	AppendFrom(&sql, span);
+	appendStringInfoString(&sql, "true");
 	appendStringInfoString(&sql, q->conds.data);
 	if (with_marker)
 		AppendMarkerConds(&sql, q);
@@ -564,7 +566,7 @@ PagePlan(EventQuery *q, const PartitionSpan *span, bool with_marker, PlanKind ki
  * partition; anywhere else is a rare case read over all partitions.
  */
 static bool
-ResolveMarker(EventQuery *q, const PartitionSpan *spans, int nspans, TimestampTz *generated)
+ResolveMarker(EventQuery *q, PartitionSpan *spans, int nspans, TimestampTz *generated)
 {
 	TimestampTz hint = 0;
 	bool		have_hint;
@@ -586,17 +588,15 @@ ResolveMarker(EventQuery *q, const PartitionSpan *spans, int nspans, TimestampTz
 		StringInfoData sql;
 		SPIPlanPtr	plan;
 
-		initStringInfo(&sql);
-		appendStringInfoString(&sql, "SELECT e.generated FROM panko.event e WHERE ");
+		if (pass == 0 && (!have_hint || (i = PankoSpanFor(spans, nspans, hint)) < 0 ||
+						  !OidIsValid(PankoSpanRelid(&spans[i]))))
+			continue;
 		if (pass == 0)
-		{
-			if (!have_hint || (i = PankoSpanFor(spans, nspans, hint)) < 0)
-				continue;
-			AppendSpan(&sql, &spans[i]);
-		}
-		else
-			appendStringInfoString(&sql, "true");
-		appendStringInfoString(&sql, " AND e.message_id OPERATOR(pg_catalog.=) $1");
+			PankoSpanCheckSecured(&spans[i]);
+		initStringInfo(&sql);
+		appendStringInfoString(&sql, "SELECT e.generated FROM ");
+		AppendFrom(&sql, pass == 0 ? &spans[i] : NULL);
+		appendStringInfoString(&sql, "e.message_id OPERATOR(pg_catalog.=) $1");
 		plan = ShapePlan(sql.data, &argtype, 1, PLAN_GENERIC);
 		pfree(sql.data);
 		if (SPI_execute_plan(plan, &arg, NULL, true, 1) != SPI_OK_SELECT)
@@ -658,7 +658,7 @@ EstimationQuery(TraitQuery *tq, Traits *scope)
  * that ANALYZE has seen); false when there are none.
  */
 static bool
-EstimateRecent(const TraitQuery *tq, const PartitionSpan *spans, int nspans, double *selectivity,
+EstimateRecent(const TraitQuery *tq, PartitionSpan *spans, int nspans, double *selectivity,
 			   double *gin_share)
 {
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
@@ -672,6 +672,8 @@ EstimateRecent(const TraitQuery *tq, const PartitionSpan *spans, int nspans, dou
 		AttrNumber	attnum;
 
 		/* (a partition's largest table stands for it) */
+		if (!OidIsValid(PankoSpanRelid(&spans[i])))
+			continue;
 		(void) PankoPartitionTuples(spans[i].relid, &relid);
 		attnum = get_attnum(relid, "traits");
 		if (attnum != InvalidAttrNumber &&
@@ -818,7 +820,7 @@ KindAllowed(EventQuery *q, PlanKind kind)
  * (the member's scope counted in), planned for the values when they do not.
  */
 static void
-ChooseKind(EventQuery *q, const PartitionSpan *spans, int nspans)
+ChooseKind(EventQuery *q, PartitionSpan *spans, int nspans)
 {
 	TraitQuery *tq = q->nulls[P_TRAITS] == ' ' ? (TraitQuery *) DatumGetPointer(q->values[P_TRAITS]) : NULL;
 	Traits	   *scope = q->nulls[P_SCOPE] == ' ' ? (Traits *) DatumGetPointer(q->values[P_SCOPE]) : NULL;
@@ -850,7 +852,7 @@ ChooseKind(EventQuery *q, const PartitionSpan *spans, int nspans)
  * for common values; filters that each match much favour time order.
  */
 static PlanKind
-SpanKind(EventQuery *q, const PartitionSpan *span, PlanKind kind, uint64 remaining)
+SpanKind(EventQuery *q, PartitionSpan *span, PlanKind kind, uint64 remaining)
 {
 	double		tuples;
 	double		sel = Max(q->selectivity, 1e-9);
@@ -889,7 +891,7 @@ ReadFlat(EventQuery *q, ParamListInfo params, EventSink *sink)
  * heap.
  */
 static bool
-SpanMayMatch(EventQuery *q, const PartitionSpan *span, bool has_mark, TimestampTz mark)
+SpanMayMatch(EventQuery *q, PartitionSpan *span, bool has_mark, TimestampTz mark)
 {
 	bool		desc = q->desc[0];
 
@@ -899,6 +901,8 @@ SpanMayMatch(EventQuery *q, const PartitionSpan *span, bool has_mark, TimestampT
 		return false;
 	if (has_mark && (desc ? span->lower > mark : span->upper <= mark))
 		return false;
+	if (!OidIsValid(PankoSpanRelid(span)))
+		return false;			/* dropped before the caller's lock */
 	if (q->nskip_keys > 0 && PankoSummarySkips(span->relid, q->skip_keys, q->nskip_keys))
 		return false;
 	return !PankoPartitionIsEmpty(span->relid);
@@ -910,7 +914,7 @@ SpanMayMatch(EventQuery *q, const PartitionSpan *span, bool has_mark, TimestampT
  * partition (a message_id's).
  */
 static void
-Walk(EventQuery *q, ParamListInfo params, EventSink *sink, const PartitionSpan *spans, int nspans,
+Walk(EventQuery *q, ParamListInfo params, EventSink *sink, PartitionSpan *spans, int nspans,
 	 bool has_mark, TimestampTz mark, int only)
 {
 	bool		desc = q->desc[0];
@@ -928,7 +932,7 @@ Walk(EventQuery *q, ParamListInfo params, EventSink *sink, const PartitionSpan *
 	for (int k = 0; k < nspans && sink->count < (uint64) q->limit; k++)
 	{
 		int			i = desc ? nspans - 1 - k : k;
-		const PartitionSpan *span = &spans[i];
+		PartitionSpan *span = &spans[i];
 		bool		marker_here;
 		uint64		remaining = (uint64) q->limit - sink->count;
 		PlanKind	span_kind;
@@ -948,6 +952,7 @@ Walk(EventQuery *q, ParamListInfo params, EventSink *sink, const PartitionSpan *
 			SetPlanKind(span_kind);
 			set = span_kind;
 		}
+		PankoSpanCheckSecured(span);
 		RunPlan(PagePlan(q, span, marker_here, span_kind), params, remaining, (DestReceiver *) sink);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -957,17 +962,20 @@ Walk(EventQuery *q, ParamListInfo params, EventSink *sink, const PartitionSpan *
 
 /* Is there an event with this message_id (that the caller may see) in the partition? */
 static bool
-MessageIdIn(const char *message_id, const PartitionSpan *span)
+MessageIdIn(const char *message_id, PartitionSpan *span)
 {
 	StringInfoData sql;
 	SPIPlanPtr	plan;
 	Oid			argtype = TEXTOID;
 	Datum		arg = CStringGetTextDatum(message_id);
 
+	if (!OidIsValid(PankoSpanRelid(span)))
+		return false;
+	PankoSpanCheckSecured(span);
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT 1 FROM panko.event e WHERE ");
-	AppendSpan(&sql, span);
-	appendStringInfoString(&sql, " AND e.message_id OPERATOR(pg_catalog.=) $1");
+	appendStringInfoString(&sql, "SELECT 1 FROM ");
+	AppendFrom(&sql, span);
+	appendStringInfoString(&sql, "e.message_id OPERATOR(pg_catalog.=) $1");
 	plan = ShapePlan(sql.data, &argtype, 1, PLAN_GENERIC);
 	pfree(sql.data);
 	if (SPI_execute_plan(plan, &arg, NULL, true, 1) != SPI_OK_SELECT)

@@ -22,9 +22,12 @@
  */
 typedef struct PartitionSpan
 {
-	Oid			relid;
+	Oid			relid;			/* InvalidOid until PankoSpanRelid */
 	TimestampTz lower;
 	TimestampTz upper;
+	char		name[NAMEDATALEN];	/* its table in schema panko */
+	int			slot;			/* its place in the backend's cache */
+	uint64		generation;		/* of the cache it was copied from */
 } PartitionSpan;
 
 /* event_cache.c */
@@ -32,6 +35,8 @@ extern Oid	PankoRelid(const char *name);
 extern Relation PankoOpenEvents(void);
 extern PartitionSpan *PankoPartitionSpans(Relation events, int *count, bool *complete);
 extern int	PankoSpanFor(const PartitionSpan *spans, int count, TimestampTz ts);
+extern Oid	PankoSpanRelid(PartitionSpan *span);
+extern void PankoSpanCheckSecured(PartitionSpan *span);
 extern bool PankoPartitionIsEmpty(Oid relid);
 extern List *PankoPartitionTables(Oid relid);
 extern double PankoPartitionTuples(Oid relid, Oid *largest);

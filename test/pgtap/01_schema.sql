@@ -175,6 +175,7 @@ VALUES
     ('panko.capabilities()', 'i', false, 's', false, false),
     ('panko.clear_expired_data(bigint,bigint)', 'v', false, 'u', true, false),
     ('panko.create_partition_for(timestamp with time zone,text)', 'v', false, 'u', true, false),
+    ('panko.secure_partition(text)', 'v', true, 'u', false, false),
     ('panko.drop_partition_tables(text,text[])', 'v', false, 'u', true, false),
     ('panko.event_ttl_classes()', 's', false, 'u', false, false),
     ('panko.expire_class(text)', 'v', false, 'u', true, false),

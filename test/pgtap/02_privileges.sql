@@ -6,7 +6,7 @@
 -- (panko_reader), tap_writer (panko_writer), tap_admin (panko_admin),
 -- tap_plain (no panko role).
 BEGIN;
-SELECT plan(75);
+SELECT plan(79);
 
 ------------------------------------------------------------------ roles
 SELECT has_role('panko_reader', 'role panko_reader exists');
@@ -112,8 +112,11 @@ SELECT set_eq(
              ('panko_auditor', 'panko.rating_attribute', 'SELECT'), ('panko_query', 'panko.rating_attribute', 'SELECT'),
              ('panko_auditor', 'panko.rating_project_alias', 'SELECT'), ('panko_query', 'panko.rating_project_alias', 'SELECT'),
              ('panko_auditor', 'panko.rating_rollup', 'SELECT'), ('panko_query', 'panko.rating_rollup', 'SELECT'),
-             ('panko_auditor', 'panko.metric_rollup', 'SELECT'), ('panko_query', 'panko.metric_rollup', 'SELECT')$$,
-    'table privileges in panko: SELECT on event, event_type, events and partition to panko_auditor and panko_query, on retention to panko_auditor, nothing else');
+             ('panko_auditor', 'panko.metric_rollup', 'SELECT'), ('panko_query', 'panko.metric_rollup', 'SELECT')
+      UNION ALL SELECT r, t.relid::regclass::text, 'SELECT'
+        FROM pg_partition_tree('panko.event') t, unnest(ARRAY['panko_auditor', 'panko_query']) r
+       WHERE t.level > 0$$,
+    'table privileges in panko: SELECT on event (and each table under it, since get_events reads a day''s table directly), event_type, events and partition to panko_auditor and panko_query, on retention to panko_auditor, nothing else');
 SELECT set_eq(
     $$SELECT a.grantee::regrole::text, p.oid::regprocedure::text
         FROM pg_proc p, aclexplode(p.proacl) a
@@ -238,12 +241,43 @@ SELECT throws_ok(format('SELECT count(*) FROM ONLY panko.%I', :'tap_partition'),
                  'panko_reader cannot read a partition with ONLY either');
 RESET ROLE;
 SELECT is_empty(
-    $$SELECT i.inhrelid::regclass::text || ' ' || r || ' ' || p.priv
-        FROM pg_inherits i, unnest(ARRAY['panko_reader', 'panko_writer', 'panko_admin', 'panko_api', 'panko_auditor',
-                                         'panko_query', 'tap_api']) r,
+    $$SELECT t.relid::regclass::text || ' ' || r || ' ' || p.priv
+        FROM pg_partition_tree('panko.event') t,
+             unnest(ARRAY['panko_reader', 'panko_writer', 'panko_admin', 'panko_api', 'panko_auditor',
+                          'panko_query', 'tap_api', 'tap_reader', 'tap_writer', 'tap_plain']) r,
              unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) p(priv)
-       WHERE i.inhparent = 'panko.event'::regclass AND has_table_privilege(r, i.inhrelid, p.priv)$$,
-    'no panko role has any privilege on any partition of panko.event');
+       WHERE t.level > 0
+         AND has_table_privilege(r, t.relid, p.priv) <> has_table_privilege(r, 'panko.event', p.priv)$$,
+    'every role has on each table under panko.event (days and their class tables) exactly the privileges it has on panko.event');
+SELECT cmp_ok((SELECT count(*) FROM pg_partition_tree('panko.event') t WHERE t.level = 2), '>', 0::bigint,
+              'the fixture has class tables under its days (so the checks around are not vacuous)');
+SELECT is_empty(
+    $$SELECT c.relname, x.polname
+        FROM pg_partition_tree('panko.event') t JOIN pg_class c ON c.oid = t.relid
+        LEFT JOIN LATERAL (
+            (SELECT p.polname, p.polcmd, p.polpermissive, p.polroles, pg_get_expr(p.polqual, p.polrelid) q
+               FROM pg_policy p WHERE p.polrelid = 'panko.event'::regclass
+             EXCEPT
+             SELECT p.polname, p.polcmd, p.polpermissive, p.polroles, pg_get_expr(p.polqual, p.polrelid)
+               FROM pg_policy p WHERE p.polrelid = c.oid)
+            UNION ALL
+            (SELECT p.polname, p.polcmd, p.polpermissive, p.polroles, pg_get_expr(p.polqual, p.polrelid)
+               FROM pg_policy p WHERE p.polrelid = c.oid
+             EXCEPT
+             SELECT p.polname, p.polcmd, p.polpermissive, p.polroles, pg_get_expr(p.polqual, p.polrelid) q
+               FROM pg_policy p WHERE p.polrelid = 'panko.event'::regclass)) x ON true
+       WHERE t.level > 0 AND (NOT c.relrowsecurity OR x.polname IS NOT NULL)$$,
+    'each table under panko.event has row-level security and exactly the policies of panko.event');
+-- get_events names partitions directly: one without row-level security is
+-- an error, never a read that skips the policy.
+ALTER TABLE panko.:"tap_partition" DISABLE ROW LEVEL SECURITY;
+SET ROLE tap_reader;
+SELECT throws_ok($$SELECT count(*) FROM panko.get_events('{}', 10)$$, '55000', NULL,
+                 'get_events refuses to read a partition without row-level security');
+RESET ROLE;
+ALTER TABLE panko.:"tap_partition" ENABLE ROW LEVEL SECURITY;
+SELECT throws_ok($$SELECT panko.secure_partition('event_type')$$, '22023', NULL,
+                 'secure_partition refuses a table that is not a partition of panko.event');
 
 ------------------------------------------------------------------ panko_writer
 SET LOCAL ROLE tap_writer;
