@@ -886,24 +886,66 @@ ReadFlat(EventQuery *q, ParamListInfo params, EventSink *sink)
 }
 
 /*
- * Can this partition hold a row of the page?  The time window, the marker
- * and the message_id's partition say no without reading; so does an empty
- * heap.
+ * Is the partition outside the call's time window, or on the wrong side of
+ * the marker?  Known from its bounds alone.
  */
 static bool
-SpanMayMatch(EventQuery *q, PartitionSpan *span, bool has_mark, TimestampTz mark)
+SpanOutside(EventQuery *q, const PartitionSpan *span, bool has_mark, TimestampTz mark)
 {
 	bool		desc = q->desc[0];
 
 	if (q->nulls[P_START] == ' ' && span->upper <= DatumGetTimestampTz(q->values[P_START]))
-		return false;
+		return true;
 	if (q->nulls[P_END] == ' ' && span->lower > DatumGetTimestampTz(q->values[P_END]))
-		return false;
+		return true;
 	if (has_mark && (desc ? span->lower > mark : span->upper <= mark))
+		return true;
+	return false;
+}
+
+/* How many partitions, in the walk's order, have their summaries asked at once. */
+#define SKIP_CHUNK 32
+
+/*
+ * Which partitions the summaries rule out, asked for SKIP_CHUNK partitions
+ * of the walk at a time (from its k-th on), so that their reads from
+ * memory overlap (PankoSummarySkipMany), and a walk that stops early asks
+ * for few.
+ */
+static void
+SkipChunk(EventQuery *q, PartitionSpan *spans, int nspans, int k, bool has_mark, TimestampTz mark,
+		  int only, bool *skip)
+{
+	Oid			relids[SKIP_CHUNK];
+	bool		out[SKIP_CHUNK];
+	int			n = Min(SKIP_CHUNK, nspans - k);
+
+	for (int j = 0; j < n; j++)
+	{
+		int			i = q->desc[0] ? nspans - 1 - (k + j) : k + j;
+		PartitionSpan *span = &spans[i];
+
+		relids[j] = ((only >= 0 && i != only) || SpanOutside(q, span, has_mark, mark))
+			? InvalidOid : PankoSpanRelid(span);
+	}
+	PankoSummarySkipMany(relids, n, q->skip_keys, q->nskip_keys, out);
+	for (int j = 0; j < n; j++)
+		skip[q->desc[0] ? nspans - 1 - (k + j) : k + j] = out[j];
+}
+
+/*
+ * Can this partition hold a row of the page?  The time window, the marker
+ * and the message_id's partition say no without reading; so do the
+ * summaries (skipped) and an empty heap.
+ */
+static bool
+SpanMayMatch(EventQuery *q, PartitionSpan *span, bool has_mark, TimestampTz mark, bool skipped)
+{
+	if (SpanOutside(q, span, has_mark, mark))
 		return false;
 	if (!OidIsValid(PankoSpanRelid(span)))
 		return false;			/* dropped before the caller's lock */
-	if (q->nskip_keys > 0 && PankoSummarySkips(span->relid, q->skip_keys, q->nskip_keys))
+	if (skipped)
 		return false;
 	return !PankoPartitionIsEmpty(span->relid);
 }
@@ -926,6 +968,7 @@ Walk(EventQuery *q, ParamListInfo params, EventSink *sink, PartitionSpan *spans,
 	PlanKind	kind = (q->kind == PLAN_GENERIC && q->nulls[P_MESSAGE_ID] == 'n') ? PLAN_ORDERED : q->kind;
 	PlanKind	set = PLAN_GENERIC;
 	int			nestlevel = -1;
+	bool	   *skip = palloc0(sizeof(bool) * Max(nspans, 1));
 
 	if (kind == PLAN_ORDERED && !enable_indexscan)
 		kind = q->kind;
@@ -939,7 +982,9 @@ Walk(EventQuery *q, ParamListInfo params, EventSink *sink, PartitionSpan *spans,
 
 		if (only >= 0 && i != only)
 			continue;
-		if (!SpanMayMatch(q, span, has_mark, mark))
+		if (q->nskip_keys > 0 && k % SKIP_CHUNK == 0)
+			SkipChunk(q, spans, nspans, k, has_mark, mark, only, skip);
+		if (!SpanMayMatch(q, span, has_mark, mark, skip[i]))
 			continue;
 		marker_here = has_mark && span->lower <= mark && mark < span->upper;
 		span_kind = SpanKind(q, span, kind, remaining);
@@ -958,6 +1003,7 @@ Walk(EventQuery *q, ParamListInfo params, EventSink *sink, PartitionSpan *spans,
 	}
 	if (nestlevel >= 0)
 		AtEOXact_GUC(true, nestlevel);
+	pfree(skip);
 }
 
 /* Is there an event with this message_id (that the caller may see) in the partition? */

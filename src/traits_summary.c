@@ -313,6 +313,28 @@ BloomBit(uint64 mix, int i)
 }
 
 /* A Bloom filter of n keys: 'B', number of bits (a power of two), bits. */
+/* Set the bits of n keys in a Bloom filter of nbits. */
+static void
+BloomAdd(uint8 *bits, uint32 nbits, const uint32 *keys, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		uint32		key;
+		uint64		mix;
+		uint32		block;
+
+		memcpy(&key, &keys[i], sizeof(uint32));
+		mix = BloomMix(key);
+		block = BloomBlock(mix, nbits);
+		for (int h = 0; h < BLOOM_HASHES; h++)
+		{
+			uint32		pos = block + BloomBit(mix, h);
+
+			bits[pos >> 3] |= (uint8) (1 << (pos & 7));
+		}
+	}
+}
+
 bytea *
 SummaryBloom(const uint32 *keys, int n)
 {
@@ -320,7 +342,6 @@ SummaryBloom(const uint32 *keys, int n)
 	Size		size;
 	bytea	   *b;
 	char	   *p;
-	uint8	   *bits;
 
 	while (nbits < (uint64) n * BLOOM_BITS_PER_KEY && nbits < ((uint32) 1 << 31))
 		nbits <<= 1;
@@ -330,19 +351,7 @@ SummaryBloom(const uint32 *keys, int n)
 	p = VARDATA(b);
 	p[0] = SUMMARY_BLOOM;
 	memcpy(p + 1, &nbits, sizeof(uint32));
-	bits = (uint8 *) (p + 1 + sizeof(uint32));
-	for (int i = 0; i < n; i++)
-	{
-		uint64		mix = BloomMix(keys[i]);
-		uint32		block = BloomBlock(mix, nbits);
-
-		for (int h = 0; h < BLOOM_HASHES; h++)
-		{
-			uint32		pos = block + BloomBit(mix, h);
-
-			bits[pos >> 3] |= (uint8) (1 << (pos & 7));
-		}
-	}
+	BloomAdd((uint8 *) (p + 1 + sizeof(uint32)), nbits, keys, n);
 	return b;
 }
 
@@ -395,6 +404,27 @@ SummaryMayHold(const bytea *s, uint32 key)
 		return true;
 	}
 	return true;					/* a format this library does not know */
+}
+
+/*
+ * Ask the memory for the part of a summary that SummaryMayHold(s, key)
+ * will read first: the Bloom filter's block, or the middle of a key set.
+ */
+static inline void
+SummaryPrefetch(const bytea *s, uint32 key)
+{
+	const char *p = VARDATA_ANY(s);
+	int			len = VARSIZE_ANY_EXHDR(s);
+	uint32		count;
+
+	if (len < 1 + (int) sizeof(uint32))
+		return;
+	memcpy(&count, p + 1, sizeof(uint32));
+	if (p[0] == SUMMARY_BLOOM && count >= BLOOM_BLOCK_BITS && (count & (count - 1)) == 0 &&
+		len >= 1 + 4 + (int) (count / 8))
+		__builtin_prefetch(p + 1 + sizeof(uint32) + BloomBlock(BloomMix(key), count) / 8);
+	else if (p[0] == SUMMARY_KEYSET && count > 0 && len >= 1 + 4 + 4 * (int) count)
+		__builtin_prefetch(p + 1 + sizeof(uint32) + 4 * (count / 2));
 }
 
 /* The keys of a key set, appended to *keys (grown as needed). */
@@ -468,6 +498,55 @@ ReadEpoch(Snapshot snapshot)
 	return epoch;
 }
 
+/*
+ * Fold a partition's deltas (sorted key sets) into the cache's copy of its
+ * seal: one Bloom filter then answers for the partition with one read of
+ * memory instead of a binary search per delta.  The filter only gains
+ * bits, so it holds every key it held and every delta's: a key is never
+ * missed, at worst a partition is read in vain.
+ */
+static void
+FoldDeltas(SummaryEntry *e)
+{
+	int			seal = -1;
+	int			kept = 0;
+	uint32		nbits = 0;
+	char	   *bloom = NULL;
+
+	for (int s = 0; s < e->nsummaries && seal < 0; s++)
+	{
+		char	   *p = VARDATA(e->summaries[s]);
+		int			len = VARSIZE(e->summaries[s]) - VARHDRSZ;
+
+		if (len < 1 + (int) sizeof(uint32) || p[0] != SUMMARY_BLOOM)
+			continue;
+		memcpy(&nbits, p + 1, sizeof(uint32));
+		if (nbits >= BLOOM_BLOCK_BITS && (nbits & (nbits - 1)) == 0 && len >= 1 + 4 + (int) (nbits / 8))
+		{
+			seal = s;
+			bloom = p + 1 + sizeof(uint32);
+		}
+	}
+	if (seal < 0)
+		return;
+	for (int s = 0; s < e->nsummaries; s++)
+	{
+		char	   *p = VARDATA(e->summaries[s]);
+		int			len = VARSIZE(e->summaries[s]) - VARHDRSZ;
+		uint32		count;
+
+		if (s != seal && len >= 1 + (int) sizeof(uint32) && p[0] == SUMMARY_KEYSET &&
+			(memcpy(&count, p + 1, sizeof(uint32)), len >= 1 + 4 + 4 * (int) count))
+		{
+			BloomAdd((uint8 *) bloom, nbits, (const uint32 *) (p + 1 + sizeof(uint32)), (int) count);
+			pfree(e->summaries[s]);
+			continue;
+		}
+		e->summaries[kept++] = e->summaries[s];
+	}
+	e->nsummaries = kept;
+}
+
 /* Read every seal and delta the snapshot sees into a new cache. */
 static void
 LoadSummaries(Oid relid, int64 epoch, Snapshot snapshot)
@@ -477,6 +556,8 @@ LoadSummaries(Oid relid, int64 epoch, Snapshot snapshot)
 	TableScanDesc scan;
 	TupleTableSlot *slot;
 	Size		total = 0;
+	HASH_SEQ_STATUS seq;
+	SummaryEntry *e;
 
 	summary_cache = NULL;
 	summary_relid = InvalidOid;
@@ -538,6 +619,9 @@ LoadSummaries(Oid relid, int64 epoch, Snapshot snapshot)
 	ExecDropSingleTupleTableSlot(slot);
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
+	hash_seq_init(&seq, summary_cache);
+	while ((e = hash_seq_search(&seq)) != NULL)
+		FoldDeltas(e);
 	summary_relid = relid;
 	summary_epoch = epoch;
 }
@@ -591,30 +675,50 @@ PankoSummaryQueryKeys(const TraitQuery *q, const Traits *scope, uint32 *keys)
 }
 
 /*
- * Can the partition be skipped: is it sealed, and does some key of the
- * query miss from its seal and from every delta?
+ * Can each of n partitions be skipped (InvalidOid: never): is it sealed,
+ * and does some key of the query miss from its seal and from every delta?
+ * One partition's answer waits on three reads from memory (its entry's
+ * list, the summary's header, the Bloom filter's block), which a walk over
+ * 365 partitions would pay one after another; here each step is asked of
+ * every partition before the next, so the reads overlap.
  */
-bool
-PankoSummarySkips(Oid relid, const uint32 *keys, int nkeys)
+void
+PankoSummarySkipMany(const Oid *relids, int n, const uint32 *keys, int nkeys, bool *skip)
 {
-	SummaryEntry *e;
-	bool		found;
+	SummaryEntry **entries;
 
-	if (summary_cache == NULL || nkeys == 0)
-		return false;
-	e = hash_search(summary_cache, &relid, HASH_FIND, &found);
-	if (e == NULL)
-		return false;
-	for (int k = 0; k < nkeys; k++)
+	memset(skip, 0, sizeof(bool) * n);
+	if (summary_cache == NULL || nkeys == 0 || n == 0)
+		return;
+	entries = palloc(sizeof(SummaryEntry *) * n);
+	for (int i = 0; i < n; i++)
 	{
-		bool		held = false;
-
-		for (int s = 0; s < e->nsummaries && !held; s++)
-			held = SummaryMayHold(e->summaries[s], keys[k]);
-		if (!held)
-			return true;
+		entries[i] = OidIsValid(relids[i]) ? hash_search(summary_cache, &relids[i], HASH_FIND, NULL) : NULL;
+		if (entries[i] && entries[i]->nsummaries > 0)
+			__builtin_prefetch(entries[i]->summaries);
 	}
-	return false;
+	for (int i = 0; i < n; i++)
+		if (entries[i] && entries[i]->nsummaries > 0)
+			__builtin_prefetch(entries[i]->summaries[0]);
+	for (int i = 0; i < n; i++)
+		if (entries[i] && entries[i]->nsummaries > 0)
+			SummaryPrefetch(entries[i]->summaries[0], keys[0]);
+	for (int i = 0; i < n; i++)
+	{
+		SummaryEntry *e = entries[i];
+
+		if (e == NULL)
+			continue;
+		for (int k = 0; k < nkeys && !skip[i]; k++)
+		{
+			bool		held = false;
+
+			for (int s = 0; s < e->nsummaries && !held; s++)
+				held = SummaryMayHold(e->summaries[s], keys[k]);
+			skip[i] = !held;
+		}
+	}
+	pfree(entries);
 }
 
 /* ---------------------------------------------------------------- the writer */

@@ -39,6 +39,6 @@ extern void PankoSummarizeBatch(SummaryBatch *parts, int nparts);
 
 extern bool PankoSummariesReady(void);
 extern int	PankoSummaryQueryKeys(const TraitQuery *q, const Traits *scope, uint32 *keys);
-extern bool PankoSummarySkips(Oid relid, const uint32 *keys, int nkeys);
+extern void PankoSummarySkipMany(const Oid *relids, int n, const uint32 *keys, int nkeys, bool *skip);
 
 #endif							/* PANKO_TRAITS_SUMMARY_H */
