@@ -1006,6 +1006,15 @@ CREATE FUNCTION panko.record_events(events jsonb)
 COMMENT ON FUNCTION panko.record_events(jsonb) IS
     'Store a JSON array of events (Panko API or Ceilometer form); returns one row per event NOT stored: duplicate or rejected, with why';
 
+CREATE FUNCTION panko.record_events_text(events text)
+    RETURNS TABLE(message_id text, status text, detail text)
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    -- partitions are created under panko's storage settings, not the caller's
+    SET default_tablespace = '' SET default_table_access_method = 'heap';
+COMMENT ON FUNCTION panko.record_events_text(text) IS
+    'record_events for a batch sent as JSON text: the same outcomes, read without building a jsonb of the batch (malformed JSON fails with 22P02 as the jsonb argument would)';
+
 CREATE FUNCTION panko.get_events(filter jsonb DEFAULT '{}', "limit" integer DEFAULT 100,
                                  sort text[] DEFAULT NULL, marker text DEFAULT NULL)
     RETURNS TABLE(message_id text, event_type text, generated timestamptz, traits panko.traits, raw jsonb)
@@ -1331,6 +1340,7 @@ GRANT EXECUTE ON FUNCTION
 TO panko_reader, panko_query;
 
 GRANT EXECUTE ON FUNCTION panko.record_events(jsonb) TO panko_writer;
+GRANT EXECUTE ON FUNCTION panko.record_events_text(text) TO panko_writer;
 GRANT EXECUTE ON FUNCTION panko.clear_expired_data(bigint, bigint), panko.run_maintenance(),
     panko.message_id_hash(text), panko.set_retention(text, bigint), panko.expire_class(text),
     panko.seal_partitions(integer)

@@ -3,7 +3,7 @@
 -- the storage API (and the expiry and HTTP functions), comments, volatility labels and safe
 -- search_paths of SECURITY DEFINER functions.
 BEGIN;
-SELECT plan(71);
+SELECT plan(72);
 
 SELECT has_extension('panko', 'extension panko is installed');
 SELECT is((SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'panko'), 'panko',
@@ -113,6 +113,7 @@ SELECT ok(EXISTS (SELECT 1 FROM pg_class c, unnest(c.reloptions) o
 CREATE TEMP TABLE want_signature (sig text, args text, result text);
 INSERT INTO want_signature VALUES
     ('panko.record_events(jsonb)', 'events jsonb', 'TABLE(message_id text, status text, detail text)'),
+    ('panko.record_events_text(text)', 'events text', 'TABLE(message_id text, status text, detail text)'),
     ('panko.get_events(jsonb,integer,text[],text)',
      $$filter jsonb DEFAULT '{}'::jsonb, "limit" integer DEFAULT 100, sort text[] DEFAULT NULL::text[], marker text DEFAULT NULL::text$$,
      'TABLE(message_id text, event_type text, generated timestamp with time zone, traits panko.traits, raw jsonb)'),
@@ -231,6 +232,7 @@ VALUES
     ('panko.parse_timestamp(text,text)', 'i', false, 's', false, false),
     ('panko.purge_registry(bigint)', 'v', false, 'u', true, false),
     ('panko.record_events(jsonb)', 'v', true, 'u', true, false),
+    ('panko.record_events_text(text)', 'v', true, 'u', true, false),
     ('panko.remove_unused_event_types()', 'v', false, 'u', true, false),
     ('panko.run_maintenance()', 'v', false, 'u', true, false),
     ('panko.set_identity(text,text,text,boolean)', 'v', false, 'u', false, false),

@@ -144,7 +144,7 @@ SELECT set_eq(
                  'panko.api_trait_types(text)', 'panko.api_traits(text,text)', 'panko.api_capabilities()',
                  'panko.api_post_events(jsonb)', 'panko.enable_all_tenants()']) f
       UNION ALL
-      VALUES ('panko_writer', 'panko.record_events(jsonb)'), ('panko_writer', 'panko.trace_notify(jsonb)'),
+      VALUES ('panko_writer', 'panko.record_events(jsonb)'), ('panko_writer', 'panko.record_events_text(text)'), ('panko_writer', 'panko.trace_notify(jsonb)'),
              ('panko_admin', 'panko.clear_expired_data(bigint,bigint)'), ('panko_admin', 'panko.run_maintenance()'),
              ('panko_admin', 'panko.message_id_hash(text)'), ('panko_admin', 'panko.set_retention(text,bigint)'),
              ('panko_admin', 'panko.expire_class(text)'), ('panko_admin', 'panko.seal_partitions(integer)'),

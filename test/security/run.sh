@@ -228,14 +228,15 @@ SQL
          WHERE p.pronamespace = 'panko'::regnamespace
            AND (l.lanname IN ('sql', 'plpgsql') OR p.prosecdef
                 OR p.oid IN ('panko.get_events(jsonb,integer,text[],text)'::regprocedure,
-                             'panko.record_events(jsonb)'::regprocedure))
+                             'panko.record_events(jsonb)'::regprocedure,
+                             to_regprocedure('panko.record_events_text(text)')))
            AND p.proname NOT IN ('capabilities', 'api_capabilities')  -- a constant
            AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)
          ORDER BY 1" -d "$db"
     check "$label: no SECURITY DEFINER function runs as a role that bypasses row-level security, but for the maintenance and ingest functions" \
         "" "SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner
              WHERE p.pronamespace = 'panko'::regnamespace AND p.prosecdef AND (r.rolsuper OR r.rolbypassrls)
-               AND p.proname NOT IN ('record_events', 'create_partition_for', 'drop_expired_partitions',
+               AND p.proname NOT IN ('record_events', 'record_events_text', 'create_partition_for', 'drop_expired_partitions',
                                      'purge_registry', 'remove_unused_event_types', 'clear_expired_data',
                                      'run_maintenance', 'drop_partition_tables', 'expire_class', 'set_retention',
                                      'rating_delete', 'rating_init', 'rating_push', 'metric_report', 'seal_partitions',
@@ -243,7 +244,7 @@ SQL
              ORDER BY 1" -d "$db"
     check "$label: functions that create partitions pin default_tablespace and default_table_access_method" "" "
         SELECT p.oid::regprocedure FROM pg_proc p
-         WHERE p.oid IN ('panko.record_events(jsonb)'::regprocedure, 'panko.create_partition_for(timestamptz,text)'::regprocedure,
+         WHERE p.oid IN ('panko.record_events(jsonb)'::regprocedure, to_regprocedure('panko.record_events_text(text)'), 'panko.create_partition_for(timestamptz,text)'::regprocedure,
                          'panko.trace_notify(jsonb)'::regprocedure, 'panko.rating_push(jsonb)'::regprocedure,
                          'panko.metric_report(jsonb)'::regprocedure)
            AND NOT ('default_tablespace=' = ANY (p.proconfig) AND 'default_table_access_method=heap' = ANY (p.proconfig))" -d "$db"

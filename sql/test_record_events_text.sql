@@ -1,0 +1,108 @@
+-- panko.record_events_text(text): the same outcomes and the same stored
+-- events as record_events(jsonb) for every kind of event (the fast
+-- Ceilometer shape and all that goes the jsonb way), the same errors for
+-- malformed JSON (22P02), and the same error for a batch that is not an
+-- array.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS panko;
+RESET client_min_messages;
+SET TimeZone = 'UTC';
+
+-- One event stored before: both forms must report it as a duplicate.
+SELECT count(*) FROM panko.record_events('[{"message_id": "txt-stored", "event_type": "compute.instance.create.end",
+  "generated": "2026-11-20T10:00:00", "traits": [["host", 1, "h0"]]}]');
+
+-- Runs one form on a batch and undoes it: what it returned, and what it stored.
+CREATE FUNCTION pg_temp.run_form(form text, batch text, OUT outcomes text, OUT stored text, OUT err text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    BEGIN
+        IF form = 'text' THEN
+            SELECT string_agg(format('%s|%s|%s', r.message_id, r.status, r.detail), E'\n' ORDER BY r.detail, r.message_id)
+              INTO outcomes FROM panko.record_events_text(batch) r;
+        ELSE
+            SELECT string_agg(format('%s|%s|%s', r.message_id, r.status, r.detail), E'\n' ORDER BY r.detail, r.message_id)
+              INTO outcomes FROM panko.record_events(batch::jsonb) r;
+        END IF;
+        SELECT string_agg(format('%s %s %s %s %s %s', e.message_id, t.name, e.generated, e.traits, e.raw, e.retention),
+                          E'\n' ORDER BY e.message_id)
+          INTO stored FROM panko.event e JOIN panko.event_type t ON t.id = e.event_type_id
+         WHERE e.message_id LIKE 'txt-%' AND e.message_id <> 'txt-stored';
+        RAISE EXCEPTION 'undo' USING ERRCODE = 'P0099';
+    EXCEPTION WHEN SQLSTATE 'P0099' THEN
+        NULL;
+    WHEN OTHERS THEN
+        err := SQLSTATE || ' ' || SQLERRM;
+    END;
+END $$;
+
+CREATE FUNCTION pg_temp.compare(batch text) RETURNS TABLE(same_outcomes boolean, same_stored boolean, same_error boolean,
+                                                        outcomes text, err text)
+LANGUAGE sql AS $$
+    SELECT t.outcomes IS NOT DISTINCT FROM j.outcomes, t.stored IS NOT DISTINCT FROM j.stored,
+           t.err IS NOT DISTINCT FROM j.err, t.outcomes, t.err
+    FROM pg_temp.run_form('text', batch) t, pg_temp.run_form('jsonb', batch) j
+$$;
+
+-- Every kind of event in one batch.
+\pset format unaligned
+SELECT * FROM pg_temp.compare($batch$[
+  {"message_id": "txt-1", "event_type": "compute.instance.create.end", "generated": "2026-11-20T10:00:01",
+   "traits": [["instance_id", 1, "i-1"], ["memory_mb", 2, 512], ["ratio", 3, 0.25], ["launched_at", 4, "2026-11-20T09:00:00"],
+              ["tenant_id", 1, 42], ["empty", 0, "x"], ["flavor", 1, "m1"], ["flavor", 1, "m2"]], "raw": {"a": [1, {"b": null}]}},
+  {"message_id": "txt-2", "event_type": "osprofiler.trace", "generated": "2026-11-20T10:00:02.5Z", "traits": null, "raw": null},
+  {"message_id": "txt-3", "event_type": "image.upload", "generated": "2026-11-20T10:00:03", "traits": []},
+  {"message_id": "txt-esc\u00e9", "event_type": "image.upload", "generated": "2026-11-20T10:00:04", "traits": [["host", 1, "a\"b"]]},
+  {"message_id": "txt-dupkey", "message_id": "txt-dupkey2", "event_type": "image.upload", "generated": "2026-11-20T10:00:05"},
+  {"message_id": "txt-api", "event_type": "image.upload", "generated": "2026-11-20T10:00:06",
+   "traits": [{"name": "state", "type": "string", "value": "active"}, {"name": "size", "type": "integer", "value": "7"}]},
+  {"message_id": "txt-plain", "event_type": "image.upload", "generated": "2026-11-20T10:00:07", "traits": {"state": "x", "n": 5, "f": 1.5}},
+  {"message_id": "txt-numbers", "event_type": "image.upload", "generated": "2026-11-20T10:00:08",
+   "traits": [["big", 2, 1e3], ["neg", 2, -0], ["fl", 3, 2.50], ["s", 1, -0], ["s2", 1, 1.0], ["i", 2, 5.0], ["t", "integer", 3]]},
+  {"message_id": "txt-1", "event_type": "image.upload", "generated": "2026-11-20T10:00:09"},
+  {"message_id": "txt-stored", "event_type": "image.upload", "generated": "2026-11-20T10:00:10"},
+  {"message_id": "txt-unknown", "event_type": "image.upload", "generated": "2026-11-20T10:00:11", "extra": 1},
+  {"message_id": "txt-nogen", "event_type": "image.upload"},
+  {"event_type": "image.upload", "generated": "2026-11-20T10:00:12"},
+  {"message_id": "", "event_type": "image.upload", "generated": "2026-11-20T10:00:13"},
+  {"message_id": "txt-badts", "event_type": "image.upload", "generated": "yesterday"},
+  {"message_id": "txt-badtrait", "event_type": "image.upload", "generated": "2026-11-20T10:00:14", "traits": [["n", 2, "x"]]},
+  {"message_id": "txt-badtype", "event_type": "image.upload", "generated": "2026-11-20T10:00:15", "traits": [["n", 7, 1]]},
+  {"message_id": "txt-short", "event_type": "image.upload", "generated": "2026-11-20T10:00:16", "traits": [["n", 1]]},
+  {"message_id": 5, "event_type": "image.upload", "generated": "2026-11-20T10:00:17"},
+  {"message_id": "txt-ws" ,  "event_type" : "image.upload" , "generated":"2026-11-20T10:00:18" , "traits" : [ [ "h" , 1 , "v" ] ] },
+  {},
+  [1, 2],
+  "an event",
+  7,
+  null
+]$batch$);
+
+-- Malformed JSON: 22P02, the very error of the jsonb form.
+SELECT * FROM pg_temp.compare('[{"message_id": "txt-x"');
+SELECT * FROM pg_temp.compare('[{"message_id": "txt-x",}]');
+SELECT * FROM pg_temp.compare('[1 2]');
+SELECT * FROM pg_temp.compare('[] x');
+SELECT * FROM pg_temp.compare('');
+-- An escape jsonb does not take (22P05), and a bad one (22P02).
+SELECT * FROM pg_temp.compare('[{"message_id": "txt-\u0000", "event_type": "a", "generated": "2026-11-20T10:00:00"}]');
+SELECT * FROM pg_temp.compare('[{"message_id": "txt-\x", "event_type": "a", "generated": "2026-11-20T10:00:00"}]');
+-- Not an array.
+SELECT * FROM pg_temp.compare('{"message_id": "txt-x"}');
+SELECT * FROM pg_temp.compare('"x"');
+-- Empty batch.
+SELECT * FROM pg_temp.compare('[]');
+\pset format aligned
+
+-- The error itself, from the text form.
+SELECT count(*) FROM panko.record_events_text('[{"message_id": "txt-x",}]');
+-- STRICT: NULL stores nothing.
+SELECT count(*) FROM panko.record_events_text(NULL);
+
+-- A batch the text form stores for good: in the store, found by its traits.
+SELECT count(*) FROM panko.record_events_text('[{"message_id": "txt-kept", "event_type": "compute.instance.create.end",
+  "generated": "2026-11-20T11:00:00", "traits": [["instance_id", 1, "i-kept"], ["memory_mb", 2, 4096]]}]');
+SELECT message_id FROM panko.get_events('{"traits_filter": [{"key": "instance_id", "string": "i-kept"}]}');
+SELECT message_id FROM panko.get_events('{"traits_filter": [{"key": "memory_mb", "integer": 4096, "op": "eq"}]}');
+SELECT count(*) FROM panko.record_events_text('[{"message_id": "txt-kept", "event_type": "compute.instance.create.end",
+  "generated": "2026-11-20T11:00:00"}]');
