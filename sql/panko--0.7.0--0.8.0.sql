@@ -2,7 +2,7 @@
 -- new backend never builds panko.event's partition descriptor.  Every
 -- partition gets the row-level security policies and grants of
 -- panko.event (panko.secure_partition), those made from now on as they
--- are created.
+-- are created.  panko.record_events_text takes a batch as JSON text.
 \echo Use "ALTER EXTENSION panko UPDATE TO '0.8.0'" to load this file. \quit
 
 -- get_events reads a day's events from the day's table itself, so that a
@@ -145,3 +145,15 @@ SELECT panko.secure_partition(c.relname)
   JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid
  WHERE t.level OPERATOR(pg_catalog.>) 0
  ORDER BY t.level, c.relname;
+
+-- A batch as JSON text, read without building a jsonb of it.
+CREATE FUNCTION panko.record_events_text(events text)
+    RETURNS TABLE(message_id text, status text, detail text)
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    -- partitions are created under panko's storage settings, not the caller's
+    SET default_tablespace = '' SET default_table_access_method = 'heap';
+COMMENT ON FUNCTION panko.record_events_text(text) IS
+    'record_events for a batch sent as JSON text: the same outcomes, read without building a jsonb of the batch (malformed JSON fails with 22P02 as the jsonb argument would)';
+REVOKE ALL ON FUNCTION panko.record_events_text(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION panko.record_events_text(text) TO panko_writer;
