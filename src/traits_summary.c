@@ -498,53 +498,45 @@ ReadEpoch(Snapshot snapshot)
 	return epoch;
 }
 
+/* Key sets of fewer keys than this stay key sets in the cache (a few cache lines). */
+#define BLOOM_MIN_KEYS	64
+
 /*
- * Fold a partition's deltas (sorted key sets) into the cache's copy of its
- * seal: one Bloom filter then answers for the partition with one read of
- * memory instead of a binary search per delta.  The filter only gains
- * bits, so it holds every key it held and every delta's: a key is never
- * missed, at worst a partition is read in vain.
+ * Turn a partition's large key sets (its deltas) into Bloom filters of
+ * their own in the cache: one read of memory each, instead of a binary
+ * search whose every step waits on the one before.  Each filter is sized
+ * for its own keys, so no summary's false positives grow (adding a delta's
+ * keys to the seal's filter would: a delta can hold as many keys as the
+ * seal).
  */
 static void
-FoldDeltas(SummaryEntry *e)
+DeltasAsBlooms(SummaryEntry *e)
 {
-	int			seal = -1;
-	int			kept = 0;
-	uint32		nbits = 0;
-	char	   *bloom = NULL;
+	MemoryContext old = MemoryContextSwitchTo(summary_cxt);
 
-	for (int s = 0; s < e->nsummaries && seal < 0; s++)
-	{
-		char	   *p = VARDATA(e->summaries[s]);
-		int			len = VARSIZE(e->summaries[s]) - VARHDRSZ;
-
-		if (len < 1 + (int) sizeof(uint32) || p[0] != SUMMARY_BLOOM)
-			continue;
-		memcpy(&nbits, p + 1, sizeof(uint32));
-		if (nbits >= BLOOM_BLOCK_BITS && (nbits & (nbits - 1)) == 0 && len >= 1 + 4 + (int) (nbits / 8))
-		{
-			seal = s;
-			bloom = p + 1 + sizeof(uint32);
-		}
-	}
-	if (seal < 0)
-		return;
 	for (int s = 0; s < e->nsummaries; s++)
 	{
 		char	   *p = VARDATA(e->summaries[s]);
 		int			len = VARSIZE(e->summaries[s]) - VARHDRSZ;
 		uint32		count;
 
-		if (s != seal && len >= 1 + (int) sizeof(uint32) && p[0] == SUMMARY_KEYSET &&
-			(memcpy(&count, p + 1, sizeof(uint32)), len >= 1 + 4 + 4 * (int) count))
-		{
-			BloomAdd((uint8 *) bloom, nbits, (const uint32 *) (p + 1 + sizeof(uint32)), (int) count);
-			pfree(e->summaries[s]);
+		if (len < 1 + (int) sizeof(uint32) || p[0] != SUMMARY_KEYSET)
 			continue;
+		memcpy(&count, p + 1, sizeof(uint32));
+		if (count < BLOOM_MIN_KEYS || len < 1 + 4 + 4 * (int) count)
+			continue;
+		{
+			uint32	   *keys = palloc(sizeof(uint32) * count);
+			bytea	   *bloom;
+
+			memcpy(keys, p + 1 + sizeof(uint32), sizeof(uint32) * count);
+			bloom = SummaryBloom(keys, (int) count);
+			pfree(keys);
+			pfree(e->summaries[s]);
+			e->summaries[s] = bloom;
 		}
-		e->summaries[kept++] = e->summaries[s];
 	}
-	e->nsummaries = kept;
+	MemoryContextSwitchTo(old);
 }
 
 /* Read every seal and delta the snapshot sees into a new cache. */
@@ -621,7 +613,7 @@ LoadSummaries(Oid relid, int64 epoch, Snapshot snapshot)
 	table_close(rel, AccessShareLock);
 	hash_seq_init(&seq, summary_cache);
 	while ((e = hash_seq_search(&seq)) != NULL)
-		FoldDeltas(e);
+		DeltasAsBlooms(e);
 	summary_relid = relid;
 	summary_epoch = epoch;
 }
@@ -698,11 +690,11 @@ PankoSummarySkipMany(const Oid *relids, int n, const uint32 *keys, int nkeys, bo
 			__builtin_prefetch(entries[i]->summaries);
 	}
 	for (int i = 0; i < n; i++)
-		if (entries[i] && entries[i]->nsummaries > 0)
-			__builtin_prefetch(entries[i]->summaries[0]);
+		for (int s = 0; entries[i] && s < entries[i]->nsummaries; s++)
+			__builtin_prefetch(entries[i]->summaries[s]);
 	for (int i = 0; i < n; i++)
-		if (entries[i] && entries[i]->nsummaries > 0)
-			SummaryPrefetch(entries[i]->summaries[0], keys[0]);
+		for (int s = 0; entries[i] && s < entries[i]->nsummaries; s++)
+			SummaryPrefetch(entries[i]->summaries[s], keys[0]);
 	for (int i = 0; i < n; i++)
 	{
 		SummaryEntry *e = entries[i];
