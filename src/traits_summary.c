@@ -355,6 +355,23 @@ SummaryBloom(const uint32 *keys, int n)
 	return b;
 }
 
+/* May a Bloom filter of nbits hold key? */
+static inline bool
+BloomMayHold(const uint8 *bits, uint32 nbits, uint32 key)
+{
+	uint64		mix = BloomMix(key);
+	uint32		block = BloomBlock(mix, nbits);
+
+	for (int h = 0; h < BLOOM_HASHES; h++)
+	{
+		uint32		pos = block + BloomBit(mix, h);
+
+		if (!(bits[pos >> 3] & (1 << (pos & 7))))
+			return false;
+	}
+	return true;
+}
+
 /* May the summary s (a key set or a Bloom filter) hold key? */
 static bool
 SummaryMayHold(const bytea *s, uint32 key)
@@ -389,20 +406,7 @@ SummaryMayHold(const bytea *s, uint32 key)
 	}
 	if (p[0] == SUMMARY_BLOOM && count >= BLOOM_BLOCK_BITS && (count & (count - 1)) == 0 &&
 		len >= 1 + 4 + (int) (count / 8))
-	{
-		const uint8 *bits = (const uint8 *) (p + 1 + sizeof(uint32));
-		uint64		mix = BloomMix(key);
-		uint32		block = BloomBlock(mix, count);
-
-		for (int h = 0; h < BLOOM_HASHES; h++)
-		{
-			uint32		pos = block + BloomBit(mix, h);
-
-			if (!(bits[pos >> 3] & (1 << (pos & 7))))
-				return false;
-		}
-		return true;
-	}
+		return BloomMayHold((const uint8 *) (p + 1 + sizeof(uint32)), count, key);
 	return true;					/* a format this library does not know */
 }
 
@@ -457,11 +461,17 @@ KeySetAppend(const bytea *s, uint32 **keys, int *n, int *cap)
 
 /* ---------------------------------------------------------------- the reader's cache */
 
+/* Most Bloom filters of a partition kept in its entry itself. */
+#define ENTRY_BLOOMS 2
+
 typedef struct SummaryEntry
 {
 	Oid			relid;			/* key */
 	int			nsummaries;
 	bytea	  **summaries;		/* the seal and deltas */
+	int			nblooms;		/* > 0: the summaries are these filters alone */
+	uint32		bloom_bits[ENTRY_BLOOMS];
+	const uint8 *bloom[ENTRY_BLOOMS];
 } SummaryEntry;
 
 static HTAB *summary_cache = NULL;
@@ -514,6 +524,8 @@ DeltasAsBlooms(SummaryEntry *e)
 {
 	MemoryContext old = MemoryContextSwitchTo(summary_cxt);
 
+	e->nblooms = 0;
+
 	for (int s = 0; s < e->nsummaries; s++)
 	{
 		char	   *p = VARDATA(e->summaries[s]);
@@ -537,6 +549,25 @@ DeltasAsBlooms(SummaryEntry *e)
 		}
 	}
 	MemoryContextSwitchTo(old);
+
+	/* a partition of one or two filters is answered from its entry alone */
+	if (e->nsummaries > ENTRY_BLOOMS)
+		return;
+	for (int s = 0; s < e->nsummaries; s++)
+	{
+		char	   *p = VARDATA(e->summaries[s]);
+		int			len = VARSIZE(e->summaries[s]) - VARHDRSZ;
+		uint32		nbits;
+
+		if (len < 1 + (int) sizeof(uint32) || p[0] != SUMMARY_BLOOM)
+			return;
+		memcpy(&nbits, p + 1, sizeof(uint32));
+		if (nbits < BLOOM_BLOCK_BITS || (nbits & (nbits - 1)) != 0 || len < 1 + 4 + (int) (nbits / 8))
+			return;
+		e->bloom_bits[s] = nbits;
+		e->bloom[s] = (const uint8 *) (p + 1 + sizeof(uint32));
+	}
+	e->nblooms = e->nsummaries;
 }
 
 /* Read every seal and delta the snapshot sees into a new cache. */
@@ -599,6 +630,7 @@ LoadSummaries(Oid relid, int64 epoch, Snapshot snapshot)
 		if (!found)
 		{
 			e->nsummaries = 0;
+			e->nblooms = 0;
 			e->summaries = NULL;
 		}
 		e->summaries = e->summaries
@@ -685,15 +717,23 @@ PankoSummarySkipMany(const Oid *relids, int n, const uint32 *keys, int nkeys, bo
 	entries = palloc(sizeof(SummaryEntry *) * n);
 	for (int i = 0; i < n; i++)
 	{
-		entries[i] = OidIsValid(relids[i]) ? hash_search(summary_cache, &relids[i], HASH_FIND, NULL) : NULL;
-		if (entries[i] && entries[i]->nsummaries > 0)
-			__builtin_prefetch(entries[i]->summaries);
+		SummaryEntry *e = OidIsValid(relids[i]) ? hash_search(summary_cache, &relids[i], HASH_FIND, NULL) : NULL;
+
+		entries[i] = e;
+		if (e == NULL)
+			continue;
+		/* filters held in the entry: their blocks now; others: their list */
+		if (e->nblooms > 0)
+			for (int s = 0; s < e->nblooms; s++)
+				__builtin_prefetch(e->bloom[s] + BloomBlock(BloomMix(keys[0]), e->bloom_bits[s]) / 8);
+		else if (e->nsummaries > 0)
+			__builtin_prefetch(e->summaries);
 	}
 	for (int i = 0; i < n; i++)
-		for (int s = 0; entries[i] && s < entries[i]->nsummaries; s++)
+		for (int s = 0; entries[i] && entries[i]->nblooms == 0 && s < entries[i]->nsummaries; s++)
 			__builtin_prefetch(entries[i]->summaries[s]);
 	for (int i = 0; i < n; i++)
-		for (int s = 0; entries[i] && s < entries[i]->nsummaries; s++)
+		for (int s = 0; entries[i] && entries[i]->nblooms == 0 && s < entries[i]->nsummaries; s++)
 			SummaryPrefetch(entries[i]->summaries[s], keys[0]);
 	for (int i = 0; i < n; i++)
 	{
@@ -705,8 +745,12 @@ PankoSummarySkipMany(const Oid *relids, int n, const uint32 *keys, int nkeys, bo
 		{
 			bool		held = false;
 
-			for (int s = 0; s < e->nsummaries && !held; s++)
-				held = SummaryMayHold(e->summaries[s], keys[k]);
+			if (e->nblooms > 0)
+				for (int s = 0; s < e->nblooms && !held; s++)
+					held = BloomMayHold(e->bloom[s], e->bloom_bits[s], keys[k]);
+			else
+				for (int s = 0; s < e->nsummaries && !held; s++)
+					held = SummaryMayHold(e->summaries[s], keys[k]);
 			skip[i] = !held;
 		}
 	}
