@@ -106,3 +106,53 @@ SELECT message_id FROM panko.get_events('{"traits_filter": [{"key": "instance_id
 SELECT message_id FROM panko.get_events('{"traits_filter": [{"key": "memory_mb", "integer": 4096, "op": "eq"}]}');
 SELECT count(*) FROM panko.record_events_text('[{"message_id": "txt-kept", "event_type": "compute.instance.create.end",
   "generated": "2026-11-20T11:00:00"}]');
+
+-- A large batch is stored without an INSERT statement (table_multi_insert,
+-- the GIN indexes in bulk: event_input.c, 64 events or more); a small one
+-- through INSERT.  The same 300 events (four classes, eight days, a copy
+-- inside the batch) stored either way must give the same outcomes, the
+-- same rows, and the same answers from each GIN index.
+CREATE FUNCTION pg_temp.big_batch(lo int, hi int) RETURNS text LANGUAGE sql AS $$
+    SELECT json_agg(json_build_object(
+        'message_id', 'big-' || CASE WHEN i = 150 THEN 10 ELSE i END,
+        'event_type', (ARRAY['compute.instance.update', 'osprofiler.start', 'cloudkitty.rated', 'image.upload'])[1 + i % 4],
+        'generated', to_char(timestamptz '2026-11-18 00:00:00+00' + i * interval '37 minutes', 'YYYY-MM-DD"T"HH24:MI:SS'),
+        'traits', json_build_array(json_build_array('instance_id', 1, 'inst-' || (i / 7)),
+                                   json_build_array('memory_mb', 2, 512 * (1 + i % 5)),
+                                   json_build_array('host', 1, 'h' || (i % 9))),
+        'raw', json_build_object('i', i)) ORDER BY i)::text
+    FROM generate_series(lo, hi) i
+$$;
+CREATE FUNCTION pg_temp.store_big(batches int, OUT outcomes text, OUT stored text, OUT answers text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    size int := 300 / batches;
+BEGIN
+    BEGIN
+        outcomes := '';
+        FOR b IN 0 .. batches - 1 LOOP
+            outcomes := outcomes || coalesce((SELECT string_agg(format('%s|%s', r.message_id, r.status), ',' ORDER BY r.message_id)
+                                                FROM panko.record_events_text(pg_temp.big_batch(b * size, b * size + size - 1)) r), '');
+        END LOOP;
+        SELECT string_agg(format('%s %s %s %s %s %s', e.message_id, t.name, e.generated, e.traits, e.raw, e.retention),
+                          E'\n' ORDER BY e.message_id)
+          INTO stored FROM panko.event e JOIN panko.event_type t ON t.id = e.event_type_id
+         WHERE e.message_id LIKE 'big-%';
+        SET LOCAL enable_seqscan = off;
+        SET LOCAL enable_indexscan = off;
+        SELECT string_agg(format('%s=%s', l, (SELECT count(*) FROM panko.event e
+                                               WHERE e.traits OPERATOR(panko.@@) panko.traitquery(k::jsonb))), ' ' ORDER BY l)
+          INTO answers
+          FROM (SELECT 'h' || h, format('[{"key": "host", "op": "eq", "type": "string", "value": "h%s"}]', h)
+                  FROM generate_series(0, 8) h
+                UNION ALL SELECT 'inst-5', '[{"key": "instance_id", "op": "eq", "type": "string", "value": "inst-5"}]'
+                UNION ALL SELECT 'mem>=2048', '[{"key": "memory_mb", "op": "ge", "type": "integer", "value": 2048}]') q(l, k);
+        RAISE EXCEPTION 'undo' USING ERRCODE = 'P0099';
+    EXCEPTION WHEN SQLSTATE 'P0099' THEN
+        NULL;
+    END;
+END $$;
+SELECT w.outcomes = n.outcomes AS same_outcomes, w.outcomes AS outcomes,
+       w.stored = n.stored AS same_rows, length(w.stored) > 0 AS stored_some,
+       w.answers = n.answers AS same_index_answers, w.answers AS answers
+  FROM pg_temp.store_big(1) w, pg_temp.store_big(6) n;

@@ -792,6 +792,14 @@ InsertEvents(ParsedEvent *evs, int n)
  */
 #define DIRECT_CHUNK		1000	/* rows per table_multi_insert */
 
+/*
+ * Smallest batch stored without an INSERT statement.  Below it, setting up
+ * the routing and every index of each table costs more than the kept
+ * INSERT plan saves: one event per call (OSProfiler's notify, a single
+ * POST) took 0.79 ms the direct way against 0.65 ms.
+ */
+#define DIRECT_MIN_BATCH	64
+
 /* A GIN entry: its category, and its key when a normal one. */
 typedef struct GinKeyRef
 {
@@ -1815,7 +1823,7 @@ StoreParsed(ParsedEvent *evs, int n, uint64 *stored)
 	ResolveEventTypes(evs, n);
 	ranges = EnsurePartitions(evs, n, &nranges);
 	ClaimMessageIds(evs, n);
-	if (!InsertEventsDirect(evs, n, stored))
+	if (n < DIRECT_MIN_BATCH || !InsertEventsDirect(evs, n, stored))
 		*stored = InsertEvents(evs, n);
 	CountStored(evs, n, ranges, nranges);
 	SummarizeStored(evs, n, ranges, nranges);
