@@ -198,8 +198,8 @@ LoadSpans(Oid events_relid)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("panko: table panko.partition is missing")));
 	generation = span_generation;
-	spans = MemoryContextAlloc(TopMemoryContext, sizeof(PartitionSpan) * size);
 	rel = table_open(relid, AccessShareLock);
+	spans = MemoryContextAlloc(TopMemoryContext, sizeof(PartitionSpan) * size);
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	scan = table_beginscan(rel, snapshot, 0, NULL);
 	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
@@ -219,11 +219,10 @@ LoadSpans(Oid events_relid)
 			spans = repalloc(spans, sizeof(PartitionSpan) * size);
 		}
 		name = DatumGetTextPP(v[0]);
-		memset(&spans[n], 0, sizeof(PartitionSpan));
+		memset(&spans[n], 0, sizeof(PartitionSpan));	/* relid: InvalidOid */
 		text_to_cstring_buffer(name, spans[n].name, NAMEDATALEN);
 		spans[n].lower = DatumGetTimestampTz(v[1]);
 		spans[n].upper = DatumGetTimestampTz(v[2]);
-		spans[n].relid = InvalidOid;
 		n++;
 	}
 	table_endscan(scan);
@@ -231,7 +230,10 @@ LoadSpans(Oid events_relid)
 	table_close(rel, AccessShareLock);
 	qsort(spans, n, sizeof(PartitionSpan), CompareSpans);
 	for (int i = 0; i < n; i++)
+	{
 		spans[i].slot = i;
+		spans[i].generation = span_generation;
+	}
 
 	if (span_cache)
 		pfree(span_cache);
@@ -239,8 +241,6 @@ LoadSpans(Oid events_relid)
 	span_count = n;
 	/* an invalidation while reading makes the next call read again */
 	span_valid = (generation == span_generation);
-	for (int i = 0; i < n; i++)
-		spans[i].generation = span_generation;
 }
 
 /*
@@ -452,36 +452,6 @@ PankoPartitionIsEmpty(Oid relid)
 	}
 	ReleaseSysCache(tuple);
 	return empty;
-}
-
-/*
- * A timestamptz as a literal that reads back the same under any DateStyle
- * and TimeZone: ISO 8601 in UTC with an explicit offset.
- */
-void
-PankoAppendTimestampLiteral(StringInfo buf, TimestampTz ts)
-{
-	struct pg_tm tm;
-	fsec_t		fsec;
-
-	if (TIMESTAMP_IS_NOBEGIN(ts))
-	{
-		appendStringInfoString(buf, "'-infinity'::pg_catalog.timestamptz");
-		return;
-	}
-	if (TIMESTAMP_IS_NOEND(ts))
-	{
-		appendStringInfoString(buf, "'infinity'::pg_catalog.timestamptz");
-		return;
-	}
-	if (timestamp2tm((Timestamp) ts, NULL, &tm, &fsec, NULL, NULL) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("panko: partition bound out of range")));
-	appendStringInfo(buf, "'%04d-%02d-%02d %02d:%02d:%02d.%06d+00%s'::pg_catalog.timestamptz",
-					 tm.tm_year > 0 ? tm.tm_year : -(tm.tm_year - 1), tm.tm_mon, tm.tm_mday,
-					 tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec,
-					 tm.tm_year > 0 ? "" : " BC");
 }
 
 /* ---------------------------------------------------------------- event types */

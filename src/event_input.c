@@ -883,16 +883,15 @@ static const char *const direct_columns[] = {
 
 #define DIRECT_NCOLUMNS ((int) lengthof(direct_columns))
 
-static ParsedEvent *direct_sort_events;
-
 /* Rows by table, then time, then batch order: each table's indexes get locality. */
 static int
-DirectRowCompare(const void *a, const void *b)
+DirectRowCompare(const void *a, const void *b, void *arg)
 {
+	const ParsedEvent *evs = arg;
 	const DirectRow *x = a;
 	const DirectRow *y = b;
-	Timestamp	gx = direct_sort_events[x->event].generated;
-	Timestamp	gy = direct_sort_events[y->event].generated;
+	Timestamp	gx = evs[x->event].generated;
+	Timestamp	gy = evs[y->event].generated;
 
 	if (x->leaf != y->leaf)
 		return x->leaf < y->leaf ? -1 : 1;
@@ -1295,8 +1294,7 @@ InsertEventsDirect(ParsedEvent *evs, int n, uint64 *stored)
 		rows[m++].leaf = l;
 	}
 
-	direct_sort_events = evs;
-	qsort(rows, m, sizeof(DirectRow), DirectRowCompare);
+	qsort_arg(rows, m, sizeof(DirectRow), DirectRowCompare, evs);
 	slots = palloc(sizeof(TupleTableSlot *) * DIRECT_CHUNK);
 
 	for (int start = 0; start < m;)

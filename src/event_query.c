@@ -906,6 +906,13 @@ SpanOutside(EventQuery *q, const PartitionSpan *span, bool has_mark, TimestampTz
 /* How many partitions, in the walk's order, have their summaries asked at once. */
 #define SKIP_CHUNK 32
 
+/* The span a walk reads k-th: newest first for a descending order. */
+static inline int
+WalkSpan(EventQuery *q, int nspans, int k)
+{
+	return q->desc[0] ? nspans - 1 - k : k;
+}
+
 /*
  * Which partitions the summaries rule out, asked for SKIP_CHUNK partitions
  * of the walk at a time (from its k-th on), so that their reads from
@@ -922,7 +929,7 @@ SkipChunk(EventQuery *q, PartitionSpan *spans, int nspans, int k, bool has_mark,
 
 	for (int j = 0; j < n; j++)
 	{
-		int			i = q->desc[0] ? nspans - 1 - (k + j) : k + j;
+		int			i = WalkSpan(q, nspans, k + j);
 		PartitionSpan *span = &spans[i];
 
 		relids[j] = ((only >= 0 && i != only) || SpanOutside(q, span, has_mark, mark))
@@ -930,7 +937,7 @@ SkipChunk(EventQuery *q, PartitionSpan *spans, int nspans, int k, bool has_mark,
 	}
 	PankoSummarySkipMany(relids, n, q->skip_keys, q->nskip_keys, out);
 	for (int j = 0; j < n; j++)
-		skip[q->desc[0] ? nspans - 1 - (k + j) : k + j] = out[j];
+		skip[WalkSpan(q, nspans, k + j)] = out[j];
 }
 
 /*
@@ -959,8 +966,6 @@ static void
 Walk(EventQuery *q, ParamListInfo params, EventSink *sink, PartitionSpan *spans, int nspans,
 	 bool has_mark, TimestampTz mark, int only)
 {
-	bool		desc = q->desc[0];
-
 	/*
 	 * A page from one partition is read in time order unless the filter says
 	 * otherwise (or names one message_id).
@@ -974,16 +979,16 @@ Walk(EventQuery *q, ParamListInfo params, EventSink *sink, PartitionSpan *spans,
 		kind = q->kind;
 	for (int k = 0; k < nspans && sink->count < (uint64) q->limit; k++)
 	{
-		int			i = desc ? nspans - 1 - k : k;
+		int			i = WalkSpan(q, nspans, k);
 		PartitionSpan *span = &spans[i];
 		bool		marker_here;
 		uint64		remaining = (uint64) q->limit - sink->count;
 		PlanKind	span_kind;
 
-		if (only >= 0 && i != only)
-			continue;
 		if (q->nskip_keys > 0 && k % SKIP_CHUNK == 0)
 			SkipChunk(q, spans, nspans, k, has_mark, mark, only, skip);
+		if (only >= 0 && i != only)
+			continue;
 		if (!SpanMayMatch(q, span, has_mark, mark, skip[i]))
 			continue;
 		marker_here = has_mark && span->lower <= mark && mark < span->upper;

@@ -40,7 +40,6 @@ extern void PankoSpanCheckSecured(PartitionSpan *span);
 extern bool PankoPartitionIsEmpty(Oid relid);
 extern List *PankoPartitionTables(Oid relid);
 extern double PankoPartitionTuples(Oid relid, Oid *largest);
-extern void PankoAppendTimestampLiteral(StringInfo buf, TimestampTz ts);
 extern void PankoEventTypesBegin(void);
 extern const char *PankoEventTypeName(int32 id, text **as_text);
 extern bool PankoEventTypeId(const char *name, int32 *id);

@@ -312,7 +312,6 @@ BloomBit(uint64 mix, int i)
 	return (a + (uint32) i * b) & (BLOOM_BLOCK_BITS - 1);
 }
 
-/* A Bloom filter of n keys: 'B', number of bits (a power of two), bits. */
 /* Set the bits of n keys in a Bloom filter of nbits. */
 static void
 BloomAdd(uint8 *bits, uint32 nbits, const uint32 *keys, int n)
@@ -335,6 +334,7 @@ BloomAdd(uint8 *bits, uint32 nbits, const uint32 *keys, int n)
 	}
 }
 
+/* A Bloom filter of n keys: 'F', number of bits (a power of two), bits. */
 bytea *
 SummaryBloom(const uint32 *keys, int n)
 {
@@ -372,20 +372,46 @@ BloomMayHold(const uint8 *bits, uint32 nbits, uint32 key)
 	return true;
 }
 
+/* A sorted key set's keys, and their number; NULL when s is not a whole one. */
+static inline const uint32 *
+SummaryKeys(const bytea *s, uint32 *count)
+{
+	const char *p = VARDATA_ANY(s);
+	int			len = VARSIZE_ANY_EXHDR(s);
+
+	if (len < 1 + (int) sizeof(uint32) || p[0] != SUMMARY_KEYSET)
+		return NULL;
+	memcpy(count, p + 1, sizeof(uint32));
+	if (len < 1 + 4 + 4 * (int64) *count)
+		return NULL;
+	return (const uint32 *) (p + 1 + sizeof(uint32));
+}
+
+/* A Bloom filter's bits, and their number; NULL when s is not a whole one. */
+static inline const uint8 *
+SummaryBloomBits(const bytea *s, uint32 *nbits)
+{
+	const char *p = VARDATA_ANY(s);
+	int			len = VARSIZE_ANY_EXHDR(s);
+
+	if (len < 1 + (int) sizeof(uint32) || p[0] != SUMMARY_BLOOM)
+		return NULL;
+	memcpy(nbits, p + 1, sizeof(uint32));
+	if (*nbits < BLOOM_BLOCK_BITS || (*nbits & (*nbits - 1)) != 0 || len < 1 + 4 + (int64) (*nbits / 8))
+		return NULL;
+	return (const uint8 *) (p + 1 + sizeof(uint32));
+}
+
 /* May the summary s (a key set or a Bloom filter) hold key? */
 static bool
 SummaryMayHold(const bytea *s, uint32 key)
 {
-	const char *p = VARDATA_ANY(s);
-	int			len = VARSIZE_ANY_EXHDR(s);
 	uint32		count;
+	const uint32 *keys = SummaryKeys(s, &count);
+	const uint8 *bits;
 
-	if (len < 1 + (int) sizeof(uint32))
-		return true;
-	memcpy(&count, p + 1, sizeof(uint32));
-	if (p[0] == SUMMARY_KEYSET && len >= 1 + 4 + 4 * (int) count)
+	if (keys)
 	{
-		const uint32 *keys = (const uint32 *) (p + 1 + sizeof(uint32));
 		int			lo = 0,
 					hi = (int) count - 1;
 
@@ -404,9 +430,8 @@ SummaryMayHold(const bytea *s, uint32 key)
 		}
 		return false;
 	}
-	if (p[0] == SUMMARY_BLOOM && count >= BLOOM_BLOCK_BITS && (count & (count - 1)) == 0 &&
-		len >= 1 + 4 + (int) (count / 8))
-		return BloomMayHold((const uint8 *) (p + 1 + sizeof(uint32)), count, key);
+	if ((bits = SummaryBloomBits(s, &count)) != NULL)
+		return BloomMayHold(bits, count, key);
 	return true;					/* a format this library does not know */
 }
 
@@ -417,18 +442,14 @@ SummaryMayHold(const bytea *s, uint32 key)
 static inline void
 SummaryPrefetch(const bytea *s, uint32 key)
 {
-	const char *p = VARDATA_ANY(s);
-	int			len = VARSIZE_ANY_EXHDR(s);
 	uint32		count;
+	const uint32 *keys;
+	const uint8 *bits;
 
-	if (len < 1 + (int) sizeof(uint32))
-		return;
-	memcpy(&count, p + 1, sizeof(uint32));
-	if (p[0] == SUMMARY_BLOOM && count >= BLOOM_BLOCK_BITS && (count & (count - 1)) == 0 &&
-		len >= 1 + 4 + (int) (count / 8))
-		__builtin_prefetch(p + 1 + sizeof(uint32) + BloomBlock(BloomMix(key), count) / 8);
-	else if (p[0] == SUMMARY_KEYSET && count > 0 && len >= 1 + 4 + 4 * (int) count)
-		__builtin_prefetch(p + 1 + sizeof(uint32) + 4 * (count / 2));
+	if ((bits = SummaryBloomBits(s, &count)) != NULL)
+		__builtin_prefetch(bits + BloomBlock(BloomMix(key), count) / 8);
+	else if ((keys = SummaryKeys(s, &count)) != NULL && count > 0)
+		__builtin_prefetch(keys + count / 2);
 }
 
 /* The keys of a key set, appended to *keys (grown as needed). */
@@ -525,28 +546,19 @@ DeltasAsBlooms(SummaryEntry *e)
 	MemoryContext old = MemoryContextSwitchTo(summary_cxt);
 
 	e->nblooms = 0;
-
 	for (int s = 0; s < e->nsummaries; s++)
 	{
-		char	   *p = VARDATA(e->summaries[s]);
-		int			len = VARSIZE(e->summaries[s]) - VARHDRSZ;
 		uint32		count;
+		const uint32 *keys = SummaryKeys(e->summaries[s], &count);
+		uint32	   *copy;
 
-		if (len < 1 + (int) sizeof(uint32) || p[0] != SUMMARY_KEYSET)
+		if (keys == NULL || count < BLOOM_MIN_KEYS)
 			continue;
-		memcpy(&count, p + 1, sizeof(uint32));
-		if (count < BLOOM_MIN_KEYS || len < 1 + 4 + 4 * (int) count)
-			continue;
-		{
-			uint32	   *keys = palloc(sizeof(uint32) * count);
-			bytea	   *bloom;
-
-			memcpy(keys, p + 1 + sizeof(uint32), sizeof(uint32) * count);
-			bloom = SummaryBloom(keys, (int) count);
-			pfree(keys);
-			pfree(e->summaries[s]);
-			e->summaries[s] = bloom;
-		}
+		copy = palloc(sizeof(uint32) * count);	/* (aligned for SummaryBloom) */
+		memcpy(copy, keys, sizeof(uint32) * count);
+		pfree(e->summaries[s]);
+		e->summaries[s] = SummaryBloom(copy, (int) count);
+		pfree(copy);
 	}
 	MemoryContextSwitchTo(old);
 
@@ -554,19 +566,8 @@ DeltasAsBlooms(SummaryEntry *e)
 	if (e->nsummaries > ENTRY_BLOOMS)
 		return;
 	for (int s = 0; s < e->nsummaries; s++)
-	{
-		char	   *p = VARDATA(e->summaries[s]);
-		int			len = VARSIZE(e->summaries[s]) - VARHDRSZ;
-		uint32		nbits;
-
-		if (len < 1 + (int) sizeof(uint32) || p[0] != SUMMARY_BLOOM)
+		if ((e->bloom[s] = SummaryBloomBits(e->summaries[s], &e->bloom_bits[s])) == NULL)
 			return;
-		memcpy(&nbits, p + 1, sizeof(uint32));
-		if (nbits < BLOOM_BLOCK_BITS || (nbits & (nbits - 1)) != 0 || len < 1 + 4 + (int) (nbits / 8))
-			return;
-		e->bloom_bits[s] = nbits;
-		e->bloom[s] = (const uint8 *) (p + 1 + sizeof(uint32));
-	}
 	e->nblooms = e->nsummaries;
 }
 
