@@ -156,3 +156,25 @@ SELECT w.outcomes = n.outcomes AS same_outcomes, w.outcomes AS outcomes,
        w.stored = n.stored AS same_rows, length(w.stored) > 0 AS stored_some,
        w.answers = n.answers AS same_index_answers, w.answers AS answers
   FROM pg_temp.store_big(1) w, pg_temp.store_big(6) n;
+
+-- The registry claims a large batch's message_ids with a plain INSERT, and
+-- when some hash is already there, with ON CONFLICT instead
+-- (event_input.c, ClaimAllPlain): an id stored before is a duplicate, an
+-- id whose event is gone (as if expired: its registry row stays) is stored
+-- again, and every other id of the batch is stored once, and registered.
+SELECT count(*) FROM panko.record_events_text(pg_temp.big_batch(320, 320));
+SELECT count(*) FROM panko.record_events_text(pg_temp.big_batch(321, 321));
+DELETE FROM panko.event WHERE message_id = 'big-321';
+SELECT message_id, status FROM panko.record_events_text(pg_temp.big_batch(300, 399));
+SELECT count(*) AS stored, count(DISTINCT message_id) AS distinct_ids
+  FROM panko.event WHERE message_id IN (SELECT 'big-' || i FROM generate_series(300, 399) i);
+SELECT count(*) AS registered FROM panko.event_message
+ WHERE id_hash IN (SELECT panko.message_id_hash('big-' || i) FROM generate_series(300, 399) i);
+-- New ids only: all claimed by the plain INSERT.
+SELECT count(*) FROM panko.record_events_text(pg_temp.big_batch(400, 499));
+SELECT count(*) AS stored FROM panko.event WHERE message_id IN (SELECT 'big-' || i FROM generate_series(400, 499) i);
+SELECT count(*) AS registered FROM panko.event_message
+ WHERE id_hash IN (SELECT panko.message_id_hash('big-' || i) FROM generate_series(400, 499) i);
+-- The same batch again: all duplicates, nothing stored twice.
+SELECT status, count(*) FROM panko.record_events_text(pg_temp.big_batch(400, 499)) GROUP BY status;
+SELECT count(*) AS stored FROM panko.event WHERE message_id IN (SELECT 'big-' || i FROM generate_series(400, 499) i);
