@@ -128,6 +128,16 @@ USING (
 COMMENT ON POLICY rating_rollup_visibility ON panko.rating_rollup IS
     'As panko.event for rated data (no user_id): admins their project''s and unscoped rows, auditors and panko_admin everything';
 
+-- What a push adds to the rollup, per time, type, scope and groupby
+-- project: the points' count and exact sums, in one pass in C.
+CREATE FUNCTION panko.rating_rollup_points(points jsonb, OUT generated timestamptz, OUT event_type text,
+                                           OUT scope text, OUT gproject text, OUT npoints bigint,
+                                           OUT qty numeric, OUT price numeric)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.rating_rollup_points(jsonb) IS
+    'rating_rollup_add''s part: the points of a push (checked by rating_check_points) grouped by time, event type, scope and groupby project_id: their count and exact qty and price sums';
+
 -- The points of one push (all of them stored) into the rollup: one row per
 -- day, type, scope, groupby project_id and table, added to what is there.
 -- (only rating_push calls it: the rollup must hold what is stored)
@@ -136,22 +146,19 @@ LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
     WITH p AS MATERIALIZED (
-        SELECT panko.parse_timestamp(x->>'generated') AS ts, x->>'event_type' AS type,
-               x->'traits'->>'project_id' AS scope, x->'traits'->>'g.project_id' AS gproject,
-               (x->'traits'->>'qty')::numeric AS qty, (x->'traits'->>'price')::numeric AS price
-          FROM jsonb_array_elements(points) x
+        SELECT * FROM panko.rating_rollup_points(rating_rollup_add.points)
     ), t AS (
         SELECT s.ts,
                (SELECT to_regclass(format('panko.%I', CASE WHEN pt.classes IS NULL THEN pt.name
                                                            ELSE pt.name || '_rating' END))
                   FROM panko.partition pt
                  WHERE pt.lower_bound <= s.ts AND s.ts < pt.upper_bound) AS relid
-          FROM (SELECT DISTINCT p.ts FROM p) s
+          FROM (SELECT DISTINCT p.generated AS ts FROM p) s
     )
     INSERT INTO panko.rating_rollup AS r (day, event_type_id, scope, gproject, relid, points, qty, price)
-    SELECT date_bin('1 day', p.ts, timestamptz '1970-01-01 00:00+00'), et.id, p.scope, p.gproject, t.relid::oid,
-           count(*), sum(p.qty), sum(p.price)
-      FROM p JOIN t ON t.ts = p.ts JOIN panko.event_type et ON et.name = p.type
+    SELECT date_bin('1 day', p.generated, timestamptz '1970-01-01 00:00+00'), et.id, p.scope, p.gproject, t.relid::oid,
+           sum(p.npoints), sum(p.qty), sum(p.price)
+      FROM p JOIN t ON t.ts = p.generated JOIN panko.event_type et ON et.name = p.event_type
      GROUP BY 1, 2, 3, 4, 5
      ORDER BY 1, 2, 3, 4, 5
     ON CONFLICT (day, event_type_id, scope, gproject, relid) DO UPDATE
@@ -850,7 +857,7 @@ GRANT SELECT ON panko.rating_attribute, panko.rating_project_alias, panko.rating
 REVOKE ALL ON FUNCTION panko.rating_sum_trans(internal, panko.traits, text), panko.rating_sum_combine(internal, internal),
     panko.rating_sum_final(internal), panko.rating_sum_serialize(internal), panko.rating_sum_deserialize(bytea, internal),
     panko.rating_sum(panko.traits, text), panko.rating_point(panko.traits, text, text),
-    panko.rating_keys(panko.traits, text[]), panko.rating_check_points(jsonb), panko.rating_push(jsonb), panko.rating_conditions(jsonb, jsonb, integer),
+    panko.rating_keys(panko.traits, text[]), panko.rating_check_points(jsonb), panko.rating_rollup_points(jsonb), panko.rating_push(jsonb), panko.rating_conditions(jsonb, jsonb, integer),
     panko.rating_type_ids(text[]), panko.rating_check_window(timestamptz, timestamptz, bigint, bigint),
     panko.rating_retrieve(timestamptz, timestamptz, text[], jsonb, jsonb, bigint, bigint),
     panko.rating_total(timestamptz, timestamptz, text[], text[], jsonb, jsonb, text, bigint, bigint),

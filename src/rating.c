@@ -29,8 +29,10 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/numeric.h"
+#include "utils/timestamp.h"
 
 #include "traits.h"
+#include "isotime.h"
 
 PG_FUNCTION_INFO_V1(rating_sum_trans);
 PG_FUNCTION_INFO_V1(rating_sum_combine);
@@ -39,6 +41,7 @@ PG_FUNCTION_INFO_V1(rating_sum_serialize);
 PG_FUNCTION_INFO_V1(rating_sum_deserialize);
 PG_FUNCTION_INFO_V1(rating_point);
 PG_FUNCTION_INFO_V1(rating_check_points);
+PG_FUNCTION_INFO_V1(rating_rollup_points);
 PG_FUNCTION_INFO_V1(rating_keys);
 
 #define RATING_FAST_SCALE	18		/* fractional digits of the integer sum */
@@ -239,6 +242,43 @@ NewState(MemoryContext agg)
 }
 
 /*
+ * Add a decimal's text to a sum: as an integer when it is short, else as
+ * numeric (whose own error fails a value that is not a decimal).
+ */
+static void
+SumAddText(RatingSum *s, const char *p, int len)
+{
+	int128		v;
+	int			scale;
+
+	if (ParseFast(p, len, &v, &scale))
+		AddFast(s, v, scale);
+	else
+	{
+		char	   *str = pnstrdup(p, len);
+		Numeric		n = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(str),
+															ObjectIdGetDatum(InvalidOid),
+															Int32GetDatum(-1)));
+
+		AddSlow(s, n);
+		pfree(n);
+		pfree(str);
+	}
+}
+
+/* The exact value of a sum. */
+static Numeric
+SumTotal(RatingSum *s)
+{
+	Numeric		n = Int128ToNumeric(s->acc, s->scale);
+
+	if (s->slow)
+		n = DatumGetNumeric(DirectFunctionCall2(numeric_add, NumericGetDatum(n),
+												NumericGetDatum(s->slow)));
+	return n;
+}
+
+/*
  * Transition: add the row's string trait of that name (rows without it add
  * nothing).  A value that is not a decimal fails the query (numeric's own
  * error), never a silent wrong total.
@@ -252,8 +292,6 @@ rating_sum_trans(PG_FUNCTION_ARGS)
 	text	   *name;
 	int			i;
 	TraitItem	item;
-	int128		v;
-	int			scale;
 
 	if (!AggCheckCallContext(fcinfo, &agg))
 		ereport(ERROR,
@@ -268,19 +306,7 @@ rating_sum_trans(PG_FUNCTION_ARGS)
 	if (i < 0)
 		PG_RETURN_POINTER(s);
 	item = TraitsItem(t, i);
-	if (ParseFast(item.value, item.vallen, &v, &scale))
-		AddFast(s, v, scale);
-	else
-	{
-		char	   *str = pnstrdup(item.value, item.vallen);
-		Numeric		n = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(str),
-															ObjectIdGetDatum(InvalidOid),
-															Int32GetDatum(-1)));
-
-		AddSlow(s, n);
-		pfree(n);
-		pfree(str);
-	}
+	SumAddText(s, item.value, item.vallen);
 	PG_RETURN_POINTER(s);
 }
 
@@ -315,15 +341,10 @@ Datum
 rating_sum_final(PG_FUNCTION_ARGS)
 {
 	RatingSum  *s = PG_ARGISNULL(0) ? NULL : (RatingSum *) PG_GETARG_POINTER(0);
-	Numeric		n;
 
 	if (s == NULL)
 		PG_RETURN_NUMERIC(Int128ToNumeric(0, 0));
-	n = Int128ToNumeric(s->acc, s->scale);
-	if (s->slow)
-		n = DatumGetNumeric(DirectFunctionCall2(numeric_add, NumericGetDatum(n),
-												NumericGetDatum(s->slow)));
-	PG_RETURN_NUMERIC(n);
+	PG_RETURN_NUMERIC(SumTotal(s));
 }
 
 /* State -> bytea: scale, the integer sum in two halves, the slow numeric. */
@@ -706,6 +727,135 @@ rating_check_points(PG_FUNCTION_ARGS)
 	values[2] = BoolGetDatum(names.g_alias);
 	values[3] = BoolGetDatum(names.m_alias);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/* One point of a push, as its rollup row groups it. */
+typedef struct RollupPoint
+{
+	Timestamp	generated;
+	JsonbValue *type;
+	JsonbValue *scope;			/* traits' project_id, or NULL */
+	JsonbValue *gproject;		/* traits' g.project_id, or NULL */
+	JsonbValue *qty;
+	JsonbValue *price;
+} RollupPoint;
+
+/* Strings in byte order, an absent one first. */
+static int
+CompareOptString(const JsonbValue *a, const JsonbValue *b)
+{
+	int			c;
+
+	if (a == NULL || b == NULL)
+		return (a != NULL) - (b != NULL);
+	c = memcmp(a->val.string.val, b->val.string.val, Min(a->val.string.len, b->val.string.len));
+	return c != 0 ? c : (a->val.string.len > b->val.string.len) - (a->val.string.len < b->val.string.len);
+}
+
+/* Points in the order of their group: time, type, scope, groupby project. */
+static int
+RollupPointCompare(const void *x, const void *y)
+{
+	const RollupPoint *a = (const RollupPoint *) x;
+	const RollupPoint *b = (const RollupPoint *) y;
+	int			c;
+
+	if (a->generated != b->generated)
+		return a->generated < b->generated ? -1 : 1;
+	if ((c = CompareOptString(a->type, b->type)) != 0)
+		return c;
+	if ((c = CompareOptString(a->scope, b->scope)) != 0)
+		return c;
+	return CompareOptString(a->gproject, b->gproject);
+}
+
+/* A JSON string as text, or a null. */
+static Datum
+OptText(const JsonbValue *v, bool *isnull)
+{
+	*isnull = v == NULL;
+	return v ? PointerGetDatum(cstring_to_text_with_len(v->val.string.val, v->val.string.len)) : (Datum) 0;
+}
+
+/*
+ * panko.rating_rollup_points(points jsonb): what a push adds to the daily
+ * rollup, per time, type, scope and groupby project: the points' count
+ * and their exact qty and price sums.  One pass in C (in SQL, reading each
+ * point's fields again cost a fifth of the push).  The points are the ones
+ * rating_check_points accepted; one that is not is an error.
+ */
+Datum
+rating_rollup_points(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *points = PG_GETARG_JSONB_P(0);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	RollupPoint *pts;
+	int			n;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (!JB_ROOT_IS_ARRAY(points) || JB_ROOT_IS_SCALAR(points))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("rated data points must be a JSON array"),
+				 errhint("panko_drivers.cloudkitty writes them; see the README, \"CloudKitty\".")));
+	n = JB_ROOT_COUNT(points);
+	pts = palloc(sizeof(RollupPoint) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		JsonbValue *p = getIthJsonbValueFromContainer(&points->root, i);
+		JsonbValue *generated = NULL;
+		JsonbValue *traits = NULL;
+		const char *why = NULL;
+		RollupPoint *rp = &pts[i];
+
+		memset(rp, 0, sizeof(RollupPoint));
+		if (p != NULL && p->type == jbvBinary && JsonContainerIsObject(p->val.binary.data))
+		{
+			rp->type = Member(p->val.binary.data, "event_type");
+			generated = Member(p->val.binary.data, "generated");
+			traits = Member(p->val.binary.data, "traits");
+		}
+		if (traits != NULL && traits->type == jbvBinary && JsonContainerIsObject(traits->val.binary.data))
+		{
+			rp->scope = Member(traits->val.binary.data, "project_id");
+			rp->gproject = Member(traits->val.binary.data, "g.project_id");
+			rp->qty = Member(traits->val.binary.data, "qty");
+			rp->price = Member(traits->val.binary.data, "price");
+		}
+		if (!IsString(rp->type) || !IsString(generated) ||
+			!PankoParseTimestamp(generated->val.string.val, generated->val.string.len, &rp->generated, &why) ||
+			!IsPlainDecimal(rp->qty) || !IsPlainDecimal(rp->price) ||
+			(rp->scope != NULL && !IsString(rp->scope)) || (rp->gproject != NULL && !IsString(rp->gproject)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("rated data point %d of %d is malformed", i + 1, n),
+					 errhint("Check the points with panko.rating_check_points first.")));
+	}
+	qsort(pts, n, sizeof(RollupPoint), RollupPointCompare);
+	for (int i = 0; i < n;)
+	{
+		RatingSum	qty = {0, 0, NULL, CurrentMemoryContext};
+		RatingSum	price = {0, 0, NULL, CurrentMemoryContext};
+		Datum		values[7];
+		bool		nulls[7] = {false, false, false, false, false, false, false};
+		int			j = i;
+
+		for (; j < n && RollupPointCompare(&pts[i], &pts[j]) == 0; j++)
+		{
+			SumAddText(&qty, pts[j].qty->val.string.val, pts[j].qty->val.string.len);
+			SumAddText(&price, pts[j].price->val.string.val, pts[j].price->val.string.len);
+		}
+		values[0] = TimestampTzGetDatum(pts[i].generated);
+		values[1] = OptText(pts[i].type, &nulls[1]);
+		values[2] = OptText(pts[i].scope, &nulls[2]);
+		values[3] = OptText(pts[i].gproject, &nulls[3]);
+		values[4] = Int64GetDatum(j - i);
+		values[5] = NumericGetDatum(SumTotal(&qty));
+		values[6] = NumericGetDatum(SumTotal(&price));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		i = j;
+	}
+	return (Datum) 0;
 }
 
 /*

@@ -198,7 +198,7 @@ class PankoStorage(v2_storage.BaseStorage):
                 points.append(self._point(type_, start_iso, period, point, scope_id))
         if points:
             self._call('push', 'SELECT panko.rating_push(%s::jsonb)',
-                       (json.dumps(points),))
+                       (json.dumps(points, separators=(',', ':')),))
 
     # retrieve
 

@@ -394,7 +394,7 @@ class BackendTest(unittest.TestCase):
             # a writer writes the rollup through rating_push only
             for sql in ("INSERT INTO panko.rating_rollup VALUES (now(), 1, 'p1', 'p1', 1, 1, 1, 1)",
                         "UPDATE panko.rating_rollup SET price = 0",
-                        "SELECT panko.rating_rollup_add('[]')",
+                        "SELECT panko.rating_rollup_add('[]')", "SELECT * FROM panko.rating_rollup_points('[]')",
                         "SELECT panko.rating_rollup_refresh(now(), now())"):
                 with self.assertRaises(Exception) as cm:
                     cur.execute(sql)

@@ -197,6 +197,7 @@ VALUES
     ('panko.metric_us(timestamp with time zone)', 'i', true, 's', false, false),
     ('panko.metric_value(panko.traits,jsonb)', 's', false, 's', false, false),
     ('panko.rating_check_points(jsonb)', 'i', true, 's', false, false),
+    ('panko.rating_rollup_points(jsonb)', 'i', true, 's', false, false),
     ('panko.rating_check_window(timestamp with time zone,timestamp with time zone,bigint,bigint)', 'i', false, 'u', false, false),
     ('panko.rating_conditions(jsonb,jsonb,integer)', 's', false, 'u', false, false),
     ('panko.rating_delete(timestamp with time zone,timestamp with time zone,jsonb)', 'v', false, 'u', true, false),
