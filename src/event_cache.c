@@ -432,7 +432,11 @@ PankoPartitionIsEmpty(Oid relid)
 		tables = PankoPartitionTables(relid);
 		foreach(lc, tables)
 			if (!PankoPartitionIsEmpty(lfirst_oid(lc)))
+			{
+				/* (a table stays non-empty: the next walk asks no catalog) */
+				TableEntryFor(relid)->nonempty = true;
 				return false;
+			}
 		return true;
 	}
 	if (form->relkind == RELKIND_RELATION && OidIsValid(form->relfilenode) &&
