@@ -606,6 +606,17 @@ SummarizeStored(ParsedEvent *evs, int n, PartitionRange *ranges, int nranges)
 	PankoSummarizeBatch(parts, nparts);
 }
 
+/* Events (by index) in the order of their message_id hashes. */
+static int
+IdHashCompare(const void *a, const void *b, void *arg)
+{
+	const ParsedEvent *evs = (const ParsedEvent *) arg;
+	int64		x = evs[*(const int *) a].id_hash;
+	int64		y = evs[*(const int *) b].id_hash;
+
+	return (x > y) - (x < y);
+}
+
 /*
  * Claim every hash of a large batch with a plain INSERT, in a
  * subtransaction: ON CONFLICT's speculative insertion probes the primary
@@ -675,16 +686,18 @@ ClaimMessageIds(ParsedEvent *evs, int n)
 	bool		found;
 
 	for (int i = 0; i < n; i++)
-	{
-		if (evs[i].problem || evs[i].duplicate)
-			continue;
-		hashes[m] = Int64GetDatum(evs[i].id_hash);
-		gen[m] = TimestampTzGetDatum(evs[i].generated);
-		ids[m] = evs[i].message_id;
-		which[m++] = i;
-	}
+		if (!evs[i].problem && !evs[i].duplicate)
+			which[m++] = i;
 	if (m == 0)
 		return;
+	/* in hash order: sessions claiming the same ids wait, never deadlock */
+	qsort_arg(which, m, sizeof(int), IdHashCompare, evs);
+	for (int j = 0; j < m; j++)
+	{
+		hashes[j] = Int64GetDatum(evs[which[j]].id_hash);
+		gen[j] = TimestampTzGetDatum(evs[which[j]].generated);
+		ids[j] = evs[which[j]].message_id;
+	}
 	args[0] = Array8(hashes, m, INT8OID);
 	args[1] = Array8(gen, m, TIMESTAMPTZOID);
 	if (m >= DIRECT_MIN_BATCH && ClaimAllPlain(args, claim_types))

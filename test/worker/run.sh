@@ -95,7 +95,7 @@ start_cluster() {
     trap finish EXIT
 }
 
-if want 1 || want 2 || want 3 || want 4 || want 5 || want 6 || want 8 || want 9; then
+if want 1 || want 2 || want 3 || want 4 || want 5 || want 6 || want 8 || want 9 || want 10; then
     start_cluster "shared_preload_libraries = 'panko,pg_cron'" \
         "cron.database_name = 'postgres'" \
         "panko.expiry_interval = 1" \
@@ -328,6 +328,48 @@ if want 9; then
         && pass "9 the expired partition is dropped once the reader is gone" \
         || fail "9 expired events left after the reader ended: $(count stale) of 50"
     set_conf panko.event_time_to_live -1
+fi
+
+# 10. Two writers storing the same new message_ids at once, in large
+# batches (the registry's plain INSERT, event_input.c) and in opposite
+# orders: each id is stored once, the other writer reports every one as a
+# duplicate, and neither gets an error or a deadlock.
+if want 10; then
+    set_conf panko.event_time_to_live -1
+    work=$(mktemp -d /tmp/panko-worker-claim-XXXXXX)
+    rounds=20
+    same_ids() { # PREFIX ORDER: 1,000 events, the same ids whatever the order
+        q -c "SELECT count(*) FROM panko.record_events((
+                SELECT jsonb_agg(jsonb_build_object(
+                    'message_id', '$1-' || i, 'event_type', 'compute.instance.exists',
+                    'generated', to_char((now() - interval '1 minute' + i * interval '1 millisecond')
+                                         AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'),
+                    'traits', jsonb_build_array(jsonb_build_array('project_id', 1, 'p1'))) ORDER BY i $2)
+                FROM generate_series(1, 1000) AS i))"
+    }
+    log_from=$(wc -l <"$PG_TMP/server.log")
+    for r in $(seq 1 $rounds); do
+        same_ids "claim$r" ASC >"$work/a$r" 2>&1 &
+        a=$!
+        same_ids "claim$r" DESC >"$work/b$r" 2>&1 &
+        b=$!
+        wait $a $b
+    done
+    bad=""
+    for r in $(seq 1 $rounds); do
+        out_a=$(cat "$work/a$r"); out_b=$(cat "$work/b$r")
+        if [[ $out_a =~ ^[0-9]+$ && $out_b =~ ^[0-9]+$ ]]; then dups=$((out_a + out_b)); else dups=error; fi
+        stored=$(q -c "SELECT count(*) || '/' || count(DISTINCT message_id) FROM panko.event WHERE message_id LIKE 'claim$r-%'")
+        [ "$dups" = 1000 ] && [ "$stored" = "1000/1000" ] || bad="$bad round $r: duplicates '$dups' stored '$stored' ($(echo "$out_a $out_b" | tr '\n' ' ' | cut -c1-200));"
+    done
+    [ -z "$bad" ] && pass "10 $rounds rounds of two writers with the same 1,000 new ids: each stored once, the other writer's 1,000 reported as duplicates" \
+        || fail "10 racing writers:$bad"
+    if tail -n +"$((log_from + 1))" "$PG_TMP/server.log" | grep -q 'deadlock detected\|duplicate key'; then
+        fail "10 a deadlock or a unique violation reached the server log"
+    else
+        pass "10 no deadlock and no unique violation error in the server log"
+    fi
+    rm -rf "$work"
 fi
 
 # 7. pg_cron alone, panko not preloaded.
