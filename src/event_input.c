@@ -277,6 +277,13 @@ Array8(Datum *items, int n, Oid elemtype)
 										   TYPALIGN_DOUBLE));
 }
 
+/* (qsort's form of strcmp, for an array of C strings) */
+static int
+CStringCompare(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
 /* Map every accepted event's type name to its id, adding new types. */
 static void
 ResolveEventTypes(ParsedEvent *evs, int n)
@@ -309,6 +316,8 @@ ResolveEventTypes(ParsedEvent *evs, int n)
 	}
 	if (nnames == 0)
 		return;
+	/* in name order: sessions adding the same new types wait, never deadlock */
+	qsort(names, nnames, sizeof(char *), CStringCompare);
 	arg = TextArray(names, nnames);
 
 	for (int attempt = 0; attempt < 2; attempt++)

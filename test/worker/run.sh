@@ -330,10 +330,11 @@ if want 9; then
     set_conf panko.event_time_to_live -1
 fi
 
-# 10. Two writers storing the same new message_ids at once, in large
-# batches (the registry's plain INSERT, event_input.c) and in opposite
-# orders: each id is stored once, the other writer reports every one as a
-# duplicate, and neither gets an error or a deadlock.
+# 10. Two writers storing the same new message_ids (and two new event
+# types) at once, in large batches (the registry's plain INSERT,
+# event_input.c) and in opposite orders: each id is stored once, the other
+# writer reports every one as a duplicate, and neither gets an error or a
+# deadlock.
 if want 10; then
     set_conf panko.event_time_to_live -1
     work=$(mktemp -d /tmp/panko-worker-claim-XXXXXX)
@@ -341,7 +342,7 @@ if want 10; then
     same_ids() { # PREFIX ORDER: 1,000 events, the same ids whatever the order
         q -c "SELECT count(*) FROM panko.record_events((
                 SELECT jsonb_agg(jsonb_build_object(
-                    'message_id', '$1-' || i, 'event_type', 'compute.instance.exists',
+                    'message_id', '$1-' || i, 'event_type', '$1.' || (i % 2),
                     'generated', to_char((now() - interval '1 minute' + i * interval '1 millisecond')
                                          AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'),
                     'traits', jsonb_build_array(jsonb_build_array('project_id', 1, 'p1'))) ORDER BY i $2)
