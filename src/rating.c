@@ -674,6 +674,18 @@ PointIsGood(JsonbValue *p, PushNames *names)
 	return true;
 }
 
+/* How many points a push holds; an error unless they are a JSON array. */
+static int
+PointsCount(Jsonb *points)
+{
+	if (!JB_ROOT_IS_ARRAY(points) || JB_ROOT_IS_SCALAR(points))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("rated data points must be a JSON array"),
+				 errhint("panko_drivers.cloudkitty writes them; see the README, \"CloudKitty\".")));
+	return JB_ROOT_COUNT(points);
+}
+
 /*
  * panko.rating_check_points(points jsonb): every check push makes, in one
  * pass over the array (per-point SQL cost as much as storing the points):
@@ -696,12 +708,7 @@ rating_check_points(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("panko.rating_check_points must return a record")));
-	if (!JB_ROOT_IS_ARRAY(points) || JB_ROOT_IS_SCALAR(points))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("rated data points must be a JSON array"),
-				 errhint("panko_drivers.cloudkitty writes them; see the README, \"CloudKitty\".")));
-	n = JB_ROOT_COUNT(points);
+	n = PointsCount(points);
 	for (int i = 0; i < n && bad == 0; i++)
 	{
 		JsonbValue *p = getIthJsonbValueFromContainer(&points->root, i);
@@ -793,12 +800,7 @@ rating_rollup_points(PG_FUNCTION_ARGS)
 	int			n;
 
 	InitMaterializedSRF(fcinfo, 0);
-	if (!JB_ROOT_IS_ARRAY(points) || JB_ROOT_IS_SCALAR(points))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("rated data points must be a JSON array"),
-				 errhint("panko_drivers.cloudkitty writes them; see the README, \"CloudKitty\".")));
-	n = JB_ROOT_COUNT(points);
+	n = PointsCount(points);
 	pts = palloc(sizeof(RollupPoint) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 	{
