@@ -178,3 +178,32 @@ SELECT count(*) AS registered FROM panko.event_message
 -- The same batch again: all duplicates, nothing stored twice.
 SELECT status, count(*) FROM panko.record_events_text(pg_temp.big_batch(400, 499)) GROUP BY status;
 SELECT count(*) AS stored FROM panko.event WHERE message_id IN (SELECT 'big-' || i FROM generate_series(400, 499) i);
+
+-- A large batch of wide events (40 traits each: more keys than the GIN
+-- accumulator is first sized for, so it grows while the batch is stored):
+-- the GIN index must answer for every key as a scan of the rows does.
+SELECT count(*) FROM panko.record_events_text((
+    SELECT json_agg(json_build_object(
+        'message_id', 'wide-' || i, 'event_type', 'compute.instance.update',
+        'generated', to_char(timestamptz '2026-11-19 00:00:00+00' + i * interval '1 minute', 'YYYY-MM-DD"T"HH24:MI:SS'),
+        'traits', (SELECT json_agg(json_build_array('w' || k, 1, 'v' || (i % 7) || '_' || k)) FROM generate_series(1, 40) k)))::text
+    FROM generate_series(1, 120) i));
+CREATE FUNCTION pg_temp.wide_counts(by_index boolean) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    out text;
+BEGIN
+    IF by_index THEN
+        SET LOCAL enable_seqscan = off;
+        SET LOCAL enable_indexscan = off;
+    ELSE
+        SET LOCAL enable_bitmapscan = off;
+        SET LOCAL enable_indexscan = off;
+    END IF;
+    SELECT string_agg(format('w%s=v%s:%s', k, v, (SELECT count(*) FROM panko.event e
+                                           WHERE e.traits OPERATOR(panko.@@) panko.traitquery(
+                                               jsonb_build_array(jsonb_build_object('key', 'w' || k, 'op', 'eq', 'type', 'string',
+                                                                                    'value', 'v' || v || '_' || k))))), ' ' ORDER BY k, v)
+      INTO out FROM generate_series(1, 40, 13) k, generate_series(0, 6, 3) v;
+    RETURN out;
+END $$;
+SELECT pg_temp.wide_counts(true) = pg_temp.wide_counts(false) AS same_answers, pg_temp.wide_counts(true) AS answers;
