@@ -40,6 +40,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -277,13 +278,6 @@ Array8(Datum *items, int n, Oid elemtype)
 										   TYPALIGN_DOUBLE));
 }
 
-/* (qsort's form of strcmp, for an array of C strings) */
-static int
-CStringCompare(const void *a, const void *b)
-{
-	return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
 /* Map every accepted event's type name to its id, adding new types. */
 static void
 ResolveEventTypes(ParsedEvent *evs, int n)
@@ -317,7 +311,7 @@ ResolveEventTypes(ParsedEvent *evs, int n)
 	if (nnames == 0)
 		return;
 	/* in name order: sessions adding the same new types wait, never deadlock */
-	qsort(names, nnames, sizeof(char *), CStringCompare);
+	qsort(names, nnames, sizeof(char *), pg_qsort_strcmp);
 	arg = TextArray(names, nnames);
 
 	for (int attempt = 0; attempt < 2; attempt++)
@@ -627,6 +621,19 @@ IdHashCompare(const void *a, const void *b, void *arg)
 }
 
 /*
+ * Can this transaction take one more subtransaction with an XID and keep
+ * advertising all of them?  Past PGPROC_MAX_CACHED_SUBXIDS every snapshot
+ * of every session has to look in pg_subtrans until it ends: a loader that
+ * stores many batches in one transaction takes the ON CONFLICT way then.
+ */
+static bool
+SubxactFits(void)
+{
+	return !MyProc->subxidStatus.overflowed &&
+		MyProc->subxidStatus.count < PGPROC_MAX_CACHED_SUBXIDS;
+}
+
+/*
  * Claim every hash of a large batch with a plain INSERT, in a
  * subtransaction: ON CONFLICT's speculative insertion probes the primary
  * key twice per row, and took half again as long.  false, with nothing
@@ -709,7 +716,7 @@ ClaimMessageIds(ParsedEvent *evs, int n)
 	}
 	args[0] = Array8(hashes, m, INT8OID);
 	args[1] = Array8(gen, m, TIMESTAMPTZOID);
-	if (m >= DIRECT_MIN_BATCH && ClaimAllPlain(args, claim_types))
+	if (m >= DIRECT_MIN_BATCH && SubxactFits() && ClaimAllPlain(args, claim_types))
 		return;
 	PankoKeepPlan(&plan_claim,
 				  "INSERT INTO panko.event_message (id_hash, generated) "
