@@ -34,7 +34,7 @@ SELECT * FROM panko.record_events((
            generate_series(1, 4) d));
 SELECT * FROM pg_temp.tables();
 SELECT regexp_replace(name, '[0-9]{8}t[0-9]{6}', 'N'), classes FROM panko.partition
- WHERE lower_bound < now() - interval '12 hours' ORDER BY lower_bound;
+ WHERE lower_bound < date_trunc('day', now()) ORDER BY lower_bound;
 SELECT regexp_replace(partition, '[0-9]{8}t[0-9]{6}', 'N'), sum(n) FROM panko.partition_rows GROUP BY 1 ORDER BY 1 LIMIT 5;
 
 -- Maintenance seals past partitions that writers left unsealed (here: the
@@ -79,13 +79,13 @@ SELECT * FROM panko.record_events((
 SELECT panko.clear_expired_data(extract(epoch FROM now() - (date_trunc('day', now()) - interval '1 day 23 hours 30 minutes'))::bigint);
 SELECT * FROM pg_temp.tables();
 SELECT (current_date - lower_bound::date) AS days_ago, classes FROM panko.partition
- WHERE lower_bound < now() - interval '12 hours' ORDER BY lower_bound;
+ WHERE lower_bound < date_trunc('day', now()) ORDER BY lower_bound;
 
 -- A partition whose last table goes is dropped.
 SELECT panko.set_retention('rating', 0);
 SELECT panko.run_maintenance()->'classes_expired';
 SELECT (current_date - lower_bound::date) AS days_ago, classes FROM panko.partition
- WHERE lower_bound < now() - interval '12 hours' ORDER BY lower_bound;
+ WHERE lower_bound < date_trunc('day', now()) ORDER BY lower_bound;
 SELECT count(*) AS summaries_of_dropped FROM panko.partition_summary s
  WHERE NOT EXISTS (SELECT 1 FROM panko.partition p WHERE p.name = s.partition);
 
