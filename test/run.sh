@@ -13,16 +13,24 @@ make PG_CFLAGS="-Wall -Wextra -Werror -Wno-unused-parameter" || { echo "build fa
 $SUDO make install >/dev/null || { echo "make install failed"; exit 1; }
 
 failures=()
+failure_logs=()
+# Each suite's output is also kept, so that a failure's last lines can be
+# printed again at the very end, where a CI log's tail shows them.
+LOGS=$(mktemp -d /tmp/panko-test-logs.XXXXXX)
+trap 'rm -rf "$LOGS"' EXIT
 run_suite() {
     local name=$1; shift
-    local t0=$SECONDS
+    local t0=$SECONDS log
+    log=$(mktemp "$LOGS/suite.XXXXXX")
     echo
     echo "=================== $name"
-    if "$@"; then
+    "$@" 2>&1 | tee "$log"
+    if [ "${PIPESTATUS[0]}" -eq 0 ]; then
         echo "------------------- $name: ok ($((SECONDS - t0)) s)"
     else
         echo "------------------- $name: FAILED ($((SECONDS - t0)) s)"
         failures+=("$name")
+        failure_logs+=("$log")
     fi
 }
 
@@ -41,6 +49,10 @@ run_suite "fuzz (bounded)" make fuzz FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 
 echo
 if [ ${#failures[@]} -gt 0 ]; then
+    for i in "${!failures[@]}"; do
+        echo "=================== the last lines of ${failures[$i]}"
+        tail -n 60 "${failure_logs[$i]}"
+    done
     echo "make test: FAILED: ${failures[*]}"
     exit 1
 fi
