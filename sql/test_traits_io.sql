@@ -135,4 +135,13 @@ SELECT traits_to_jsonb('{"b":integer=2, "a":string="x", "c":float=0.1, "d":datet
 SELECT traits_to_jsonb('{}');
 SELECT event_json('m1', 'compute.instance.create.end', '2024-01-02 03:04:05.000001+00', '{"a":integer=1}', NULL);
 SELECT event_json('m"2', 'x', '2024-01-02 03:04:05+00', '{}', '{"payload": {"k": [1, 2]}}');
+-- The raw document is written as jsonb's own output writes it, byte for
+-- byte: escapes, control characters, non-ASCII, numbers, empty and nested
+-- containers, a bare scalar.
+SELECT left(d::text, 24) AS raw, right(j, length(d::text) + 1) = d::text || '}' AS as_jsonb_out
+  FROM (VALUES ('{"a\"b\\c": "tab\there\nnew\u0001\u001f/é€😀", "n": [0, -0.0, 1e100, 12345678901234567890.5, -7],'
+                ' "e": [], "o": {}, "t": true, "f": false, "z": null, "deep": [[{"x": [[], {}]}], "s"]}'::jsonb),
+               ('"only a string"'::jsonb), ('[1, "two", null]'::jsonb), ('{}'::jsonb),
+               (('{"long": "' || repeat('abcdefgh', 40) || '\\' || repeat('x', 7) || '\"", "k": "12345678\"12345678"}')::jsonb)) v(d),
+       LATERAL (SELECT event_json('m', 'x', '2024-01-02 03:04:05+00', '{}', v.d)::text) e(j);
 SELECT iso_timestamp('2024-01-02 03:04:05+02'), iso_timestamp('2024-01-02 03:04:05.120000+00');

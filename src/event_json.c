@@ -44,7 +44,7 @@ PankoAppendEventJson(StringInfo buf, const char *message_id, int idlen,
 	{
 		const Jsonb *jb = (const Jsonb *) raw;
 
-		(void) JsonbToCString(buf, (JsonbContainer *) &jb->root, VARSIZE(jb));
+		AppendJsonb(buf, (JsonbContainer *) &jb->root);
 	}
 	appendStringInfoChar(buf, '}');
 }

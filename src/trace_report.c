@@ -135,17 +135,10 @@ NoteString(JsonbContainer *raw, const char *key, const char *base_id)
 static void
 AppendValue(StringInfo buf, JsonbValue *v)
 {
-	if (v == NULL || v->type == jbvNull)
+	if (v == NULL)
 		APPEND_LITERAL(buf, "null");
-	else if (v->type == jbvString)
-		escape_json(buf, pnstrdup(v->val.string.val, v->val.string.len));
-	else if (v->type == jbvNumeric)
-		appendStringInfoString(buf, DatumGetCString(DirectFunctionCall1(numeric_out,
-																		NumericGetDatum(v->val.numeric))));
-	else if (v->type == jbvBool)
-		appendStringInfoString(buf, v->val.boolean ? "true" : "false");
 	else
-		(void) JsonbToCString(buf, v->val.binary.data, v->val.binary.len);
+		AppendJsonbValue(buf, v);
 }
 
 /* An integer, without a format string. */
@@ -210,9 +203,9 @@ AppendNote(StringInfo buf, TraceSpan *s, TraceNote *n)
 	APPEND_LITERAL(&key, "meta.raw_payload.");
 	appendStringInfoString(&key, n->name);
 	APPEND_LITERAL(buf, ", ");
-	escape_json(buf, key.data);
+	AppendJsonString(buf, key.data, key.len);
 	APPEND_LITERAL(buf, ": ");
-	(void) JsonbToCString(buf, n->raw, 0);
+	AppendJsonb(buf, n->raw);
 	pfree(key.data);
 	if (n->stop)
 	{
@@ -245,7 +238,7 @@ AppendSpan(StringInfo buf, TraceSpan *s)
 	check_stack_depth();
 	CHECK_FOR_INTERRUPTS();
 	APPEND_LITERAL(buf, "{\"info\": {\"name\": ");
-	escape_json(buf, s->op);
+	AppendJsonString(buf, s->op, strlen(s->op));
 	APPEND_LITERAL(buf, ", \"project\": ");
 	AppendValue(buf, Member(s->first->raw, "project"));
 	APPEND_LITERAL(buf, ", \"service\": ");
@@ -268,9 +261,9 @@ AppendSpan(StringInfo buf, TraceSpan *s)
 		AppendInt(buf, s->finished);
 	}
 	APPEND_LITERAL(buf, "}, \"trace_id\": ");
-	escape_json(buf, s->first->trace_id);
+	AppendJsonString(buf, s->first->trace_id, strlen(s->first->trace_id));
 	APPEND_LITERAL(buf, ", \"parent_id\": ");
-	escape_json(buf, s->first->parent_id);
+	AppendJsonString(buf, s->first->parent_id, strlen(s->first->parent_id));
 	APPEND_LITERAL(buf, ", \"children\": [");
 	for (int i = 0; i < s->nchildren; i++)
 	{
@@ -505,7 +498,7 @@ trace_report_json(PG_FUNCTION_ARGS)
 	{
 		if (i > 0)
 			APPEND_LITERAL(&buf, ", ");
-		escape_json(&buf, ops[i].op);
+		AppendJsonString(&buf, ops[i].op, strlen(ops[i].op));
 		APPEND_LITERAL(&buf, ": {\"count\": ");
 		AppendInt(&buf, ops[i].count);
 		APPEND_LITERAL(&buf, ", \"duration\": ");

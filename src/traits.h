@@ -339,6 +339,8 @@ extern bool TraitPairsFromJsonb(struct JsonbContainer *c, TraitPair **pairs,
 								int *npairs, char **problem);
 extern void TraitsAppendJson(StringInfo buf, const Traits *t);
 extern void AppendJsonString(StringInfo buf, const char *s, int len);
+extern void AppendJsonb(StringInfo buf, struct JsonbContainer *c);
+extern void AppendJsonbValue(StringInfo buf, const struct JsonbValue *v);
 extern bool JsonbKeyIs(const struct JsonbValue *key, const char *name);
 extern char *JsonbScalarText(const struct JsonbValue *v);
 
