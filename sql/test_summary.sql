@@ -121,6 +121,47 @@ SELECT n <= 45 AS delta_rows_bounded, events AS delta_events FROM pg_temp.rows('
 SELECT count(*) AS bare_events FROM panko.get_events('{"event_type": "compute.instance.update"}', 2000)
  WHERE message_id LIKE 'bare-%';
 
+-- 4. The open day has no seal: a walk asks its GIN index before it reads
+-- it with a statement.  200 events five minutes ago (one batch, one
+-- partition, not sealed: its upper bound is not an hour in the past) with
+-- values of their own; counted: the scans of that table's GIN index in one
+-- transaction.
+SELECT count(*) AS stored_today FROM panko.record_events((
+    SELECT jsonb_agg(jsonb_build_object(
+               'message_id', 'open-' || i, 'event_type', 'compute.instance.update',
+               'generated', panko.iso_timestamp(now() - interval '5 minutes' + i * interval '1 millisecond'),
+               'traits', jsonb_build_array(jsonb_build_array('tag', 1, 'open-' || i))))
+      FROM generate_series(1, 200) i));
+ANALYZE panko.event;
+CREATE TEMP TABLE open_gin AS
+SELECT x.indexrelid, x.indrelid FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_am a ON a.oid = i.relam
+ WHERE a.amname = 'gin' AND x.indrelid = (SELECT tableoid FROM panko.event WHERE panko.trait_text(traits, 'tag') = 'open-1');
+-- scans of its GIN index and of the table (a statement's bitmap scan counts on both)
+CREATE FUNCTION pg_temp.open_scans() RETURNS text LANGUAGE sql AS $$
+    SELECT format('index %s table %s', pg_stat_get_xact_numscans(indexrelid), pg_stat_get_xact_numscans(indrelid)) FROM open_gin
+$$;
+CREATE FUNCTION pg_temp.scans_since(before text) RETURNS text LANGUAGE sql AS $$
+    SELECT format('index +%s, table +%s', split_part(now_, ' ', 2)::int - split_part(before, ' ', 2)::int,
+                  split_part(now_, ' ', 4)::int - split_part(before, ' ', 4)::int)
+      FROM pg_temp.open_scans() now_
+$$;
+CREATE FUNCTION pg_temp.found(tag text) RETURNS bigint LANGUAGE sql AS $$
+    SELECT count(*) FROM panko.get_events(jsonb_build_object('traits_filter',
+        jsonb_build_array(jsonb_build_object('key', 'tag', 'op', 'eq', 'string', tag))), 10)
+$$;
+-- (deltas in one transaction, where a backend's counts only grow; the
+-- GIN index for every partition: time order would read this small one)
+BEGIN;
+SET LOCAL enable_indexscan = off;
+SELECT pg_temp.open_scans() AS s0 \gset
+SELECT pg_temp.found('open-7') AS found_today, pg_temp.scans_since(:'s0') AS probe_and_statement;
+SELECT pg_temp.open_scans() AS s0 \gset
+SELECT pg_temp.found('v-7') AS found_in_the_past, pg_temp.scans_since(:'s0') AS probe_only;
+SELECT pg_temp.open_scans() AS s0 \gset
+SELECT pg_temp.found('nowhere') AS found_nowhere, pg_temp.scans_since(:'s0') AS probe_only;
+COMMIT;
+SELECT pg_temp.missed(1, 1500) AS missed_with_the_open_day;
+
 SET client_min_messages = warning;
 DROP EXTENSION dblink;
 RESET client_min_messages;

@@ -36,13 +36,16 @@
 #include "access/tableam.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
 #include "common/hashfn.h"
+#include "commands/defrem.h"
 #include "common/relpath.h"
 #include "miscadmin.h"
+#include "nodes/tidbitmap.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -70,6 +73,8 @@ typedef struct TableEntry
 	int			ntables;		/* -1: not looked up yet */
 	Oid			tables[MAX_PARTITION_TABLES];
 	bool		nonempty;		/* its heap had a page (a table never loses that but by an invalidation) */
+	bool		gin_known;		/* gin_index looked up */
+	Oid			gin_index;		/* its GIN index on traits, or InvalidOid */
 } TableEntry;
 
 static HTAB *table_cache = NULL;
@@ -111,6 +116,8 @@ TableEntryFor(Oid relid)
 	{
 		e->ntables = -1;
 		e->nonempty = false;
+		e->gin_known = false;
+		e->gin_index = InvalidOid;
 	}
 	return e;
 }
@@ -456,6 +463,120 @@ PankoPartitionIsEmpty(Oid relid)
 	}
 	ReleaseSysCache(tuple);
 	return empty;
+}
+
+/* An index's access method, or InvalidOid. */
+static Oid
+IndexAccessMethod(Oid indexrelid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(indexrelid));
+	Oid			am;
+
+	if (!HeapTupleIsValid(tuple))
+		return InvalidOid;
+	am = ((Form_pg_class) GETSTRUCT(tuple))->relam;
+	ReleaseSysCache(tuple);
+	return am;
+}
+
+/*
+ * A table's GIN index on its traits column with panko's operator class, not
+ * partial: one that holds every row's keys.  From the catalog caches only,
+ * so that no index is locked that the probe does not read.
+ */
+static Oid
+TraitsGinIndex(Relation table)
+{
+	TableEntry *e = TableEntryFor(RelationGetRelid(table));
+	Oid			opclass;
+	List	   *indexes;
+	ListCell   *lc;
+	Oid			found = InvalidOid;
+
+	if (e->gin_known)
+		return e->gin_index;
+	opclass = GetDefaultOpClass(PankoTypeOid("traits"), GIN_AM_OID);
+	indexes = RelationGetIndexList(table);
+	foreach(lc, indexes)
+	{
+		HeapTuple	tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index index;
+		AttrNumber	attno;
+
+		if (!HeapTupleIsValid(tuple))
+			continue;
+		index = (Form_pg_index) GETSTRUCT(tuple);
+		attno = index->indkey.values[0];
+		if (index->indnatts == 1 && index->indisvalid && attno > 0 &&
+			strcmp(NameStr(TupleDescAttr(RelationGetDescr(table), attno - 1)->attname), "traits") == 0 &&
+			heap_attisnull(tuple, Anum_pg_index_indpred, NULL) &&
+			IndexAccessMethod(index->indexrelid) == GIN_AM_OID)
+		{
+			bool		isnull;
+			Datum		d = SysCacheGetAttr(INDEXRELID, tuple, Anum_pg_index_indclass, &isnull);
+
+			if (!isnull && ((oidvector *) DatumGetPointer(d))->values[0] == opclass)
+				found = index->indexrelid;
+		}
+		ReleaseSysCache(tuple);
+		if (OidIsValid(found))
+			break;
+	}
+	list_free(indexes);
+	/* (a lookup may have taken an invalidation: the entry again) */
+	e = TableEntryFor(RelationGetRelid(table));
+	e->gin_index = found;
+	e->gin_known = true;
+	return found;
+}
+
+/*
+ * Can a row of this partition match the trait query?  Its tables' GIN
+ * indexes answer (the entries' item pointers only, no heap read): for a
+ * partition that has no summary, such as the open day, which every walk
+ * with a trait filter would otherwise read with a statement of its own.
+ * It locks what that statement would lock; true when unsure.
+ */
+bool
+PankoPartitionMayMatch(Oid relid, Datum query)
+{
+	List	   *tables;
+	ListCell   *lc;
+
+	/* its tables cannot be dropped while it is locked; the list is fresh */
+	LockRelationOid(relid, AccessShareLock);
+	tables = PankoPartitionTables(relid);
+	foreach(lc, tables)
+	{
+		Relation	table;
+		Oid			gin;
+		Relation	index;
+		IndexScanDesc scan;
+		ScanKeyData key;
+		TIDBitmap  *tbm;
+		int64		n;
+
+		if (PankoPartitionIsEmpty(lfirst_oid(lc)))
+			continue;
+		table = table_open(lfirst_oid(lc), AccessShareLock);
+		gin = TraitsGinIndex(table);
+		table_close(table, NoLock);
+		if (!OidIsValid(gin))
+			return true;
+		index = index_open(gin, AccessShareLock);
+		ScanKeyEntryInitialize(&key, 0, 1, GIN_STRATEGY_MATCH, PankoTypeOid("traitquery"),
+							   InvalidOid, InvalidOid, query);
+		scan = index_beginscan_bitmap(index, GetActiveSnapshot(), 1);
+		index_rescan(scan, &key, 1, NULL, 0);
+		tbm = tbm_create(work_mem * 1024L, NULL);
+		n = index_getbitmap(scan, tbm);
+		index_endscan(scan);
+		tbm_free(tbm);
+		index_close(index, NoLock);
+		if (n > 0)
+			return true;
+	}
+	return false;
 }
 
 /* ---------------------------------------------------------------- event types */

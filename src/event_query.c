@@ -132,6 +132,7 @@ typedef struct EventQuery
 	StringInfoData conds;		/* " AND ..." for the filter */
 	uint32	   *skip_keys;		/* keys a sealed partition must have */
 	int			nskip_keys;
+	bool		probe;			/* the filter's keys count: unsealed partitions' GIN indexes are asked first */
 	bool		sees_all;		/* the caller sees every event */
 	bool		estimated;		/* selectivity is an estimate from statistics */
 	double		gin_share;		/* of the events, what the GIN scan reads (summed) */
@@ -1003,6 +1004,13 @@ Walk(EventQuery *q, ParamListInfo params, EventSink *sink, PartitionSpan *spans,
 			set = span_kind;
 		}
 		PankoSpanCheckSecured(span);
+		/*
+		 * A partition the summaries do not know (the open day): its GIN
+		 * indexes first, unless the filter is known to be common there.
+		 */
+		if (q->probe && span_kind != PLAN_ORDERED && !PankoSummaryHolds(span->relid) &&
+			!PankoPartitionMayMatch(span->relid, q->values[P_TRAITS]))
+			continue;
 		RunPlan(PagePlan(q, span, marker_here, span_kind), params, remaining, (DestReceiver *) sink);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -1078,6 +1086,7 @@ ReadPage(EventQuery *q, EventSink *sink)
 
 		q->skip_keys = palloc(sizeof(uint32) * ((tq ? TraitQueryCount(tq) : 0) + (scope ? TraitsCount(scope) : 0) + 1));
 		q->nskip_keys = PankoSummaryQueryKeys(tq, scope, q->skip_keys);
+		q->probe = tq != NULL;
 	}
 
 	if (!walk)

@@ -332,6 +332,11 @@ extern void TraitValueToText(StringInfo buf, int type, const char *val, int vall
 /* Append a string literal (its length known at compile time). */
 #define APPEND_LITERAL(buf, lit)	appendBinaryStringInfo((buf), (lit), sizeof(lit) - 1)
 
+/* The GIN operator class's strategies (panko.traits_ops, sql/panko.sql). */
+#define GIN_STRATEGY_CONTAINS	7	/* traits @> traits */
+#define GIN_STRATEGY_EXISTS		9	/* traits ? text */
+#define GIN_STRATEGY_MATCH		15	/* traits @@ traitquery */
+
 /* traits_json.c */
 struct JsonbContainer;
 struct JsonbValue;

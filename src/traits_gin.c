@@ -26,10 +26,6 @@
 
 #include "traits.h"
 
-#define GIN_STRATEGY_CONTAINS	7	/* traits @> traits */
-#define GIN_STRATEGY_EXISTS		9	/* traits ? text */
-#define GIN_STRATEGY_MATCH		15	/* traits @@ traitquery */
-
 #define KEY_STRING_PREFIX		8	/* string bytes kept as they are */
 #define KEY_STRING_HASH			4	/* then a hash of the whole string */
 

@@ -672,6 +672,13 @@ PankoSummariesReady(void)
 	return true;
 }
 
+/* Does the cache hold summaries of this partition (it is sealed)? */
+bool
+PankoSummaryHolds(Oid relid)
+{
+	return summary_cache != NULL && hash_search(summary_cache, &relid, HASH_FIND, NULL) != NULL;
+}
+
 /*
  * The keys a query's filters need: the trait query's items and the
  * member's scope (which is a conjunction of equalities too).  Returns the

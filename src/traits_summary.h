@@ -38,6 +38,7 @@ extern bytea *SummaryBloom(const uint32 *keys, int n);
 extern void PankoSummarizeBatch(SummaryBatch *parts, int nparts);
 
 extern bool PankoSummariesReady(void);
+extern bool PankoSummaryHolds(Oid relid);
 extern int	PankoSummaryQueryKeys(const TraitQuery *q, const Traits *scope, uint32 *keys);
 extern void PankoSummarySkipMany(const Oid *relids, int n, const uint32 *keys, int nkeys, bool *skip);
 
