@@ -483,11 +483,12 @@ AppendJsonb(StringInfo buf, JsonbContainer *c)
 
 	while ((type = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
 	{
+		/* ", " before a member or an element that is not a container's first */
+		if (!first && type != WJB_VALUE && type != WJB_END_ARRAY && type != WJB_END_OBJECT)
+			APPEND_LITERAL(buf, ", ");
 		switch (type)
 		{
 			case WJB_BEGIN_ARRAY:
-				if (!first)
-					APPEND_LITERAL(buf, ", ");
 				if (v.val.array.rawScalar)
 					raw_scalar = true;
 				else
@@ -495,14 +496,10 @@ AppendJsonb(StringInfo buf, JsonbContainer *c)
 				first = true;
 				break;
 			case WJB_BEGIN_OBJECT:
-				if (!first)
-					APPEND_LITERAL(buf, ", ");
 				appendStringInfoCharMacro(buf, '{');
 				first = true;
 				break;
 			case WJB_KEY:
-				if (!first)
-					APPEND_LITERAL(buf, ", ");
 				AppendJsonString(buf, v.val.string.val, v.val.string.len);
 				APPEND_LITERAL(buf, ": ");
 				/* a container as the value: no ", " before it */
@@ -510,8 +507,6 @@ AppendJsonb(StringInfo buf, JsonbContainer *c)
 				break;
 			case WJB_VALUE:
 			case WJB_ELEM:
-				if (!first && type == WJB_ELEM)
-					APPEND_LITERAL(buf, ", ");
 				AppendJsonbValue(buf, &v);
 				first = false;
 				break;

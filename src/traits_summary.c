@@ -372,34 +372,45 @@ BloomMayHold(const uint8 *bits, uint32 nbits, uint32 key)
 	return true;
 }
 
+/*
+ * What follows a summary's kind byte and 32-bit count (set), and how many
+ * bytes of it there are; NULL when s is not of that kind or too short.
+ */
+static inline const char *
+SummaryPayload(const bytea *s, char kind, uint32 *count, int64 *len)
+{
+	const char *p = VARDATA_ANY(s);
+	int			n = VARSIZE_ANY_EXHDR(s);
+
+	if (n < 1 + (int) sizeof(uint32) || p[0] != kind)
+		return NULL;
+	memcpy(count, p + 1, sizeof(uint32));
+	*len = n - 1 - (int) sizeof(uint32);
+	return p + 1 + sizeof(uint32);
+}
+
 /* A sorted key set's keys, and their number; NULL when s is not a whole one. */
 static inline const uint32 *
 SummaryKeys(const bytea *s, uint32 *count)
 {
-	const char *p = VARDATA_ANY(s);
-	int			len = VARSIZE_ANY_EXHDR(s);
+	int64		len;
+	const char *p = SummaryPayload(s, SUMMARY_KEYSET, count, &len);
 
-	if (len < 1 + (int) sizeof(uint32) || p[0] != SUMMARY_KEYSET)
+	if (p == NULL || len < 4 * (int64) *count)
 		return NULL;
-	memcpy(count, p + 1, sizeof(uint32));
-	if (len < 1 + 4 + 4 * (int64) *count)
-		return NULL;
-	return (const uint32 *) (p + 1 + sizeof(uint32));
+	return (const uint32 *) p;
 }
 
 /* A Bloom filter's bits, and their number; NULL when s is not a whole one. */
 static inline const uint8 *
 SummaryBloomBits(const bytea *s, uint32 *nbits)
 {
-	const char *p = VARDATA_ANY(s);
-	int			len = VARSIZE_ANY_EXHDR(s);
+	int64		len;
+	const char *p = SummaryPayload(s, SUMMARY_BLOOM, nbits, &len);
 
-	if (len < 1 + (int) sizeof(uint32) || p[0] != SUMMARY_BLOOM)
+	if (p == NULL || *nbits < BLOOM_BLOCK_BITS || (*nbits & (*nbits - 1)) != 0 || len < (int64) (*nbits / 8))
 		return NULL;
-	memcpy(nbits, p + 1, sizeof(uint32));
-	if (*nbits < BLOOM_BLOCK_BITS || (*nbits & (*nbits - 1)) != 0 || len < 1 + 4 + (int64) (*nbits / 8))
-		return NULL;
-	return (const uint8 *) (p + 1 + sizeof(uint32));
+	return (const uint8 *) p;
 }
 
 /* May the summary s (a key set or a Bloom filter) hold key? */
