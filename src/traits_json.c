@@ -493,35 +493,30 @@ AppendJsonb(StringInfo buf, JsonbContainer *c)
 					raw_scalar = true;
 				else
 					appendStringInfoCharMacro(buf, '[');
-				first = true;
 				break;
 			case WJB_BEGIN_OBJECT:
 				appendStringInfoCharMacro(buf, '{');
-				first = true;
 				break;
 			case WJB_KEY:
 				AppendJsonString(buf, v.val.string.val, v.val.string.len);
 				APPEND_LITERAL(buf, ": ");
-				/* a container as the value: no ", " before it */
-				first = true;
 				break;
 			case WJB_VALUE:
 			case WJB_ELEM:
 				AppendJsonbValue(buf, &v);
-				first = false;
 				break;
 			case WJB_END_ARRAY:
 				if (!raw_scalar)
 					appendStringInfoCharMacro(buf, ']');
-				first = false;
 				break;
 			case WJB_END_OBJECT:
 				appendStringInfoCharMacro(buf, '}');
-				first = false;
 				break;
 			default:
 				elog(ERROR, "unexpected jsonb iterator token: %d", (int) type);
 		}
+		/* what comes next is a container's first (a key's value counts so) */
+		first = type == WJB_BEGIN_ARRAY || type == WJB_BEGIN_OBJECT || type == WJB_KEY;
 	}
 }
 
