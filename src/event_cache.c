@@ -41,8 +41,8 @@
 #include "catalog/pg_collation.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
-#include "common/hashfn.h"
 #include "commands/defrem.h"
+#include "common/hashfn.h"
 #include "common/relpath.h"
 #include "miscadmin.h"
 #include "nodes/tidbitmap.h"
@@ -535,10 +535,11 @@ TraitsGinIndex(Relation table)
  * indexes answer (the entries' item pointers only, no heap read): for a
  * partition that has no summary, such as the open day, which every walk
  * with a trait filter would otherwise read with a statement of its own.
- * It locks what that statement would lock; true when unsure.
+ * It locks what that statement would lock; true when unsure.  query is a
+ * panko.traitquery (query_type, the caller's lookup of its oid).
  */
 bool
-PankoPartitionMayMatch(Oid relid, Datum query)
+PankoPartitionMayMatch(Oid relid, Datum query, Oid query_type)
 {
 	List	   *tables;
 	ListCell   *lc;
@@ -564,7 +565,7 @@ PankoPartitionMayMatch(Oid relid, Datum query)
 		if (!OidIsValid(gin))
 			return true;
 		index = index_open(gin, AccessShareLock);
-		ScanKeyEntryInitialize(&key, 0, 1, GIN_STRATEGY_MATCH, PankoTypeOid("traitquery"),
+		ScanKeyEntryInitialize(&key, 0, 1, GIN_STRATEGY_MATCH, query_type,
 							   InvalidOid, InvalidOid, query);
 		scan = index_beginscan_bitmap(index, GetActiveSnapshot(), 1);
 		index_rescan(scan, &key, 1, NULL, 0);

@@ -1009,7 +1009,7 @@ Walk(EventQuery *q, ParamListInfo params, EventSink *sink, PartitionSpan *spans,
 		 * indexes first, unless the filter is known to be common there.
 		 */
 		if (q->probe && span_kind != PLAN_ORDERED && !PankoSummaryHolds(span->relid) &&
-			!PankoPartitionMayMatch(span->relid, q->values[P_TRAITS]))
+			!PankoPartitionMayMatch(span->relid, q->values[P_TRAITS], q->types[P_TRAITS]))
 			continue;
 		RunPlan(PagePlan(q, span, marker_here, span_kind), params, remaining, (DestReceiver *) sink);
 		CHECK_FOR_INTERRUPTS();

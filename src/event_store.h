@@ -39,7 +39,7 @@ extern Oid	PankoSpanRelid(PartitionSpan *span);
 extern void PankoSpanCheckSecured(PartitionSpan *span);
 extern bool PankoPartitionIsEmpty(Oid relid);
 extern List *PankoPartitionTables(Oid relid);
-extern bool PankoPartitionMayMatch(Oid relid, Datum query);
+extern bool PankoPartitionMayMatch(Oid relid, Datum query, Oid query_type);
 extern double PankoPartitionTuples(Oid relid, Oid *largest);
 extern void PankoEventTypesBegin(void);
 extern const char *PankoEventTypeName(int32 id, text **as_text);

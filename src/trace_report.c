@@ -19,9 +19,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/json.h"
 #include "utils/jsonb.h"
-#include "utils/numeric.h"
 
 #include "panko.h"
 #include "traits.h"
