@@ -15,7 +15,7 @@ PACKAGES=(
     keystone uwsgi-core uwsgi-plugin-python3 python3-keystoneclient
     libcurl4-openssl-dev libjansson-dev libssl-dev
     python3-osprofiler python3-oslo.serialization python3-testtools python3-sqlalchemy
-    python3-cloudkitty python3-testscenarios
+    python3-cloudkitty python3-testscenarios python3-oslotest
 )
 
 missing=()
