@@ -138,15 +138,23 @@ CREATE FUNCTION panko.rating_rollup_points(points jsonb, OUT generated timestamp
 COMMENT ON FUNCTION panko.rating_rollup_points(jsonb) IS
     'rating_rollup_add''s part: the points of a push (checked by rating_check_points) grouped by time, event type, scope and groupby project_id: their count and exact qty and price sums';
 
--- The points of one push (all of them stored) into the rollup: one row per
--- day, type, scope, groupby project_id and table, added to what is there.
--- (only rating_push calls it: the rollup must hold what is stored)
-CREATE FUNCTION panko.rating_rollup_add(points jsonb) RETURNS void
+-- The rows a push adds to the rollup (time, type, scope, groupby project,
+-- count and exact sums: rating_rollup_points' columns, as arrays), all of
+-- its points stored: one row per day, type, scope, groupby project_id and
+-- table, added to what is there.  (only rating_push and rating_push_frames
+-- call it: the rollup must hold what is stored)
+CREATE FUNCTION panko.rating_rollup_add_groups(generated timestamptz[], event_type text[], scope text[],
+                                               gproject text[], npoints bigint[], qty numeric[],
+                                               price numeric[]) RETURNS void
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
     WITH p AS MATERIALIZED (
-        SELECT * FROM panko.rating_rollup_points(rating_rollup_add.points)
+        SELECT * FROM unnest(rating_rollup_add_groups.generated, rating_rollup_add_groups.event_type,
+                             rating_rollup_add_groups.scope, rating_rollup_add_groups.gproject,
+                             rating_rollup_add_groups.npoints, rating_rollup_add_groups.qty,
+                             rating_rollup_add_groups.price)
+                      AS g(generated, event_type, scope, gproject, npoints, qty, price)
     ), t AS (
         SELECT s.ts,
                (SELECT to_regclass(format('panko.%I', CASE WHEN pt.classes IS NULL THEN pt.name
@@ -163,6 +171,19 @@ AS $$
      ORDER BY 1, 2, 3, 4, 5
     ON CONFLICT (day, event_type_id, scope, gproject, relid) DO UPDATE
        SET points = r.points + excluded.points, qty = r.qty + excluded.qty, price = r.price + excluded.price
+$$;
+COMMENT ON FUNCTION panko.rating_rollup_add_groups(timestamptz[], text[], text[], text[], bigint[], numeric[], numeric[]) IS
+    'The daily rollup''s one writer for pushes: add a push''s rows (time, type, scope, groupby project_id, count and exact sums; every point stored)';
+
+-- The points of one push (all of them stored) into the rollup.
+CREATE FUNCTION panko.rating_rollup_add(points jsonb) RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT panko.rating_rollup_add_groups(array_agg(p.generated), array_agg(p.event_type), array_agg(p.scope),
+                                          array_agg(p.gproject), array_agg(p.npoints), array_agg(p.qty),
+                                          array_agg(p.price))
+      FROM panko.rating_rollup_points(rating_rollup_add.points) p
 $$;
 COMMENT ON FUNCTION panko.rating_rollup_add(jsonb) IS
     'rating_push''s part: add the stored points of one push (every one stored) to the daily rollup';
@@ -255,6 +276,32 @@ CREATE FUNCTION panko.rating_check_points(points jsonb, OUT ord integer, OUT gro
 COMMENT ON FUNCTION panko.rating_check_points(jsonb) IS
     'rating_push''s checks in one pass: the position of the first malformed rated data point (NULL: none), the groupby names of the points, and whether a groupby or a metadata project_id differs from its point''s scope';
 
+-- What a push records besides its points: the groupby names that total
+-- may group by, and whether a groupby or metadata project_id differs from
+-- a point's scope (then a project_id filter is not the scope alone).
+CREATE FUNCTION panko.rating_note_names(groupby text[], g_alias boolean, m_alias boolean) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF groupby IS NOT NULL THEN
+        INSERT INTO panko.rating_attribute (name)
+        SELECT n FROM unnest(groupby) n
+         WHERE NOT EXISTS (SELECT 1 FROM panko.rating_attribute a WHERE a.name OPERATOR(pg_catalog.=) n)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    IF g_alias OR m_alias THEN
+        INSERT INTO panko.rating_project_alias (attribute)
+        SELECT a FROM unnest(ARRAY[CASE WHEN g_alias THEN 'g.project_id' END,
+                                   CASE WHEN m_alias THEN 'm.project_id' END]) a
+         WHERE a IS NOT NULL
+        ON CONFLICT DO NOTHING;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION panko.rating_note_names(text[], boolean, boolean) IS
+    'A push''s part: record its groupby names and which project_id attributes differ from the scope';
+
 CREATE FUNCTION panko.rating_push(points jsonb) RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -300,24 +347,55 @@ BEGIN
           INTO lo, hi FROM jsonb_array_elements(points) x;
         PERFORM panko.rating_rollup_refresh(lo, hi);
     END IF;
-    IF info.groupby IS NOT NULL THEN
-        INSERT INTO panko.rating_attribute (name)
-        SELECT n FROM unnest(info.groupby) n
-         WHERE NOT EXISTS (SELECT 1 FROM panko.rating_attribute a WHERE a.name OPERATOR(pg_catalog.=) n)
-        ON CONFLICT DO NOTHING;
-    END IF;
-    IF info.g_alias OR info.m_alias THEN
-        INSERT INTO panko.rating_project_alias (attribute)
-        SELECT a FROM unnest(ARRAY[CASE WHEN info.g_alias THEN 'g.project_id' END,
-                                   CASE WHEN info.m_alias THEN 'm.project_id' END]) a
-         WHERE a IS NOT NULL
-        ON CONFLICT DO NOTHING;
-    END IF;
+    PERFORM panko.rating_note_names(info.groupby, info.g_alias, info.m_alias);
     RETURN jsonb_array_length(points);
 END
 $$;
 COMMENT ON FUNCTION panko.rating_push(jsonb) IS
     'CloudKitty''s push: store rated data points (a JSON array of events of types cloudkitty.*, see the README) in one transaction; a malformed point stores nothing; returns how many were stored';
+
+-- CloudKitty's push as panko_drivers.cloudkitty sends it: frames of points,
+-- each point [metric, unit, qty, price, groupby, metadata], checked and
+-- stored in C (rating.c), without writing each point as an event in JSON.
+CREATE FUNCTION panko.rating_store_frames(frames jsonb, OUT points bigint, OUT copies bigint, OUT groupby text[],
+                                          OUT g_alias boolean, OUT m_alias boolean,
+                                          OUT lo timestamptz, OUT hi timestamptz,
+                                          OUT generated timestamptz[], OUT event_type text[], OUT scope text[],
+                                          OUT gproject text[], OUT npoints bigint[], OUT qty numeric[],
+                                          OUT price numeric[])
+    RETURNS record
+    AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION panko.rating_store_frames(jsonb) IS
+    'rating_push_frames'' part: check every point of a push and store them all as events (a malformed point fails the call); returns the counts, the groupby names, the project aliases and the rollup''s rows';
+
+CREATE FUNCTION panko.rating_push_frames(frames jsonb) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+-- partitions are created under panko's storage settings, not the caller's
+SET default_tablespace = '' SET default_table_access_method = 'heap'
+AS $$
+DECLARE
+    info record;
+BEGIN
+    IF frames IS NULL OR jsonb_typeof(frames) IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION 'a push of rated data must be a JSON object'
+            USING ERRCODE = '22023', HINT = 'panko_drivers.cloudkitty writes it; see the README, "CloudKitty".';
+    END IF;
+    info := panko.rating_store_frames(frames);
+    -- the rollup in the same transaction: the points' sums added, or, when
+    -- some were copies (a push sent again), their days counted again
+    IF info.copies = 0 THEN
+        PERFORM panko.rating_rollup_add_groups(info.generated, info.event_type, info.scope, info.gproject,
+                                               info.npoints, info.qty, info.price);
+    ELSIF info.points > 0 THEN
+        PERFORM panko.rating_rollup_refresh(info.lo, info.hi);
+    END IF;
+    PERFORM panko.rating_note_names(info.groupby, info.g_alias, info.m_alias);
+    RETURN info.points;
+END
+$$;
+COMMENT ON FUNCTION panko.rating_push_frames(jsonb) IS
+    'CloudKitty''s push in panko_drivers.cloudkitty''s form ({"push": id, "scope": project or null, "frames": [{"start", "period", "points": [[metric, unit, qty, price, groupby, metadata], ...]}]}): every point checked, then stored as events of types cloudkitty.* in one transaction with the daily rollup; a malformed point stores nothing; returns how many points it held';
 
 -- The WHERE clause of CloudKitty's filters, as SQL text made of fixed
 -- fragments only: values travel as the parameter $<param> (the traits
@@ -852,12 +930,15 @@ REVOKE ALL ON TABLE panko.rating_attribute FROM PUBLIC;
 REVOKE ALL ON TABLE panko.rating_project_alias FROM PUBLIC;
 REVOKE ALL ON TABLE panko.rating_rollup FROM PUBLIC;
 GRANT SELECT ON panko.rating_attribute, panko.rating_project_alias, panko.rating_rollup TO panko_auditor, panko_query;
--- (rating_push is SECURITY DEFINER: the rollup holds what is stored, so
--- no writer writes it, or the names, but through rating_push)
+-- (rating_push and rating_push_frames are SECURITY DEFINER: the rollup
+-- holds what is stored, so no writer writes it, or the names, or stores
+-- rated data with rating_store_frames, but through them)
 REVOKE ALL ON FUNCTION panko.rating_sum_trans(internal, panko.traits, text), panko.rating_sum_combine(internal, internal),
     panko.rating_sum_final(internal), panko.rating_sum_serialize(internal), panko.rating_sum_deserialize(bytea, internal),
     panko.rating_sum(panko.traits, text), panko.rating_point(panko.traits, text, text),
     panko.rating_keys(panko.traits, text[]), panko.rating_check_points(jsonb), panko.rating_rollup_points(jsonb), panko.rating_push(jsonb), panko.rating_conditions(jsonb, jsonb, integer),
+    panko.rating_store_frames(jsonb), panko.rating_push_frames(jsonb), panko.rating_note_names(text[], boolean, boolean),
+    panko.rating_rollup_add_groups(timestamptz[], text[], text[], text[], bigint[], numeric[], numeric[]),
     panko.rating_type_ids(text[]), panko.rating_check_window(timestamptz, timestamptz, bigint, bigint),
     panko.rating_retrieve(timestamptz, timestamptz, text[], jsonb, jsonb, bigint, bigint),
     panko.rating_total(timestamptz, timestamptz, text[], text[], jsonb, jsonb, text, bigint, bigint),
@@ -872,7 +953,7 @@ GRANT EXECUTE ON FUNCTION panko.rating_sum(panko.traits, text), panko.rating_poi
     panko.rating_type_ids(text[]), panko.rating_check_window(timestamptz, timestamptz, bigint, bigint),
     panko.rating_rollup_covers(timestamptz, timestamptz, jsonb, jsonb)
 TO panko_reader, panko_query;
-GRANT EXECUTE ON FUNCTION panko.rating_push(jsonb), panko.rating_check_points(jsonb) TO panko_writer;
+GRANT EXECUTE ON FUNCTION panko.rating_push(jsonb), panko.rating_push_frames(jsonb), panko.rating_check_points(jsonb) TO panko_writer;
 GRANT EXECUTE ON FUNCTION panko.rating_retrieve(timestamptz, timestamptz, text[], jsonb, jsonb, bigint, bigint),
     panko.rating_total(timestamptz, timestamptz, text[], text[], jsonb, jsonb, text, bigint, bigint)
 TO panko_reader;

@@ -1932,6 +1932,21 @@ StoreEvents(Jsonb *events, int *nevents, uint64 *stored)
 	return evs;
 }
 
+/* What became of each event of a stored batch, for C callers. */
+static PankoEventOutcome *
+Outcomes(ParsedEvent *evs, int n)
+{
+	PankoEventOutcome *out = palloc0(sizeof(PankoEventOutcome) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+	{
+		out[i].message_id = evs[i].message_id;
+		out[i].status = evs[i].problem ? "rejected" : evs[i].duplicate ? "duplicate" : NULL;
+		out[i].detail = evs[i].problem ? evs[i].problem : evs[i].duplicate;
+	}
+	return out;
+}
+
 /*
  * The store for other C callers (trace_notify.c): what became of each event,
  * as record_events reports it, without a result set to go through.
@@ -1941,15 +1956,30 @@ PankoStoreEvents(Jsonb *events, int *nevents)
 {
 	uint64		stored;
 	ParsedEvent *evs = StoreEvents(events, nevents, &stored);
-	PankoEventOutcome *out = palloc0(sizeof(PankoEventOutcome) * Max(*nevents, 1));
 
-	for (int i = 0; i < *nevents; i++)
+	return Outcomes(evs, *nevents);
+}
+
+/*
+ * The store for events another C caller built and checked itself (rating.c's
+ * push): no JSON to parse again, the same outcomes as PankoStoreEvents.
+ */
+PankoEventOutcome *
+PankoStoreNewEvents(const PankoNewEvent *events, int n)
+{
+	uint64		stored;
+	ParsedEvent *evs = palloc0(sizeof(ParsedEvent) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
 	{
-		out[i].message_id = evs[i].message_id;
-		out[i].status = evs[i].problem ? "rejected" : evs[i].duplicate ? "duplicate" : NULL;
-		out[i].detail = evs[i].problem ? evs[i].problem : evs[i].duplicate;
+		evs[i].message_id = events[i].message_id;
+		evs[i].event_type = events[i].event_type;
+		evs[i].generated = events[i].generated;
+		evs[i].traits = events[i].traits;
+		evs[i].id_hash = MessageIdHash(events[i].message_id);
 	}
-	return out;
+	StoreParsed(evs, n, &stored);
+	return Outcomes(evs, n);
 }
 
 /* One row per event not stored: every rejection and duplicate at once. */

@@ -60,8 +60,18 @@ typedef struct PankoEventOutcome
 	const char *detail;
 } PankoEventOutcome;
 
+/* An event built by another C caller (rating.c), checked already. */
+typedef struct PankoNewEvent
+{
+	char	   *message_id;
+	char	   *event_type;
+	TimestampTz generated;
+	Traits	   *traits;
+} PankoNewEvent;
+
 /* event_input.c */
 extern PankoEventOutcome *PankoStoreEvents(Jsonb *events, int *nevents);
+extern PankoEventOutcome *PankoStoreNewEvents(const PankoNewEvent *events, int n);
 
 /* event_query.c */
 extern StringInfo panko_events_json_sink;

@@ -29,10 +29,16 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/numeric.h"
+#include "miscadmin.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "traits.h"
 #include "isotime.h"
+#include "numbers.h"
+#include "panko.h"
+#include "event_store.h"
 
 PG_FUNCTION_INFO_V1(rating_sum_trans);
 PG_FUNCTION_INFO_V1(rating_sum_combine);
@@ -42,6 +48,7 @@ PG_FUNCTION_INFO_V1(rating_sum_deserialize);
 PG_FUNCTION_INFO_V1(rating_point);
 PG_FUNCTION_INFO_V1(rating_check_points);
 PG_FUNCTION_INFO_V1(rating_rollup_points);
+PG_FUNCTION_INFO_V1(rating_store_frames);
 PG_FUNCTION_INFO_V1(rating_keys);
 
 #define RATING_FAST_SCALE	18		/* fractional digits of the integer sum */
@@ -736,27 +743,48 @@ rating_check_points(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 
+/* A string of a point (into the push's jsonb), or none: s is NULL. */
+typedef struct RatingText
+{
+	const char *s;
+	int			len;
+} RatingText;
+
 /* One point of a push, as its rollup row groups it. */
 typedef struct RollupPoint
 {
 	Timestamp	generated;
-	JsonbValue *type;
-	JsonbValue *scope;			/* traits' project_id, or NULL */
-	JsonbValue *gproject;		/* traits' g.project_id, or NULL */
-	JsonbValue *qty;
-	JsonbValue *price;
+	RatingText	type;			/* the full event type, cloudkitty.<metric> */
+	RatingText	scope;			/* traits' project_id */
+	RatingText	gproject;		/* traits' g.project_id */
+	RatingText	qty;
+	RatingText	price;
 } RollupPoint;
+
+/* A JSON string's text, or none for anything else (or no value). */
+static RatingText
+JsonText(const JsonbValue *v)
+{
+	RatingText	t = {NULL, 0};
+
+	if (IsString(v))
+	{
+		t.s = v->val.string.val;
+		t.len = v->val.string.len;
+	}
+	return t;
+}
 
 /* Strings in byte order, an absent one first. */
 static int
-CompareOptString(const JsonbValue *a, const JsonbValue *b)
+CompareOptString(RatingText a, RatingText b)
 {
 	int			c;
 
-	if (a == NULL || b == NULL)
-		return (a != NULL) - (b != NULL);
-	c = memcmp(a->val.string.val, b->val.string.val, Min(a->val.string.len, b->val.string.len));
-	return c != 0 ? c : (a->val.string.len > b->val.string.len) - (a->val.string.len < b->val.string.len);
+	if (a.s == NULL || b.s == NULL)
+		return (a.s != NULL) - (b.s != NULL);
+	c = memcmp(a.s, b.s, Min(a.len, b.len));
+	return c != 0 ? c : (a.len > b.len) - (a.len < b.len);
 }
 
 /* Points in the order of their group: time, type, scope, groupby project. */
@@ -776,12 +804,59 @@ RollupPointCompare(const void *x, const void *y)
 	return CompareOptString(a->gproject, b->gproject);
 }
 
-/* A JSON string as text, or a null. */
+/* A string as text, or a null. */
 static Datum
-OptText(const JsonbValue *v, bool *isnull)
+OptText(RatingText t, bool *isnull)
 {
-	*isnull = v == NULL;
-	return v ? PointerGetDatum(cstring_to_text_with_len(v->val.string.val, v->val.string.len)) : (Datum) 0;
+	*isnull = t.s == NULL;
+	return t.s ? PointerGetDatum(cstring_to_text_with_len(t.s, t.len)) : (Datum) 0;
+}
+
+#define ROLLUP_COLUMNS 7
+
+typedef void (*RollupEmit) (void *arg, Datum *values, bool *nulls);
+
+/*
+ * The rollup rows of a push's points, one per time, type, scope and groupby
+ * project: the points' count and exact qty and price sums (generated,
+ * event_type, scope, gproject, points, qty, price), each given to emit.
+ */
+static void
+RollupGroups(RollupPoint *pts, int n, RollupEmit emit, void *arg)
+{
+	qsort(pts, n, sizeof(RollupPoint), RollupPointCompare);
+	for (int i = 0; i < n;)
+	{
+		RatingSum	qty = {0, 0, NULL, CurrentMemoryContext};
+		RatingSum	price = {0, 0, NULL, CurrentMemoryContext};
+		Datum		values[ROLLUP_COLUMNS];
+		bool		nulls[ROLLUP_COLUMNS] = {false, false, false, false, false, false, false};
+		int			j = i;
+
+		for (; j < n && RollupPointCompare(&pts[i], &pts[j]) == 0; j++)
+		{
+			SumAddText(&qty, pts[j].qty.s, pts[j].qty.len);
+			SumAddText(&price, pts[j].price.s, pts[j].price.len);
+		}
+		values[0] = TimestampTzGetDatum(pts[i].generated);
+		values[1] = OptText(pts[i].type, &nulls[1]);
+		values[2] = OptText(pts[i].scope, &nulls[2]);
+		values[3] = OptText(pts[i].gproject, &nulls[3]);
+		values[4] = Int64GetDatum(j - i);
+		values[5] = NumericGetDatum(SumTotal(&qty));
+		values[6] = NumericGetDatum(SumTotal(&price));
+		emit(arg, values, nulls);
+		i = j;
+	}
+}
+
+/* RollupGroups' rows into a set-returning function's tuplestore. */
+static void
+EmitRow(void *arg, Datum *values, bool *nulls)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) arg;
+
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
 /*
@@ -805,59 +880,440 @@ rating_rollup_points(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 	{
 		JsonbValue *p = getIthJsonbValueFromContainer(&points->root, i);
+		JsonbValue *type = NULL;
 		JsonbValue *generated = NULL;
 		JsonbValue *traits = NULL;
+		JsonbValue *scope = NULL;
+		JsonbValue *gproject = NULL;
+		JsonbValue *qty = NULL;
+		JsonbValue *price = NULL;
 		const char *why = NULL;
 		RollupPoint *rp = &pts[i];
 
 		memset(rp, 0, sizeof(RollupPoint));
 		if (p != NULL && p->type == jbvBinary && JsonContainerIsObject(p->val.binary.data))
 		{
-			rp->type = Member(p->val.binary.data, "event_type");
+			type = Member(p->val.binary.data, "event_type");
 			generated = Member(p->val.binary.data, "generated");
 			traits = Member(p->val.binary.data, "traits");
 		}
 		if (traits != NULL && traits->type == jbvBinary && JsonContainerIsObject(traits->val.binary.data))
 		{
-			rp->scope = Member(traits->val.binary.data, "project_id");
-			rp->gproject = Member(traits->val.binary.data, "g.project_id");
-			rp->qty = Member(traits->val.binary.data, "qty");
-			rp->price = Member(traits->val.binary.data, "price");
+			scope = Member(traits->val.binary.data, "project_id");
+			gproject = Member(traits->val.binary.data, "g.project_id");
+			qty = Member(traits->val.binary.data, "qty");
+			price = Member(traits->val.binary.data, "price");
 		}
-		if (!IsString(rp->type) || !IsString(generated) ||
+		rp->type = JsonText(type);
+		rp->scope = JsonText(scope);
+		rp->gproject = JsonText(gproject);
+		rp->qty = JsonText(qty);
+		rp->price = JsonText(price);
+		if (!IsString(type) || !IsString(generated) ||
 			!PankoParseTimestamp(generated->val.string.val, generated->val.string.len, &rp->generated, &why) ||
-			!IsPlainDecimal(rp->qty) || !IsPlainDecimal(rp->price) ||
-			(rp->scope != NULL && !IsString(rp->scope)) || (rp->gproject != NULL && !IsString(rp->gproject)))
+			!IsPlainDecimal(qty) || !IsPlainDecimal(price) ||
+			(scope != NULL && !IsString(scope)) || (gproject != NULL && !IsString(gproject)))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("rated data point %d of %d is malformed", i + 1, n),
 					 errhint("Check the points with panko.rating_check_points first.")));
 	}
-	qsort(pts, n, sizeof(RollupPoint), RollupPointCompare);
-	for (int i = 0; i < n;)
-	{
-		RatingSum	qty = {0, 0, NULL, CurrentMemoryContext};
-		RatingSum	price = {0, 0, NULL, CurrentMemoryContext};
-		Datum		values[7];
-		bool		nulls[7] = {false, false, false, false, false, false, false};
-		int			j = i;
-
-		for (; j < n && RollupPointCompare(&pts[i], &pts[j]) == 0; j++)
-		{
-			SumAddText(&qty, pts[j].qty->val.string.val, pts[j].qty->val.string.len);
-			SumAddText(&price, pts[j].price->val.string.val, pts[j].price->val.string.len);
-		}
-		values[0] = TimestampTzGetDatum(pts[i].generated);
-		values[1] = OptText(pts[i].type, &nulls[1]);
-		values[2] = OptText(pts[i].scope, &nulls[2]);
-		values[3] = OptText(pts[i].gproject, &nulls[3]);
-		values[4] = Int64GetDatum(j - i);
-		values[5] = NumericGetDatum(SumTotal(&qty));
-		values[6] = NumericGetDatum(SumTotal(&price));
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		i = j;
-	}
+	RollupGroups(pts, n, EmitRow, rsinfo);
 	return (Datum) 0;
+}
+
+/* RollupGroups' rows gathered as columns: rating_store_frames' arrays. */
+typedef struct RollupColumns
+{
+	int			n;
+	int			max;
+	Datum	   *values[ROLLUP_COLUMNS];
+	bool	   *nulls[ROLLUP_COLUMNS];
+} RollupColumns;
+
+static const Oid rollup_types[ROLLUP_COLUMNS] = {
+	TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, NUMERICOID, NUMERICOID
+};
+
+/* RollupGroups' rows into columns. */
+static void
+EmitColumns(void *arg, Datum *values, bool *nulls)
+{
+	RollupColumns *c = (RollupColumns *) arg;
+
+	if (c->n == c->max)
+	{
+		c->max = c->max ? c->max * 2 : 64;
+		for (int k = 0; k < ROLLUP_COLUMNS; k++)
+		{
+			c->values[k] = c->values[k] ? repalloc(c->values[k], sizeof(Datum) * c->max)
+				: palloc(sizeof(Datum) * c->max);
+			c->nulls[k] = c->nulls[k] ? repalloc(c->nulls[k], sizeof(bool) * c->max)
+				: palloc(sizeof(bool) * c->max);
+		}
+	}
+	for (int k = 0; k < ROLLUP_COLUMNS; k++)
+	{
+		c->values[k][c->n] = values[k];
+		c->nulls[k][c->n] = nulls[k];
+	}
+	c->n++;
+}
+
+/* Column k as an array. */
+static Datum
+ColumnArray(RollupColumns *c, int k)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			dims[1] = {c->n};
+	int			lbs[1] = {1};
+
+	if (c->n == 0)
+		return PointerGetDatum(construct_empty_array(rollup_types[k]));
+	get_typlenbyvalalign(rollup_types[k], &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(c->values[k], c->nulls[k], 1, dims, lbs,
+											  rollup_types[k], typlen, typbyval, typalign));
+}
+
+/* A malformed push fails as a whole: nothing of it is stored. */
+static void
+PushError(int frame, int point, const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 point > 0 ? errmsg("rated data point %d of frame %d is malformed: %s", point, frame, why)
+			 : frame > 0 ? errmsg("rated data frame %d is malformed: %s", frame, why)
+			 : errmsg("a push of rated data is malformed: %s", why),
+			 errhint("A push is {\"push\": \"<id>\", \"scope\": \"<project>\" or null, \"frames\": "
+					 "[{\"start\": \"<ISO 8601>\", \"period\": <seconds>, \"points\": "
+					 "[[\"<metric>\", \"<unit>\", \"<qty>\", \"<price>\", {groupby}, {metadata}], ...]}, ...]}; "
+					 "panko_drivers.cloudkitty writes it (see the README, \"CloudKitty\").")));
+}
+
+#define RATING_PUSH_ID_MAX	64	/* bytes of a push's id */
+#define RATING_TYPE_PREFIX	"cloudkitty."
+#define RATING_ID_PREFIX	"cloudkitty:"
+#define RATING_EVENT_ID_MAX	255 /* event_type and message_id, as the store */
+
+/*
+ * A point's groupby (prefix 'g') or metadata ('m') object: its attributes
+ * as string traits <prefix>.<name>, appended to pairs; its project_id into
+ * *project; groupby names into names, in memory context keep.  NULL, or
+ * what is wrong.
+ */
+static const char *
+AttributePairs(JsonbValue *v, char prefix, TraitPair *pairs, int *npairs, RatingText *project,
+			   PushNames *names, MemoryContext keep)
+{
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	k;
+	JsonbValue	val;
+
+	project->s = NULL;
+	if (v->type == jbvNull)
+		return NULL;
+	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		return prefix == 'g' ? "groupby must be an object" : "metadata must be an object";
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		TraitPair  *tp;
+		char	   *name;
+		const char *problem;
+
+		if (tok != WJB_KEY)
+			continue;
+		JsonbIteratorNext(&it, &val, true);
+		if (k.val.string.len == 0)
+			return prefix == 'g' ? "a groupby name is empty" : "a metadata name is empty";
+		if (val.type != jbvString)
+			return psprintf("%s \"%.*s\" is not a string",
+							prefix == 'g' ? "groupby" : "metadata",
+							PankoQuoteLen(k.val.string.val, k.val.string.len), k.val.string.val);
+		name = palloc(k.val.string.len + 2);
+		name[0] = prefix;
+		name[1] = '.';
+		memcpy(name + 2, k.val.string.val, k.val.string.len);
+		tp = &pairs[(*npairs)++];
+		tp->name = name;
+		tp->namelen = k.val.string.len + 2;
+		tp->type = TRAIT_STRING;
+		tp->ord = *npairs;
+		tp->str = val.val.string.val;
+		tp->strlen = val.val.string.len;
+		if ((problem = TraitNameProblem(tp->name, tp->namelen)) != NULL ||
+			(problem = TraitPairProblem(tp)) != NULL)
+			return problem;
+		if (prefix == 'g')
+		{
+			/* the names outlive the point's scratch memory */
+			MemoryContext old = MemoryContextSwitchTo(keep);
+
+			AddGroupbyName(names, k.val.string.val, k.val.string.len);
+			MemoryContextSwitchTo(old);
+		}
+		if (k.val.string.len == 10 && memcmp(k.val.string.val, "project_id", 10) == 0)
+			*project = JsonText(&val);
+	}
+	return NULL;
+}
+
+/* A string trait, for the point's fixed fields. */
+static void
+StringPair(TraitPair *tp, const char *name, RatingText value, int ord)
+{
+	tp->name = name;
+	tp->namelen = strlen(name);
+	tp->type = TRAIT_STRING;
+	tp->ord = ord;
+	tp->str = value.s;
+	tp->strlen = value.len;
+}
+
+static bool
+SameText(RatingText a, RatingText b)
+{
+	return a.len == b.len && memcmp(a.s, b.s, a.len) == 0;
+}
+
+/*
+ * panko.rating_store_frames(frames jsonb): CloudKitty's push in the form
+ * panko_drivers.cloudkitty sends (see PushError's hint): every point is
+ * checked, then all are stored as events with one call of the store, so
+ * that no per-point object is written in JSON, parsed and read again (the
+ * JSON of the events, record_events' form, was a third of the driver's and
+ * a sixth of the server's time).  A point's message_id is the push's id and
+ * its place, so a push sent again finds its copies.  Returns the counts,
+ * the groupby names and project aliases rating_push_frames records, and the
+ * rollup's rows as arrays (when no point was a copy).
+ */
+Datum
+rating_store_frames(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *doc = PG_GETARG_JSONB_P(0);
+	TupleDesc	desc;
+	Datum		values[7 + ROLLUP_COLUMNS];
+	bool		nulls[7 + ROLLUP_COLUMNS];
+	JsonbValue *push;
+	JsonbValue *scope_v;
+	JsonbValue *frames;
+	RatingText	scope = {NULL, 0};
+	PushNames	names = {NIL, false, false};
+	PankoNewEvent *evs = NULL;
+	RollupPoint *pts = NULL;
+	PankoEventOutcome *out;
+	int			nframes;
+	int			n = 0;
+	int			max = 0;
+	int64		copies = 0;
+	Timestamp	lo = 0;
+	Timestamp	hi = 0;
+	MemoryContext scratch;
+	MemoryContext batch = CurrentMemoryContext;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("panko.rating_store_frames must return a record")));
+	if (!JB_ROOT_IS_OBJECT(doc))
+		PushError(0, 0, "it must be a JSON object");
+	push = Member(&doc->root, "push");
+	scope_v = Member(&doc->root, "scope");
+	frames = Member(&doc->root, "frames");
+	if (!IsString(push) || push->val.string.len == 0 || push->val.string.len > RATING_PUSH_ID_MAX)
+		PushError(0, 0, "\"push\" must be an id of 1 to 64 characters");
+	for (int i = 0; i < push->val.string.len; i++)
+		if (strchr("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-",
+				   push->val.string.val[i]) == NULL || push->val.string.val[i] == '\0')
+			PushError(0, 0, "\"push\" must be letters, digits and dashes");
+	if (scope_v != NULL && scope_v->type != jbvNull)
+	{
+		if (!IsString(scope_v) || scope_v->val.string.len == 0)
+			PushError(0, 0, "\"scope\" must be a project id or null");
+		scope = JsonText(scope_v);
+	}
+	if (frames == NULL || frames->type != jbvBinary || !JsonContainerIsArray(frames->val.binary.data))
+		PushError(0, 0, "\"frames\" must be an array");
+
+	scratch = AllocSetContextCreate(CurrentMemoryContext, "panko rated data point",
+									ALLOCSET_DEFAULT_SIZES);
+	nframes = JsonContainerSize(frames->val.binary.data);
+	for (int f = 0; f < nframes; f++)
+	{
+		JsonbValue *frame = getIthJsonbValueFromContainer(frames->val.binary.data, f);
+		JsonbValue *start;
+		JsonbValue *period;
+		JsonbValue *points;
+		JsonbContainer *fc;
+		Timestamp	at;
+		int64		seconds;
+		const char *why;
+		char	   *periodtext;
+		int			npoints;
+
+		if (frame->type != jbvBinary || !JsonContainerIsObject(frame->val.binary.data))
+			PushError(f + 1, 0, "a frame must be an object");
+		fc = frame->val.binary.data;
+		start = Member(fc, "start");
+		period = Member(fc, "period");
+		points = Member(fc, "points");
+		if (!IsString(start) ||
+			!PankoParseTimestamp(start->val.string.val, start->val.string.len, &at, &why))
+			PushError(f + 1, 0, "\"start\" must be an ISO 8601 time");
+		periodtext = (period != NULL && period->type == jbvNumeric) ? JsonbScalarText(period) : NULL;
+		if (periodtext == NULL ||
+			!PankoParseInt64(periodtext, strlen(periodtext), &seconds) ||
+			seconds <= 0 || seconds > INT32_MAX)
+			PushError(f + 1, 0, "\"period\" must be a positive number of seconds");
+		if (points == NULL || points->type != jbvBinary || !JsonContainerIsArray(points->val.binary.data))
+			PushError(f + 1, 0, "\"points\" must be an array");
+		if (n == 0 || at < lo)
+			lo = at;
+		if (n == 0 || at > hi)
+			hi = at;
+
+		npoints = JsonContainerSize(points->val.binary.data);
+		if (n + npoints > max)
+		{
+			max = Max(n + npoints, max * 2);
+			if ((Size) max > MaxAllocSize / sizeof(RollupPoint))
+				PushError(f + 1, 0, "too many points in one push");
+			evs = evs ? repalloc(evs, sizeof(PankoNewEvent) * max) : palloc(sizeof(PankoNewEvent) * max);
+			pts = pts ? repalloc(pts, sizeof(RollupPoint) * max) : palloc(sizeof(RollupPoint) * max);
+		}
+		for (int j = 0; j < npoints; j++)
+		{
+			MemoryContext old = MemoryContextSwitchTo(scratch);
+			JsonbValue *p = getIthJsonbValueFromContainer(points->val.binary.data, j);
+			JsonbContainer *pc;
+			JsonbValue *metric;
+			JsonbValue *unit;
+			JsonbValue *qty;
+			JsonbValue *price;
+			JsonbValue *groupby;
+			JsonbValue *metadata;
+			TraitPair  *pairs;
+			int			npairs = 0;
+			RatingText	gproject;
+			RatingText	mproject;
+			RatingText	project;
+			const char *problem;
+			Traits	   *traits;
+			RollupPoint *rp = &pts[n];
+			PankoNewEvent *ev = &evs[n];
+
+			if (p->type != jbvBinary || !JsonContainerIsArray(p->val.binary.data) ||
+				JsonContainerSize(p->val.binary.data) != 6)
+				PushError(f + 1, j + 1, "a point is [metric, unit, qty, price, groupby, metadata]");
+			pc = p->val.binary.data;
+			metric = getIthJsonbValueFromContainer(pc, 0);
+			unit = getIthJsonbValueFromContainer(pc, 1);
+			qty = getIthJsonbValueFromContainer(pc, 2);
+			price = getIthJsonbValueFromContainer(pc, 3);
+			groupby = getIthJsonbValueFromContainer(pc, 4);
+			metadata = getIthJsonbValueFromContainer(pc, 5);
+			if (!IsString(metric) || metric->val.string.len == 0 ||
+				metric->val.string.len > RATING_EVENT_ID_MAX - (int) strlen(RATING_TYPE_PREFIX))
+				PushError(f + 1, j + 1, "the metric type must be a string of 1 to 244 bytes");
+			if (!IsString(unit))
+				PushError(f + 1, j + 1, "the unit must be a string");
+			if (!IsPlainDecimal(qty) || !IsPlainDecimal(price))
+				PushError(f + 1, j + 1, "qty and price must be decimal strings, such as \"12.5\"");
+
+			pairs = palloc0(sizeof(TraitPair) *
+							(5 + (groupby->type == jbvBinary ? JsonContainerSize(groupby->val.binary.data) : 0) +
+							 (metadata->type == jbvBinary ? JsonContainerSize(metadata->val.binary.data) : 0)));
+			StringPair(&pairs[npairs++], "qty", JsonText(qty), 0);
+			StringPair(&pairs[npairs++], "price", JsonText(price), 1);
+			StringPair(&pairs[npairs++], "unit", JsonText(unit), 2);
+			pairs[npairs].name = "period";
+			pairs[npairs].namelen = 6;
+			pairs[npairs].type = TRAIT_INTEGER;
+			pairs[npairs].ord = 3;
+			pairs[npairs++].i64 = seconds;
+			if ((problem = TraitPairProblem(&pairs[2])) != NULL ||
+				(problem = AttributePairs(groupby, 'g', pairs, &npairs, &gproject, &names, batch)) != NULL ||
+				(problem = AttributePairs(metadata, 'm', pairs, &npairs, &mproject, &names, batch)) != NULL)
+				PushError(f + 1, j + 1, problem);
+			/* the scope: the push's, else the groupby's project */
+			project = scope.s ? scope : gproject;
+			if (project.s)
+				StringPair(&pairs[npairs++], "project_id", project, 4);
+			if (gproject.s && (project.s == NULL || !SameText(gproject, project)))
+				names.g_alias = true;
+			if (mproject.s && (project.s == NULL || !SameText(mproject, project)))
+				names.m_alias = true;
+			traits = TraitsBuild(pairs, npairs);
+
+			MemoryContextSwitchTo(batch);
+			ev->traits = (Traits *) palloc(VARSIZE(traits));
+			memcpy(ev->traits, traits, VARSIZE(traits));
+			ev->event_type = psprintf(RATING_TYPE_PREFIX "%.*s", metric->val.string.len, metric->val.string.val);
+			ev->message_id = psprintf(RATING_ID_PREFIX "%.*s:%d", push->val.string.len, push->val.string.val, n + 1);
+			ev->generated = at;
+			rp->generated = at;
+			rp->type.s = ev->event_type;
+			rp->type.len = strlen(ev->event_type);
+			rp->scope = project;
+			rp->gproject = gproject;
+			rp->qty = JsonText(qty);
+			rp->price = JsonText(price);
+			n++;
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(scratch);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	MemoryContextDelete(scratch);
+
+	out = n > 0 ? PankoStoreNewEvents(evs, n) : NULL;
+	for (int i = 0; i < n; i++)
+	{
+		if (out[i].status == NULL)
+			continue;
+		if (strcmp(out[i].status, "duplicate") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("rated data point not stored: %s %s", out[i].status, out[i].detail ? out[i].detail : ""),
+					 errdetail("message_id %s", out[i].message_id)));
+		copies++;
+	}
+
+	memset(nulls, 0, sizeof(nulls));
+	values[0] = Int64GetDatum(n);
+	values[1] = Int64GetDatum(copies);
+	if (names.groupby == NIL)
+		nulls[2] = true;
+	else
+	{
+		int			count = list_length(names.groupby);
+		Datum	   *elems = palloc(sizeof(Datum) * count);
+		ListCell   *lc;
+		int			j = 0;
+
+		foreach(lc, names.groupby)
+			elems[j++] = PointerGetDatum(lfirst(lc));
+		values[2] = PointerGetDatum(construct_array(elems, count, TEXTOID, -1, false, TYPALIGN_INT));
+	}
+	values[3] = BoolGetDatum(names.g_alias);
+	values[4] = BoolGetDatum(names.m_alias);
+	values[5] = TimestampTzGetDatum(lo);
+	values[6] = TimestampTzGetDatum(hi);
+	nulls[5] = nulls[6] = (n == 0);
+	{
+		RollupColumns cols;
+
+		memset(&cols, 0, sizeof(cols));
+		/* the rollup adds the points only when every one is new */
+		if (copies == 0)
+			RollupGroups(pts, n, EmitColumns, &cols);
+		for (int k = 0; k < ROLLUP_COLUMNS; k++)
+			values[7 + k] = ColumnArray(&cols, k);
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 
 /*

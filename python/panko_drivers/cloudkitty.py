@@ -87,22 +87,28 @@ def _decimal_text(value, what):
     return format(d, 'f')
 
 
-def _add_attributes(traits, prefix, mapping, what):
-    """traits[prefix + name] = the value as a string, for each attribute."""
+def _attributes(mapping, what):
+    """A point's groupby or metadata as sent: names are non-empty strings,
+    values strings (None is "", anything else its str())."""
     if mapping is None:
-        return
-    try:
-        items = mapping.items() if isinstance(mapping, dict) else dict(mapping).items()
-    except (TypeError, ValueError, AttributeError):
-        raise InvalidInput('%s must be a mapping, not %s'
-                           % (what, type(mapping).__name__))
-    for k, v in items:
-        if k.__class__ is not str or not k:
-            if not isinstance(k, str) or not k:
-                raise InvalidInput('%s keys must be non-empty strings: %r' % (what, k))
-        if v.__class__ is not str:
-            v = '' if v is None else str(v)
-        traits[prefix + k] = v
+        return None
+    if mapping.__class__ is not dict and not isinstance(mapping, dict):
+        try:
+            mapping = dict(mapping)
+        except (TypeError, ValueError):
+            raise InvalidInput('%s must be a mapping, not %s'
+                               % (what, type(mapping).__name__))
+    for k, v in mapping.items():
+        if k.__class__ is not str or not k or v.__class__ is not str:
+            break
+    else:
+        return mapping
+    out = {}
+    for k, v in mapping.items():
+        if not isinstance(k, str) or not k:
+            raise InvalidInput('%s keys must be non-empty strings: %r' % (what, k))
+        out[k] = v if isinstance(v, str) else ('' if v is None else str(v))
+    return out
 
 
 def _filters(filters, what):
@@ -151,24 +157,12 @@ class PankoStorage(v2_storage.BaseStorage):
     # push
 
     @staticmethod
-    def _point(type_, start, period, point, scope_id):
-        traits = {
-            'qty': _decimal_text(point.qty, 'qty'),
-            'price': _decimal_text(point.price, 'price'),
-            'unit': point.unit if isinstance(point.unit, str) else str(point.unit),
-            'period': period,
-        }
-        _add_attributes(traits, 'g.', point.groupby, 'groupby')
-        _add_attributes(traits, 'm.', point.metadata, 'metadata')
-        project = scope_id if scope_id is not None else traits.get('g.project_id')
-        if project is not None:
-            traits['project_id'] = str(project)
-        return {
-            'message_id': 'cloudkitty:' + os.urandom(16).hex(),
-            'event_type': 'cloudkitty.' + type_,
-            'generated': start,
-            'traits': traits,
-        }
+    def _point(type_, point):
+        """[metric, unit, qty, price, groupby, metadata]: the server checks
+        and stores it (panko.rating_push_frames)."""
+        return [type_, point.unit if point.unit.__class__ is str else str(point.unit),
+                _decimal_text(point.qty, 'qty'), _decimal_text(point.price, 'price'),
+                _attributes(point.groupby, 'groupby'), _attributes(point.metadata, 'metadata')]
 
     def push(self, dataframes, scope_id=None):
         """Store every point of the dataframes in one transaction."""
@@ -177,7 +171,8 @@ class PankoStorage(v2_storage.BaseStorage):
         if not isinstance(dataframes, (list, tuple)):
             raise InvalidInput('dataframes must be a list of DataFrame, not %s'
                                % type(dataframes).__name__)
-        points = []
+        frames = []
+        count = 0
         for frame in dataframes:
             if not isinstance(frame, dataframe.DataFrame):
                 raise InvalidInput('dataframes must hold DataFrame objects, not %s'
@@ -188,17 +183,24 @@ class PankoStorage(v2_storage.BaseStorage):
             if period <= 0:
                 raise InvalidInput('a dataframe ends (%s) before it starts (%s)'
                                    % (frame.end, frame.start))
-            start_iso = start.isoformat()
+            points = []
             for type_, point in frame.iterpoints():
-                if not isinstance(type_, str) or not type_:
+                if not type_ or not (type_.__class__ is str or isinstance(type_, str)):
                     raise InvalidInput('a metric type must be a non-empty string')
-                if not isinstance(point, dataframe.DataPoint):
+                if point.__class__ is not dataframe.DataPoint and not isinstance(point, dataframe.DataPoint):
                     raise InvalidInput('a dataframe holds DataPoint objects, not %s'
                                        % type(point).__name__)
-                points.append(self._point(type_, start_iso, period, point, scope_id))
-        if points:
-            self._call('push', 'SELECT panko.rating_push(%s::jsonb)',
-                       (json.dumps(points, separators=(',', ':')),))
+                points.append(self._point(type_, point))
+            count += len(points)
+            frames.append({'start': start.isoformat(), 'period': period, 'points': points})
+        if count:
+            # the push's id names its points' message_ids: the same push
+            # sent again finds its copies
+            doc = {'push': os.urandom(16).hex(),
+                   'scope': None if scope_id is None else str(scope_id),
+                   'frames': frames}
+            self._call('push', 'SELECT panko.rating_push_frames(%s::jsonb)',
+                       (json.dumps(doc, separators=(',', ':')),))
 
     # retrieve
 

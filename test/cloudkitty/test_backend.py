@@ -192,6 +192,87 @@ class BackendTest(unittest.TestCase):
                 self.assertEqual(cm.exception.pgcode, '22023', bad)
         self.assertEqual(common.count_points(), 0)
 
+    def test_frames_push_refuses_a_bad_point_and_stores_nothing(self):
+        """panko.rating_push_frames, the driver's form: every malformed
+        part is 22023 naming the frame and point, and nothing is stored."""
+        import json
+        pt = ['instance', 'u', '1', '2.5', {'id': 'a', 'project_id': 'p1'}, {'flavor': 'm1'}]
+        fr = {'start': '2026-11-02T00:00:00+00:00', 'period': 3600, 'points': [pt]}
+        good = {'push': 'abc123', 'scope': None, 'frames': [fr]}
+
+        def with_point(bad):
+            return dict(good, frames=[fr, dict(fr, points=[pt, bad])])
+
+        bads = [(with_point(['instance', 'u', '1', '2.5', {'id': 'a'}]), 'point 2 of frame 2'),
+                (with_point(['', 'u', '1', '2.5', None, None]), 'point 2 of frame 2'),
+                (with_point(['instance', 'u', '1e5', '2.5', None, None]), 'point 2 of frame 2'),
+                (with_point(['instance', 'u', 1, '2.5', None, None]), 'point 2 of frame 2'),
+                (with_point(['instance', 7, '1', '2.5', None, None]), 'point 2 of frame 2'),
+                (with_point(['instance', 'u', '1', '.5', None, None]), 'point 2 of frame 2'),
+                (with_point(['instance', 'u', '1', '2.5', {'': 'x'}, None]), 'point 2 of frame 2'),
+                (with_point(['instance', 'u', '1', '2.5', {'size': 3}, None]), 'point 2 of frame 2'),
+                (with_point(['instance', 'u', '1', '2.5', None, {'a': {'b': 'c'}}]), 'point 2 of frame 2'),
+                (with_point(['instance', 'u', '1', '2.5', ['id'], None]), 'point 2 of frame 2'),
+                (with_point(['x' * 300, 'u', '1', '2.5', None, None]), 'point 2 of frame 2'),
+                (with_point('not a point'), 'point 2 of frame 2'),
+                (dict(good, frames=[fr, dict(fr, start='yesterday')]), 'frame 2'),
+                (dict(good, frames=[fr, dict(fr, period=0)]), 'frame 2'),
+                (dict(good, frames=[fr, dict(fr, period=1.5)]), 'frame 2'),
+                (dict(good, frames=[fr, dict(fr, points={})]), 'frame 2'),
+                (dict(good, frames=[fr, 'frame']), 'frame 2'),
+                (dict(good, push=''), 'push'), (dict(good, push="a'b"), 'push'),
+                ({k: v for k, v in good.items() if k != 'push'}, 'push'),
+                (dict(good, scope=7), 'scope'), (dict(good, frames={}), 'frames')]
+        with common.admin() as cur:
+            for bad, where in bads:
+                with self.assertRaises(Exception) as cm:
+                    cur.execute("SELECT panko.rating_push_frames(%s::jsonb)", (json.dumps(bad),))
+                self.assertEqual(cm.exception.pgcode, '22023', bad)
+                self.assertIn(where, str(cm.exception), bad)
+            for bad in (['not a push'], 'text'):
+                with self.assertRaises(Exception) as cm:
+                    cur.execute("SELECT panko.rating_push_frames(%s::jsonb)", (json.dumps(bad),))
+                self.assertEqual(cm.exception.pgcode, '22023', bad)
+        self.assertEqual(common.count_points(), 0)
+
+    def test_frames_push_stores_what_the_points_form_stores(self):
+        """The same point through rating_push_frames and rating_push: the
+        same traits, and the same rollup; a frames push sent again stores
+        nothing twice."""
+        import json
+        with common.admin() as cur:
+            cur.execute("SET ROLE ck_storage")
+            doc = {'push': 'same-1', 'scope': 'p9', 'frames': [
+                {'start': DAY0.isoformat(), 'period': 3600,
+                 'points': [['instance', 'inst', '1.25', '0.5', {'project_id': 'p1', 'id': 'r1'},
+                             {'flavor': 'm1', 'project_id': 'p2'}]]}]}
+            for _ in range(2):
+                cur.execute("SELECT panko.rating_push_frames(%s::jsonb)", (json.dumps(doc),))
+                self.assertEqual(cur.fetchone()[0], 1)
+            cur.execute("SELECT panko.rating_push(%s::jsonb)", (json.dumps([{
+                'message_id': 'cloudkitty:points-1', 'event_type': 'cloudkitty.instance',
+                'generated': DAY0.isoformat(),
+                'traits': {'qty': '1.25', 'price': '0.5', 'unit': 'inst', 'period': 3600, 'project_id': 'p9',
+                           'g.project_id': 'p1', 'g.id': 'r1', 'm.flavor': 'm1', 'm.project_id': 'p2'}}]),))
+            cur.execute("RESET ROLE")
+            cur.execute("SELECT message_id, traits::text FROM panko.event WHERE retention = 'rating'"
+                        " ORDER BY message_id")
+            rows = cur.fetchall()
+            self.assertEqual([r[0] for r in rows], ['cloudkitty:points-1', 'cloudkitty:same-1:1'])
+            self.assertEqual(rows[0][1], rows[1][1])
+            cur.execute("SELECT points, qty, price FROM panko.rating_rollup")
+            self.assertEqual(cur.fetchall(), [(2, D('2.50'), D('1.0'))])
+            cur.execute("SELECT array_agg(attribute ORDER BY attribute) FROM panko.rating_project_alias")
+            self.assertEqual(cur.fetchone()[0], ['g.project_id', 'm.project_id'])
+            # the parts run only inside rating_push_frames
+            cur.execute("SET ROLE ck_storage")
+            for sql in ("SELECT panko.rating_store_frames('{}')",
+                        "SELECT panko.rating_note_names(ARRAY['x'], true, true)",
+                        "SELECT panko.rating_rollup_add_groups('{}', '{}', '{}', '{}', '{}', '{}', '{}')"):
+                with self.assertRaises(Exception) as cm:
+                    cur.execute(sql)
+                self.assertEqual(cm.exception.pgcode, '42501', sql)
+
     # filters, delete, pagination
 
     def _two_projects(self):

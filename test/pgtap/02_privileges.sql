@@ -150,7 +150,7 @@ SELECT set_eq(
              ('panko_admin', 'panko.expire_class(text)'), ('panko_admin', 'panko.seal_partitions(integer)'),
              ('panko_reader', 'panko.retention_class(text)'), ('panko_reader', 'panko.retention_classes()'),
              ('panko_writer', 'panko.retention_class(text)'), ('panko_writer', 'panko.retention_classes()'),
-             ('panko_writer', 'panko.rating_push(jsonb)'), ('panko_writer', 'panko.rating_check_points(jsonb)'),
+             ('panko_writer', 'panko.rating_push(jsonb)'), ('panko_writer', 'panko.rating_push_frames(jsonb)'), ('panko_writer', 'panko.rating_check_points(jsonb)'),
              ('panko_admin', 'panko.rating_delete(timestamp with time zone,timestamp with time zone,jsonb)'),
              ('panko_admin', 'panko.rating_init(bigint)')
       UNION ALL

@@ -239,13 +239,14 @@ SQL
                AND p.proname NOT IN ('record_events', 'record_events_text', 'create_partition_for', 'drop_expired_partitions',
                                      'purge_registry', 'remove_unused_event_types', 'clear_expired_data',
                                      'run_maintenance', 'drop_partition_tables', 'expire_class', 'set_retention',
-                                     'rating_delete', 'rating_init', 'rating_push', 'metric_report', 'seal_partitions',
+                                     'rating_delete', 'rating_init', 'rating_push', 'rating_push_frames', 'metric_report', 'seal_partitions',
                                      'trace_notify')
              ORDER BY 1" -d "$db"
     check "$label: functions that create partitions pin default_tablespace and default_table_access_method" "" "
         SELECT p.oid::regprocedure FROM pg_proc p
          WHERE p.oid IN ('panko.record_events(jsonb)'::regprocedure, to_regprocedure('panko.record_events_text(text)'), 'panko.create_partition_for(timestamptz,text)'::regprocedure,
                          'panko.trace_notify(jsonb)'::regprocedure, 'panko.rating_push(jsonb)'::regprocedure,
+                         'panko.rating_push_frames(jsonb)'::regprocedure,
                          'panko.metric_report(jsonb)'::regprocedure)
            AND NOT ('default_tablespace=' = ANY (p.proconfig) AND 'default_table_access_method=heap' = ANY (p.proconfig))" -d "$db"
     # A writer's default_tablespace does not move new partitions.
