@@ -2,7 +2,7 @@
 
 Rated data points are events of the panko store, of types
 ``cloudkitty.<metric type>``; every query is a SQL function of the
-extension (``panko.rating_push``, ``rating_retrieve``, ``rating_total``,
+extension (``panko.rating_push_frames``, ``rating_retrieve``, ``rating_total``,
 ``rating_delete``, ``rating_init``), and this module only translates
 CloudKitty's arguments and results.  Quantities and prices travel and are
 stored as exact decimal strings, and come back as ``decimal.Decimal``.
