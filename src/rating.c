@@ -591,6 +591,24 @@ AddGroupbyName(PushNames *names, const char *name, int len)
 	names->groupby = lappend(names->groupby, cstring_to_text_with_len(name, len));
 }
 
+/* A push's groupby names as text[], or a null when it had none. */
+static Datum
+GroupbyArray(PushNames *names, bool *isnull)
+{
+	int			count = list_length(names->groupby);
+	Datum	   *elems;
+	ListCell   *lc;
+	int			j = 0;
+
+	*isnull = (count == 0);
+	if (count == 0)
+		return (Datum) 0;
+	elems = palloc(sizeof(Datum) * count);
+	foreach(lc, names->groupby)
+		elems[j++] = PointerGetDatum(lfirst(lc));
+	return PointerGetDatum(construct_array(elems, count, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
 /*
  * Is point p a well-formed rated data point (see sql/rating.sql)?  Its
  * groupby names and whether its groupby or metadata project_id differs
@@ -725,19 +743,7 @@ rating_check_points(PG_FUNCTION_ARGS)
 	}
 	values[0] = Int32GetDatum(bad);
 	nulls[0] = bad == 0;
-	if (names.groupby == NIL)
-		nulls[1] = true;
-	else
-	{
-		int			count = list_length(names.groupby);
-		Datum	   *elems = palloc(sizeof(Datum) * count);
-		ListCell   *lc;
-		int			j = 0;
-
-		foreach(lc, names.groupby)
-			elems[j++] = PointerGetDatum(lfirst(lc));
-		values[1] = PointerGetDatum(construct_array(elems, count, TEXTOID, -1, false, TYPALIGN_INT));
-	}
+	values[1] = GroupbyArray(&names, &nulls[1]);
 	values[2] = BoolGetDatum(names.g_alias);
 	values[3] = BoolGetDatum(names.m_alias);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
@@ -1285,19 +1291,7 @@ rating_store_frames(PG_FUNCTION_ARGS)
 	memset(nulls, 0, sizeof(nulls));
 	values[0] = Int64GetDatum(n);
 	values[1] = Int64GetDatum(copies);
-	if (names.groupby == NIL)
-		nulls[2] = true;
-	else
-	{
-		int			count = list_length(names.groupby);
-		Datum	   *elems = palloc(sizeof(Datum) * count);
-		ListCell   *lc;
-		int			j = 0;
-
-		foreach(lc, names.groupby)
-			elems[j++] = PointerGetDatum(lfirst(lc));
-		values[2] = PointerGetDatum(construct_array(elems, count, TEXTOID, -1, false, TYPALIGN_INT));
-	}
+	values[2] = GroupbyArray(&names, &nulls[2]);
 	values[3] = BoolGetDatum(names.g_alias);
 	values[4] = BoolGetDatum(names.m_alias);
 	values[5] = TimestampTzGetDatum(lo);
