@@ -1206,7 +1206,7 @@ rating_store_frames(PG_FUNCTION_ARGS)
 			RatingText	gproject;
 			RatingText	mproject;
 			RatingText	project;
-			const char *problem;
+			const char *problem = NULL;
 			Traits	   *traits;
 			RollupPoint *rp = &pts[n];
 			PankoNewEvent *ev = &evs[n];
@@ -1240,14 +1240,20 @@ rating_store_frames(PG_FUNCTION_ARGS)
 			pairs[npairs].type = TRAIT_INTEGER;
 			pairs[npairs].ord = 3;
 			pairs[npairs++].i64 = seconds;
-			if ((problem = TraitPairProblem(&pairs[2])) != NULL ||
+			for (int k = 0; k < npairs && problem == NULL; k++)
+				problem = TraitPairProblem(&pairs[k]);
+			if (problem != NULL ||
 				(problem = AttributePairs(groupby, 'g', pairs, &npairs, &gproject, &names, batch)) != NULL ||
 				(problem = AttributePairs(metadata, 'm', pairs, &npairs, &mproject, &names, batch)) != NULL)
 				PushError(f + 1, j + 1, problem);
 			/* the scope: the push's, else the groupby's project */
 			project = scope.s ? scope : gproject;
 			if (project.s)
-				StringPair(&pairs[npairs++], "project_id", project, 4);
+			{
+				StringPair(&pairs[npairs], "project_id", project, 4);
+				if ((problem = TraitPairProblem(&pairs[npairs++])) != NULL)
+					PushError(f + 1, j + 1, problem);
+			}
 			if (gproject.s && (project.s == NULL || !SameText(gproject, project)))
 				names.g_alias = true;
 			if (mproject.s && (project.s == NULL || !SameText(mproject, project)))
