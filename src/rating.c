@@ -4,8 +4,10 @@
  *		exact sum of a decimal string trait (qty and price) for grouped
  *		totals, panko.rating_point(traits, begin, type), a data point as
  *		retrieve returns it, panko.rating_check_points(points), push's
- *		checks of a whole array of points in one pass, and
- *		panko.rating_keys(traits, names), a point's group key for total.
+ *		checks of a whole array of points in one pass,
+ *		panko.rating_store_frames(frames), the driver's push checked and
+ *		stored in one pass, and panko.rating_keys(traits, names), a
+ *		point's group key for total.
  *
  * CloudKitty counts money in Python's Decimal, so a total must equal the
  * Decimal sum of the same points, digit for digit.  Parsing every value
@@ -21,6 +23,7 @@
 
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "utils/array.h"
@@ -28,10 +31,9 @@
 #include "libpq/pqformat.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
-#include "utils/numeric.h"
-#include "miscadmin.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/timestamp.h"
 
 #include "traits.h"
