@@ -35,12 +35,12 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/namespace.h"
-#include "catalog/partition.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_partitioned_table.h"
 #include "commands/defrem.h"
 #include "common/hashfn.h"
 #include "common/relpath.h"
@@ -54,7 +54,6 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/partcache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
 #include "utils/snapmgr.h"
@@ -131,17 +130,29 @@ PankoRelid(const char *name)
 	return OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
 }
 
-/* panko.event, locked for reading until the end of the transaction. */
-Relation
-PankoOpenEvents(void)
+/*
+ * panko.event, locked for reading until the end of the transaction: its
+ * oid only.  A new backend's first call need not build the parent's
+ * relcache entry (its policies' expressions alone were a tenth of that
+ * call); the spans are read from panko.partition.
+ */
+Oid
+PankoLockEvents(void)
 {
 	Oid			relid = PankoRelid("event");
 
+	if (OidIsValid(relid))
+	{
+		LockRelationOid(relid, AccessShareLock);
+		/* (not dropped while the lock was awaited) */
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+			relid = InvalidOid;
+	}
 	if (!OidIsValid(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("panko: table panko.event is missing")));
-	return table_open(relid, AccessShareLock);
+	return relid;
 }
 
 /*
@@ -261,15 +272,21 @@ LoadSpans(Oid events_relid)
  * (PankoSpanRelid): most calls look at a few spans only.
  */
 PartitionSpan *
-PankoPartitionSpans(Relation events, int *count, bool *complete)
+PankoPartitionSpans(Oid events, int *count, bool *complete)
 {
-	PartitionKey key = RelationGetPartitionKey(events);
+	HeapTuple	tuple = SearchSysCache1(PARTRELID, ObjectIdGetDatum(events));
 	PartitionSpan *spans;
 
-	*complete = key != NULL && key->strategy == PARTITION_STRATEGY_RANGE &&
-		!OidIsValid(get_default_partition_oid(RelationGetRelid(events)));
+	*complete = false;
+	if (HeapTupleIsValid(tuple))
+	{
+		Form_pg_partitioned_table part = (Form_pg_partitioned_table) GETSTRUCT(tuple);
+
+		*complete = part->partstrat == PARTITION_STRATEGY_RANGE && !OidIsValid(part->partdefid);
+		ReleaseSysCache(tuple);
+	}
 	if (!span_valid || span_cache == NULL)
-		LoadSpans(RelationGetRelid(events));
+		LoadSpans(events);
 	spans = palloc(sizeof(PartitionSpan) * Max(span_count, 1));
 	memcpy(spans, span_cache, sizeof(PartitionSpan) * span_count);
 	*count = span_count;

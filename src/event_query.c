@@ -1048,7 +1048,7 @@ MessageIdIn(const char *message_id, PartitionSpan *span)
 static void
 ReadPage(EventQuery *q, EventSink *sink)
 {
-	Relation	events = PankoOpenEvents();
+	Oid			events = PankoLockEvents();
 	int			nspans;
 	bool		complete;
 	PartitionSpan *spans = PankoPartitionSpans(events, &nspans, &complete);
@@ -1115,7 +1115,6 @@ ReadPage(EventQuery *q, EventSink *sink)
 	}
 	else
 		Walk(q, params, sink, spans, nspans, has_mark, mark, -1);
-	table_close(events, NoLock);
 }
 
 /*

@@ -32,8 +32,8 @@ typedef struct PartitionSpan
 
 /* event_cache.c */
 extern Oid	PankoRelid(const char *name);
-extern Relation PankoOpenEvents(void);
-extern PartitionSpan *PankoPartitionSpans(Relation events, int *count, bool *complete);
+extern Oid	PankoLockEvents(void);
+extern PartitionSpan *PankoPartitionSpans(Oid events, int *count, bool *complete);
 extern int	PankoSpanFor(const PartitionSpan *spans, int count, TimestampTz ts);
 extern Oid	PankoSpanRelid(PartitionSpan *span);
 extern void PankoSpanCheckSecured(PartitionSpan *span);
