@@ -1134,9 +1134,12 @@ rating_store_frames(PG_FUNCTION_ARGS)
 	if (!IsString(push) || push->val.string.len == 0 || push->val.string.len > RATING_PUSH_ID_MAX)
 		PushError(0, 0, "\"push\" must be an id of 1 to 64 characters");
 	for (int i = 0; i < push->val.string.len; i++)
-		if (strchr("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-",
-				   push->val.string.val[i]) == NULL || push->val.string.val[i] == '\0')
+	{
+		char		c = push->val.string.val[i];
+
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-'))
 			PushError(0, 0, "\"push\" must be letters, digits and dashes");
+	}
 	if (scope_v != NULL && scope_v->type != jbvNull)
 	{
 		if (!IsString(scope_v) || scope_v->val.string.len == 0)
