@@ -644,6 +644,65 @@ $$;
 COMMENT ON FUNCTION panko.rating_retrieve(timestamptz, timestamptz, text[], jsonb, jsonb, bigint, bigint) IS
     'CloudKitty''s retrieve: the rated data points of [begin, end) matching the filters, oldest first, a page of limit after offset (NULL limit: all); {"total", "points": [[begin, period, type, unit, qty, price, groupby, metadata]]}';
 
+-- total's answer from the daily rollup, once rating_total has read the
+-- call and found that the rollup covers it.  A function of its own, so
+-- that its plan is made once a session: rating_total plans its statements
+-- over the events for each call's values, and planning this one each time
+-- was half of a one-day, one-project total.
+CREATE FUNCTION panko.rating_rollup_total(begin timestamptz, "end" timestamptz, ids integer[], scopes text[],
+                                          gprojects text[], kinds integer[], aggs text[], names text[],
+                                          "offset" bigint, "limit" bigint)
+    RETURNS json
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    result json;
+BEGIN
+    WITH g AS MATERIALIZED (
+        SELECT CASE WHEN 0 OPERATOR(pg_catalog.=) ANY (kinds) THEN r.event_type_id END AS tid,
+               CASE WHEN 0 OPERATOR(pg_catalog.<) ANY (kinds) THEN r.gproject END AS proj,
+               sum(r.points) AS n, sum(r.qty) AS q, sum(r.price) AS p
+          -- (the days' rows, or a scope's days' rows by its index: the
+          -- plan is made once, for either)
+          FROM (SELECT * FROM panko.rating_rollup r
+                 WHERE scopes IS NULL
+                   AND r.day OPERATOR(pg_catalog.>=) rating_rollup_total.begin
+                   AND r.day OPERATOR(pg_catalog.<) rating_rollup_total."end"
+                 UNION ALL
+                SELECT * FROM panko.rating_rollup r
+                 WHERE r.scope OPERATOR(pg_catalog.=) ANY (scopes)
+                   AND r.day OPERATOR(pg_catalog.>=) rating_rollup_total.begin
+                   AND r.day OPERATOR(pg_catalog.<) rating_rollup_total."end") r
+         WHERE (ids IS NULL OR r.event_type_id OPERATOR(pg_catalog.=) ANY (ids))
+           AND (gprojects IS NULL OR r.gproject OPERATOR(pg_catalog.=) ANY (gprojects))
+         GROUP BY 1, 2),
+    r AS (
+        SELECT g.n, g.q, g.p,
+               ARRAY(SELECT CASE WHEN x.kind OPERATOR(pg_catalog.=) 0
+                                 THEN (SELECT substr(t.name, 12) FROM panko.event_type t
+                                        WHERE t.id OPERATOR(pg_catalog.=) g.tid)
+                                 ELSE g.proj END COLLATE "C"
+                       FROM unnest(kinds) WITH ORDINALITY AS x(kind, i) ORDER BY x.i) AS keys
+          FROM g
+        -- (no groupby: one total, 0 when nothing matches)
+         UNION ALL
+        SELECT 0, 0, 0, '{}' WHERE cardinality(kinds) OPERATOR(pg_catalog.=) 0 AND NOT EXISTS (SELECT FROM g))
+    SELECT json_build_object('total', (SELECT count(*) FROM r), 'fields', names, 'results',
+           coalesce((SELECT json_agg(json_build_array(pg_catalog.to_json(o.keys),
+                               (SELECT json_agg(CASE f.f WHEN 'q' THEN o.q::text WHEN 'p' THEN o.p::text
+                                                         ELSE o.n::text END ORDER BY f.i)
+                                  FROM unnest(aggs) WITH ORDINALITY AS f(f, i))) ORDER BY o.keys)
+                       FROM (SELECT * FROM r ORDER BY r.keys
+                             OFFSET coalesce(rating_rollup_total."offset", 0) LIMIT rating_rollup_total."limit") o), '[]'))
+      INTO result;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION panko.rating_rollup_total(timestamptz, timestamptz, integer[], text[], text[], integer[], text[], text[], bigint, bigint) IS
+    'rating_total''s answer from the daily rollup: the days of [begin, end) of these event types (NULL: all), scopes and groupby projects (NULL: all), grouped by kinds (0: type, > 0: project), with the fields aggs (q, p, n) named names; a page of limit after offset';
+
 CREATE FUNCTION panko.rating_total(begin timestamptz, "end" timestamptz, groupby text[] DEFAULT NULL,
                                    metric_types text[] DEFAULT NULL, filters jsonb DEFAULT NULL,
                                    group_filters jsonb DEFAULT NULL, custom_fields text DEFAULT NULL,
@@ -651,8 +710,8 @@ CREATE FUNCTION panko.rating_total(begin timestamptz, "end" timestamptz, groupby
     RETURNS json
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
--- (as rating_retrieve: plans for the call's values, bitmap scans)
-SET plan_cache_mode = force_custom_plan
+-- (bitmap scans, as rating_retrieve; the statements over the events are
+-- EXECUTEd, so planned for the call's values)
 SET enable_indexscan = off
 AS $$
 DECLARE
@@ -683,7 +742,16 @@ BEGIN
 
     -- custom_fields: "AGG(field) [AS name], ..." against a fixed list; each
     -- becomes a fixed SQL fragment, the name only a key of the answer.
-    FOREACH field IN ARRAY string_to_array(coalesce(custom_fields, 'SUM(qty) AS qty, SUM(price) AS rate'), ',') LOOP
+    -- (the default fields, as the loop reads them: the common call pays for
+    -- no regular expression)
+    IF custom_fields IS NULL AND NOT coalesce(groupby, '{}') && ARRAY['qty', 'rate'] THEN
+        names := '{qty,rate}';
+        aggs := ARRAY['panko.rating_sum(e.traits, ''qty'')', 'panko.rating_sum(e.traits, ''price'')'];
+        rollup_aggs := '{q,p}';
+    END IF;
+    FOREACH field IN ARRAY CASE WHEN cardinality(names) = 0
+                                THEN string_to_array(coalesce(custom_fields, 'SUM(qty) AS qty, SUM(price) AS rate'), ',')
+                                ELSE '{}' END LOOP
         m := regexp_match(field, field_re, 'i');
         IF m IS NULL OR (m[2] = '*' AND lower(m[1]) <> 'count') THEN
             RAISE EXCEPTION 'bad custom field "%"', left(btrim(field), 64)
@@ -765,37 +833,9 @@ BEGIN
     IF NOT timecol AND attrs <@ ARRAY['g.project_id'] AND NOT 'x' = ANY (rollup_aggs) THEN
         rc := panko.rating_rollup_covers(begin, "end", filters, group_filters);
         IF rc.covered THEN
-            WITH g AS MATERIALIZED (
-                SELECT CASE WHEN bytype THEN r.event_type_id END AS tid,
-                       CASE WHEN cardinality(attrs) OPERATOR(pg_catalog.>) 0 THEN r.gproject END AS proj,
-                       sum(r.points) AS n, sum(r.qty) AS q, sum(r.price) AS p
-                  FROM panko.rating_rollup r
-                 WHERE r.day OPERATOR(pg_catalog.>=) rating_total.begin
-                   AND r.day OPERATOR(pg_catalog.<) rating_total."end"
-                   AND (metric_types IS NULL OR r.event_type_id OPERATOR(pg_catalog.=) ANY (ids))
-                   AND (rc.scopes IS NULL OR r.scope OPERATOR(pg_catalog.=) ANY (rc.scopes))
-                   AND (rc.gprojects IS NULL OR r.gproject OPERATOR(pg_catalog.=) ANY (rc.gprojects))
-                 GROUP BY 1, 2),
-            r AS (
-                SELECT g.n, g.q, g.p,
-                       ARRAY(SELECT CASE WHEN x.kind OPERATOR(pg_catalog.=) 0
-                                         THEN (SELECT substr(t.name, 12) FROM panko.event_type t
-                                                WHERE t.id OPERATOR(pg_catalog.=) g.tid)
-                                         ELSE g.proj END COLLATE "C"
-                               FROM unnest(kinds) WITH ORDINALITY AS x(kind, i) ORDER BY x.i) AS keys
-                  FROM g
-                -- (no groupby: one total, 0 when nothing matches)
-                 UNION ALL
-                SELECT 0, 0, 0, '{}' WHERE cardinality(kinds) OPERATOR(pg_catalog.=) 0 AND NOT EXISTS (SELECT FROM g))
-            SELECT json_build_object('total', (SELECT count(*) FROM r), 'fields', names, 'results',
-                   coalesce((SELECT json_agg(json_build_array(pg_catalog.to_json(o.keys),
-                                       (SELECT json_agg(CASE f.f WHEN 'q' THEN o.q::text WHEN 'p' THEN o.p::text
-                                                                 ELSE o.n::text END ORDER BY f.i)
-                                          FROM unnest(rollup_aggs) WITH ORDINALITY AS f(f, i))) ORDER BY o.keys)
-                               FROM (SELECT * FROM r ORDER BY r.keys
-                                     OFFSET coalesce(rating_total."offset", 0) LIMIT rating_total."limit") o), '[]'))
-              INTO result;
-            RETURN result;
+            RETURN panko.rating_rollup_total(begin, "end", CASE WHEN metric_types IS NOT NULL THEN ids END,
+                                             rc.scopes, rc.gprojects, kinds, rollup_aggs, names,
+                                             "offset", "limit");
         END IF;
     END IF;
     -- The small common shape (the default fields, filters that are one
@@ -806,18 +846,21 @@ BEGIN
     -- Both order the groups alike: by their keys (text bytewise), NULLs last.
     IF custom_fields IS NULL AND c.together IS NOT NULL
        AND panko.trait_count(c.together) OPERATOR(pg_catalog.>) 0 THEN
+        -- (EXECUTE: planned for the call's values, as the partitions' pruning
+        -- and the filter's selectivity want)
+        EXECUTE $q$
         WITH g AS MATERIALIZED (
-            SELECT CASE WHEN bytype THEN e.event_type_id END AS tid,
-                   CASE WHEN timecol THEN e.generated END AS ts,
-                   CASE WHEN timecol THEN panko.trait_int(e.traits, 'period') END AS per,
-                   panko.rating_keys(e.traits, attrs) AS k,
+            SELECT CASE WHEN $9 THEN e.event_type_id END AS tid,
+                   CASE WHEN $8 THEN e.generated END AS ts,
+                   CASE WHEN $8 THEN panko.trait_int(e.traits, 'period') END AS per,
+                   panko.rating_keys(e.traits, $5) AS k,
                    panko.rating_sum(e.traits, 'qty') AS q, panko.rating_sum(e.traits, 'price') AS p
               FROM panko.event e
              WHERE e.retention OPERATOR(pg_catalog.=) 'rating'
-               AND e.generated OPERATOR(pg_catalog.>=) rating_total.begin
-               AND e.generated OPERATOR(pg_catalog.<) rating_total."end"
-               AND e.traits OPERATOR(panko.@>) c.together
-               AND (metric_types IS NULL OR e.event_type_id OPERATOR(pg_catalog.=) ANY (ids))
+               AND e.generated OPERATOR(pg_catalog.>=) $1
+               AND e.generated OPERATOR(pg_catalog.<) $2
+               AND e.traits OPERATOR(panko.@>) $3
+               AND ($4 IS NULL OR e.event_type_id OPERATOR(pg_catalog.=) ANY ($4))
              GROUP BY 1, 2, 3, 4),
         r AS (
             SELECT g.q, g.p, g.per,
@@ -826,19 +869,21 @@ BEGIN
                                             WHERE t.id OPERATOR(pg_catalog.=) g.tid)
                                      WHEN x.kind OPERATOR(pg_catalog.<) 0 THEN panko.iso_timestamp(g.ts)
                                      ELSE g.k[x.kind] END COLLATE "C"
-                           FROM unnest(kinds) WITH ORDINALITY AS x(kind, i) ORDER BY x.i) AS keys
+                           FROM unnest($6) WITH ORDINALITY AS x(kind, i) ORDER BY x.i) AS keys
               FROM g
             -- (no groupby: one total, 0 when nothing matches)
              UNION ALL
-            SELECT 0, 0, NULL, '{}' WHERE cardinality(kinds) OPERATOR(pg_catalog.=) 0 AND NOT EXISTS (SELECT FROM g))
-        SELECT json_build_object('total', (SELECT count(*) FROM r), 'fields', names, 'results',
+            SELECT 0, 0, NULL, '{}' WHERE cardinality($6) OPERATOR(pg_catalog.=) 0 AND NOT EXISTS (SELECT FROM g))
+        SELECT json_build_object('total', (SELECT count(*) FROM r), 'fields', $7, 'results',
                coalesce((SELECT json_agg(json_build_array(
-                                   CASE WHEN timecol THEN (pg_catalog.to_jsonb(o.keys) OPERATOR(pg_catalog.||) pg_catalog.to_jsonb(o.per))::json
+                                   CASE WHEN $8 THEN (pg_catalog.to_jsonb(o.keys) OPERATOR(pg_catalog.||) pg_catalog.to_jsonb(o.per))::json
                                         ELSE pg_catalog.to_json(o.keys) END,
                                    json_build_array(o.q::text, o.p::text)) ORDER BY o.keys, o.per NULLS LAST)
                            FROM (SELECT * FROM r ORDER BY r.keys, r.per NULLS LAST
-                                 OFFSET coalesce(rating_total."offset", 0) LIMIT rating_total."limit") o), '[]'))
-          INTO result;
+                                 OFFSET $10 LIMIT $11) o), '[]'))$q$
+           INTO result
+          USING begin, "end", c.together, CASE WHEN metric_types IS NOT NULL THEN ids END, attrs, kinds,
+                names, timecol, bytype, coalesce("offset", 0), "limit";
         RETURN result;
     END IF;
     inner_sql := 'SELECT '
@@ -944,14 +989,16 @@ REVOKE ALL ON FUNCTION panko.rating_sum_trans(internal, panko.traits, text), pan
     panko.rating_total(timestamptz, timestamptz, text[], text[], jsonb, jsonb, text, bigint, bigint),
     panko.rating_delete(timestamptz, timestamptz, jsonb), panko.rating_init(bigint),
     panko.rating_rollup_add(jsonb), panko.rating_rollup_refresh(timestamptz, timestamptz, text),
-    panko.rating_rollup_covers(timestamptz, timestamptz, jsonb, jsonb)
+    panko.rating_rollup_covers(timestamptz, timestamptz, jsonb, jsonb),
+    panko.rating_rollup_total(timestamptz, timestamptz, integer[], text[], text[], integer[], text[], text[], bigint, bigint)
 FROM PUBLIC;
 ALTER FUNCTION panko.rating_retrieve(timestamptz, timestamptz, text[], jsonb, jsonb, bigint, bigint) OWNER TO panko_query;
 ALTER FUNCTION panko.rating_total(timestamptz, timestamptz, text[], text[], jsonb, jsonb, text, bigint, bigint) OWNER TO panko_query;
 GRANT EXECUTE ON FUNCTION panko.rating_sum(panko.traits, text), panko.rating_point(panko.traits, text, text),
     panko.rating_keys(panko.traits, text[]), panko.rating_conditions(jsonb, jsonb, integer),
     panko.rating_type_ids(text[]), panko.rating_check_window(timestamptz, timestamptz, bigint, bigint),
-    panko.rating_rollup_covers(timestamptz, timestamptz, jsonb, jsonb)
+    panko.rating_rollup_covers(timestamptz, timestamptz, jsonb, jsonb),
+    panko.rating_rollup_total(timestamptz, timestamptz, integer[], text[], text[], integer[], text[], text[], bigint, bigint)
 TO panko_reader, panko_query;
 GRANT EXECUTE ON FUNCTION panko.rating_push(jsonb), panko.rating_push_frames(jsonb), panko.rating_check_points(jsonb) TO panko_writer;
 GRANT EXECUTE ON FUNCTION panko.rating_retrieve(timestamptz, timestamptz, text[], jsonb, jsonb, bigint, bigint),

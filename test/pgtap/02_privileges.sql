@@ -161,7 +161,8 @@ SELECT set_eq(
                  'panko.rating_conditions(jsonb,jsonb,integer)',
                  'panko.rating_type_ids(text[])',
                  'panko.rating_check_window(timestamp with time zone,timestamp with time zone,bigint,bigint)',
-                 'panko.rating_rollup_covers(timestamp with time zone,timestamp with time zone,jsonb,jsonb)']) f
+                 'panko.rating_rollup_covers(timestamp with time zone,timestamp with time zone,jsonb,jsonb)',
+                 'panko.rating_rollup_total(timestamp with time zone,timestamp with time zone,integer[],text[],text[],integer[],text[],text[],bigint,bigint)']) f
       UNION ALL
       SELECT r, f FROM unnest(ARRAY['panko_auditor', 'panko_query']) r, unnest(ARRAY[
                  'panko.metric_buckets(text,timestamp with time zone,timestamp with time zone,bigint,jsonb,text)',
