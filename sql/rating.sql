@@ -656,13 +656,17 @@ CREATE FUNCTION panko.rating_rollup_total(begin timestamptz, "end" timestamptz, 
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
+-- (a generic plan cannot know how many days' rows it groups: hash them)
+SET enable_sort = off
 AS $$
 DECLARE
+    bytype constant boolean := 0 = ANY (kinds);
+    byproject constant boolean := 0 < ANY (kinds);
     result json;
 BEGIN
     WITH g AS MATERIALIZED (
-        SELECT CASE WHEN 0 OPERATOR(pg_catalog.=) ANY (kinds) THEN r.event_type_id END AS tid,
-               CASE WHEN 0 OPERATOR(pg_catalog.<) ANY (kinds) THEN r.gproject END AS proj,
+        SELECT CASE WHEN bytype THEN r.event_type_id END AS tid,
+               CASE WHEN byproject THEN r.gproject END AS proj,
                sum(r.points) AS n, sum(r.qty) AS q, sum(r.price) AS p
           -- (the days' rows, or a scope's days' rows by its index: the
           -- plan is made once, for either)
