@@ -309,30 +309,48 @@ PankoSpanRelid(PartitionSpan *span)
 	return span->relid;
 }
 
-/*
- * Check, right before a statement reads a span's table, that it has
- * row-level security, since get_events names it directly: a partition
- * without it (made by a library newer than its schema, before ALTER
- * EXTENSION panko UPDATE, or switched off by hand) is an error, never a
- * read that skips the policy.
- */
-void
-PankoSpanCheckSecured(PartitionSpan *span)
+/* Whether relid has row-level security on; its name into name. */
+static bool
+TableSecured(Oid relid, char *name)
 {
-	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(PankoSpanRelid(span)));
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	bool		secured = false;
 
 	if (HeapTupleIsValid(tuple))
 	{
 		secured = ((Form_pg_class) GETSTRUCT(tuple))->relrowsecurity;
+		strlcpy(name, NameStr(((Form_pg_class) GETSTRUCT(tuple))->relname), NAMEDATALEN);
 		ReleaseSysCache(tuple);
 	}
-	if (!secured)
+	return secured;
+}
+
+/*
+ * The table a statement over a span names, checked right before it is
+ * read: the partition's one table when it has one (most days hold one
+ * retention class), so that a new backend's first plan need not expand
+ * the partition, and a kept plan locks one relation fewer; else the
+ * partition.  Its name goes into name (NAMEDATALEN bytes).  get_events
+ * names it directly, so a partition or table without row-level security
+ * (made by a library newer than its schema, before ALTER EXTENSION panko
+ * UPDATE, or switched off by hand) is an error, never a read that skips
+ * the policy.
+ */
+Oid
+PankoSpanTable(PartitionSpan *span, char *name)
+{
+	Oid			partition = PankoSpanRelid(span);
+	List	   *tables = PankoPartitionTables(partition);
+	Oid			relid = list_length(tables) == 1 ? linitial_oid(tables) : partition;
+
+	strlcpy(name, span->name, NAMEDATALEN);
+	if (!TableSecured(partition, name) || (relid != partition && !TableSecured(relid, name)))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("panko: partition panko.%s has no row-level security", span->name),
+				 errmsg("panko: partition panko.%s has no row-level security", name),
 				 errdetail("get_events reads each partition directly, under the policies of panko.event copied to it."),
-				 errhint("Run ALTER EXTENSION panko UPDATE, or SELECT panko.secure_partition('%s').", span->name)));
+				 errhint("Run ALTER EXTENSION panko UPDATE, or SELECT panko.secure_partition('%s').", name)));
+	return relid;
 }
 
 /* The index of the span holding ts, or -1. */

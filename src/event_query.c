@@ -533,29 +533,29 @@ AppendOrder(StringInfo sql, EventQuery *q, PlanKind kind, bool one_partition)
  * or panko.event for every partition.
  */
 static void
-AppendFrom(StringInfo sql, const PartitionSpan *span)
+AppendFrom(StringInfo sql, const char *table)
 {
-	appendStringInfo(sql, "panko.%s e WHERE ", span ? quote_identifier(span->name) : "event");
+	appendStringInfo(sql, "panko.%s e WHERE ", table ? quote_identifier(table) : "event");
 }
 
 /*
- * The statement for a page: over every partition (span NULL) or over one,
- * with the marker's conditions or not.
+ * The statement for a page: over every partition (table NULL) or over one
+ * partition's table (PankoSpanTable), with the marker's conditions or not.
  */
 static SPIPlanPtr
-PagePlan(EventQuery *q, const PartitionSpan *span, bool with_marker, PlanKind kind)
+PagePlan(EventQuery *q, const char *table, bool with_marker, PlanKind kind)
 {
 	StringInfoData sql;
 	SPIPlanPtr	plan;
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, SELECT_LIST);
-	AppendFrom(&sql, span);
+	AppendFrom(&sql, table);
 	appendStringInfoString(&sql, "true");
 	appendStringInfoString(&sql, q->conds.data);
 	if (with_marker)
 		AppendMarkerConds(&sql, q);
-	AppendOrder(&sql, q, kind, span != NULL);
+	AppendOrder(&sql, q, kind, table != NULL);
 	plan = ShapePlan(sql.data, q->types, NPARAMS, kind);
 	pfree(sql.data);
 	return plan;
@@ -575,6 +575,7 @@ ResolveMarker(EventQuery *q, PartitionSpan *spans, int nspans, TimestampTz *gene
 	Oid			argtype = TEXTOID;
 	int			i;
 	bool		isnull;
+	char		table[NAMEDATALEN];
 
 	/*
 	 * No registry row: no such event.  A caller who does not see everything
@@ -593,10 +594,10 @@ ResolveMarker(EventQuery *q, PartitionSpan *spans, int nspans, TimestampTz *gene
 						  !OidIsValid(PankoSpanRelid(&spans[i]))))
 			continue;
 		if (pass == 0)
-			PankoSpanCheckSecured(&spans[i]);
+			PankoSpanTable(&spans[i], table);
 		initStringInfo(&sql);
 		appendStringInfoString(&sql, "SELECT e.generated FROM ");
-		AppendFrom(&sql, pass == 0 ? &spans[i] : NULL);
+		AppendFrom(&sql, pass == 0 ? table : NULL);
 		appendStringInfoString(&sql, "e.message_id OPERATOR(pg_catalog.=) $1");
 		plan = ShapePlan(sql.data, &argtype, 1, PLAN_GENERIC);
 		pfree(sql.data);
@@ -985,6 +986,7 @@ Walk(EventQuery *q, ParamListInfo params, EventSink *sink, PartitionSpan *spans,
 		bool		marker_here;
 		uint64		remaining = (uint64) q->limit - sink->count;
 		PlanKind	span_kind;
+		char		table[NAMEDATALEN];
 
 		if (q->nskip_keys > 0 && k % SKIP_CHUNK == 0)
 			SkipChunk(q, spans, nspans, k, has_mark, mark, only, skip);
@@ -1003,7 +1005,7 @@ Walk(EventQuery *q, ParamListInfo params, EventSink *sink, PartitionSpan *spans,
 			SetPlanKind(span_kind);
 			set = span_kind;
 		}
-		PankoSpanCheckSecured(span);
+		PankoSpanTable(span, table);
 		/*
 		 * A partition the summaries do not know (the open day): its GIN
 		 * indexes first, unless the filter is known to be common there.
@@ -1011,7 +1013,7 @@ Walk(EventQuery *q, ParamListInfo params, EventSink *sink, PartitionSpan *spans,
 		if (q->probe && span_kind != PLAN_ORDERED && !PankoSummaryHolds(span->relid) &&
 			!PankoPartitionMayMatch(span->relid, q->values[P_TRAITS], q->types[P_TRAITS]))
 			continue;
-		RunPlan(PagePlan(q, span, marker_here, span_kind), params, remaining, (DestReceiver *) sink);
+		RunPlan(PagePlan(q, table, marker_here, span_kind), params, remaining, (DestReceiver *) sink);
 		CHECK_FOR_INTERRUPTS();
 	}
 	if (nestlevel >= 0)
@@ -1027,13 +1029,14 @@ MessageIdIn(const char *message_id, PartitionSpan *span)
 	SPIPlanPtr	plan;
 	Oid			argtype = TEXTOID;
 	Datum		arg = CStringGetTextDatum(message_id);
+	char		table[NAMEDATALEN];
 
 	if (!OidIsValid(PankoSpanRelid(span)))
 		return false;
-	PankoSpanCheckSecured(span);
+	PankoSpanTable(span, table);
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT 1 FROM ");
-	AppendFrom(&sql, span);
+	AppendFrom(&sql, table);
 	appendStringInfoString(&sql, "e.message_id OPERATOR(pg_catalog.=) $1");
 	plan = ShapePlan(sql.data, &argtype, 1, PLAN_GENERIC);
 	pfree(sql.data);

@@ -36,7 +36,7 @@ extern Oid	PankoLockEvents(void);
 extern PartitionSpan *PankoPartitionSpans(Oid events, int *count, bool *complete);
 extern int	PankoSpanFor(const PartitionSpan *spans, int count, TimestampTz ts);
 extern Oid	PankoSpanRelid(PartitionSpan *span);
-extern void PankoSpanCheckSecured(PartitionSpan *span);
+extern Oid	PankoSpanTable(PartitionSpan *span, char *name);
 extern bool PankoPartitionIsEmpty(Oid relid);
 extern List *PankoPartitionTables(Oid relid);
 extern bool PankoPartitionMayMatch(Oid relid, Datum query, Oid query_type);

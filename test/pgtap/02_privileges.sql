@@ -6,7 +6,7 @@
 -- (panko_reader), tap_writer (panko_writer), tap_admin (panko_admin),
 -- tap_plain (no panko role).
 BEGIN;
-SELECT plan(79);
+SELECT plan(80);
 
 ------------------------------------------------------------------ roles
 SELECT has_role('panko_reader', 'role panko_reader exists');
@@ -277,6 +277,15 @@ SELECT throws_ok($$SELECT count(*) FROM panko.get_events('{}', 10)$$, '55000', N
                  'get_events refuses to read a partition without row-level security');
 RESET ROLE;
 ALTER TABLE panko.:"tap_partition" ENABLE ROW LEVEL SECURITY;
+-- (a partition of one retention class is read through its one table)
+SELECT c.relname AS tap_table FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+ WHERE i.inhparent = format('panko.%I', :'tap_partition')::regclass LIMIT 1 \gset
+ALTER TABLE panko.:"tap_table" DISABLE ROW LEVEL SECURITY;
+SET ROLE tap_reader;
+SELECT throws_ok($$SELECT count(*) FROM panko.get_events('{}', 10)$$, '55000', NULL,
+                 'get_events refuses to read a partition''s table without row-level security');
+RESET ROLE;
+ALTER TABLE panko.:"tap_table" ENABLE ROW LEVEL SECURITY;
 SELECT throws_ok($$SELECT panko.secure_partition('event_type')$$, '22023', NULL,
                  'secure_partition refuses a table that is not a partition of panko.event');
 
