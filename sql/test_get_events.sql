@@ -186,3 +186,12 @@ SELECT pg_temp.same('{"traits_filter":[{"key":"instance_id","string":"inst-7"}]}
        pg_temp.same('{"traits_filter":[{"key":"memory_mb","op":"ge","integer":2048}]}', '{"memory_mb":integer >= 2048}', 20, true) AS common_desc,
        pg_temp.same('{"traits_filter":[{"key":"instance_id","string":"inst-8"}]}', '{"instance_id":string="inst-8"}', 3, true) AS rare_desc;
 SELECT count(*) FROM panko.get_events('{"traits_filter":[{"key":"instance_id","string":"inst-9"}]}', 100);
+-- A small plan cache: each limit is a text of its own, so 40 of them
+-- overflow 16 kept statements again and again; the least recently used
+-- half is forgotten each time, and every page stays right.
+SET panko.plan_cache_size = 16;
+SHOW panko.plan_cache_size;
+SELECT bool_and(pg_temp.same('{"traits_filter":[{"key":"project_id","string":"P3"}]}', '{"project_id":string="P3"}',
+                             lim, lim % 2 = 0)) AS small_cache
+  FROM generate_series(1, 40) lim, generate_series(1, 2) round;
+RESET panko.plan_cache_size;

@@ -69,7 +69,6 @@ PG_FUNCTION_INFO_V1(get_events);
 #define DEFAULT_LIMIT		100
 #define MAX_SORT_KEYS		2
 #define NPARAMS				10
-#define PLAN_CACHE_MAX		512
 
 /* Parameter numbers in the generated query. */
 enum
@@ -90,9 +89,11 @@ typedef struct PlanEntry
 	uint64		key;			/* hash of the text */
 	char	   *sql;			/* the text, to tell collisions apart */
 	SPIPlanPtr	plan;
+	uint64		used;			/* plan_clock when last used */
 } PlanEntry;
 
 static HTAB *plan_cache = NULL;
+static uint64 plan_clock = 0;
 
 /*
  * How a query with a trait filter is run.  Planning it for its values
@@ -281,13 +282,64 @@ ParseSort(ArrayType *sort, const char **keys, bool *desc)
 
 /* ---------------------------------------------------------------- kept plans */
 
+/* Forget one kept statement. */
+static void
+ForgetPlan(PlanEntry *entry)
+{
+	uint64		key = entry->key;
+
+	if (entry->plan)
+		SPI_freeplan(entry->plan);
+	pfree(entry->sql);
+	hash_search(plan_cache, &key, HASH_REMOVE, NULL);
+}
+
+/* For qsort: ages, oldest first. */
+static int
+CompareAges(const void *a, const void *b)
+{
+	uint64		x = *(const uint64 *) a;
+	uint64		y = *(const uint64 *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/*
+ * Make room in a full cache: forget the least recently used half, so that
+ * the statements a backend keeps using (a year of partitions read by
+ * trait filters is one statement each) stay planned, and the scan for the
+ * oldest is paid once for every half of panko.plan_cache_size new texts.
+ */
+static void
+ForgetOldPlans(void)
+{
+	long		n = hash_get_num_entries(plan_cache);
+	uint64	   *ages = palloc(sizeof(uint64) * Max(n, 1));
+	long		i = 0;
+	uint64		cutoff;
+	HASH_SEQ_STATUS seq;
+	PlanEntry  *entry;
+
+	hash_seq_init(&seq, plan_cache);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+		ages[i++] = entry->used;
+	/* the median age: a partial selection is not worth the code at this size */
+	qsort(ages, i, sizeof(uint64), CompareAges);
+	cutoff = ages[i / 2];
+	pfree(ages);
+	hash_seq_init(&seq, plan_cache);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+		if (entry->used <= cutoff)
+			ForgetPlan(entry);
+}
+
 /*
  * The plan for this query text, prepared on first use and kept.  Generic
  * plans for shapes without value-dependent conditions and for the kept
  * kinds; PLAN_CUSTOM is planned for each call's values.  The limit and,
- * for a partition's statement, its bounds are part of the text.  Many
- * distinct texts (limits, partitions) start the cache over rather than
- * letting it grow without end.
+ * for a partition's statement, its table are part of the text, so the
+ * cache holds up to panko.plan_cache_size texts, and forgets the least
+ * recently used half when it is full.
  */
 static SPIPlanPtr
 ShapePlan(const char *sql, Oid *types, int nargs, PlanKind kind)
@@ -306,23 +358,17 @@ ShapePlan(const char *sql, Oid *types, int nargs, PlanKind kind)
 	}
 	entry = hash_search(plan_cache, &key, HASH_FIND, &found);
 	if (entry != NULL && strcmp(entry->sql, sql) == 0)
-		return entry->plan;
-	if (entry != NULL || hash_get_num_entries(plan_cache) >= PLAN_CACHE_MAX)
 	{
-		HASH_SEQ_STATUS seq;
-
-		/* a collision, or many distinct texts: start over */
-		hash_seq_init(&seq, plan_cache);
-		while ((entry = hash_seq_search(&seq)) != NULL)
-		{
-			if (entry->plan)
-				SPI_freeplan(entry->plan);
-			pfree(entry->sql);
-			hash_search(plan_cache, &entry->key, HASH_REMOVE, NULL);
-		}
+		entry->used = ++plan_clock;
+		return entry->plan;
 	}
+	if (entry != NULL)
+		ForgetPlan(entry);		/* another text with the same hash */
+	if (hash_get_num_entries(plan_cache) >= panko_plan_cache_size)
+		ForgetOldPlans();
 	entry = hash_search(plan_cache, &key, HASH_ENTER, &found);
 	entry->plan = NULL;
+	entry->used = ++plan_clock;
 	entry->sql = MemoryContextStrdup(TopMemoryContext, sql);
 	PG_TRY();
 	{

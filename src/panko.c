@@ -33,6 +33,7 @@ int			panko_expiry_max_count = 0;
 char	   *panko_expiry_databases = NULL;
 int			panko_partition_interval = 86400;
 int			panko_partition_premake = 7;
+int			panko_plan_cache_size = 1024;
 
 char	   *panko_request_user_id = NULL;
 char	   *panko_request_project_id = NULL;
@@ -96,6 +97,13 @@ _PG_init(void)
 							NULL,
 							&panko_partition_premake,
 							7, 0, 366,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("panko.plan_cache_size",
+							"Most statements get_events keeps planned in one backend.",
+							"One per partition and shape of query (about 40 kB each); past it, the least recently used half is forgotten.",
+							&panko_plan_cache_size,
+							1024, 16, 1048576,
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
 
@@ -248,6 +256,7 @@ setting_value(PG_FUNCTION_ARGS)
 		{"panko.expiry_max_count", &panko_expiry_max_count},
 		{"panko.partition_interval", &panko_partition_interval},
 		{"panko.partition_premake", &panko_partition_premake},
+		{"panko.plan_cache_size", &panko_plan_cache_size},
 	};
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 

@@ -15,6 +15,7 @@ extern int	panko_expiry_max_count;
 extern char *panko_expiry_databases;
 extern int	panko_partition_interval;
 extern int	panko_partition_premake;
+extern int	panko_plan_cache_size;
 
 /* Caller identity, set per transaction through panko.set_identity(). */
 extern char *panko_request_user_id;
