@@ -18,8 +18,10 @@ CREATE FUNCTION panko.rating_rollup_total(begin timestamptz, "end" timestamptz, 
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
--- (a generic plan cannot know how many days' rows it groups: hash them)
+-- (a generic plan cannot know how many days' rows it groups: hash them;
+-- and the cost of the path switched off must not make it JIT-compiled)
 SET enable_sort = off
+SET jit = off
 AS $$
 DECLARE
     bytype constant boolean := 0 = ANY (kinds);
