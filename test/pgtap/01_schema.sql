@@ -3,7 +3,7 @@
 -- the storage API (and the expiry and HTTP functions), comments, volatility labels and safe
 -- search_paths of SECURITY DEFINER functions.
 BEGIN;
-SELECT plan(72);
+SELECT plan(73);
 
 SELECT has_extension('panko', 'extension panko is installed');
 SELECT is((SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'panko'), 'panko',
@@ -346,6 +346,15 @@ SELECT is_empty(
 SELECT isnt(obj_description('panko.traits'::regtype, 'pg_type'), NULL, 'type panko.traits has a COMMENT');
 SELECT isnt(obj_description('panko.get_events(jsonb,integer,text[],text)'::regprocedure, 'pg_proc'), NULL,
             'panko.get_events has a COMMENT');
+
+-- A function that switches a sort off makes its plans cost as much as
+-- PostgreSQL's disable_cost, which would have them JIT-compiled on every
+-- call (650 ms for rating_rollup_total): each also switches JIT off.
+SELECT is_empty(
+    $$SELECT p.oid::regprocedure::text FROM pg_proc p
+       WHERE p.pronamespace = 'panko'::regnamespace AND 'enable_sort=off' = ANY (p.proconfig)
+         AND NOT 'jit=off' = ANY (p.proconfig)$$,
+    'every function that sets enable_sort = off also sets jit = off');
 
 SELECT * FROM finish();
 ROLLBACK;
