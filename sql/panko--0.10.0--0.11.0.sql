@@ -276,4 +276,4 @@ $$;
 REVOKE ALL ON FUNCTION panko.rating_rollup_total(timestamptz, timestamptz, integer[], text[], text[], integer[], text[], text[], bigint, bigint)
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION panko.rating_rollup_total(timestamptz, timestamptz, integer[], text[], text[], integer[], text[], text[], bigint, bigint)
-TO panko_reader, panko_query;
+TO panko_query;

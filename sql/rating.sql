@@ -1003,9 +1003,10 @@ ALTER FUNCTION panko.rating_total(timestamptz, timestamptz, text[], text[], json
 GRANT EXECUTE ON FUNCTION panko.rating_sum(panko.traits, text), panko.rating_point(panko.traits, text, text),
     panko.rating_keys(panko.traits, text[]), panko.rating_conditions(jsonb, jsonb, integer),
     panko.rating_type_ids(text[]), panko.rating_check_window(timestamptz, timestamptz, bigint, bigint),
-    panko.rating_rollup_covers(timestamptz, timestamptz, jsonb, jsonb),
-    panko.rating_rollup_total(timestamptz, timestamptz, integer[], text[], text[], integer[], text[], text[], bigint, bigint)
+    panko.rating_rollup_covers(timestamptz, timestamptz, jsonb, jsonb)
 TO panko_reader, panko_query;
+-- (only rating_total calls it, as its owner)
+GRANT EXECUTE ON FUNCTION panko.rating_rollup_total(timestamptz, timestamptz, integer[], text[], text[], integer[], text[], text[], bigint, bigint) TO panko_query;
 GRANT EXECUTE ON FUNCTION panko.rating_push(jsonb), panko.rating_push_frames(jsonb), panko.rating_check_points(jsonb) TO panko_writer;
 GRANT EXECUTE ON FUNCTION panko.rating_retrieve(timestamptz, timestamptz, text[], jsonb, jsonb, bigint, bigint),
     panko.rating_total(timestamptz, timestamptz, text[], text[], jsonb, jsonb, text, bigint, bigint)

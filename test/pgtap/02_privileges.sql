@@ -161,8 +161,7 @@ SELECT set_eq(
                  'panko.rating_conditions(jsonb,jsonb,integer)',
                  'panko.rating_type_ids(text[])',
                  'panko.rating_check_window(timestamp with time zone,timestamp with time zone,bigint,bigint)',
-                 'panko.rating_rollup_covers(timestamp with time zone,timestamp with time zone,jsonb,jsonb)',
-                 'panko.rating_rollup_total(timestamp with time zone,timestamp with time zone,integer[],text[],text[],integer[],text[],text[],bigint,bigint)']) f
+                 'panko.rating_rollup_covers(timestamp with time zone,timestamp with time zone,jsonb,jsonb)']) f
       UNION ALL
       SELECT r, f FROM unnest(ARRAY['panko_auditor', 'panko_query']) r, unnest(ARRAY[
                  'panko.metric_buckets(text,timestamp with time zone,timestamp with time zone,bigint,jsonb,text)',
@@ -176,7 +175,8 @@ SELECT set_eq(
                  'panko.metric_series(text,interval,timestamp with time zone,timestamp with time zone,jsonb,text)',
                  'panko.metric_tags(panko.traits)', 'panko.metric_value(panko.traits,jsonb)']) f
       UNION ALL
-      VALUES ('panko_writer', 'panko.metric_report(jsonb)')$$,
+      VALUES ('panko_writer', 'panko.metric_report(jsonb)'),
+             ('panko_query', 'panko.rating_rollup_total(timestamp with time zone,timestamp with time zone,integer[],text[],text[],integer[],text[],text[],bigint,bigint)')$$,
     'EXECUTE grants to panko roles are exactly: readers query, writers record, admins expire, gateways set identity and answer HTTP');
 
 ------------------------------------------------------------------ a role without any panko role
