@@ -336,6 +336,10 @@ COMMENT ON FUNCTION panko.caller_has_role(text) IS
 CREATE FUNCTION panko.caller_project() RETURNS text
     AS 'MODULE_PATHNAME' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION panko.caller_project() IS 'Project id of the stated identity, or NULL';
+CREATE FUNCTION panko.event_visible(traits panko.traits) RETURNS boolean
+    AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.event_visible(panko.traits) IS
+    'The row-level security policy of panko.event: may the caller see an event with these traits (the caller resolved once per statement)';
 CREATE FUNCTION panko.enable_all_tenants() RETURNS boolean
     AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION panko.enable_all_tenants() IS
@@ -471,15 +475,7 @@ SELECT pg_catalog.pg_extension_config_dump('panko.retention', '');
 ALTER TABLE panko.event ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY event_visibility ON panko.event FOR SELECT
-USING (
-    CASE (SELECT panko.caller_mode())
-        WHEN 'all' THEN true
-        WHEN 'member' THEN traits OPERATOR(panko.@>) (SELECT panko.caller_scope())
-        WHEN 'admin' THEN coalesce(traits OPERATOR(panko.@>) (SELECT panko.caller_scope()), false)
-                          OR NOT traits OPERATOR(panko.?) 'project_id'
-        ELSE false
-    END
-);
+USING (panko.event_visible(traits));
 COMMENT ON POLICY event_visibility ON panko.event IS
     'Members see their project''s and user''s events; admins their project''s and events without project_id; all_tenants admins and panko_admin everything';
 
@@ -1336,7 +1332,8 @@ TO panko_reader;
 GRANT EXECUTE ON FUNCTION
     panko.iso_timestamp(timestamptz), panko.parse_timestamp(text, text),
     panko.event_json(text, text, timestamptz, panko.traits, jsonb), panko.capabilities(),
-    panko.caller_mode(), panko.caller_scope(), panko.caller_has_role(text), panko.caller_project()
+    panko.caller_mode(), panko.caller_scope(), panko.caller_has_role(text), panko.caller_project(),
+    panko.event_visible(panko.traits)
 TO panko_reader, panko_query;
 
 GRANT EXECUTE ON FUNCTION panko.record_events(jsonb) TO panko_writer;

@@ -7,7 +7,7 @@
  * superuser-only settings that nobody else can change.  Without a stated
  * identity, the database role decides: members of panko_admin and
  * panko_auditor see every event, anyone else sees none.  The RLS policy on panko.event asks
- * caller_mode() and caller_scope() once per query.
+ * the caller once per statement (event_visible).
  */
 #include "postgres.h"
 
@@ -30,6 +30,7 @@ PG_FUNCTION_INFO_V1(caller_scope);
 PG_FUNCTION_INFO_V1(caller_has_role);
 PG_FUNCTION_INFO_V1(caller_project);
 PG_FUNCTION_INFO_V1(enable_all_tenants);
+PG_FUNCTION_INFO_V1(event_visible);
 
 typedef enum CallerMode
 {
@@ -329,4 +330,56 @@ Datum
 enable_all_tenants(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(PankoEnableAllTenants());
+}
+
+/* What event_visible keeps for one statement: the caller, resolved once. */
+typedef struct VisibleState
+{
+	CallerMode	mode;
+	Traits	   *scope;			/* NULL when containment does not decide */
+	TraitItems	items;			/* of scope */
+} VisibleState;
+
+/*
+ * panko.event_visible(traits): the row-level security policy of
+ * panko.event.  The caller is resolved at the first row of each statement
+ * (as the initplans of a policy written in SQL would) and kept in fn_extra,
+ * so that a statement over one partition sets up a function call, not a
+ * CASE with three subqueries.  Members see events that carry their
+ * project and user; admins their project's events and those without
+ * project_id; "all" everything; anyone else nothing.
+ */
+Datum
+event_visible(PG_FUNCTION_ARGS)
+{
+	VisibleState *state = (VisibleState *) fcinfo->flinfo->fn_extra;
+	Traits	   *traits;
+
+	if (state == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+
+		state = palloc0(sizeof(VisibleState));
+		state->mode = ResolveCaller();
+		state->scope = PankoCallerScope();
+		if (state->scope)
+			state->items = TraitsItems(state->scope);
+		MemoryContextSwitchTo(old);
+		fcinfo->flinfo->fn_extra = state;
+	}
+	switch (state->mode)
+	{
+		case CALLER_ALL:
+			PG_RETURN_BOOL(true);
+		case CALLER_MEMBER:
+			traits = PG_GETARG_TRAITS_P(0);
+			PG_RETURN_BOOL(state->scope != NULL && TraitsHoldAll(traits, &state->items));
+		case CALLER_ADMIN:
+			traits = PG_GETARG_TRAITS_P(0);
+			PG_RETURN_BOOL((state->scope != NULL && TraitsHoldAll(traits, &state->items)) ||
+						   TraitsFindName(traits, "project_id", strlen("project_id")) < 0);
+		case CALLER_NONE:
+			break;
+	}
+	PG_RETURN_BOOL(false);
 }

@@ -174,6 +174,7 @@ VALUES
     ('panko.caller_project()', 's', false, 's', false, false),
     ('panko.caller_scope()', 's', false, 's', false, false),
     ('panko.capabilities()', 'i', false, 's', false, false),
+    ('panko.event_visible(panko.traits)', 's', true, 's', false, false),
     ('panko.clear_expired_data(bigint,bigint)', 'v', false, 'u', true, false),
     ('panko.create_partition_for(timestamp with time zone,text)', 'v', false, 'u', true, false),
     ('panko.secure_partition(text)', 'v', true, 'u', false, false),

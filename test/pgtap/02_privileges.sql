@@ -125,7 +125,7 @@ SELECT set_eq(
                  'panko.get_events(jsonb,integer,text[],text)', 'panko.event_types()', 'panko.trait_types(text)',
                  'panko.get_traits(text,text)', 'panko.iso_timestamp(timestamp with time zone)',
                  'panko.parse_timestamp(text,text)', 'panko.event_json(text,text,timestamp with time zone,panko.traits,jsonb)',
-                 'panko.capabilities()', 'panko.caller_mode()', 'panko.caller_scope()', 'panko.caller_has_role(text)',
+                 'panko.capabilities()', 'panko.caller_mode()', 'panko.caller_scope()', 'panko.event_visible(panko.traits)', 'panko.caller_has_role(text)',
                  'panko.caller_project()', 'panko.trace_report(text)', 'panko.trace_list(text[],integer)',
                  'panko.trace_errors(integer)']) f
       UNION ALL
@@ -133,7 +133,7 @@ SELECT set_eq(
                  'panko.get_events(jsonb,integer,text[],text)', 'panko.event_types()', 'panko.trait_types(text)',
                  'panko.get_traits(text,text)', 'panko.api_event_types()', 'panko.iso_timestamp(timestamp with time zone)',
                  'panko.parse_timestamp(text,text)', 'panko.event_json(text,text,timestamp with time zone,panko.traits,jsonb)',
-                 'panko.capabilities()', 'panko.caller_mode()', 'panko.caller_scope()', 'panko.caller_has_role(text)',
+                 'panko.capabilities()', 'panko.caller_mode()', 'panko.caller_scope()', 'panko.event_visible(panko.traits)', 'panko.caller_has_role(text)',
                  'panko.caller_project()', 'panko.api_require_admin()', 'panko.enable_all_tenants()',
                  'panko.trace_report(text)', 'panko.trace_report_json(text)', 'panko.trace_list(text[],integer)',
                  'panko.trace_errors(integer)']) f

@@ -1,0 +1,72 @@
+-- The row-level security policy of panko.event is panko.event_visible
+-- (since 0.12.0).  Here it is held to the rule it replaced, written out in
+-- SQL (the CASE over caller_mode() and caller_scope() of 0.11.0), for
+-- every kind of caller, over the 10 fixture events: the same events, and
+-- as many as each caller is known to see.
+BEGIN;
+SELECT plan(18);
+
+SELECT is((SELECT pg_get_expr(polqual, polrelid) FROM pg_policy
+            WHERE polrelid = 'panko.event'::regclass AND polname = 'event_visibility'),
+          'panko.event_visible(traits)', 'the policy of panko.event is event_visible(traits)');
+
+-- The fixture's traits, readable by every role (the policy is not asked here).
+CREATE TEMP TABLE fixture AS SELECT message_id, traits FROM panko.event;
+GRANT SELECT ON fixture TO PUBLIC;
+
+-- The rule of 0.11.0's policy, as SQL.
+CREATE TEMP VIEW by_rule AS
+SELECT message_id FROM fixture
+ WHERE CASE panko.caller_mode()
+           WHEN 'all' THEN true
+           WHEN 'member' THEN traits OPERATOR(panko.@>) panko.caller_scope()
+           WHEN 'admin' THEN coalesce(traits OPERATOR(panko.@>) panko.caller_scope(), false)
+                             OR NOT traits OPERATOR(panko.?) 'project_id'
+           ELSE false
+       END;
+CREATE TEMP VIEW by_function AS
+SELECT message_id FROM fixture WHERE panko.event_visible(traits);
+GRANT SELECT ON by_rule, by_function TO PUBLIC;
+
+-- Each caller: the same events both ways, and how many.
+CREATE FUNCTION pg_temp.agrees(who text, n integer) RETURNS SETOF text LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN NEXT set_eq('SELECT message_id FROM by_function', 'SELECT message_id FROM by_rule',
+                       who || ': event_visible lets through exactly what the rule does');
+    RETURN NEXT is((SELECT count(*)::int FROM by_function), n, who || ': sees ' || n || ' of the 10 events');
+END
+$$;
+GRANT EXECUTE ON FUNCTION pg_temp.agrees(text, integer) TO PUBLIC;
+
+------------------------------------------------------------------ without a stated identity: the role decides
+SET LOCAL ROLE tap_admin;
+SELECT * FROM pg_temp.agrees('panko_admin, no identity (all)', 10);
+RESET ROLE;
+SET LOCAL ROLE tap_reader;
+SELECT * FROM pg_temp.agrees('panko_reader, no identity (none)', 0);
+RESET ROLE;
+
+------------------------------------------------------------------ identities stated by the gateway
+SET LOCAL ROLE tap_api;
+SELECT panko.set_identity('a1', 'A', 'member') IS NULL AS ignored \gset
+SELECT * FROM pg_temp.agrees('member a1@A', 2);
+SELECT panko.set_identity('a1', 'a', 'member') IS NULL AS ignored \gset
+SELECT * FROM pg_temp.agrees('member a1@a (case matters)', 1);
+SELECT panko.set_identity('a1', '', 'member') IS NULL AS ignored \gset
+SELECT * FROM pg_temp.agrees('member a1 without a project (none)', 0);
+SELECT panko.set_identity('adm', 'A', 'admin') IS NULL AS ignored \gset
+SELECT * FROM pg_temp.agrees('admin@A', 5);
+SELECT panko.set_identity('adm', 'B', 'admin') IS NULL AS ignored \gset
+SELECT * FROM pg_temp.agrees('admin@B', 5);
+SELECT panko.set_identity('adm', 'A', 'admin', true) IS NULL AS ignored \gset
+SELECT * FROM pg_temp.agrees('admin@A with all_tenants (all)', 10);
+RESET ROLE;
+
+-- And the policy on the table itself.
+SET LOCAL ROLE tap_api;
+SELECT panko.set_identity('a1', 'A', 'member') IS NULL AS ignored \gset
+SELECT is((SELECT count(*)::int FROM panko.event), 2, 'member a1@A: two events in panko.event itself');
+RESET ROLE;
+
+SELECT * FROM finish();
+ROLLBACK;
