@@ -65,6 +65,18 @@
 /* Most tables one partition has: one per retention class, and room. */
 #define MAX_PARTITION_TABLES 8
 
+/*
+ * How PankoPartitionIsEmpty answers for a relation: not looked up yet, by
+ * the size of its heap's file, through its tables (a partition by class),
+ * or never empty (anything else: read it).  A file path longer than
+ * HEAP_PATH_LEN is not kept (HEAP_READ).
+ */
+#define HEAP_UNKNOWN	0
+#define HEAP_FILE		1
+#define HEAP_TABLES		2
+#define HEAP_READ		3
+#define HEAP_PATH_LEN	96
+
 /* What is kept of one relation of the walk: its tables, or that it has a page. */
 typedef struct TableEntry
 {
@@ -74,6 +86,8 @@ typedef struct TableEntry
 	bool		nonempty;		/* its heap had a page (a table never loses that but by an invalidation) */
 	bool		gin_known;		/* gin_index looked up */
 	Oid			gin_index;		/* its GIN index on traits, or InvalidOid */
+	char		heap_kind;		/* HEAP_* below: what PankoPartitionIsEmpty looks at */
+	char		heap_path[HEAP_PATH_LEN];	/* for HEAP_FILE: its main fork */
 } TableEntry;
 
 static HTAB *table_cache = NULL;
@@ -117,6 +131,7 @@ TableEntryFor(Oid relid)
 		e->nonempty = false;
 		e->gin_known = false;
 		e->gin_index = InvalidOid;
+		e->heap_kind = HEAP_UNKNOWN;
 	}
 	return e;
 }
@@ -451,27 +466,54 @@ PankoPartitionTuples(Oid relid, Oid *largest)
 bool
 PankoPartitionIsEmpty(Oid relid)
 {
-	HeapTuple	tuple;
-	Form_pg_class form;
-	RelFileNode rnode;
-	char	   *path;
+	TableEntry *e = TableEntryFor(relid);
 	struct stat st;
-	bool		empty = false;
 
-	if (TableEntryFor(relid)->nonempty)
+	if (e->nonempty)
 		return false;
-	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tuple))
-		return false;
-	form = (Form_pg_class) GETSTRUCT(tuple);
-	if (form->relkind == RELKIND_PARTITIONED_TABLE)
+	if (e->heap_kind == HEAP_UNKNOWN)
+	{
+		/* how to tell, from pg_class once (an invalidation forgets it) */
+		HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+		char		kind = HEAP_READ;
+		char	   *path = NULL;
+
+		if (HeapTupleIsValid(tuple))
+		{
+			Form_pg_class form = (Form_pg_class) GETSTRUCT(tuple);
+
+			if (form->relkind == RELKIND_PARTITIONED_TABLE)
+				kind = HEAP_TABLES;
+			else if (form->relkind == RELKIND_RELATION && OidIsValid(form->relfilenode) &&
+					 form->relpersistence == RELPERSISTENCE_PERMANENT)
+			{
+				RelFileNode rnode;
+
+				rnode.spcNode = OidIsValid(form->reltablespace) ? form->reltablespace : MyDatabaseTableSpace;
+				rnode.dbNode = MyDatabaseId;
+				rnode.relNode = form->relfilenode;
+				path = relpathperm(rnode, MAIN_FORKNUM);
+				if (strlen(path) < HEAP_PATH_LEN)
+					kind = HEAP_FILE;
+			}
+			ReleaseSysCache(tuple);
+		}
+		else
+			return false;		/* (not kept: it may come) */
+		/* (the lookup may have taken an invalidation: the entry again) */
+		e = TableEntryFor(relid);
+		e->heap_kind = kind;
+		if (kind == HEAP_FILE)
+			strlcpy(e->heap_path, path, HEAP_PATH_LEN);
+		if (path)
+			pfree(path);
+	}
+	if (e->heap_kind == HEAP_TABLES)
 	{
 		/* empty when each of its tables is */
-		List	   *tables;
+		List	   *tables = PankoPartitionTables(relid);
 		ListCell   *lc;
 
-		ReleaseSysCache(tuple);
-		tables = PankoPartitionTables(relid);
 		foreach(lc, tables)
 			if (!PankoPartitionIsEmpty(lfirst_oid(lc)))
 			{
@@ -481,23 +523,16 @@ PankoPartitionIsEmpty(Oid relid)
 			}
 		return true;
 	}
-	if (form->relkind == RELKIND_RELATION && OidIsValid(form->relfilenode) &&
-		form->relpersistence == RELPERSISTENCE_PERMANENT)
+	if (e->heap_kind != HEAP_FILE)
+		return false;
+	if (stat(e->heap_path, &st) != 0)
+		return false;
+	if (st.st_size > 0)
 	{
-		rnode.spcNode = OidIsValid(form->reltablespace) ? form->reltablespace : MyDatabaseTableSpace;
-		rnode.dbNode = MyDatabaseId;
-		rnode.relNode = form->relfilenode;
-		path = relpathperm(rnode, MAIN_FORKNUM);
-		if (stat(path, &st) == 0)
-		{
-			empty = st.st_size == 0;
-			if (!empty)
-				TableEntryFor(relid)->nonempty = true;
-		}
-		pfree(path);
+		e->nonempty = true;
+		return false;
 	}
-	ReleaseSysCache(tuple);
-	return empty;
+	return true;
 }
 
 /* An index's access method, or InvalidOid. */
