@@ -195,3 +195,7 @@ SELECT bool_and(pg_temp.same('{"traits_filter":[{"key":"project_id","string":"P3
                              lim, lim % 2 = 0)) AS small_cache
   FROM generate_series(1, 40) lim, generate_series(1, 2) round;
 RESET panko.plan_cache_size;
+-- The heap memory a backend keeps (glibc's trim threshold): set where the
+-- server is configured, not by a session.
+SHOW panko.malloc_trim_threshold;
+SET panko.malloc_trim_threshold = 0;

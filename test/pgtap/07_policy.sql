@@ -4,7 +4,7 @@
 -- every kind of caller, over the 10 fixture events: the same events, and
 -- as many as each caller is known to see.
 BEGIN;
-SELECT plan(18);
+SELECT plan(21);
 
 SELECT is((SELECT pg_get_expr(polqual, polrelid) FROM pg_policy
             WHERE polrelid = 'panko.event'::regclass AND polname = 'event_visibility'),
@@ -38,6 +38,21 @@ END
 $$;
 GRANT EXECUTE ON FUNCTION pg_temp.agrees(text, integer) TO PUBLIC;
 
+-- Did the statement run in parallel workers?
+CREATE FUNCTION pg_temp.workers_launched(q text) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    line text;
+BEGIN
+    FOR line IN EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) ' || q LOOP
+        IF line ~ 'Workers Launched: [1-9]' THEN
+            RETURN true;
+        END IF;
+    END LOOP;
+    RETURN false;
+END
+$$;
+GRANT EXECUTE ON FUNCTION pg_temp.workers_launched(text) TO PUBLIC;
+
 ------------------------------------------------------------------ without a stated identity: the role decides
 SET LOCAL ROLE tap_admin;
 SELECT * FROM pg_temp.agrees('panko_admin, no identity (all)', 10);
@@ -62,10 +77,21 @@ SELECT panko.set_identity('adm', 'A', 'admin', true) IS NULL AS ignored \gset
 SELECT * FROM pg_temp.agrees('admin@A with all_tenants (all)', 10);
 RESET ROLE;
 
--- And the policy on the table itself.
+-- And the policy on the table itself, also in parallel workers (which
+-- resolve the caller from the settings the leader passes them).
 SET LOCAL ROLE tap_api;
 SELECT panko.set_identity('a1', 'A', 'member') IS NULL AS ignored \gset
 SELECT is((SELECT count(*)::int FROM panko.event), 2, 'member a1@A: two events in panko.event itself');
+SET LOCAL force_parallel_mode = on;
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL min_parallel_table_scan_size = 0;
+SELECT ok(pg_temp.workers_launched('SELECT count(*) FROM panko.event'),
+          'member a1@A: the count below runs in parallel workers');
+SELECT is((SELECT count(*)::int FROM panko.event), 2, 'member a1@A, in parallel workers: the same two events');
+SELECT panko.set_identity('adm', 'B', 'admin') IS NULL AS ignored \gset
+SELECT is((SELECT count(*)::int FROM panko.event), 5, 'admin@B, in parallel workers: five events');
+RESET force_parallel_mode;
 RESET ROLE;
 
 SELECT * FROM finish();
