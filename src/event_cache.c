@@ -86,7 +86,7 @@ typedef struct TableEntry
 	bool		nonempty;		/* its heap had a page (a table never loses that but by an invalidation) */
 	bool		gin_known;		/* gin_index looked up */
 	Oid			gin_index;		/* its GIN index on traits, or InvalidOid */
-	char		heap_kind;		/* HEAP_* below: what PankoPartitionIsEmpty looks at */
+	char		heap_kind;		/* HEAP_* above: how PankoPartitionIsEmpty answers */
 	char		heap_path[HEAP_PATH_LEN];	/* for HEAP_FILE: its main fork */
 } TableEntry;
 

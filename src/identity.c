@@ -42,10 +42,14 @@ typedef enum CallerMode
 
 static const char *const mode_names[] = {"none", "member", "admin", "all"};
 
+/* Bumped by every change of the stated identity (see event_visible). */
+static uint64 identity_generation = 0;
+
 /* Set a transaction-local identity setting, bypassing the SUSET check. */
 static void
 SetLocal(const char *name, const char *value)
 {
+	identity_generation++;
 	(void) set_config_option(name, value ? value : "", PGC_SUSET, PGC_S_SESSION,
 							 GUC_ACTION_LOCAL, true, 0, false);
 }
@@ -335,6 +339,8 @@ enable_all_tenants(PG_FUNCTION_ARGS)
 /* What event_visible keeps for one statement: the caller, resolved once. */
 typedef struct VisibleState
 {
+	uint64		generation;		/* identity_generation it was resolved at */
+	Oid			userid;			/* and the role */
 	CallerMode	mode;
 	Traits	   *scope;			/* NULL when containment does not decide */
 	TraitItems	items;			/* of scope */
@@ -345,9 +351,11 @@ typedef struct VisibleState
  * panko.event.  The caller is resolved at the first row of each statement
  * (as the initplans of a policy written in SQL would) and kept in fn_extra,
  * so that a statement over one partition sets up a function call, not a
- * CASE with three subqueries.  Members see events that carry their
- * project and user; admins their project's events and those without
- * project_id; "all" everything; anyone else nothing.
+ * CASE with three subqueries; again if the identity or the role changed
+ * since (an expression that outlives a statement, as PL/pgSQL keeps its
+ * simple ones).  Members see events that carry their project and user;
+ * admins their project's events and those without project_id; "all"
+ * everything; anyone else nothing.
  */
 Datum
 event_visible(PG_FUNCTION_ARGS)
@@ -355,11 +363,16 @@ event_visible(PG_FUNCTION_ARGS)
 	VisibleState *state = (VisibleState *) fcinfo->flinfo->fn_extra;
 	Traits	   *traits;
 
-	if (state == NULL)
+	if (state == NULL || state->generation != identity_generation || state->userid != GetUserId())
 	{
 		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 
-		state = palloc0(sizeof(VisibleState));
+		if (state == NULL)
+			state = palloc0(sizeof(VisibleState));
+		else if (state->scope)
+			pfree(state->scope);
+		state->generation = identity_generation;
+		state->userid = GetUserId();
 		state->mode = ResolveCaller();
 		state->scope = PankoCallerScope();
 		if (state->scope)

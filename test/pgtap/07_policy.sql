@@ -4,7 +4,7 @@
 -- every kind of caller, over the 10 fixture events: the same events, and
 -- as many as each caller is known to see.
 BEGIN;
-SELECT plan(21);
+SELECT plan(22);
 
 SELECT is((SELECT pg_get_expr(polqual, polrelid) FROM pg_policy
             WHERE polrelid = 'panko.event'::regclass AND polname = 'event_visibility'),
@@ -92,6 +92,29 @@ SELECT is((SELECT count(*)::int FROM panko.event), 2, 'member a1@A, in parallel 
 SELECT panko.set_identity('adm', 'B', 'admin') IS NULL AS ignored \gset
 SELECT is((SELECT count(*)::int FROM panko.event), 5, 'admin@B, in parallel workers: five events');
 RESET force_parallel_mode;
+RESET ROLE;
+
+-- An expression that outlives a statement (PL/pgSQL keeps its simple
+-- ones for the transaction) asks again once the identity changed.
+CREATE FUNCTION pg_temp.visible_as_a1_then_b1(t panko.traits) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    answers text := '';
+BEGIN
+    FOR i IN 1..2 LOOP
+        IF i = 1 THEN
+            PERFORM panko.set_identity('a1', 'A', 'member');
+        ELSE
+            PERFORM panko.set_identity('b1', 'B', 'member');
+        END IF;
+        answers := answers || panko.event_visible(t)::text || ' ';
+    END LOOP;
+    RETURN answers;
+END
+$$;
+GRANT EXECUTE ON FUNCTION pg_temp.visible_as_a1_then_b1(panko.traits) TO PUBLIC;
+SET LOCAL ROLE tap_api;
+SELECT is(pg_temp.visible_as_a1_then_b1((SELECT traits FROM fixture WHERE message_id = 'a1-create')), 'true false ',
+          'one expression, two identities: a1@A sees a1-create, b1@B then does not');
 RESET ROLE;
 
 SELECT * FROM finish();
