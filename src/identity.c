@@ -42,8 +42,25 @@ typedef enum CallerMode
 
 static const char *const mode_names[] = {"none", "member", "admin", "all"};
 
-/* Bumped by every change of the stated identity (see event_visible). */
+/*
+ * Bumped by every change of the stated identity (see event_visible): a
+ * set_identity, and the end of any transaction or subtransaction, whose
+ * rollback takes the settings back without a set_identity.
+ */
 static uint64 identity_generation = 0;
+
+static void
+IdentityXactEnd(XactEvent event, void *arg)
+{
+	identity_generation++;
+}
+
+static void
+IdentitySubXactEnd(SubXactEvent event, SubTransactionId mySubid,
+				   SubTransactionId parentSubid, void *arg)
+{
+	identity_generation++;
+}
 
 /* Set a transaction-local identity setting, bypassing the SUSET check. */
 static void
@@ -351,9 +368,9 @@ typedef struct VisibleState
  * panko.event.  The caller is resolved at the first row of each statement
  * (as the initplans of a policy written in SQL would) and kept in fn_extra,
  * so that a statement over one partition sets up a function call, not a
- * CASE with three subqueries; again if the identity or the role changed
- * since (an expression that outlives a statement, as PL/pgSQL keeps its
- * simple ones).  Members see events that carry their project and user;
+ * CASE with three subqueries; again if the identity or the role may have
+ * changed since (an expression that outlives a statement, as PL/pgSQL
+ * keeps its simple ones).  Members see events that carry their project and user;
  * admins their project's events and those without project_id; "all"
  * everything; anyone else nothing.
  */
@@ -365,7 +382,16 @@ event_visible(PG_FUNCTION_ARGS)
 
 	if (state == NULL || state->generation != identity_generation || state->userid != GetUserId())
 	{
-		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		static bool callbacks = false;
+		MemoryContext old;
+
+		if (!callbacks)
+		{
+			RegisterXactCallback(IdentityXactEnd, NULL);
+			RegisterSubXactCallback(IdentitySubXactEnd, NULL);
+			callbacks = true;
+		}
+		old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 
 		if (state == NULL)
 			state = palloc0(sizeof(VisibleState));

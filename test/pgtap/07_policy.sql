@@ -4,7 +4,7 @@
 -- every kind of caller, over the 10 fixture events: the same events, and
 -- as many as each caller is known to see.
 BEGIN;
-SELECT plan(22);
+SELECT plan(23);
 
 SELECT is((SELECT pg_get_expr(polqual, polrelid) FROM pg_policy
             WHERE polrelid = 'panko.event'::regclass AND polname = 'event_visibility'),
@@ -115,6 +115,35 @@ GRANT EXECUTE ON FUNCTION pg_temp.visible_as_a1_then_b1(panko.traits) TO PUBLIC;
 SET LOCAL ROLE tap_api;
 SELECT is(pg_temp.visible_as_a1_then_b1((SELECT traits FROM fixture WHERE message_id = 'a1-create')), 'true false ',
           'one expression, two identities: a1@A sees a1-create, b1@B then does not');
+RESET ROLE;
+
+-- ... and once a rolled-back subtransaction took back an identity it
+-- stated (the settings revert without a new set_identity).
+CREATE FUNCTION pg_temp.visible_as_all_then_a1(t panko.traits) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    answers text := '';
+BEGIN
+    PERFORM panko.set_identity('a1', 'A', 'member');
+    FOR i IN 1..2 LOOP
+        BEGIN
+            IF i = 1 THEN
+                PERFORM panko.set_identity('adm', 'A', 'admin', true);
+            END IF;
+            answers := answers || panko.event_visible(t)::text || ' ';
+            IF i = 1 THEN
+                RAISE EXCEPTION 'take the identity back';
+            END IF;
+        EXCEPTION WHEN raise_exception THEN
+            NULL;
+        END;
+    END LOOP;
+    RETURN answers;
+END
+$$;
+GRANT EXECUTE ON FUNCTION pg_temp.visible_as_all_then_a1(panko.traits) TO PUBLIC;
+SET LOCAL ROLE tap_api;
+SELECT is(pg_temp.visible_as_all_then_a1((SELECT traits FROM fixture WHERE message_id = 'b1-create')), 'true false ',
+          'one expression across a rolled-back identity: all_tenants sees b1-create, a1@A after the rollback does not');
 RESET ROLE;
 
 SELECT * FROM finish();
