@@ -886,21 +886,25 @@ typedef struct GinKeyRef
 	GinNullCategory category;
 } GinKeyRef;
 
-/* An entry of the batch, with the chain of the rows that hold it. */
+/*
+ * An entry of the batch: its first row inline (most keys of a batch, ids and
+ * times, have one row); any further rows are in GinBulk.rows.
+ */
 typedef struct GinKeyEntry
 {
 	GinKeyRef	ref;
 	char		status;			/* (simplehash) */
 	uint32		hash;
-	int			head;			/* first row, in GinBulk.rows */
-	int			tail;
-	int			count;
+	ItemPointerData first;		/* the first row */
+	int			ordinal;		/* the batch's how-manieth key */
+	int			count;			/* rows */
 } GinKeyEntry;
 
+/* A further row of a key (a row, not a chain: the flush reads them in order). */
 typedef struct GinKeyRow
 {
 	ItemPointerData tid;
-	int			next;			/* -1 ends the chain */
+	int			ordinal;		/* its key's */
 } GinKeyRow;
 
 static inline uint32
@@ -1050,12 +1054,10 @@ GinBulkInit(GinBulk *b)
 	MemoryContextSwitchTo(old);
 }
 
-/* Entries in GIN's order: category, then the key as byteacmp orders it. */
+/* Keys in GIN's order: category, then the key as byteacmp orders it. */
 static int
-GinKeyCompare(const void *a, const void *b)
+GinKeyCompare(const GinKeyRef *x, const GinKeyRef *y)
 {
-	const GinKeyRef *x = &(*(GinKeyEntry *const *) a)->ref;
-	const GinKeyRef *y = &(*(GinKeyEntry *const *) b)->ref;
 	int			lx,
 				ly,
 				c;
@@ -1071,6 +1073,56 @@ GinKeyCompare(const void *a, const void *b)
 		return c;
 	return lx < ly ? -1 : (lx > ly);
 }
+
+/*
+ * An entry as the flush sorts it: its first eight key bytes, big-endian, in
+ * the sort's own array, so that most comparisons read no entry and no key
+ * (keys of a batch lie all over memory; sorting pointers to them was a
+ * fifth of the flush, and mostly cache misses).
+ */
+typedef struct GinKeySort
+{
+	uint64		prefix;
+	GinKeyRef	ref;
+	int			count;
+	int			ordinal;
+	ItemPointerData first;
+} GinKeySort;
+
+/* The prefix of a key: equal prefixes leave the order to GinKeyCompare. */
+static inline uint64
+GinKeyPrefix(const GinKeyRef *r)
+{
+	uint64		p = 0;
+	int			len;
+	const unsigned char *d;
+
+	if (r->category != GIN_CAT_NORM_KEY)
+		return 0;
+	len = Min(VARSIZE_ANY_EXHDR(r->key), 8);
+	d = (const unsigned char *) VARDATA_ANY(r->key);
+	for (int i = 0; i < len; i++)
+		p |= (uint64) d[i] << (56 - 8 * i);
+	return p;
+}
+
+static inline int
+GinKeySortCompare(const GinKeySort *a, const GinKeySort *b)
+{
+	if (a->ref.category != b->ref.category)
+		return a->ref.category < b->ref.category ? -1 : 1;
+	if (a->prefix != b->prefix)
+		return a->prefix < b->prefix ? -1 : 1;
+	return GinKeyCompare(&a->ref, &b->ref);
+}
+
+#define ST_SORT			sort_gin_keys
+#define ST_ELEMENT_TYPE	GinKeySort
+#define ST_COMPARE(a, b)	GinKeySortCompare(a, b)
+#define ST_SCOPE		static
+#define ST_DECLARE
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 /* (qsort's form of ItemPointerCompare) */
 static int
@@ -1146,34 +1198,57 @@ GinBulkFlush(GinBulk *b)
 
 	if (b->hashed)
 	{
-		GinKeyEntry **entries = palloc(sizeof(GinKeyEntry *) * Max(b->keys->members, 1));
+		int			nkeys = b->keys->members;
+		GinKeySort *entries = palloc(sizeof(GinKeySort) * Max(nkeys, 1));
+		int		   *fill = palloc(sizeof(int) * Max(nkeys, 1));
 		int			nentries = 0;
+		int			at = 0;
 		ginkeys_iterator iter;
 		GinKeyEntry *e;
 
-		items = palloc(sizeof(ItemPointerData) * Max(b->nrows, 1));
+		items = palloc(sizeof(ItemPointerData) * (nkeys + b->nrows + 1));
 		ginkeys_start_iterate(b->keys, &iter);
 		while ((e = ginkeys_iterate(b->keys, &iter)) != NULL)
-			entries[nentries++] = e;
-		qsort(entries, nentries, sizeof(GinKeyEntry *), GinKeyCompare);
+		{
+			GinKeySort *k = &entries[nentries++];
+
+			k->prefix = GinKeyPrefix(&e->ref);
+			k->ref = e->ref;
+			k->count = e->count;
+			k->ordinal = e->ordinal;
+			k->first = e->first;
+		}
+		sort_gin_keys(entries, nentries);
+
+		/*
+		 * Each key's rows in one run of items, in key order: the first
+		 * inline, the others scattered in from one pass over the rows (a
+		 * chain per key was a cache miss per row).
+		 */
 		for (int i = 0; i < nentries; i++)
 		{
+			items[at] = entries[i].first;
+			fill[entries[i].ordinal] = at + 1;
+			at += entries[i].count;
+		}
+		for (int r = 0; r < b->nrows; r++)
+			items[fill[b->rows[r].ordinal]++] = b->rows[r].tid;
+		at = 0;
+		for (int i = 0; i < nentries; i++)
+		{
+			ItemPointerData *run = items + at;
 			bool		ordered = true;
 
-			e = entries[i];
-			nitems = 0;
-			for (int r = e->head; r >= 0; r = b->rows[r].next)
-			{
-				items[nitems] = b->rows[r].tid;
-				if (nitems > 0 && ItemPointerCompare(&items[nitems - 1], &items[nitems]) >= 0)
+			nitems = entries[i].count;
+			at += nitems;
+			for (uint32 j = 1; j < nitems && ordered; j++)
+				if (ItemPointerCompare(&run[j - 1], &run[j]) >= 0)
 					ordered = false;
-				nitems++;
-			}
 			if (!ordered)
-				qsort(items, nitems, sizeof(ItemPointerData), TidCompare);
+				qsort(run, nitems, sizeof(ItemPointerData), TidCompare);
 			CHECK_FOR_INTERRUPTS();
-			ginEntryInsert(&b->state, 1, PointerGetDatum(e->ref.key), e->ref.category,
-						   items, nitems, NULL);
+			ginEntryInsert(&b->state, 1, PointerGetDatum(entries[i].ref.key),
+						   entries[i].ref.category, run, nitems, NULL);
 		}
 	}
 	else
@@ -1223,27 +1298,27 @@ GinBulkAdd(GinBulk *b, TupleTableSlot *slot, EState *estate, MemoryContext tmpcx
 				GinKeyRef	ref;
 				GinKeyEntry *e;
 				bool		found;
-				int			r = b->nrows++;
+				int			r;
 
 				ref.category = categories[k];
 				ref.key = categories[k] == GIN_CAT_NORM_KEY ? DatumGetByteaPP(entries[k]) : NULL;
 				e = ginkeys_insert(b->keys, ref, &found);
-				b->rows[r].tid = slot->tts_tid;
-				b->rows[r].next = -1;
 				if (!found)
 				{
-					e->head = r;
-					e->count = 0;
+					e->first = slot->tts_tid;
+					e->ordinal = b->keys->members - 1;
+					e->count = 1;
 					if (ref.key)
 						b->used += VARSIZE_ANY(ref.key);
 					b->used += sizeof(GinKeyEntry);
+					continue;
 				}
-				else
-					b->rows[e->tail].next = r;
-				e->tail = r;
+				r = b->nrows++;
+				b->rows[r].tid = slot->tts_tid;
+				b->rows[r].ordinal = e->ordinal;
 				e->count++;
+				b->used += sizeof(GinKeyRow);
 			}
-			b->used += sizeof(GinKeyRow) * nentries;
 			MemoryContextSwitchTo(tmpcxt);
 			continue;
 		}
