@@ -24,8 +24,11 @@ StaticAssertDecl(offsetof(Traits, header) == offsetof(TraitQuery, header) &&
 				 offsetof(Traits, entries) == offsetof(TraitQuery, entries),
 				 "panko.traits and panko.traitquery share their header");
 
+/* Up to this many pairs are sorted by insertion. */
+#define TRAITS_INSERTION_SORT	32
+
 /* qsort order: (name, type), then input position so the last copy is last. */
-static int
+static inline int
 TraitPairCompare(const void *a, const void *b)
 {
 	const TraitPair *pa = (const TraitPair *) a;
@@ -132,8 +135,28 @@ TraitsBuild(TraitPair *pairs, int npairs)
 
 	for (int i = 0; i < npairs; i++)
 		pairs[i].ord = i;
-	if (npairs > 1)
+	if (npairs > TRAITS_INSERTION_SORT)
 		qsort(pairs, npairs, sizeof(TraitPair), TraitPairCompare);
+	else
+	{
+		/*
+		 * An event's dozen traits: insertion sort with the comparison
+		 * inlined (qsort's calls were 3% of record_events), and one pass
+		 * when they come sorted.
+		 */
+		for (int i = 1; i < npairs; i++)
+		{
+			TraitPair	p = pairs[i];
+			int			j = i;
+
+			while (j > 0 && TraitPairCompare(&pairs[j - 1], &p) > 0)
+			{
+				pairs[j] = pairs[j - 1];
+				j--;
+			}
+			pairs[j] = p;
+		}
+	}
 
 	/* Keep the last of each run of equal (name, type). */
 	codes = palloc(sizeof(int) * Max(npairs, 1));
