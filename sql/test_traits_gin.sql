@@ -19,7 +19,13 @@ INSERT INTO gin_ev VALUES (0, '{}'), (-1, NULL),
     (-23, '{"edge8":string="abcdefghB"}'), (-24, '{"edge8":string="abcdefgi"}'), (-25, '{"edge8":string="abcdefghAB"}'),
     (-2, ('{"long":string="' || repeat('x', 600) || 'a"}')::traits),
     (-3, ('{"long":string="' || repeat('x', 600) || 'b"}')::traits),
-    (-4, ('{"long":string="' || repeat('x', 512) || '"}')::traits);
+    (-4, ('{"long":string="' || repeat('x', 512) || '"}')::traits),
+    -- times around one minute (the index keys a datetime by its minute), and before 1970
+    (-30, '{"edgetime":datetime="2024-05-05T10:20:00"}'), (-31, '{"edgetime":datetime="2024-05-05T10:20:00.000001"}'),
+    (-32, '{"edgetime":datetime="2024-05-05T10:20:30"}'), (-33, '{"edgetime":datetime="2024-05-05T10:20:59.999999"}'),
+    (-34, '{"edgetime":datetime="2024-05-05T10:21:00"}'), (-35, '{"edgetime":datetime="2024-05-05T10:19:59.999999"}'),
+    (-36, '{"edgetime":datetime="1969-12-31T23:59:30"}'), (-37, '{"edgetime":datetime="1969-12-31T23:59:00"}'),
+    (-38, '{"edgetime":datetime="1970-01-01T00:00:00"}'), (-39, '{"edgetime":datetime="1969-12-31T23:58:59.999999"}');
 CREATE INDEX gin_ev_tr ON gin_ev USING gin (tr);
 ANALYZE gin_ev;
 
@@ -49,6 +55,12 @@ SELECT format('{"edge8":string %s "%s"}', op, bound)::traitquery
 FROM (VALUES ('='), ('<>'), ('<'), ('<='), ('>'), ('>=')) o(op),
      (VALUES ('abcdefg'), ('abcdefgh'), ('abcdefghA'), ('abcdefghAB'), ('abcdefghAA'), ('abcdefghC'),
              ('abcdefgg'), ('abcdefgj')) b(bound);
+INSERT INTO queries
+SELECT format('{"edgetime":datetime %s "%s"}', op, bound)::traitquery
+FROM (VALUES ('='), ('<>'), ('<'), ('<='), ('>'), ('>=')) o(op),
+     (VALUES ('2024-05-05T10:20:00'), ('2024-05-05T10:20:30'), ('2024-05-05T10:20:15'),
+             ('2024-05-05T10:20:59.999999'), ('2024-05-05T10:21:00'), ('2024-05-05T10:19:59.999999'),
+             ('1969-12-31T23:59:30'), ('1969-12-31T23:59:59'), ('1969-12-31T23:59:00')) b(bound);
 -- string bounds longer than the index keeps (recheck)
 INSERT INTO queries
 SELECT format('{"long":string %s "%s"}', op, bound)::traitquery
@@ -69,6 +81,8 @@ EXPLAIN (COSTS OFF) SELECT id FROM gin_ev WHERE tr @> '{"host":string="host-1"}'
 EXPLAIN (COSTS OFF) SELECT id FROM gin_ev WHERE tr ? 'launched_at';
 
 -- @> and ? agree with a scan too
+SELECT (SELECT array_agg(id ORDER BY id) FROM gin_ev WHERE tr @> '{"edgetime":datetime="2024-05-05T10:20:30"}') AS contains_time_idx,
+       (SELECT array_agg(id ORDER BY id) FROM gin_ev WHERE tr @> '{"edgetime":datetime="1969-12-31T23:59:30"}') AS contains_1969_idx;
 SELECT (SELECT count(*) FROM gin_ev WHERE tr @> '{"host":string="host-1", "memory_mb":integer=1024}') AS contains_idx,
        (SELECT count(*) FROM gin_ev WHERE tr ? 'long') AS exists_idx,
        (SELECT count(*) FROM gin_ev WHERE tr @> '{}') AS contains_empty;

@@ -16,6 +16,15 @@
  * as in contrib/btree_gin.  Only a string bound longer than 8 bytes needs
  * a recheck.  Compact keys keep the index small: most keys of an event
  * store are unique (request ids, instance ids, timestamps).
+ *
+ * Key format 2 (the index support functions of schema 0.13.0 on, the "_2"
+ * symbols) keys a datetime by its minute: a batch of events holds as many
+ * distinct times as events, and each distinct key is one descent of the
+ * entry tree when the batch is stored (a quarter of the keys, and of the
+ * GIN time, of a typical event).  Equality and ranges on a datetime then
+ * match the bound's whole minute and are rechecked.  Format 1 (exact
+ * datetimes) stays under the old symbols, for indexes built before the
+ * update to 0.13.0, which rebuilds them; statistics keep exact keys.
  */
 #include "postgres.h"
 
@@ -29,8 +38,16 @@
 #define KEY_STRING_PREFIX		8	/* string bytes kept as they are */
 #define KEY_STRING_HASH			4	/* then a hash of the whole string */
 
+/* Index key formats (see above). */
+#define KEY_FORMAT_EXACT		1
+#define KEY_FORMAT_MINUTE		2
+
+#define KEY_DATETIME_UNIT		INT64CONST(60000000)	/* format 2: a minute */
+
 PG_FUNCTION_INFO_V1(traits_gin_extract_value);
 PG_FUNCTION_INFO_V1(traits_gin_extract_query);
+PG_FUNCTION_INFO_V1(traits_gin_extract_value_2);
+PG_FUNCTION_INFO_V1(traits_gin_extract_query_2);
 PG_FUNCTION_INFO_V1(traits_gin_consistent);
 PG_FUNCTION_INFO_V1(traits_gin_compare_partial);
 
@@ -40,11 +57,13 @@ typedef struct TraitGinPartial
 	int			op;				/* TQ_*; 0 for "has name" */
 	int			type;			/* trait type (strings compare specially) */
 	int			prefixlen;		/* bytes of the name (and type) prefix */
-	bool		lossy;			/* the bound was a long string */
+	bool		lossy;			/* the bound's key stands for more values */
+	bool		minutes;		/* format 2: datetime keys are minutes */
 	bytea	   *bound;			/* the full query key */
 } TraitGinPartial;
 
 static int	TraitGinPrefixCoded(char *dst, const char *name, int namelen, int code, int type);
+static bytea *TraitGinKeyFormat(const TraitItem *item, bool *lossy, int format);
 
 /*
  * Write the prefix of a key (the name, and the type when type >= 0) at dst;
@@ -109,6 +128,13 @@ KeyValueLen(int type, int vallen)
 bytea *
 TraitGinKey(const TraitItem *item, bool *lossy)
 {
+	return TraitGinKeyFormat(item, lossy, KEY_FORMAT_EXACT);
+}
+
+/* (the key of an item in one of the index key formats) */
+static bytea *
+TraitGinKeyFormat(const TraitItem *item, bool *lossy, int format)
+{
 	int			type = item->type;
 	int			code = item->code ? item->code : TraitCodeForName(item->name, item->namelen);
 	int			plen = TraitGinPrefixCoded(NULL, item->name, item->namelen, code, type);
@@ -147,6 +173,19 @@ TraitGinKey(const TraitItem *item, bool *lossy)
 				PutOrderedInt64(d, u);
 				break;
 			}
+		case TRAIT_DATETIME:
+			if (format == KEY_FORMAT_MINUTE)
+			{
+				int64		v = TraitReadInt64(item->value);
+				int64		m = v / KEY_DATETIME_UNIT;
+
+				if (v < 0 && m * KEY_DATETIME_UNIT != v)
+					m--;		/* the minute at or before, before 1970 too */
+				PutOrderedInt64(d, (uint64) (m * KEY_DATETIME_UNIT) ^ UINT64CONST(0x8000000000000000));
+				*lossy = true;
+				break;
+			}
+			/* FALLTHROUGH */
 		default:
 			PutOrderedInt64(d, (uint64) TraitReadInt64(item->value) ^ UINT64CONST(0x8000000000000000));
 			break;
@@ -158,10 +197,11 @@ TraitGinKey(const TraitItem *item, bool *lossy)
  * Compare the value parts of a key and a bound.  Strings: a long string's
  * key holds only its first bytes (and a hash), so two long strings with
  * the same first bytes cannot be ordered: *ambiguous is set, and the recheck
- * decides.
+ * decides.  So with datetimes keyed by the minute, for the bound's minute.
  */
 static int
-KeyValueCompare(int type, const char *k, int klen, const char *b, int blen, bool *ambiguous)
+KeyValueCompare(int type, bool minutes, const char *k, int klen, const char *b, int blen,
+				bool *ambiguous)
 {
 	int			kp,
 				bp,
@@ -171,7 +211,13 @@ KeyValueCompare(int type, const char *k, int klen, const char *b, int blen, bool
 
 	*ambiguous = false;
 	if (type != TRAIT_STRING)
-		return memcmp(k, b, 8);
+	{
+		c = memcmp(k, b, 8);
+		/* format 2: the bound's own minute holds times on both sides */
+		if (c == 0 && minutes && type == TRAIT_DATETIME)
+			*ambiguous = true;
+		return c;
+	}
 	klong = klen > KEY_STRING_PREFIX;
 	blong = blen > KEY_STRING_PREFIX;
 	kp = klong ? KEY_STRING_PREFIX : klen;
@@ -190,9 +236,9 @@ KeyValueCompare(int type, const char *k, int klen, const char *b, int blen, bool
 	return (klong > blong) - (klong < blong);
 }
 
-/* extractValue: one key per trait of a stored value. */
-Datum
-traits_gin_extract_value(PG_FUNCTION_ARGS)
+/* extractValue: one key per trait of a stored value, in the given format. */
+static Datum
+ExtractValue(FunctionCallInfo fcinfo, int format)
 {
 	Traits	   *t = PG_GETARG_TRAITS_P(0);
 	int32	   *nentries = (int32 *) PG_GETARG_POINTER(1);
@@ -208,10 +254,24 @@ traits_gin_extract_value(PG_FUNCTION_ARGS)
 		{
 			TraitItem	item = TraitsItem(t, i);
 
-			entries[i] = PointerGetDatum(TraitGinKey(&item, &lossy));
+			entries[i] = PointerGetDatum(TraitGinKeyFormat(&item, &lossy, format));
 		}
 	}
 	PG_RETURN_POINTER(entries);
+}
+
+/* Format 1: the support function of indexes built before 0.13.0. */
+Datum
+traits_gin_extract_value(PG_FUNCTION_ARGS)
+{
+	return ExtractValue(fcinfo, KEY_FORMAT_EXACT);
+}
+
+/* Format 2: the support function since 0.13.0. */
+Datum
+traits_gin_extract_value_2(PG_FUNCTION_ARGS)
+{
+	return ExtractValue(fcinfo, KEY_FORMAT_MINUTE);
 }
 
 /*
@@ -235,10 +295,11 @@ TraitGinStartKey(const char *name, int namelen, int type, const char *val, int v
 
 /*
  * extractQuery: exact keys for @> and for equality filters, partial-match
- * scans over one (name, type) for ?, ranges and "ne".
+ * scans over one (name, type) for ?, ranges and "ne"; in the format of the
+ * index's keys.
  */
-Datum
-traits_gin_extract_query(PG_FUNCTION_ARGS)
+static Datum
+ExtractQuery(FunctionCallInfo fcinfo, int format)
 {
 	int32	   *nentries = (int32 *) PG_GETARG_POINTER(1);
 	StrategyNumber strategy = PG_GETARG_UINT16(2);
@@ -260,7 +321,7 @@ traits_gin_extract_query(PG_FUNCTION_ARGS)
 		{
 			TraitItem	item = TraitsItem(t, i);
 
-			entries[i] = PointerGetDatum(TraitGinKey(&item, &lossy[i]));
+			entries[i] = PointerGetDatum(TraitGinKeyFormat(&item, &lossy[i], format));
 			/* consistent() learns which keys were lossy through extra_data */
 			(*extra_data)[i] = (Pointer) &lossy[i];
 		}
@@ -301,8 +362,9 @@ traits_gin_extract_query(PG_FUNCTION_ARGS)
 
 			part->op = op;
 			part->type = type;
+			part->minutes = format == KEY_FORMAT_MINUTE;
 			part->prefixlen = TraitGinPrefix(NULL, item.name, item.namelen, type);
-			part->bound = TraitGinKey(&item, &part->lossy);
+			part->bound = TraitGinKeyFormat(&item, &part->lossy, format);
 			(*extra_data)[i] = (Pointer) part;
 			if (op == TQ_EQ)
 				entries[i] = PointerGetDatum(part->bound);
@@ -311,11 +373,12 @@ traits_gin_extract_query(PG_FUNCTION_ARGS)
 				/*
 				 * ne, lt and le scan the whole (name, type); gt and ge start
 				 * at the bound (for a long string, at its kept prefix, so
-				 * that strings sharing it are not skipped).
+				 * that strings sharing it are not skipped; a datetime's
+				 * minute key is the first of its minute already).
 				 */
 				(*pmatch)[i] = true;
 				if (op == TQ_GT || op == TQ_GE)
-					entries[i] = part->lossy
+					entries[i] = part->lossy && type == TRAIT_STRING
 						? PointerGetDatum(TraitGinStartKey(item.name, item.namelen, type,
 														   item.value, item.vallen))
 						: PointerGetDatum(part->bound);
@@ -336,9 +399,24 @@ traits_gin_extract_query(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(entries);
 }
 
+/* Format 1: the support function of indexes built before 0.13.0. */
+Datum
+traits_gin_extract_query(PG_FUNCTION_ARGS)
+{
+	return ExtractQuery(fcinfo, KEY_FORMAT_EXACT);
+}
+
+/* Format 2: the support function since 0.13.0. */
+Datum
+traits_gin_extract_query_2(PG_FUNCTION_ARGS)
+{
+	return ExtractQuery(fcinfo, KEY_FORMAT_MINUTE);
+}
+
 /*
  * Every strategy is a conjunction of its entries.  A recheck is needed only
- * where a key kept a prefix of a long string bound.
+ * where a bound's key stands for more values: a long string's kept prefix,
+ * a datetime's minute (format 2).
  */
 Datum
 traits_gin_consistent(PG_FUNCTION_ARGS)
@@ -387,7 +465,7 @@ traits_gin_compare_partial(PG_FUNCTION_ARGS)
 
 	b = VARDATA_ANY(part->bound);
 	blen = VARSIZE_ANY_EXHDR(part->bound);
-	cmp = KeyValueCompare(part->type, k + part->prefixlen, klen - part->prefixlen,
+	cmp = KeyValueCompare(part->type, part->minutes, k + part->prefixlen, klen - part->prefixlen,
 						  b + part->prefixlen, blen - part->prefixlen, &ambiguous);
 	if (ambiguous)
 		PG_RETURN_INT32(0);		/* either way: the recheck decides */
