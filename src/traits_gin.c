@@ -44,10 +44,6 @@
 
 #define KEY_DATETIME_UNIT		INT64CONST(60000000)	/* format 2: a minute */
 
-PG_FUNCTION_INFO_V1(traits_gin_extract_value);
-PG_FUNCTION_INFO_V1(traits_gin_extract_query);
-PG_FUNCTION_INFO_V1(traits_gin_extract_value_2);
-PG_FUNCTION_INFO_V1(traits_gin_extract_query_2);
 PG_FUNCTION_INFO_V1(traits_gin_consistent);
 PG_FUNCTION_INFO_V1(traits_gin_compare_partial);
 
@@ -260,20 +256,6 @@ ExtractValue(FunctionCallInfo fcinfo, int format)
 	PG_RETURN_POINTER(entries);
 }
 
-/* Format 1: the support function of indexes built before 0.13.0. */
-Datum
-traits_gin_extract_value(PG_FUNCTION_ARGS)
-{
-	return ExtractValue(fcinfo, KEY_FORMAT_EXACT);
-}
-
-/* Format 2: the support function since 0.13.0. */
-Datum
-traits_gin_extract_value_2(PG_FUNCTION_ARGS)
-{
-	return ExtractValue(fcinfo, KEY_FORMAT_MINUTE);
-}
-
 /*
  * A key of just the prefix (the name, and the type when type >= 0) and of a
  * string's kept bytes when val is given: where a scan starts, and the
@@ -399,19 +381,22 @@ ExtractQuery(FunctionCallInfo fcinfo, int format)
 	PG_RETURN_POINTER(entries);
 }
 
-/* Format 1: the support function of indexes built before 0.13.0. */
-Datum
-traits_gin_extract_query(PG_FUNCTION_ARGS)
-{
-	return ExtractQuery(fcinfo, KEY_FORMAT_EXACT);
-}
+/*
+ * The support functions of each key format: format 1 for indexes built
+ * before 0.13.0, format 2 ("_2", what sql/panko.sql names) since.
+ */
+#define KEY_FORMAT_FUNCTION(fn, impl, format) \
+	PG_FUNCTION_INFO_V1(fn); \
+	Datum \
+	fn(PG_FUNCTION_ARGS) \
+	{ \
+		return impl(fcinfo, format); \
+	}
 
-/* Format 2: the support function since 0.13.0. */
-Datum
-traits_gin_extract_query_2(PG_FUNCTION_ARGS)
-{
-	return ExtractQuery(fcinfo, KEY_FORMAT_MINUTE);
-}
+KEY_FORMAT_FUNCTION(traits_gin_extract_value, ExtractValue, KEY_FORMAT_EXACT)
+KEY_FORMAT_FUNCTION(traits_gin_extract_value_2, ExtractValue, KEY_FORMAT_MINUTE)
+KEY_FORMAT_FUNCTION(traits_gin_extract_query, ExtractQuery, KEY_FORMAT_EXACT)
+KEY_FORMAT_FUNCTION(traits_gin_extract_query_2, ExtractQuery, KEY_FORMAT_MINUTE)
 
 /*
  * Every strategy is a conjunction of its entries.  A recheck is needed only
