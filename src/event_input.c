@@ -1106,6 +1106,7 @@ GinKeyPrefix(const GinKeyRef *r)
 	return p;
 }
 
+/* GinKeyCompare's order, mostly decided by the prefixes alone. */
 static inline int
 GinKeySortCompare(const GinKeySort *a, const GinKeySort *b)
 {
