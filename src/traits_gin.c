@@ -13,8 +13,8 @@
  * the whole.  Keys compare with byteacmp.  Equality is an exact key lookup
  * (a long string matches by prefix and hash, then a recheck); every range
  * filter and "ne" is one partial-match scan over the (name, type) prefix,
- * as in contrib/btree_gin.  Only a string bound longer than 8 bytes needs
- * a recheck.  Compact keys keep the index small: most keys of an event
+ * as in contrib/btree_gin.  In format 1 only a string bound longer than 8
+ * bytes needs a recheck.  Compact keys keep the index small: most keys of an event
  * store are unique (request ids, instance ids, timestamps).
  *
  * Key format 2 (the index support functions of schema 0.13.0 on, the "_2"
@@ -54,7 +54,6 @@ typedef struct TraitGinPartial
 	int			type;			/* trait type (strings compare specially) */
 	int			prefixlen;		/* bytes of the name (and type) prefix */
 	bool		lossy;			/* the bound's key stands for more values */
-	bool		minutes;		/* format 2: datetime keys are minutes */
 	bytea	   *bound;			/* the full query key */
 } TraitGinPartial;
 
@@ -193,10 +192,11 @@ TraitGinKeyFormat(const TraitItem *item, bool *lossy, int format)
  * Compare the value parts of a key and a bound.  Strings: a long string's
  * key holds only its first bytes (and a hash), so two long strings with
  * the same first bytes cannot be ordered: *ambiguous is set, and the recheck
- * decides.  So with datetimes keyed by the minute, for the bound's minute.
+ * decides.  So does a key equal to a lossy bound of another type (a
+ * datetime's minute, format 2): the minute holds times on both sides.
  */
 static int
-KeyValueCompare(int type, bool minutes, const char *k, int klen, const char *b, int blen,
+KeyValueCompare(int type, bool lossy, const char *k, int klen, const char *b, int blen,
 				bool *ambiguous)
 {
 	int			kp,
@@ -209,8 +209,7 @@ KeyValueCompare(int type, bool minutes, const char *k, int klen, const char *b, 
 	if (type != TRAIT_STRING)
 	{
 		c = memcmp(k, b, 8);
-		/* format 2: the bound's own minute holds times on both sides */
-		if (c == 0 && minutes && type == TRAIT_DATETIME)
+		if (c == 0 && lossy)
 			*ambiguous = true;
 		return c;
 	}
@@ -344,7 +343,6 @@ ExtractQuery(FunctionCallInfo fcinfo, int format)
 
 			part->op = op;
 			part->type = type;
-			part->minutes = format == KEY_FORMAT_MINUTE;
 			part->prefixlen = TraitGinPrefix(NULL, item.name, item.namelen, type);
 			part->bound = TraitGinKeyFormat(&item, &part->lossy, format);
 			(*extra_data)[i] = (Pointer) part;
@@ -450,7 +448,7 @@ traits_gin_compare_partial(PG_FUNCTION_ARGS)
 
 	b = VARDATA_ANY(part->bound);
 	blen = VARSIZE_ANY_EXHDR(part->bound);
-	cmp = KeyValueCompare(part->type, part->minutes, k + part->prefixlen, klen - part->prefixlen,
+	cmp = KeyValueCompare(part->type, part->lossy, k + part->prefixlen, klen - part->prefixlen,
 						  b + part->prefixlen, blen - part->prefixlen, &ambiguous);
 	if (ambiguous)
 		PG_RETURN_INT32(0);		/* either way: the recheck decides */
