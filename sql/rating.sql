@@ -58,6 +58,12 @@ CREATE FUNCTION panko.rating_point(traits panko.traits, begin text, type text) R
     AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION panko.rating_point(panko.traits, text, text) IS
     'A rated data point as retrieve returns it: [begin, period, type, unit, qty, price, {groupby}, {metadata}] from its traits';
+-- (retrieve's form: the begin written and the metric type named in C, no
+-- lookup of panko.event_type per point of a page)
+CREATE FUNCTION panko.rating_point(traits panko.traits, generated timestamptz, event_type_id integer) RETURNS json
+    AS 'MODULE_PATHNAME', 'rating_point_stored' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION panko.rating_point(panko.traits, timestamptz, integer) IS
+    'A stored rated data point as retrieve returns it, its begin from generated and its metric type from the event type (without "cloudkitty.")';
 
 CREATE FUNCTION panko.rating_keys(traits panko.traits, names text[]) RETURNS text[]
     AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
@@ -522,13 +528,11 @@ CREATE FUNCTION panko.rating_retrieve(begin timestamptz, "end" timestamptz, metr
     RETURNS json
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
--- (every plan is made for the call's values: a generic plan cannot know
--- that the window covers whole partitions, or how few points a filter
--- matches, and ANDs a bitmap of each partition's whole time index into
--- the trait index's; and no ordered scan of a partition's time index,
--- filtered, for a page: the matches are few)
-SET plan_cache_mode = force_custom_plan
+-- (no ordered scan of a partition's time index, filtered, for a page: the
+-- matches are few; plans kept where the body does not say otherwise, and
+-- what it says undone when it returns: see below)
 SET enable_indexscan = off
+SET plan_cache_mode = auto
 AS $$
 DECLARE
     c record;
@@ -592,6 +596,14 @@ BEGIN
     -- above); the others are built, parameterised, for each call.  Either
     -- way the matches are read once (bitmap scans of the window's rating
     -- tables), then counted and the page sorted, each point built in C.
+    -- The statements over the events are planned for each call's values: a
+    -- generic plan cannot know that the window covers whole partitions, or
+    -- how few points a filter matches, and ANDs a bitmap of each
+    -- partition's whole time index into the trait index's.  (Set here, not
+    -- for the function: its other statements, and those of the functions
+    -- it calls, keep their plans.  The function's own SET of
+    -- plan_cache_mode makes this one end when the function returns.)
+    PERFORM pg_catalog.set_config('plan_cache_mode', 'force_custom_plan', true);
     IF c.together IS NOT NULL AND panko.trait_count(c.together) OPERATOR(pg_catalog.=) 0 THEN
         WITH m AS MATERIALIZED (
             SELECT e.generated, e.message_id, e.event_type_id, e.traits FROM panko.event e
@@ -600,9 +612,7 @@ BEGIN
                AND e.generated OPERATOR(pg_catalog.<) rating_retrieve."end"
                AND (metric_types IS NULL OR e.event_type_id OPERATOR(pg_catalog.=) ANY (ids)))
         SELECT (SELECT count(*) FROM m),
-               coalesce((SELECT json_agg(panko.rating_point(p.traits, panko.iso_timestamp(p.generated),
-                                         (SELECT substr(t.name, 12) FROM panko.event_type t
-                                           WHERE t.id OPERATOR(pg_catalog.=) p.event_type_id))
+               coalesce((SELECT json_agg(panko.rating_point(p.traits, p.generated, p.event_type_id)
                                          ORDER BY p.generated, p.message_id)
                            FROM (SELECT * FROM m ORDER BY m.generated, m.message_id
                                  OFFSET coalesce(rating_retrieve."offset", 0) LIMIT rating_retrieve."limit") p), '[]')
@@ -617,9 +627,7 @@ BEGIN
                AND e.traits OPERATOR(panko.@>) c.together
                AND (metric_types IS NULL OR e.event_type_id OPERATOR(pg_catalog.=) ANY (ids)))
         SELECT (SELECT count(*) FROM m),
-               coalesce((SELECT json_agg(panko.rating_point(p.traits, panko.iso_timestamp(p.generated),
-                                         (SELECT substr(t.name, 12) FROM panko.event_type t
-                                           WHERE t.id OPERATOR(pg_catalog.=) p.event_type_id))
+               coalesce((SELECT json_agg(panko.rating_point(p.traits, p.generated, p.event_type_id)
                                          ORDER BY p.generated, p.message_id)
                            FROM (SELECT * FROM m ORDER BY m.generated, m.message_id
                                  OFFSET coalesce(rating_retrieve."offset", 0) LIMIT rating_retrieve."limit") p), '[]')
@@ -633,9 +641,7 @@ BEGIN
     -- their count and the page, sorted, each point built only for the page.
     EXECUTE 'WITH m AS MATERIALIZED (SELECT e.generated, e.message_id, e.event_type_id, e.traits' || cond || ')'
             ' SELECT (SELECT count(*) FROM m), coalesce((SELECT json_agg(panko.rating_point(p.traits,'
-            ' panko.iso_timestamp(p.generated),'
-            ' (SELECT substr(t.name, 12) FROM panko.event_type t WHERE t.id OPERATOR(pg_catalog.=) p.event_type_id))'
-            ' ORDER BY p.generated, p.message_id)'
+            ' p.generated, p.event_type_id) ORDER BY p.generated, p.message_id)'
             ' FROM (SELECT * FROM m ORDER BY m.generated, m.message_id OFFSET $5 LIMIT $6) p), ''[]'')'
        INTO total, points USING begin, "end", ids, c.args, coalesce("offset", 0), "limit";
     RETURN json_build_object('total', coalesce(known, total), 'points', points);
@@ -987,6 +993,7 @@ GRANT SELECT ON panko.rating_attribute, panko.rating_project_alias, panko.rating
 REVOKE ALL ON FUNCTION panko.rating_sum_trans(internal, panko.traits, text), panko.rating_sum_combine(internal, internal),
     panko.rating_sum_final(internal), panko.rating_sum_serialize(internal), panko.rating_sum_deserialize(bytea, internal),
     panko.rating_sum(panko.traits, text), panko.rating_point(panko.traits, text, text),
+    panko.rating_point(panko.traits, timestamptz, integer),
     panko.rating_keys(panko.traits, text[]), panko.rating_check_points(jsonb), panko.rating_rollup_points(jsonb), panko.rating_push(jsonb), panko.rating_conditions(jsonb, jsonb, integer),
     panko.rating_store_frames(jsonb), panko.rating_push_frames(jsonb), panko.rating_note_names(text[], boolean, boolean),
     panko.rating_rollup_add_groups(timestamptz[], text[], text[], text[], bigint[], numeric[], numeric[]),
@@ -1005,6 +1012,8 @@ GRANT EXECUTE ON FUNCTION panko.rating_sum(panko.traits, text), panko.rating_poi
     panko.rating_type_ids(text[]), panko.rating_check_window(timestamptz, timestamptz, bigint, bigint),
     panko.rating_rollup_covers(timestamptz, timestamptz, jsonb, jsonb)
 TO panko_reader, panko_query;
+-- (only rating_retrieve calls it, as its owner: it names event types by id)
+GRANT EXECUTE ON FUNCTION panko.rating_point(panko.traits, timestamptz, integer) TO panko_query;
 -- (only rating_total calls it, as its owner)
 GRANT EXECUTE ON FUNCTION panko.rating_rollup_total(timestamptz, timestamptz, integer[], text[], text[], integer[], text[], text[], bigint, bigint) TO panko_query;
 GRANT EXECUTE ON FUNCTION panko.rating_push(jsonb), panko.rating_push_frames(jsonb), panko.rating_check_points(jsonb) TO panko_writer;

@@ -2,8 +2,9 @@
  * rating.c
  *		CloudKitty's rated data in C: panko.rating_sum(traits, name), the
  *		exact sum of a decimal string trait (qty and price) for grouped
- *		totals, panko.rating_point(traits, begin, type), a data point as
- *		retrieve returns it, panko.rating_check_points(points), push's
+ *		totals, panko.rating_point(traits, begin, type) and
+ *		panko.rating_point(traits, generated, event_type_id), a data point
+ *		as retrieve returns it, panko.rating_check_points(points), push's
  *		checks of a whole array of points in one pass,
  *		panko.rating_store_frames(frames), the driver's push checked and
  *		stored in one pass, and panko.rating_keys(traits, names), a
@@ -48,11 +49,13 @@ PG_FUNCTION_INFO_V1(rating_sum_final);
 PG_FUNCTION_INFO_V1(rating_sum_serialize);
 PG_FUNCTION_INFO_V1(rating_sum_deserialize);
 PG_FUNCTION_INFO_V1(rating_point);
+PG_FUNCTION_INFO_V1(rating_point_stored);
 PG_FUNCTION_INFO_V1(rating_check_points);
 PG_FUNCTION_INFO_V1(rating_rollup_points);
 PG_FUNCTION_INFO_V1(rating_store_frames);
 PG_FUNCTION_INFO_V1(rating_keys);
 
+#define RATING_TYPE_PREFIX	"cloudkitty."	/* of a metric type's event type */
 #define RATING_FAST_SCALE	18		/* fractional digits of the integer sum */
 #define RATING_FAST_DIGITS	36		/* digits of one value on the fast path */
 
@@ -473,23 +476,29 @@ AppendAttributesJson(StringInfo buf, const Traits *t, char prefix)
 }
 
 /*
- * panko.rating_point(traits, begin, type): [begin, period, type, unit, qty,
- * price, groupby, metadata] as retrieve returns a point, in one pass over
- * the traits (per-trait SQL for a page of points costs more than its scan).
+ * [begin, period, type, unit, qty, price, groupby, metadata] of a point's
+ * traits, as retrieve returns it; begin is written from at when given,
+ * else taken as the text begin.
  */
-Datum
-rating_point(PG_FUNCTION_ARGS)
+static text *
+PointJson(const Traits *t, const Timestamp *at, const char *begin, const char *type)
 {
-	Traits	   *t = PG_GETARG_TRAITS_P(0);
 	StringInfoData buf;
 
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '[');
-	escape_json(&buf, text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	if (at)
+	{
+		appendStringInfoChar(&buf, '"');
+		PankoAppendTimestamp(&buf, *at);
+		appendStringInfoChar(&buf, '"');
+	}
+	else
+		escape_json(&buf, begin);
 	appendStringInfoChar(&buf, ',');
 	AppendTraitJson(&buf, t, "period", TRAIT_INTEGER);
 	appendStringInfoChar(&buf, ',');
-	escape_json(&buf, text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	escape_json(&buf, type);
 	appendStringInfoChar(&buf, ',');
 	AppendTraitJson(&buf, t, "unit", TRAIT_STRING);
 	appendStringInfoChar(&buf, ',');
@@ -501,7 +510,45 @@ rating_point(PG_FUNCTION_ARGS)
 	appendStringInfoChar(&buf, ',');
 	AppendAttributesJson(&buf, t, 'm');
 	appendStringInfoChar(&buf, ']');
-	PG_RETURN_TEXT_P(cstring_to_text_with_len(buf.data, buf.len));
+	return cstring_to_text_with_len(buf.data, buf.len);
+}
+
+/*
+ * panko.rating_point(traits, begin, type): a point from its traits, in one
+ * pass over them (per-trait SQL for a page of points costs more than its
+ * scan).
+ */
+Datum
+rating_point(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(PointJson(PG_GETARG_TRAITS_P(0), NULL,
+							   text_to_cstring(PG_GETARG_TEXT_PP(1)),
+							   text_to_cstring(PG_GETARG_TEXT_PP(2))));
+}
+
+/*
+ * panko.rating_point(traits, generated, event_type_id): the same, for a
+ * stored point: its begin written and its metric type named here (the
+ * event type without "cloudkitty."), so that a page of points needs no
+ * lookup of panko.event_type per point.  The type cache is checked
+ * against panko.event_type once per statement.
+ */
+Datum
+rating_point_stored(PG_FUNCTION_ARGS)
+{
+	Traits	   *t = PG_GETARG_TRAITS_P(0);
+	Timestamp	at = PG_GETARG_TIMESTAMPTZ(1);
+	const char *type;
+
+	if (fcinfo->flinfo->fn_extra == NULL)
+	{
+		PankoEventTypesBegin();
+		fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, 1);
+	}
+	type = PankoEventTypeName(PG_GETARG_INT32(2), NULL);
+	if (strncmp(type, RATING_TYPE_PREFIX, strlen(RATING_TYPE_PREFIX)) == 0)
+		type += strlen(RATING_TYPE_PREFIX);
+	PG_RETURN_TEXT_P(PointJson(t, &at, NULL, type));
 }
 
 /* Is v a JSON string? */
@@ -1001,7 +1048,6 @@ PushError(int frame, int point, const char *why)
 }
 
 #define RATING_PUSH_ID_MAX	64	/* bytes of a push's id */
-#define RATING_TYPE_PREFIX	"cloudkitty."
 #define RATING_ID_PREFIX	"cloudkitty:"
 #define RATING_EVENT_ID_MAX	255 /* event_type and message_id, as the store */
 

@@ -7,6 +7,7 @@ import decimal
 import random
 import unittest
 
+import psycopg2
 from oslo_config import cfg
 from oslo_config import fixture as config_fixture
 
@@ -344,6 +345,30 @@ class BackendTest(unittest.TestCase):
         r = self.storage.retrieve(offset=20, limit=10, **self.month())
         self.assertEqual((r['total'], sum(len(list(f.iterpoints())) for f in r['dataframes'])), (25, 5))
         self.assertStoresNothing(lambda: self.storage.retrieve(offset=-1, **self.month()))
+
+    def test_retrieve_names_types_and_leaves_the_callers_settings(self):
+        # retrieve names each point's metric type from its event type, and
+        # plans its reads of the events for each call's values without
+        # leaving that setting to the rest of the caller's transaction
+        self.storage.push([frame(DAY0, [('instance', point(1, 2, 'p1')), ('volume', point(3, 4, 'p1'))]),
+                           frame(DAY0 + datetime.timedelta(hours=1), [('image', point(5, 6, 'p2'))])])
+        r = self.storage.retrieve(**self.month())
+        got = sorted((f.start, t, p.qty, p.price) for f in r['dataframes'] for t, p in f.iterpoints())
+        self.assertEqual(got, [(DAY0, 'instance', D(1), D(2)), (DAY0, 'volume', D(3), D(4)),
+                               (DAY0 + datetime.timedelta(hours=1), 'image', D(5), D(6))])
+        conn = psycopg2.connect(common.ADMIN_DSN)
+        try:
+            with conn.cursor() as cur:
+                for mode in ('force_generic_plan', 'auto'):
+                    cur.execute("SELECT set_config('plan_cache_mode', %s, true)", (mode,))
+                    for filters in (None, '{"project_id": "p1"}', '{"flavor": "m1.small"}'):
+                        cur.execute("SELECT panko.rating_retrieve(%s, %s, NULL, %s::jsonb)::text",
+                                    (DAY0, DAY0 + datetime.timedelta(days=28), filters))
+                        cur.execute("SHOW plan_cache_mode")
+                        self.assertEqual(cur.fetchone()[0], mode, filters)
+                    conn.rollback()
+        finally:
+            conn.close()
 
     def test_delete_with_and_without_filters(self):
         self._two_projects()

@@ -205,6 +205,7 @@ VALUES
     ('panko.rating_init(bigint)', 'v', false, 'u', true, false),
     ('panko.rating_keys(panko.traits,text[])', 'i', true, 's', false, false),
     ('panko.rating_point(panko.traits,text,text)', 'i', true, 's', false, false),
+    ('panko.rating_point(panko.traits,timestamp with time zone,integer)', 's', true, 's', false, false),
     ('panko.rating_push(jsonb)', 'v', false, 'u', true, false),
     ('panko.rating_push_frames(jsonb)', 'v', false, 'u', true, false),
     ('panko.rating_store_frames(jsonb)', 'v', true, 'u', false, false),

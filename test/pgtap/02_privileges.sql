@@ -176,6 +176,7 @@ SELECT set_eq(
                  'panko.metric_tags(panko.traits)', 'panko.metric_value(panko.traits,jsonb)']) f
       UNION ALL
       VALUES ('panko_writer', 'panko.metric_report(jsonb)'),
+             ('panko_query', 'panko.rating_point(panko.traits,timestamp with time zone,integer)'),
              ('panko_query', 'panko.rating_rollup_total(timestamp with time zone,timestamp with time zone,integer[],text[],text[],integer[],text[],text[],bigint,bigint)')$$,
     'EXECUTE grants to panko roles are exactly: readers query, writers record, admins expire, gateways set identity and answer HTTP');
 
