@@ -604,7 +604,24 @@ BEGIN
     -- it calls, keep their plans.  The function's own SET of
     -- plan_cache_mode makes this one end when the function returns.)
     PERFORM pg_catalog.set_config('plan_cache_mode', 'force_custom_plan', true);
-    IF c.together IS NOT NULL AND panko.trait_count(c.together) OPERATOR(pg_catalog.=) 0 THEN
+    IF known IS NOT NULL AND c.together IS NOT NULL THEN
+        -- (the rollup gave the total: only the page is read, its points
+        -- sorted as they are scanned, none kept; a custom plan keeps the
+        -- containment only when there is one)
+        SELECT coalesce(json_agg(panko.rating_point(p.traits, p.generated, p.event_type_id)
+                                 ORDER BY p.generated, p.message_id), '[]')
+          INTO points
+          FROM (SELECT e.generated, e.message_id, e.event_type_id, e.traits FROM panko.event e
+                 WHERE e.retention OPERATOR(pg_catalog.=) 'rating'
+                   AND e.generated OPERATOR(pg_catalog.>=) rating_retrieve.begin
+                   AND e.generated OPERATOR(pg_catalog.<) rating_retrieve."end"
+                   AND (panko.trait_count(c.together) OPERATOR(pg_catalog.=) 0
+                        OR e.traits OPERATOR(panko.@>) c.together)
+                   AND (metric_types IS NULL OR e.event_type_id OPERATOR(pg_catalog.=) ANY (ids))
+                 ORDER BY e.generated, e.message_id
+                OFFSET coalesce(rating_retrieve."offset", 0) LIMIT rating_retrieve."limit") p;
+        RETURN json_build_object('total', known, 'points', points);
+    ELSIF c.together IS NOT NULL AND panko.trait_count(c.together) OPERATOR(pg_catalog.=) 0 THEN
         WITH m AS MATERIALIZED (
             SELECT e.generated, e.message_id, e.event_type_id, e.traits FROM panko.event e
              WHERE e.retention OPERATOR(pg_catalog.=) 'rating'
