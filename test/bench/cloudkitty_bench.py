@@ -358,8 +358,8 @@ def main():
 
         r3, b3 = q3_panko(), q3_base()
         if (r3['total'] != b3['total']
-                or sum(len(list(f.iterpoints())) for f in r3['dataframes']) != 100
-                or sum(len(list(f.iterpoints())) for f in b3['dataframes']) != 100
+                or sum(len(list(f.iterpoints())) for f in r3['dataframes']) != min(100, b3['total'])
+                or sum(len(list(f.iterpoints())) for f in b3['dataframes']) != min(100, b3['total'])
                 or page_points(r3['dataframes']) != page_points(b3['dataframes'])
                 or not page_points(r3['dataframes'])):
             failed.append('Q3 answers differ')
