@@ -593,7 +593,7 @@ BEGIN
     END IF;
     -- The common shapes (no filter, or filters that are one containment)
     -- are static SQL (parsed once; planned for each call's values, see
-    -- above); the others are built, parameterised, for each call.  Either
+    -- below); the others are built, parameterised, for each call.  Either
     -- way the matches are read once (bitmap scans of the window's rating
     -- tables), then counted and the page sorted, each point built in C.
     -- The statements over the events are planned for each call's values: a
@@ -606,8 +606,8 @@ BEGIN
     PERFORM pg_catalog.set_config('plan_cache_mode', 'force_custom_plan', true);
     IF known IS NOT NULL AND c.together IS NOT NULL THEN
         -- (the rollup gave the total: only the page is read, its points
-        -- sorted as they are scanned, none kept; a custom plan keeps the
-        -- containment only when there is one)
+        -- sorted as they are scanned, none kept; the custom plan keeps the
+        -- containment only when there is one, here and below)
         SELECT coalesce(json_agg(panko.rating_point(p.traits, p.generated, p.event_type_id)
                                  ORDER BY p.generated, p.message_id), '[]')
           INTO points
@@ -621,27 +621,14 @@ BEGIN
                  ORDER BY e.generated, e.message_id
                 OFFSET coalesce(rating_retrieve."offset", 0) LIMIT rating_retrieve."limit") p;
         RETURN json_build_object('total', known, 'points', points);
-    ELSIF c.together IS NOT NULL AND panko.trait_count(c.together) OPERATOR(pg_catalog.=) 0 THEN
-        WITH m AS MATERIALIZED (
-            SELECT e.generated, e.message_id, e.event_type_id, e.traits FROM panko.event e
-             WHERE e.retention OPERATOR(pg_catalog.=) 'rating'
-               AND e.generated OPERATOR(pg_catalog.>=) rating_retrieve.begin
-               AND e.generated OPERATOR(pg_catalog.<) rating_retrieve."end"
-               AND (metric_types IS NULL OR e.event_type_id OPERATOR(pg_catalog.=) ANY (ids)))
-        SELECT (SELECT count(*) FROM m),
-               coalesce((SELECT json_agg(panko.rating_point(p.traits, p.generated, p.event_type_id)
-                                         ORDER BY p.generated, p.message_id)
-                           FROM (SELECT * FROM m ORDER BY m.generated, m.message_id
-                                 OFFSET coalesce(rating_retrieve."offset", 0) LIMIT rating_retrieve."limit") p), '[]')
-          INTO total, points;
-        RETURN json_build_object('total', coalesce(known, total), 'points', points);
     ELSIF c.together IS NOT NULL THEN
         WITH m AS MATERIALIZED (
             SELECT e.generated, e.message_id, e.event_type_id, e.traits FROM panko.event e
              WHERE e.retention OPERATOR(pg_catalog.=) 'rating'
                AND e.generated OPERATOR(pg_catalog.>=) rating_retrieve.begin
                AND e.generated OPERATOR(pg_catalog.<) rating_retrieve."end"
-               AND e.traits OPERATOR(panko.@>) c.together
+               AND (panko.trait_count(c.together) OPERATOR(pg_catalog.=) 0
+                    OR e.traits OPERATOR(panko.@>) c.together)
                AND (metric_types IS NULL OR e.event_type_id OPERATOR(pg_catalog.=) ANY (ids)))
         SELECT (SELECT count(*) FROM m),
                coalesce((SELECT json_agg(panko.rating_point(p.traits, p.generated, p.event_type_id)
