@@ -537,7 +537,9 @@ DECLARE
     pol record;
     acl record;
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_partition_tree(parent) t WHERE t.relid = child AND t.level > 0) THEN
+    -- (its ancestors, not the whole tree: a check that read every partition
+    -- made creating the 365th day's table a third slower than the first's)
+    IF child = parent OR NOT EXISTS (SELECT FROM pg_partition_ancestors(child) a WHERE a.relid = parent) THEN
         RAISE EXCEPTION 'panko.% is not a partition of panko.event', pname
             USING ERRCODE = '22023', HINT = 'Pass the name of a row of panko.partition.';
     END IF;

@@ -6,7 +6,7 @@
 -- (panko_reader), tap_writer (panko_writer), tap_admin (panko_admin),
 -- tap_plain (no panko role).
 BEGIN;
-SELECT plan(80);
+SELECT plan(81);
 
 ------------------------------------------------------------------ roles
 SELECT has_role('panko_reader', 'role panko_reader exists');
@@ -289,6 +289,8 @@ RESET ROLE;
 ALTER TABLE panko.:"tap_table" ENABLE ROW LEVEL SECURITY;
 SELECT throws_ok($$SELECT panko.secure_partition('event_type')$$, '22023', NULL,
                  'secure_partition refuses a table that is not a partition of panko.event');
+SELECT throws_ok($$SELECT panko.secure_partition('event')$$, '22023', NULL,
+                 'secure_partition refuses panko.event itself');
 
 ------------------------------------------------------------------ panko_writer
 SET LOCAL ROLE tap_writer;
