@@ -595,7 +595,8 @@ BEGIN
     -- are static SQL (parsed once; planned for each call's values, see
     -- below); the others are built, parameterised, for each call.  Either
     -- way the matches are read once (bitmap scans of the window's rating
-    -- tables), then counted and the page sorted, each point built in C.
+    -- tables), then counted and the page sorted, each point built in C;
+    -- when the rollup gave the total, only the page is read.
     -- The statements over the events are planned for each call's values: a
     -- generic plan cannot know that the window covers whole partitions, or
     -- how few points a filter matches, and ANDs a bitmap of each
