@@ -28,6 +28,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "access/xloginsert.h"
 #include "catalog/index.h"
 #include "catalog/pg_am_d.h"
 #include "catalog/namespace.h"
@@ -956,6 +957,8 @@ typedef struct GinBulk
 	int			maxrows;
 	int			rows_hint;		/* the table's rows in this batch */
 	Size		used;
+	bool		unlogged;		/* inserts not WAL-logged: see GinBulkLogged */
+	GinStatsData stats;			/* (what GIN counts when unlogged) */
 } GinBulk;
 
 typedef struct DirectRow
@@ -1181,6 +1184,9 @@ DetachGinIndexes(ResultRelInfo *rri, int nrows, GinBulk **bulk)
 		b->hashed = b->info->ii_NumIndexAttrs == 1 &&
 			b->state.compareFn[0].fn_oid == F_BYTEACMP;
 		b->rows_hint = nrows;
+		b->unlogged = RelationNeedsWAL(b->index) &&
+			(b->index->rd_createSubid == GetCurrentSubTransactionId() ||
+			 b->index->rd_firstRelfilenodeSubid == GetCurrentSubTransactionId());
 		GinBulkInit(b);
 	}
 	return ngin;
@@ -1249,7 +1255,8 @@ GinBulkFlush(GinBulk *b)
 				qsort(run, nitems, sizeof(ItemPointerData), TidCompare);
 			CHECK_FOR_INTERRUPTS();
 			ginEntryInsert(&b->state, 1, PointerGetDatum(entries[i].ref.key),
-						   entries[i].ref.category, run, nitems, NULL);
+						   entries[i].ref.category, run, nitems,
+						   b->unlogged ? &b->stats : NULL);
 		}
 	}
 	else
@@ -1258,12 +1265,28 @@ GinBulkFlush(GinBulk *b)
 		while ((items = ginGetBAEntry(&b->accum, &attnum, &key, &category, &nitems)) != NULL)
 		{
 			CHECK_FOR_INTERRUPTS();
-			ginEntryInsert(&b->state, attnum, key, category, items, nitems, NULL);
+			ginEntryInsert(&b->state, attnum, key, category, items, nitems,
+						   b->unlogged ? &b->stats : NULL);
 		}
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(b->accumcxt);
 	GinBulkInit(b);
+}
+
+/*
+ * WAL-log a GIN index filled without WAL, whole, as an index build does.
+ * Inserts skip the WAL (GIN's build mode) only into an index created in
+ * the current subtransaction: no other session can see it, and an abort
+ * drops it.  Row by row, GIN logged each key's insert and every split
+ * page whole: 600 MB for 1M events over 365 days, against 267 MB of index.
+ */
+static void
+GinBulkLogged(GinBulk *b)
+{
+	if (b->unlogged)
+		log_newpage_range(b->index, MAIN_FORKNUM, 0,
+						  RelationGetNumberOfBlocks(b->index), true);
 }
 
 /* Add a stored row's keys to a GIN accumulator (flushed past work_mem). */
@@ -1523,7 +1546,10 @@ InsertEventsDirect(ParsedEvent *evs, int n, uint64 *stored)
 			CHECK_FOR_INTERRUPTS();
 		}
 		for (int g = 0; g < ngin; g++)
+		{
 			GinBulkFlush(&bulk[g]);
+			GinBulkLogged(&bulk[g]);
+		}
 		rri->ri_NumIndices = nidx;
 		for (int s = 0; s < npool; s++)
 			ExecDropSingleTupleTableSlot(pool[s]);
