@@ -636,6 +636,28 @@ SubxactFits(void)
 }
 
 /*
+ * An executor state with rel as its one result relation, for inserts made
+ * without an INSERT statement (ClaimDirect, InsertEventsDirect).
+ */
+static EState *
+DirectInsertState(Relation rel, ResultRelInfo **rri)
+{
+	EState	   *estate = CreateExecutorState();
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+
+	estate->es_snapshot = GetActiveSnapshot();
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(rel);
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	rte->requiredPerms = ACL_INSERT;
+	ExecInitRangeTable(estate, list_make1(rte));
+	*rri = makeNode(ResultRelInfo);
+	ExecInitResultRelation(estate, *rri, 1);
+	return estate;
+}
+
+/*
  * Insert registry rows with table_multi_insert and the primary key's
  * unique check, as an INSERT would but without one: an INSERT ... SELECT
  * wrote a heap WAL record per row (115 MB for 1M events) and was a tenth
@@ -649,7 +671,6 @@ ClaimDirect(Datum *hashes, Datum *gen, int m)
 	Oid			relid = PankoRelid("event_message");
 	Relation	rel;
 	EState	   *estate;
-	RangeTblEntry *rte;
 	ResultRelInfo *rri;
 	TupleTableSlot **slots;
 	CommandId	cid;
@@ -663,17 +684,7 @@ ClaimDirect(Datum *hashes, Datum *gen, int m)
 		table_close(rel, NoLock);
 		return false;
 	}
-	estate = CreateExecutorState();
-	estate->es_snapshot = GetActiveSnapshot();
-	rte = makeNode(RangeTblEntry);
-	rte->rtekind = RTE_RELATION;
-	rte->relid = relid;
-	rte->relkind = RELKIND_RELATION;
-	rte->rellockmode = RowExclusiveLock;
-	rte->requiredPerms = ACL_INSERT;
-	ExecInitRangeTable(estate, list_make1(rte));
-	rri = makeNode(ResultRelInfo);
-	ExecInitResultRelation(estate, rri, 1);
+	estate = DirectInsertState(rel, &rri);
 	ExecOpenIndices(rri, false);
 	cid = GetCurrentCommandId(true);
 	slots = palloc(sizeof(TupleTableSlot *) * DIRECT_CHUNK);
@@ -1478,7 +1489,6 @@ InsertEventsDirect(ParsedEvent *evs, int n, uint64 *stored)
 	Relation	root;
 	AttrNumber	attnums[DIRECT_NCOLUMNS];
 	EState	   *estate;
-	RangeTblEntry *rte;
 	ResultRelInfo *rootrri;
 	ModifyTableState *mtstate;
 	PartitionTupleRouting *proute;
@@ -1502,17 +1512,7 @@ InsertEventsDirect(ParsedEvent *evs, int n, uint64 *stored)
 		return false;
 	}
 
-	estate = CreateExecutorState();
-	estate->es_snapshot = GetActiveSnapshot();
-	rte = makeNode(RangeTblEntry);
-	rte->rtekind = RTE_RELATION;
-	rte->relid = relid;
-	rte->relkind = root->rd_rel->relkind;
-	rte->rellockmode = RowExclusiveLock;
-	rte->requiredPerms = ACL_INSERT;
-	ExecInitRangeTable(estate, list_make1(rte));
-	rootrri = makeNode(ResultRelInfo);
-	ExecInitResultRelation(estate, rootrri, 1);
+	estate = DirectInsertState(root, &rootrri);
 	mtstate = makeNode(ModifyTableState);
 	mtstate->ps.plan = NULL;
 	mtstate->ps.state = estate;
