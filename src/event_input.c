@@ -673,6 +673,7 @@ ClaimDirect(Datum *hashes, Datum *gen, int m)
 	EState	   *estate;
 	ResultRelInfo *rri;
 	TupleTableSlot **slots;
+	int			nslots = Min(m, DIRECT_CHUNK);
 	CommandId	cid;
 
 	if (!OidIsValid(relid))
@@ -687,13 +688,13 @@ ClaimDirect(Datum *hashes, Datum *gen, int m)
 	estate = DirectInsertState(rel, &rri);
 	ExecOpenIndices(rri, false);
 	cid = GetCurrentCommandId(true);
-	slots = palloc(sizeof(TupleTableSlot *) * DIRECT_CHUNK);
-	for (int s = 0; s < DIRECT_CHUNK; s++)
+	slots = palloc(sizeof(TupleTableSlot *) * Max(nslots, 1));
+	for (int s = 0; s < nslots; s++)
 		slots[s] = table_slot_create(rel, NULL);
 
-	for (int chunk = 0; chunk < m; chunk += DIRECT_CHUNK)
+	for (int chunk = 0; chunk < m; chunk += nslots)
 	{
-		int			k = Min(m - chunk, DIRECT_CHUNK);
+		int			k = Min(m - chunk, nslots);
 
 		for (int s = 0; s < k; s++)
 		{
@@ -715,7 +716,7 @@ ClaimDirect(Datum *hashes, Datum *gen, int m)
 		CHECK_FOR_INTERRUPTS();
 	}
 
-	for (int s = 0; s < DIRECT_CHUNK; s++)
+	for (int s = 0; s < nslots; s++)
 		ExecDropSingleTupleTableSlot(slots[s]);
 	ExecCloseResultRelations(estate);
 	ExecCloseRangeTableRelations(estate);
