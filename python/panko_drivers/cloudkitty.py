@@ -216,6 +216,21 @@ class PankoStorage(v2_storage.BaseStorage):
             return 0, None
         return _int(offset, 'offset'), _int(limit, 'limit')
 
+    def _frame(self, start, period, local):
+        """An empty DataFrame for a period the server wrote as naive UTC
+        ISO text: begin and end in the local timezone, as tzutils.dt_from_iso
+        and tzutils.add_delta make them (whole seconds; the end a period
+        later in UTC), without their pure-Python ISO parser and their two
+        conversions of the end.  A retrieve page has a frame per hour, whose
+        end is the next one's begin: local keeps the call's conversions."""
+        begin = datetime.datetime.fromisoformat(start).replace(
+            tzinfo=datetime.timezone.utc, microsecond=0)
+        end = begin + datetime.timedelta(seconds=period or self._default_period)
+        for t in (begin, end):
+            if t not in local:
+                local[t] = tzutils.utc_to_local(t)
+        return dataframe.DataFrame(start=local[begin], end=local[end])
+
     def retrieve(self, begin=None, end=None, filters=None, group_filters=None,
                  metric_types=None, offset=0, limit=1000, paginate=True):
         begin, end = self._check_begin_end(begin, end)
@@ -227,15 +242,12 @@ class PankoStorage(v2_storage.BaseStorage):
              _filters(group_filters, 'group_filters'), offset, limit))
         doc = json.loads(doc)
         frames = {}
+        local = {}
         for start, period, type_, unit, qty, price, groupby, metadata in doc['points']:
             key = (start, period)
             frame = frames.get(key)
             if frame is None:
-                begin_dt = tzutils.dt_from_iso(start + '+00:00')
-                frame = frames[key] = dataframe.DataFrame(
-                    start=begin_dt,
-                    end=tzutils.add_delta(begin_dt, datetime.timedelta(
-                        seconds=period or self._default_period)))
+                frame = frames[key] = self._frame(start, period, local)
             frame.add_point(dataframe.DataPoint(
                 unit, decimal.Decimal(qty), decimal.Decimal(price),
                 groupby, metadata), type_)

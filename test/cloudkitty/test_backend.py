@@ -370,6 +370,41 @@ class BackendTest(unittest.TestCase):
         finally:
             conn.close()
 
+    def test_retrieve_frames_are_local_as_dt_from_iso_makes_them(self):
+        # the frames' begin and end are in the local timezone, as the
+        # Elasticsearch backend makes them (tzutils.dt_from_iso, and
+        # tzutils.add_delta for the end), in zones with summer time too and
+        # for periods across a change of offset
+        import os
+        import time
+        from dateutil import tz
+        starts = [DAY0, datetime.datetime(2026, 3, 29, 0, 30, tzinfo=UTC),
+                  datetime.datetime(2026, 10, 25, 0, 59, 59, tzinfo=UTC),
+                  datetime.datetime(2026, 3, 8, 6, 30, tzinfo=UTC)]
+        self.storage.push([frame(s, [('instance', point(1, 2, 'p1'))], hours=2) for s in starts])
+        saved_tz, saved_local = os.environ.get('TZ'), tzutils._LOCAL_TZ
+        try:
+            for zone in ('UTC', 'Europe/Paris', 'America/New_York', 'Asia/Kolkata'):
+                os.environ['TZ'] = zone
+                time.tzset()
+                tzutils._LOCAL_TZ = tz.tzlocal()
+                r = self.storage.retrieve(begin=datetime.datetime(2026, 1, 1, tzinfo=UTC),
+                                          end=datetime.datetime(2027, 1, 1, tzinfo=UTC))
+                got = [(f.start.isoformat(), f.end.isoformat()) for f in r['dataframes']]
+                want = []
+                for s in sorted(starts):
+                    b = tzutils.dt_from_iso(s.strftime('%Y-%m-%dT%H:%M:%S+00:00'))
+                    want.append((b.isoformat(), tzutils.add_delta(b, datetime.timedelta(hours=2)).isoformat()))
+                self.assertEqual(got, want, zone)
+                self.assertTrue(all(f.start.tzinfo is tzutils._LOCAL_TZ for f in r['dataframes']), zone)
+        finally:
+            if saved_tz is None:
+                os.environ.pop('TZ', None)
+            else:
+                os.environ['TZ'] = saved_tz
+            time.tzset()
+            tzutils._LOCAL_TZ = saved_local
+
     def test_delete_with_and_without_filters(self):
         self._two_projects()
         self.assertEqual(common.count_points(), 6)
