@@ -225,39 +225,44 @@ def bench_connect(bench, form):
     return connect(bench.dbs[FORM_SYSTEM[form]], FORM_USER[form])
 
 
+def call_once(cur, form, st):
+    """One call in its transaction: (its last result rows, (locks, fastpath)
+    held before the transaction ends)."""
+    if form == "panko_api":
+        body, tail = st[:-1], st[-1]
+    else:
+        cur.execute("BEGIN")
+        body, tail = st, "COMMIT"
+    result = None
+    for s in body:
+        cur.execute(s)
+        if cur.description is not None:
+            result = cur.fetchall()
+    cur.execute(LOCKS_SQL)
+    held = tuple(cur.fetchone())
+    cur.execute(tail)
+    return result, held
+
+
 def check_pass(conn, form, stmt_lists):
-    """Run each call twice, each time in a transaction that then counts its
-    relation locks: the first call plans the statements it needs (and the
-    planner locks every index of a table it plans), the second runs them
-    as the timed calls do, with the plans kept.  Returns
+    """Run each call twice: the first call plans the statements it needs
+    (and the planner locks every index of a table it plans), the second runs
+    them as the timed calls do, with the plans kept.  Returns
     ([(ids, api_json_or_None)] of the first calls, [(locks, fastpath)] of
     the second, [(locks, fastpath)] of the first) per parameter set."""
     cur = conn.cursor()
     answers, locks, first = [], [], []
     for st in stmt_lists:
-        for attempt in (0, 1):
-            if form == "panko_api":
-                body, tail = st[:-1], st[-1]
-            else:
-                cur.execute("BEGIN")
-                body, tail = st, "COMMIT"
-            result = None
-            for s in body:
-                cur.execute(s)
-                if cur.description is not None:
-                    result = cur.fetchall()
-            cur.execute(LOCKS_SQL)
-            (first if attempt == 0 else locks).append(tuple(cur.fetchone()))
-            cur.execute(tail)
-            if attempt == 1:
-                continue
-            if form.endswith("_api"):
-                doc = result[0][0]
-                if isinstance(doc, str):
-                    doc = json.loads(doc)
-                answers.append(([e["message_id"] for e in doc], doc))
-            else:
-                answers.append(([r[0] for r in result], None))
+        result, held = call_once(cur, form, st)
+        first.append(held)
+        locks.append(call_once(cur, form, st)[1])
+        if form.endswith("_api"):
+            doc = result[0][0]
+            if isinstance(doc, str):
+                doc = json.loads(doc)
+            answers.append(([e["message_id"] for e in doc], doc))
+        else:
+            answers.append(([r[0] for r in result], None))
     cur.close()
     return answers, locks, first
 

@@ -4,7 +4,9 @@ security, retention, and the entry point CloudKitty's loader uses."""
 
 import datetime
 import decimal
+import os
 import random
+import time
 import unittest
 
 import psycopg2
@@ -15,6 +17,7 @@ import common
 from cloudkitty import dataframe
 from cloudkitty import storage
 from cloudkitty.utils import tz as tzutils
+from dateutil import tz
 from panko_drivers import cloudkitty as backend
 from panko_drivers import connection
 
@@ -375,9 +378,6 @@ class BackendTest(unittest.TestCase):
         # Elasticsearch backend makes them (tzutils.dt_from_iso, and
         # tzutils.add_delta for the end), in zones with summer time too and
         # for periods across a change of offset
-        import os
-        import time
-        from dateutil import tz
         starts = [DAY0, datetime.datetime(2026, 3, 29, 0, 30, tzinfo=UTC),
                   datetime.datetime(2026, 10, 25, 0, 59, 59, tzinfo=UTC),
                   datetime.datetime(2026, 3, 8, 6, 30, tzinfo=UTC)]
