@@ -722,8 +722,11 @@ COMMENT ON FUNCTION panko.drop_partition_tables(text, text[]) IS
 -- The rollups (CloudKitty's rating_rollup, Kaneda's metric_rollup) name
 -- the table of panko.event their rows count (relid): those rows go with
 -- it, whoever drops it (expiry by class, clear_expired_data, an
--- operator).  Anyone's DROP TABLE fires this: only a drop of panko's own
--- tables, which only their owner can do, touches a rollup.
+-- operator).  And a partition no longer holds the class of a table of it
+-- that is dropped (by an operator: expiry says so itself), so that the
+-- next event of that class and day makes the table again instead of
+-- failing to find it.  Anyone's DROP TABLE fires this: only a drop of
+-- panko's own tables, which only their owner can do, touches them.
 -- (not SECURITY DEFINER: only the owner of a partition, panko's, can drop it)
 CREATE FUNCTION panko.rollup_drop() RETURNS event_trigger
 LANGUAGE plpgsql
@@ -731,12 +734,20 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     dropped oid[];
+    names text[];
     rollup text;
 BEGIN
-    SELECT array_agg(d.objid) INTO dropped FROM pg_event_trigger_dropped_objects() d
+    SELECT array_agg(d.objid), array_agg(d.object_name) INTO dropped, names FROM pg_event_trigger_dropped_objects() d
      WHERE d.classid = 'pg_class'::regclass AND d.object_type = 'table' AND d.schema_name = 'panko';
     IF dropped IS NULL THEN
         RETURN;
+    END IF;
+    IF to_regclass('panko.partition') IS NOT NULL THEN
+        UPDATE panko.partition p
+           SET classes = ARRAY(SELECT c FROM unnest(p.classes) c
+                                WHERE NOT (p.name || '_' || c) OPERATOR(pg_catalog.=) ANY (names) ORDER BY c)
+         WHERE p.classes IS NOT NULL
+           AND EXISTS (SELECT FROM unnest(p.classes) c WHERE (p.name || '_' || c) OPERATOR(pg_catalog.=) ANY (names));
     END IF;
     FOREACH rollup IN ARRAY ARRAY['rating_rollup', 'metric_rollup'] LOOP
         -- (gone when the extension itself is being dropped)
@@ -747,7 +758,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION panko.rollup_drop() IS
-    'Event trigger: deletes the rollups'' rows (rating_rollup, metric_rollup) of a dropped table of panko.event';
+    'Event trigger: deletes the rollups'' rows (rating_rollup, metric_rollup) of a dropped table of panko.event, and takes a dropped class table''s class out of its partition''s classes';
 CREATE EVENT TRIGGER rollup_drop ON sql_drop WHEN TAG IN ('DROP TABLE')
     EXECUTE FUNCTION panko.rollup_drop();
 

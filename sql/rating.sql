@@ -720,6 +720,20 @@ $$;
 COMMENT ON FUNCTION panko.rating_rollup_total(timestamptz, timestamptz, integer[], text[], text[], integer[], text[], text[], bigint, bigint) IS
     'rating_total''s answer from the daily rollup: the days of [begin, end) of these event types (NULL: all), scopes and groupby projects (NULL: all), grouped by kinds (0: type, > 0: project), with the fields aggs (q, p, n) named names; a page of limit after offset';
 
+-- What a total asks of the daily rollup, read in C: whether the rollup
+-- answers it (whole UTC days, the default fields, grouped by type and/or
+-- project_id, filtered by type and project only), and then
+-- rating_rollup_total's arguments.  Anything else, malformed input
+-- included, is not covered: rating_total's full path reads it.
+CREATE FUNCTION panko.rating_rollup_request(begin timestamptz, "end" timestamptz, groupby text[], metric_types text[],
+                                            filters jsonb, group_filters jsonb, custom_fields text,
+                                            OUT covered boolean, OUT kinds integer[], OUT ids integer[],
+                                            OUT scopes text[], OUT gprojects text[])
+    RETURNS record
+    AS 'MODULE_PATHNAME' LANGUAGE C STABLE;
+COMMENT ON FUNCTION panko.rating_rollup_request(timestamptz, timestamptz, text[], text[], jsonb, jsonb, text) IS
+    'rating_total''s common call read in C: whether the daily rollup answers it as it stands (whole UTC days, default fields, groupby type and/or project_id, type and project filters), and rating_rollup_total''s kinds, event type ids (NULL: all), scopes and groupby projects';
+
 CREATE FUNCTION panko.rating_total(begin timestamptz, "end" timestamptz, groupby text[] DEFAULT NULL,
                                    metric_types text[] DEFAULT NULL, filters jsonb DEFAULT NULL,
                                    group_filters jsonb DEFAULT NULL, custom_fields text DEFAULT NULL,
@@ -734,6 +748,7 @@ AS $$
 DECLARE
     c record;
     rc record;
+    rq record;
     ids integer[];
     field text;
     m text[];
@@ -756,6 +771,13 @@ BEGIN
         RAISE EXCEPTION 'total needs begin and end' USING ERRCODE = '22023';
     END IF;
     PERFORM panko.rating_check_window(begin, "end", "offset", "limit");
+    -- The common call, which the daily rollup answers as it stands: read in
+    -- C, without the walk of the filters below.
+    rq := panko.rating_rollup_request(begin, "end", groupby, metric_types, filters, group_filters, custom_fields);
+    IF rq.covered THEN
+        RETURN panko.rating_rollup_total(begin, "end", rq.ids, rq.scopes, rq.gprojects, rq.kinds,
+                                         '{q,p}', '{qty,rate}', "offset", "limit");
+    END IF;
 
     -- custom_fields: "AGG(field) [AS name], ..." against a fixed list; each
     -- becomes a fixed SQL fragment, the name only a key of the answer.
@@ -1008,6 +1030,7 @@ REVOKE ALL ON FUNCTION panko.rating_sum_trans(internal, panko.traits, text), pan
     panko.rating_delete(timestamptz, timestamptz, jsonb), panko.rating_init(bigint),
     panko.rating_rollup_add(jsonb), panko.rating_rollup_refresh(timestamptz, timestamptz, text),
     panko.rating_rollup_covers(timestamptz, timestamptz, jsonb, jsonb),
+    panko.rating_rollup_request(timestamptz, timestamptz, text[], text[], jsonb, jsonb, text),
     panko.rating_rollup_total(timestamptz, timestamptz, integer[], text[], text[], integer[], text[], text[], bigint, bigint)
 FROM PUBLIC;
 ALTER FUNCTION panko.rating_retrieve(timestamptz, timestamptz, text[], jsonb, jsonb, bigint, bigint) OWNER TO panko_query;
@@ -1019,8 +1042,9 @@ GRANT EXECUTE ON FUNCTION panko.rating_sum(panko.traits, text), panko.rating_poi
 TO panko_reader, panko_query;
 -- (only rating_retrieve calls it, as its owner: it names event types by id)
 GRANT EXECUTE ON FUNCTION panko.rating_point(panko.traits, timestamptz, integer) TO panko_query;
--- (only rating_total calls it, as its owner)
-GRANT EXECUTE ON FUNCTION panko.rating_rollup_total(timestamptz, timestamptz, integer[], text[], text[], integer[], text[], text[], bigint, bigint) TO panko_query;
+-- (only rating_total calls them, as its owner)
+GRANT EXECUTE ON FUNCTION panko.rating_rollup_total(timestamptz, timestamptz, integer[], text[], text[], integer[], text[], text[], bigint, bigint),
+    panko.rating_rollup_request(timestamptz, timestamptz, text[], text[], jsonb, jsonb, text) TO panko_query;
 GRANT EXECUTE ON FUNCTION panko.rating_push(jsonb), panko.rating_push_frames(jsonb), panko.rating_check_points(jsonb) TO panko_writer;
 GRANT EXECUTE ON FUNCTION panko.rating_retrieve(timestamptz, timestamptz, text[], jsonb, jsonb, bigint, bigint),
     panko.rating_total(timestamptz, timestamptz, text[], text[], jsonb, jsonb, text, bigint, bigint)

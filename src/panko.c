@@ -46,8 +46,8 @@ char	   *panko_admin_roles = NULL;
 bool		panko_request_all_tenants = false;
 bool		panko_request_identity = false;
 
-/* Read by SQL alone (panko.rating_rollup_covers), through current_setting. */
-static bool panko_rating_rollup = true;
+/* Read by panko.rating_rollup_covers (current_setting) and rating_rollup_request. */
+bool		panko_rating_rollup = true;
 
 void		_PG_init(void);
 

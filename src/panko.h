@@ -72,6 +72,7 @@ extern char *panko_admin_roles;
 #define PankoQuoteLen(s, len)	pg_mbcliplen((s), (len), PANKO_QUOTE_MAX)
 
 /* panko.c */
+extern bool panko_rating_rollup;
 extern Oid	PankoTypeOid(const char *name);
 extern bool PankoAdvisoryLock(int32 subkey, bool shared, bool wait);
 extern void PankoSPIConnect(void);

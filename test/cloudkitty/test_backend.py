@@ -4,6 +4,7 @@ security, retention, and the entry point CloudKitty's loader uses."""
 
 import datetime
 import decimal
+import json
 import os
 import random
 import time
@@ -524,6 +525,52 @@ class BackendTest(unittest.TestCase):
         self.assertEqual(self._rollup_is_exact()[:2], (0, 0))
         self.assertEqual(self._rollup_queries(self.storage), with_rollup)
 
+    def test_rollup_request_takes_the_common_total_only(self):
+        """panko.rating_rollup_request (C) says which totals the rollup
+        answers at once, and with which arguments; everything else goes
+        to rating_total's full path (whose answers the test above checks)."""
+        self._rollup_data()
+        d0, d1 = DAY0, DAY0 + datetime.timedelta(days=1)
+        hour = DAY0 + datetime.timedelta(hours=1)
+
+        def ask(groupby=None, types=None, filters=None, group_filters=None, custom=None, begin=d0, end=d1):
+            with common.admin() as cur:
+                cur.execute("SELECT covered, kinds, ids IS NULL, cardinality(ids), scopes, gprojects"
+                            " FROM panko.rating_rollup_request(%s, %s, %s::text[], %s::text[], %s::jsonb,"
+                            " %s::jsonb, %s)",
+                            (begin, end, groupby, types, None if filters is None else json.dumps(filters),
+                             None if group_filters is None else json.dumps(group_filters), custom))
+                return cur.fetchone()
+
+        self.assertEqual(ask(), (True, [], True, None, None, None))
+        self.assertEqual(ask(['type', 'project_id'], filters={'project_id': 'p1'}),
+                         (True, [0, 1], True, None, ['p1'], None))
+        self.assertEqual(ask(['project_id'], group_filters={'project_id': ['p2', 'p3']}),
+                         (True, [1], True, None, None, ['p2', 'p3']))
+        # metric types and type filters intersect; ids of the types stored
+        self.assertEqual(ask(['type'], types=['volume', 'image', 'nothing'], filters={'type': ['image', 'nothing']}),
+                         (True, [0], False, 1, None, None))
+        self.assertEqual(ask(types=['nothing']), (True, [], False, 0, None, None))
+        # not the rollup's: hours, custom fields, other groupbys and filters,
+        # values it does not read, the setting off
+        for kw in (dict(begin=hour), dict(end=DAY0 + datetime.timedelta(hours=25)),
+                   dict(custom='SUM(qty) AS qty, SUM(price) AS rate'), dict(groupby=['time']),
+                   dict(groupby=['id']), dict(groupby=['type', 'type']), dict(groupby=['qty']),
+                   dict(filters={'id': 'x'}), dict(filters={'project_id': 5}), dict(filters=['p1']),
+                   dict(group_filters={'user_id': 'u'}), dict(filters={'project_id': [None]}),
+                   dict(begin='-infinity'), dict(end='infinity')):
+            self.assertFalse(ask(**kw)[0], kw)
+        with common.admin() as cur:
+            cur.execute("SET panko.rating_rollup = off")
+            cur.execute("SELECT covered FROM panko.rating_rollup_request(%s, %s, NULL, NULL, NULL, NULL, NULL)",
+                        (d0, d1))
+            self.assertFalse(cur.fetchone()[0])
+        # a project_id that differs from a point's scope: the scope alone
+        # no longer tells a project_id filter
+        self.storage.push([frame(DAY0, [('instance', point(1, D('1'), 'p9'))])], scope_id='p8')
+        self.assertFalse(ask(filters={'project_id': 'p1'})[0])
+        self.assertTrue(ask(group_filters={'project_id': 'p1'})[0])
+
     def test_rollup_follows_copies_delete_and_expiry(self):
         self._rollup_data()
         # a push sent again (the same message_ids): nothing is counted twice
@@ -574,6 +621,12 @@ class BackendTest(unittest.TestCase):
             cur.execute("DROP TABLE panko.%s" % table)
         self.assertEqual(self._rollup_is_exact()[:2], (0, 0))
         self.assertEqual(self._rollup_queries(self.storage), self._rollup_queries(off))
+        # that day takes points again: its table is made anew
+        self.storage.push([frame(DAY0 + datetime.timedelta(days=2, hours=1), [('instance', point(1, D('2'), 'p1'))])])
+        self.assertEqual(self._rollup_is_exact()[:2], (0, 0))
+        with common.admin() as cur:
+            cur.execute("SELECT count(*) FROM panko.%s" % table)
+            self.assertEqual(cur.fetchone()[0], 1)
         self.storage.delete()
         self.assertEqual(self._rollup_is_exact(), (0, 0, 0))
 
