@@ -214,6 +214,7 @@ VALUES
     ('panko.rating_rollup_add(jsonb)', 'v', false, 'u', false, false),
     ('panko.rating_rollup_covers(timestamp with time zone,timestamp with time zone,jsonb,jsonb)', 's', false, 'u', false, false),
     ('panko.rating_rollup_total(timestamp with time zone,timestamp with time zone,integer[],text[],text[],integer[],text[],text[],bigint,bigint)', 's', false, 'u', false, false),
+    ('panko.rating_rollup_request(timestamp with time zone,timestamp with time zone,text[],text[],jsonb,jsonb,text)', 's', false, 'u', false, false),
     ('panko.rollup_drop()', 'v', false, 'u', false, false),
     ('panko.rating_rollup_refresh(timestamp with time zone,timestamp with time zone,text)', 'v', false, 'u', false, false),
     ('panko.rating_retrieve(timestamp with time zone,timestamp with time zone,text[],jsonb,jsonb,bigint,bigint)', 's', false, 'u', true, false),

@@ -177,7 +177,8 @@ SELECT set_eq(
       UNION ALL
       VALUES ('panko_writer', 'panko.metric_report(jsonb)'),
              ('panko_query', 'panko.rating_point(panko.traits,timestamp with time zone,integer)'),
-             ('panko_query', 'panko.rating_rollup_total(timestamp with time zone,timestamp with time zone,integer[],text[],text[],integer[],text[],text[],bigint,bigint)')$$,
+             ('panko_query', 'panko.rating_rollup_total(timestamp with time zone,timestamp with time zone,integer[],text[],text[],integer[],text[],text[],bigint,bigint)'),
+             ('panko_query', 'panko.rating_rollup_request(timestamp with time zone,timestamp with time zone,text[],text[],jsonb,jsonb,text)')$$,
     'EXECUTE grants to panko roles are exactly: readers query, writers record, admins expire, gateways set identity and answer HTTP');
 
 ------------------------------------------------------------------ a role without any panko role
