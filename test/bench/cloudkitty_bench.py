@@ -25,7 +25,8 @@ month, with the total count).  Ratios are baseline time / panko time.  The
 baseline's queries are timed twice: as a CloudKitty backend over that table
 returns them (JsonbBackend: BaseStorage's result dicts and DataFrames, the
 ratio the targets are read against), and as its bare rows; the three run
-in turns.
+in turns.  Also printed: bytes on disk and bytes of WAL per point (the WAL
+each system's push wrote, full-page images after a checkpoint included).
 Answers are compared: both systems' per-project totals must equal the
 Decimal sums, and the other queries must agree, or the run fails.
 
@@ -97,6 +98,25 @@ class Cluster(object):
     def stop(self):
         self._run('pg_ctl', '-D', self.data, '-m', 'fast', '-w', 'stop')
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def wal_lsn(dsn):
+    """The cluster's WAL insert position (the pushes run one at a time)."""
+    conn = psycopg2.connect(dsn + ' dbname=postgres')
+    with conn.cursor() as cur:
+        cur.execute('SELECT pg_current_wal_insert_lsn()::text')
+        lsn = cur.fetchone()[0]
+    conn.close()
+    return lsn
+
+
+def wal_bytes(dsn, since, until):
+    conn = psycopg2.connect(dsn + ' dbname=postgres')
+    with conn.cursor() as cur:
+        cur.execute('SELECT pg_wal_lsn_diff(%s::pg_lsn, %s::pg_lsn)', (until, since))
+        n = float(cur.fetchone()[0])
+    conn.close()
+    return n
 
 
 def sql(dsn, *statements, db='postgres'):
@@ -281,18 +301,22 @@ def main():
             frames.append(f)
 
         # push: one call per hour of data, both systems
+        w0 = wal_lsn(dsn)
         t0 = time.perf_counter()
         for f in frames:
             store.push([f])
         panko_push = args.points / (time.perf_counter() - t0)
+        panko_wal = wal_bytes(dsn, w0, wal_lsn(dsn)) / args.points
         base = psycopg2.connect(dsn + ' dbname=bench_ck_jsonb')
         base.autocommit = True
         bcur = base.cursor()
         jb = JsonbBackend(bcur)
+        w0 = wal_lsn(dsn)
         t0 = time.perf_counter()
         for f in frames:
             jb.push([f])
         base_push = args.points / (time.perf_counter() - t0)
+        base_wal = wal_bytes(dsn, w0, wal_lsn(dsn)) / args.points
         # the bare rows, into a copy of the table that is dropped again
         bcur.execute('CREATE TABLE rated_rows (LIKE rated INCLUDING INDEXES)')
         t0 = time.perf_counter()
@@ -402,6 +426,7 @@ def main():
                      '-' if rratio is None else '%.2fx' % rratio, target))
         print('%-58s %12.0f %12.0f' % ('bytes on disk per point', sizes['bench_ck_panko'] / args.points,
                                         sizes['bench_ck_jsonb'] / args.points))
+        print('%-58s %12.0f %12.0f' % ('WAL bytes per point written by push', panko_wal, base_wal))
         print('# totals per project equal the Decimal sums on both systems: %s; summing the prices'
               ' as floats gives a different total for %d of %d projects'
               % ('no' if [f for f in failed if f.startswith('Q1')] else 'yes', inexact, len(expected)))
