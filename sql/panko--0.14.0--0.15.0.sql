@@ -2,9 +2,10 @@
 -- default fields, grouped by type and/or project_id, filtered by type and
 -- project) is read in C (panko.rating_rollup_request) and answered from
 -- the daily rollup at once, without rating_total's PL/pgSQL walk of its
--- filters.  And a class table dropped by hand leaves its partition's
--- classes (panko.rollup_drop), so that the next event of that class and
--- day makes the table again.
+-- filters.  And a table of panko.event dropped by hand takes panko's
+-- bookkeeping of it along (panko.rollup_drop): its counts, summaries, and
+-- its partition's row or class, so that the next event of that day makes
+-- its table again.
 \echo Use "ALTER EXTENSION panko UPDATE TO '0.15.0'" to load this file. \quit
 
 -- What a total asks of the daily rollup, read in C: whether the rollup
@@ -250,7 +251,16 @@ BEGIN
     IF dropped IS NULL THEN
         RETURN;
     END IF;
-    IF to_regclass('panko.partition') IS NOT NULL THEN
+    IF to_regclass('panko.partition') IS NOT NULL AND to_regclass('panko.partition_rows') IS NOT NULL
+       AND to_regclass('panko.partition_summary') IS NOT NULL THEN
+        -- (what expiry's drop_partition_tables also does itself)
+        DELETE FROM panko.partition_rows r WHERE r.partition OPERATOR(pg_catalog.=) ANY (names);
+        DELETE FROM panko.partition_summary s
+         WHERE s.relid OPERATOR(pg_catalog.=) ANY (dropped) OR s.partition OPERATOR(pg_catalog.=) ANY (names);
+        IF FOUND THEN
+            UPDATE panko.summary_epoch SET epoch = epoch + 1;
+        END IF;
+        DELETE FROM panko.partition p WHERE p.name OPERATOR(pg_catalog.=) ANY (names);
         UPDATE panko.partition p
            SET classes = ARRAY(SELECT c FROM unnest(p.classes) c
                                 WHERE NOT (p.name || '_' || c) OPERATOR(pg_catalog.=) ANY (names) ORDER BY c)
@@ -266,6 +276,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION panko.rollup_drop() IS
-    'Event trigger: deletes the rollups'' rows (rating_rollup, metric_rollup) of a dropped table of panko.event, and takes a dropped class table''s class out of its partition''s classes';
-COMMENT ON FUNCTION panko.rollup_drop() IS
-    'Event trigger: deletes the rollups'' rows (rating_rollup, metric_rollup) of a dropped table of panko.event, and takes a dropped class table''s class out of its partition''s classes';
+    'Event trigger: deletes the rollups'' rows (rating_rollup, metric_rollup) of a dropped table of panko.event, and panko''s bookkeeping of it: its counts, summaries, and its partition''s row or class';

@@ -722,11 +722,12 @@ COMMENT ON FUNCTION panko.drop_partition_tables(text, text[]) IS
 -- The rollups (CloudKitty's rating_rollup, Kaneda's metric_rollup) name
 -- the table of panko.event their rows count (relid): those rows go with
 -- it, whoever drops it (expiry by class, clear_expired_data, an
--- operator).  And a partition no longer holds the class of a table of it
--- that is dropped (by an operator: expiry says so itself), so that the
--- next event of that class and day makes the table again instead of
--- failing to find it.  Anyone's DROP TABLE fires this: only a drop of
--- panko's own tables, which only their owner can do, touches them.
+-- operator).  And what panko keeps of a table dropped by an operator
+-- goes too (expiry does that itself): its counts and summaries, its
+-- partition's row (a whole day dropped) or its class in the partition's
+-- classes, so that the next event of that day makes its table again
+-- instead of failing to find it.  Anyone's DROP TABLE fires this: only a
+-- drop of panko's own tables, which only their owner can do, touches them.
 -- (not SECURITY DEFINER: only the owner of a partition, panko's, can drop it)
 CREATE FUNCTION panko.rollup_drop() RETURNS event_trigger
 LANGUAGE plpgsql
@@ -742,7 +743,16 @@ BEGIN
     IF dropped IS NULL THEN
         RETURN;
     END IF;
-    IF to_regclass('panko.partition') IS NOT NULL THEN
+    IF to_regclass('panko.partition') IS NOT NULL AND to_regclass('panko.partition_rows') IS NOT NULL
+       AND to_regclass('panko.partition_summary') IS NOT NULL THEN
+        -- (what expiry's drop_partition_tables also does itself)
+        DELETE FROM panko.partition_rows r WHERE r.partition OPERATOR(pg_catalog.=) ANY (names);
+        DELETE FROM panko.partition_summary s
+         WHERE s.relid OPERATOR(pg_catalog.=) ANY (dropped) OR s.partition OPERATOR(pg_catalog.=) ANY (names);
+        IF FOUND THEN
+            UPDATE panko.summary_epoch SET epoch = epoch + 1;
+        END IF;
+        DELETE FROM panko.partition p WHERE p.name OPERATOR(pg_catalog.=) ANY (names);
         UPDATE panko.partition p
            SET classes = ARRAY(SELECT c FROM unnest(p.classes) c
                                 WHERE NOT (p.name || '_' || c) OPERATOR(pg_catalog.=) ANY (names) ORDER BY c)
@@ -758,7 +768,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION panko.rollup_drop() IS
-    'Event trigger: deletes the rollups'' rows (rating_rollup, metric_rollup) of a dropped table of panko.event, and takes a dropped class table''s class out of its partition''s classes';
+    'Event trigger: deletes the rollups'' rows (rating_rollup, metric_rollup) of a dropped table of panko.event, and panko''s bookkeeping of it: its counts, summaries, and its partition''s row or class';
 CREATE EVENT TRIGGER rollup_drop ON sql_drop WHEN TAG IN ('DROP TABLE')
     EXECUTE FUNCTION panko.rollup_drop();
 

@@ -88,3 +88,29 @@ SELECT count(*) = (SELECT count(DISTINCT tableoid) FROM panko.event) AS every_ta
   JOIN pg_class c ON c.relname = r.partition AND c.relnamespace = 'panko'::regnamespace
  WHERE r.total <> 0;
 SELECT (SELECT coalesce(sum(n), 0) FROM panko.partition_rows) = (SELECT count(*) FROM panko.event) AS total_exact;
+
+-- A day's table dropped by hand (an operator's DROP TABLE): panko forgets
+-- it, and the next event of that day makes it again
+CREATE FUNCTION pg_temp.hand(id text, hours int) RETURNS bigint LANGUAGE sql AS $$
+    SELECT count(*) FROM panko.record_events(jsonb_build_array(jsonb_build_object(
+        'message_id', id, 'event_type', 'compute.instance.update', 'traits', '[]'::jsonb,
+        'generated', panko.iso_timestamp(date_trunc('day', now()) - interval '10 days' + hours * interval '1 hour'))))
+$$;
+SELECT pg_temp.hand('hand-1', 10) AS problems;
+SELECT name AS hand_day FROM panko.partition
+ WHERE lower_bound <= date_trunc('day', now()) - interval '10 days' + interval '10 hours'
+   AND upper_bound > date_trunc('day', now()) - interval '10 days' + interval '10 hours' \gset
+SELECT format('DROP TABLE panko.%I', :'hand_day') AS drop_day \gset
+:drop_day;
+SELECT count(*) AS partition_rows_left FROM panko.partition WHERE name = :'hand_day';
+SELECT count(*) AS counts_left FROM panko.partition_rows WHERE partition LIKE :'hand_day' || '%';
+SELECT count(*) AS summaries_left FROM panko.partition_summary WHERE partition = :'hand_day';
+SELECT pg_temp.hand('hand-2', 11) AS problems;
+SELECT message_id FROM panko.events WHERE message_id LIKE 'hand-%' ORDER BY 1;
+-- and its class table alone: the partition keeps the day, not the class
+SELECT format('DROP TABLE panko.%I', :'hand_day' || '_event') AS drop_class \gset
+:drop_class;
+SELECT classes AS classes_left FROM panko.partition WHERE name = :'hand_day';
+SELECT pg_temp.hand('hand-3', 12) AS problems;
+SELECT message_id FROM panko.events WHERE message_id LIKE 'hand-%' ORDER BY 1;
+SELECT classes AS classes_again FROM panko.partition WHERE name = :'hand_day';
