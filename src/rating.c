@@ -1463,7 +1463,7 @@ RollupValues(JsonbValue *v, List **vals)
 	return true;
 }
 
-/* The strings of a that are also in b (NIL b: a as it is). */
+/* The strings of a that are also in b; b itself while a is not set (no list yet). */
 static List *
 RollupIntersect(List *a, bool a_set, List *b)
 {
