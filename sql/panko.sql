@@ -313,7 +313,8 @@ COMMENT ON FUNCTION panko.event_json(text, text, timestamptz, panko.traits, json
 
 CREATE FUNCTION panko.message_id_hash(text) RETURNS bigint
     AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION panko.message_id_hash(text) IS 'The registry key of a message_id (64-bit hash)';
+COMMENT ON FUNCTION panko.message_id_hash(text) IS
+    'The registry key of a message_id (64-bit hash; of a CloudKitty point''s id cloudkitty:<push>:<n>, of its push''s cloudkitty:<push>)';
 
 --------------------------------------------------------------------------
 -- Identity of the caller, for row-level security

@@ -867,10 +867,35 @@ PankoRegistryLookup(int64 id_hash, TimestampTz *generated)
 	return found;
 }
 
+/*
+ * The part of a message_id the registry keys: all of it, but for a rated
+ * data point's id PANKO_RATING_ID_PREFIX "<push>:<n>", whose push
+ * ("cloudkitty:<push>") it keys.  A push is stored whole, in one
+ * transaction, so one registry row stands for all of its points and a push
+ * sent again still finds them: a row per point was a seventh of a push's
+ * time, each a write to a random page of the registry's index.
+ */
+static int
+RegistryNameLen(const char *message_id, int len)
+{
+	int			prefix = strlen(PANKO_RATING_ID_PREFIX);
+	int			i = len;
+
+	if (len <= prefix || memcmp(message_id, PANKO_RATING_ID_PREFIX, prefix) != 0)
+		return len;
+	while (i > prefix && message_id[i - 1] >= '0' && message_id[i - 1] <= '9')
+		i--;
+	/* digits after a last ':', and a push before it */
+	if (i == len || i - 1 <= prefix || message_id[i - 1] != ':')
+		return len;
+	return i - 1;
+}
+
 /* The registry key: 64 bits of hash, checked against the events on a hit. */
 int64
 PankoMessageIdHash(const char *message_id, int len)
 {
-	return (int64) hash_bytes_extended((const unsigned char *) message_id, len,
+	return (int64) hash_bytes_extended((const unsigned char *) message_id,
+									   RegistryNameLen(message_id, len),
 									   PANKO_MESSAGE_ID_HASH_SEED);
 }

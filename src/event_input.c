@@ -783,9 +783,12 @@ ClaimMessageIds(ParsedEvent *evs, int n)
 {
 	Datum	   *hashes = palloc(sizeof(Datum) * Max(n, 1));
 	Datum	   *gen = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *claim_hashes = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *claim_gen = palloc(sizeof(Datum) * Max(n, 1));
 	char	  **ids = palloc(sizeof(char *) * Max(n, 1));
 	int		   *which = palloc(sizeof(int) * Max(n, 1));
 	int			m = 0;
+	int			nclaim = 0;
 	int			nconflict = 0;
 	Oid			claim_types[2] = {INT8ARRAYOID, TIMESTAMPTZARRAYOID};
 	Oid			check_types[3] = {TEXTARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID};
@@ -807,17 +810,35 @@ ClaimMessageIds(ParsedEvent *evs, int n)
 		gen[j] = TimestampTzGetDatum(evs[which[j]].generated);
 		ids[j] = evs[which[j]].message_id;
 	}
-	args[0] = Array8(hashes, m, INT8OID);
-	args[1] = Array8(gen, m, TIMESTAMPTZOID);
-	if (m >= DIRECT_MIN_BATCH && SubxactFits() &&
-		ClaimAllPlain(args, claim_types, hashes, gen, m))
+
+	/*
+	 * One claim per hash, with the newest generated of the events it stands
+	 * for: the points of a push share one (PankoMessageIdHash), and so may
+	 * two ids of a batch by chance.
+	 */
+	for (int j = 0; j < m;)
+	{
+		int			k = j;
+		TimestampTz newest = DatumGetTimestampTz(gen[j]);
+
+		for (; k < m && hashes[k] == hashes[j]; k++)
+			newest = Max(newest, DatumGetTimestampTz(gen[k]));
+		claim_hashes[nclaim] = hashes[j];
+		claim_gen[nclaim++] = TimestampTzGetDatum(newest);
+		for (; j < k; j++)
+			gen[j] = TimestampTzGetDatum(newest);
+	}
+	args[0] = Array8(claim_hashes, nclaim, INT8OID);
+	args[1] = Array8(claim_gen, nclaim, TIMESTAMPTZOID);
+	if (nclaim >= DIRECT_MIN_BATCH && SubxactFits() &&
+		ClaimAllPlain(args, claim_types, claim_hashes, claim_gen, nclaim))
 		return;
 	PankoKeepPlan(&plan_claim,
 				  "INSERT INTO panko.event_message (id_hash, generated) "
 				  "SELECT * FROM unnest($1, $2) ON CONFLICT (id_hash) DO NOTHING "
 				  "RETURNING id_hash", 2, claim_types, CURSOR_OPT_GENERIC_PLAN);
 	ExecPlan(plan_claim, args, NULL, SPI_OK_INSERT_RETURNING);
-	if ((int) SPI_processed == m)
+	if ((int) SPI_processed == nclaim)
 		return;
 
 	/* Which hashes were already there? */

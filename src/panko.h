@@ -64,6 +64,13 @@ extern char *panko_admin_roles;
 #define PANKO_MESSAGE_ID_HASH_SEED	UINT64CONST(0x70616e6b)
 
 /*
+ * Message_ids of CloudKitty's rated data points begin with this prefix;
+ * rating_store_frames names each point PANKO_RATING_ID_PREFIX "<push>:<n>",
+ * and the registry keys such an id by its push (PankoMessageIdHash).
+ */
+#define PANKO_RATING_ID_PREFIX		"cloudkitty:"
+
+/*
  * Bad input is quoted in error messages at most this many bytes long, cut
  * at a character boundary (pg_mbcliplen) so that every message stays valid
  * in the database encoding.

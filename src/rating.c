@@ -683,8 +683,8 @@ PointIsGood(JsonbValue *p, PushNames *names)
 	if (p == NULL || p->type != jbvBinary || !JsonContainerIsObject(p->val.binary.data))
 		return false;
 	c = p->val.binary.data;
-	if (!StringHasPrefix(Member(c, "event_type"), "cloudkitty.", true) ||
-		!StringHasPrefix(Member(c, "message_id"), "cloudkitty:", false) ||
+	if (!StringHasPrefix(Member(c, "event_type"), RATING_TYPE_PREFIX, true) ||
+		!StringHasPrefix(Member(c, "message_id"), PANKO_RATING_ID_PREFIX, false) ||
 		!IsString(Member(c, "generated")) ||
 		Member(c, "raw") != NULL)
 		return false;
@@ -1051,7 +1051,6 @@ PushError(int frame, int point, const char *why)
 }
 
 #define RATING_PUSH_ID_MAX	64	/* bytes of a push's id */
-#define RATING_ID_PREFIX	"cloudkitty:"
 #define RATING_EVENT_ID_MAX	255 /* event_type and message_id, as the store */
 
 /*
@@ -1318,7 +1317,7 @@ rating_store_frames(PG_FUNCTION_ARGS)
 			ev->traits = (Traits *) palloc(VARSIZE(traits));
 			memcpy(ev->traits, traits, VARSIZE(traits));
 			ev->event_type = psprintf(RATING_TYPE_PREFIX "%.*s", metric->val.string.len, metric->val.string.val);
-			ev->message_id = psprintf(RATING_ID_PREFIX "%.*s:%d", push->val.string.len, push->val.string.val, n + 1);
+			ev->message_id = psprintf(PANKO_RATING_ID_PREFIX "%.*s:%d", push->val.string.len, push->val.string.val, n + 1);
 			ev->generated = at;
 			rp->generated = at;
 			rp->type.s = ev->event_type;

@@ -348,6 +348,32 @@ after=$(q rated -c "SELECT panko.rating_total('2026-11-01', '2026-12-01', '{proj
     || fail "total before update '$before', after '$after'"
 q upgraded -c "DROP DATABASE rated" >/dev/null
 
+# ---------------------------------------------------------------- 0.16.0 registry rows per push
+# 0.16.0 keys a pushed point's message_id cloudkitty:<push>:<n> by its push;
+# 0.15.0 registered each point under its own id.  Those rows are emptied here
+# (the library installed is the new one, so 0.15.0's own keys cannot be
+# written): the update must register the points under their push again, or
+# a lookup by message_id finds no registry row and so no point, and the
+# push sent again is stored twice.
+q upgraded -c "CREATE DATABASE pushes" >/dev/null
+q pushes -c "CREATE EXTENSION panko VERSION '0.15.0'" >/dev/null 2>&1
+PUSH='{"push": "up-push", "scope": "pA", "frames": [
+        {"start": "2026-11-02T10:00:00+00:00", "period": 3600, "points": [["instance", "instance", "1.5", "0.25", {"project_id": "pA"}, {}],
+                                                                         ["instance", "instance", "2", "0.5", {"project_id": "pA"}, {}]]},
+        {"start": "2026-11-03T10:00:00+00:00", "period": 3600, "points": [["volume", "GiB", "3", "1", {"project_id": "pA"}, {}]]}]}'
+q pushes -c "SELECT panko.rating_push_frames('$PUSH')" -c "TRUNCATE panko.event_message" >/dev/null
+q pushes -c "ALTER EXTENSION panko UPDATE" >/dev/null
+r=$(q pushes -c "SELECT string_agg(format('%s:%s', n, (SELECT to_char(generated AT TIME ZONE 'UTC', 'MM-DD')
+                                                        FROM panko.get_events(jsonb_build_object('message_id', 'cloudkitty:up-push:' || n)))), ' ')
+                   FROM generate_series(1, 3) n")
+rows=$(q pushes -c "SELECT count(*) || ' ' || to_char(max(generated) AT TIME ZONE 'UTC', 'MM-DD') FROM panko.event_message")
+q pushes -c "SELECT panko.rating_push_frames('$PUSH')" >/dev/null
+points=$(q pushes -c "SELECT count(*) FROM panko.event")
+[ "$r" = "1:11-02 2:11-02 3:11-03" ] && [ "$rows" = "1 11-03" ] && [ "$points" = 3 ] \
+    && pass "the update registers pushed points under their push: found by message_id, a push sent again stores nothing" \
+    || fail "after update: lookups '$r' (expected 1:11-02 2:11-02 3:11-03), registry '$rows' (expected 1 11-03), $points points (expected 3)"
+q upgraded -c "DROP DATABASE pushes" >/dev/null
+
 # ---------------------------------------------------------------- the same schema as a fresh install
 # Everything the comparison looks at, one line per fact, in a fixed order.
 # Objects are named, never numbered (OIDs differ); partitions are described

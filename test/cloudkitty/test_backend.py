@@ -282,6 +282,44 @@ class BackendTest(unittest.TestCase):
                     cur.execute(sql)
                 self.assertEqual(cm.exception.pgcode, '42501', sql)
 
+    def test_registry_keeps_one_row_per_push(self):
+        """The registry of message_ids keys a point's id cloudkitty:<push>:<n>
+        by its push: a push of two days' frames adds one row, with the newest
+        time; every point is still found by its message_id, and the push sent
+        again stores nothing twice."""
+        import json
+        pts = lambda day: [['instance', 'inst', '%d.5' % i, '0.25', {'project_id': 'p1', 'id': 'r%d' % i},
+                            {'day': day}] for i in range(3)]
+        doc = {'push': 'reg-1', 'scope': None, 'frames': [
+            {'start': DAY0.isoformat(), 'period': 3600, 'points': pts('0')},
+            {'start': (DAY0 + datetime.timedelta(days=1)).isoformat(), 'period': 3600, 'points': pts('1')}]}
+        with common.admin() as cur:
+            cur.execute("SELECT panko.message_id_hash('cloudkitty:reg-1:12') = panko.message_id_hash('cloudkitty:reg-1'),"
+                        " panko.message_id_hash('cloudkitty:reg-1:1x') = panko.message_id_hash('cloudkitty:reg-1'),"
+                        " panko.message_id_hash('other:reg-1:1') = panko.message_id_hash('other:reg-1'),"
+                        " panko.message_id_hash('cloudkitty::1') = panko.message_id_hash('cloudkitty:')")
+            self.assertEqual(cur.fetchone(), (True, False, False, False))
+            cur.execute("SELECT count(*) FROM panko.event_message")
+            before = cur.fetchone()[0]
+            cur.execute("SET ROLE ck_storage")
+            for _ in range(2):
+                cur.execute("SELECT panko.rating_push_frames(%s::jsonb)", (json.dumps(doc),))
+                self.assertEqual(cur.fetchone()[0], 6)
+                for n in range(1, 7):
+                    cur.execute("SELECT generated FROM panko.get_events(%s::jsonb)",
+                                (json.dumps({'message_id': 'cloudkitty:reg-1:%d' % n}),))
+                    self.assertEqual(cur.fetchall(), [(DAY0 + datetime.timedelta(days=(n - 1) // 3),)],
+                                     'point %d' % n)
+            cur.execute("RESET ROLE")
+            cur.execute("SELECT count(*) FROM panko.event_message")
+            self.assertEqual(cur.fetchone()[0], before + 1)
+            cur.execute("SELECT generated FROM panko.event_message WHERE id_hash = panko.message_id_hash('cloudkitty:reg-1')")
+            self.assertEqual(cur.fetchall(), [(DAY0 + datetime.timedelta(days=1),)])
+            cur.execute("SELECT count(*) FROM panko.event WHERE message_id LIKE 'cloudkitty:reg-1:%%'")
+            self.assertEqual(cur.fetchone()[0], 6)
+            cur.execute("SELECT sum(points) FROM panko.rating_rollup")
+            self.assertEqual(cur.fetchone()[0], 6)
+
     # filters, delete, pagination
 
     def _two_projects(self):
