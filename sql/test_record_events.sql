@@ -108,8 +108,9 @@ SELECT count(*) AS overlapping_partitions
   FROM panko.partition a JOIN panko.partition b ON a.name < b.name
  WHERE a.lower_bound < b.upper_bound AND b.lower_bound < a.upper_bound;
 
--- Every stored event is registered once; every partition is attached
-SELECT bool_and(EXISTS (SELECT 1 FROM panko.event_message r WHERE r.id_hash = panko.message_id_hash(e.message_id)))
+-- Every stored event is registered, no older than it is; every partition is attached
+SELECT bool_and(EXISTS (SELECT 1 FROM panko.event_message r
+                         WHERE r.id_hash = panko.message_id_hash(e.message_id) AND r.generated >= e.generated))
        AS every_event_registered FROM panko.event e;
 
 -- A registry hit is checked against the events: a leftover hash (an
