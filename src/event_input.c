@@ -98,7 +98,7 @@ typedef struct MessageIdEntry
  * POST) took 0.79 ms the direct way against 0.65 ms.
  */
 #define DIRECT_MIN_BATCH	64
-#define DIRECT_CHUNK		1000	/* rows per table_multi_insert */
+#define DIRECT_CHUNK		256		/* rows per table_multi_insert (a slot each) */
 
 /* Prepared statements, kept for the life of the backend. */
 static SPIPlanPtr plan_types_select = NULL;
