@@ -157,12 +157,27 @@ class PankoStorage(v2_storage.BaseStorage):
     # push
 
     @staticmethod
-    def _point(type_, point):
+    def _shaped(mapping, what, shapes):
+        """A groupby or metadata as [shape, value, ...]: the values of the
+        names of the push's shape number <shape>, so that a push of points
+        with the same names sends (and the server parses) each name once."""
+        mapping = _attributes(mapping, what)
+        if mapping is None:
+            return None
+        names = tuple(mapping)
+        shape = shapes.get(names)
+        if shape is None:
+            shape = shapes[names] = len(shapes)
+        return [shape, *mapping.values()]
+
+    @classmethod
+    def _point(cls, type_, point, shapes):
         """[metric, unit, qty, price, groupby, metadata]: the server checks
         and stores it (panko.rating_push_frames)."""
         return [type_, point.unit if point.unit.__class__ is str else str(point.unit),
                 _decimal_text(point.qty, 'qty'), _decimal_text(point.price, 'price'),
-                _attributes(point.groupby, 'groupby'), _attributes(point.metadata, 'metadata')]
+                cls._shaped(point.groupby, 'groupby', shapes),
+                cls._shaped(point.metadata, 'metadata', shapes)]
 
     def push(self, dataframes, scope_id=None):
         """Store every point of the dataframes in one transaction."""
@@ -172,6 +187,7 @@ class PankoStorage(v2_storage.BaseStorage):
             raise InvalidInput('dataframes must be a list of DataFrame, not %s'
                                % type(dataframes).__name__)
         frames = []
+        shapes = {}
         count = 0
         for frame in dataframes:
             if not isinstance(frame, dataframe.DataFrame):
@@ -190,7 +206,7 @@ class PankoStorage(v2_storage.BaseStorage):
                 if point.__class__ is not dataframe.DataPoint and not isinstance(point, dataframe.DataPoint):
                     raise InvalidInput('a dataframe holds DataPoint objects, not %s'
                                        % type(point).__name__)
-                points.append(self._point(type_, point))
+                points.append(self._point(type_, point, shapes))
             count += len(points)
             frames.append({'start': start.isoformat(), 'period': period, 'points': points})
         if count:
@@ -198,6 +214,7 @@ class PankoStorage(v2_storage.BaseStorage):
             # sent again finds its copies
             doc = {'push': os.urandom(16).hex(),
                    'scope': None if scope_id is None else str(scope_id),
+                   'shapes': list(shapes),
                    'frames': frames}
             self._call('push', 'SELECT panko.rating_push_frames(%s::jsonb)',
                        (json.dumps(doc, separators=(',', ':')),))

@@ -231,7 +231,20 @@ class BackendTest(unittest.TestCase):
                 (dict(good, frames=[fr, 'frame']), 'frame 2'),
                 (dict(good, push=''), 'push'), (dict(good, push="a'b"), 'push'),
                 ({k: v for k, v in good.items() if k != 'push'}, 'push'),
-                (dict(good, scope=7), 'scope'), (dict(good, frames={}), 'frames')]
+                (dict(good, scope=7), 'scope'), (dict(good, frames={}), 'frames'),
+                # the shaped form: [shape, value, ...] of the push's shapes
+                (dict(with_point(['instance', 'u', '1', '2.5', [1, 'a'], None]), shapes=[['id']]), 'point 2 of frame 2'),
+                (dict(with_point(['instance', 'u', '1', '2.5', [-1, 'a'], None]), shapes=[['id']]), 'point 2 of frame 2'),
+                (dict(with_point(['instance', 'u', '1', '2.5', [0.5, 'a'], None]), shapes=[['id']]), 'point 2 of frame 2'),
+                (dict(with_point(['instance', 'u', '1', '2.5', ['0', 'a'], None]), shapes=[['id']]), 'point 2 of frame 2'),
+                (dict(with_point(['instance', 'u', '1', '2.5', [0], None]), shapes=[['id']]), 'point 2 of frame 2'),
+                (dict(with_point(['instance', 'u', '1', '2.5', [0, 'a', 'b'], None]), shapes=[['id']]), 'point 2 of frame 2'),
+                (dict(with_point(['instance', 'u', '1', '2.5', None, [0, 3]]), shapes=[['id']]), 'point 2 of frame 2'),
+                (dict(with_point(['instance', 'u', '1', '2.5', [0, 'x' * 70000], None]), shapes=[['id']]), 'point 2 of frame 2'),
+                (dict(with_point(['instance', 'u', '1', '2.5', [0, 'a'], None])), 'point 2 of frame 2'),
+                (dict(good, shapes=[['id', 'id']]), 'shape 0'), (dict(good, shapes=[['']]), 'shape 0'),
+                (dict(good, shapes=[['id'], 'id']), 'shape 1'), (dict(good, shapes=[[7]]), 'shape 0'),
+                (dict(good, shapes=[['x' * 70000]]), 'shape 0'), (dict(good, shapes={}), 'shapes')]
         with common.admin() as cur:
             for bad, where in bads:
                 with self.assertRaises(Exception) as cm:
@@ -258,6 +271,12 @@ class BackendTest(unittest.TestCase):
             for _ in range(2):
                 cur.execute("SELECT panko.rating_push_frames(%s::jsonb)", (json.dumps(doc),))
                 self.assertEqual(cur.fetchone()[0], 1)
+            # the shaped form of the same point (the driver's)
+            shaped = dict(doc, push='same-2', shapes=[['flavor', 'project_id'], ['project_id', 'id']])
+            shaped['frames'] = [dict(doc['frames'][0], points=[
+                ['instance', 'inst', '1.25', '0.5', [1, 'p1', 'r1'], [0, 'm1', 'p2']]])]
+            cur.execute("SELECT panko.rating_push_frames(%s::jsonb)", (json.dumps(shaped),))
+            self.assertEqual(cur.fetchone()[0], 1)
             cur.execute("SELECT panko.rating_push(%s::jsonb)", (json.dumps([{
                 'message_id': 'cloudkitty:points-1', 'event_type': 'cloudkitty.instance',
                 'generated': DAY0.isoformat(),
@@ -267,10 +286,11 @@ class BackendTest(unittest.TestCase):
             cur.execute("SELECT message_id, traits::text FROM panko.event WHERE retention = 'rating'"
                         " ORDER BY message_id")
             rows = cur.fetchall()
-            self.assertEqual([r[0] for r in rows], ['cloudkitty:points-1', 'cloudkitty:same-1:1'])
+            self.assertEqual([r[0] for r in rows], ['cloudkitty:points-1', 'cloudkitty:same-1:1', 'cloudkitty:same-2:1'])
             self.assertEqual(rows[0][1], rows[1][1])
+            self.assertEqual(rows[0][1], rows[2][1])
             cur.execute("SELECT points, qty, price FROM panko.rating_rollup")
-            self.assertEqual(cur.fetchall(), [(2, D('2.50'), D('1.0'))])
+            self.assertEqual(cur.fetchall(), [(3, D('3.75'), D('1.5'))])
             cur.execute("SELECT array_agg(attribute ORDER BY attribute) FROM panko.rating_project_alias")
             self.assertEqual(cur.fetchone()[0], ['g.project_id', 'm.project_id'])
             # the parts run only inside rating_push_frames
