@@ -43,7 +43,8 @@ BEGIN
                              rating_rollup_add_groups.npoints, rating_rollup_add_groups.qty,
                              rating_rollup_add_groups.price)
                       AS g(generated, event_type, scope, gproject, npoints, qty, price)
-    ), t AS (
+    ), t AS MATERIALIZED (
+        -- (each table looked up once, not once a row of p)
         SELECT s.ts,
                (SELECT to_regclass(format('panko.%I', CASE WHEN pt.classes IS NULL THEN pt.name
                                                            ELSE pt.name || '_rating' END))
