@@ -1076,6 +1076,13 @@ typedef struct RatingShapes
 	RatingShape *shape;
 } RatingShapes;
 
+/* qsort order of C strings (by pointer). */
+static int
+NameCompare(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
 /*
  * A push's "shapes" (absent: none): arrays of distinct attribute names,
  * each valid as a trait name under either prefix.
@@ -1123,12 +1130,22 @@ ReadShapes(JsonbValue *v)
 					PushError(0, 0, psprintf("shape %d: %s", i, problem));
 				sh->names[p][j] = full;
 			}
-			for (int k = 0; k < j; k++)
-				if (strcmp(sh->names[0][k], sh->names[0][j]) == 0)
-					PushError(0, 0, psprintf("shape %d names \"%s\" twice", i, sh->names[0][j] + 2));
 			if (len == 10 && memcmp(name->val.string.val, "project_id", 10) == 0)
 				sh->project = j;
 		}
+		/* a name twice: sorted, in O(n log n) (a shape may be long) */
+		if (sh->n > 1)
+		{
+			char	  **sorted = palloc(sizeof(char *) * sh->n);
+
+			memcpy(sorted, sh->names[0], sizeof(char *) * sh->n);
+			qsort(sorted, sh->n, sizeof(char *), NameCompare);
+			for (int j = 1; j < sh->n; j++)
+				if (strcmp(sorted[j - 1], sorted[j]) == 0)
+					PushError(0, 0, psprintf("shape %d names \"%s\" twice", i, sorted[j] + 2));
+			pfree(sorted);
+		}
+		CHECK_FOR_INTERRUPTS();
 	}
 	return shapes;
 }

@@ -243,6 +243,7 @@ class BackendTest(unittest.TestCase):
                 (dict(with_point(['instance', 'u', '1', '2.5', [0, 'x' * 70000], None]), shapes=[['id']]), 'point 2 of frame 2'),
                 (dict(with_point(['instance', 'u', '1', '2.5', [0, 'a'], None])), 'point 2 of frame 2'),
                 (dict(good, shapes=[['id', 'id']]), 'shape 0'), (dict(good, shapes=[['']]), 'shape 0'),
+                (dict(good, shapes=[['a%d' % i for i in range(50000)] + ['a0']]), 'shape 0'),
                 (dict(good, shapes=[['id'], 'id']), 'shape 1'), (dict(good, shapes=[[7]]), 'shape 0'),
                 (dict(good, shapes=[['x' * 70000]]), 'shape 0'), (dict(good, shapes={}), 'shapes')]
         with common.admin() as cur:
