@@ -1076,6 +1076,19 @@ typedef struct RatingShapes
 	RatingShape *shape;
 } RatingShapes;
 
+/* An attribute's trait name, <prefix>.<name> ('g' or 'm'), NUL-terminated. */
+static char *
+AttributeName(char prefix, const char *name, int len)
+{
+	char	   *full = palloc(len + 3);
+
+	full[0] = prefix;
+	full[1] = '.';
+	memcpy(full + 2, name, len);
+	full[len + 2] = '\0';
+	return full;
+}
+
 /* qsort order of C strings (by pointer). */
 static int
 NameCompare(const void *a, const void *b)
@@ -1119,13 +1132,9 @@ ReadShapes(JsonbValue *v)
 			len = name->val.string.len;
 			for (int p = 0; p < 2; p++)
 			{
-				char	   *full = palloc(len + 3);
+				char	   *full = AttributeName(p == 0 ? 'g' : 'm', name->val.string.val, len);
 				const char *problem;
 
-				full[0] = p == 0 ? 'g' : 'm';
-				full[1] = '.';
-				memcpy(full + 2, name->val.string.val, len);
-				full[len + 2] = '\0';
 				if ((problem = TraitNameProblem(full, len + 2)) != NULL)
 					PushError(0, 0, psprintf("shape %d: %s", i, problem));
 				sh->names[p][j] = full;
@@ -1253,10 +1262,7 @@ AttributePairs(JsonbValue *v, char prefix, RatingShapes *shapes, TraitPair *pair
 			return psprintf("%s \"%.*s\" is not a string",
 							prefix == 'g' ? "groupby" : "metadata",
 							PankoQuoteLen(k.val.string.val, k.val.string.len), k.val.string.val);
-		name = palloc(k.val.string.len + 2);
-		name[0] = prefix;
-		name[1] = '.';
-		memcpy(name + 2, k.val.string.val, k.val.string.len);
+		name = AttributeName(prefix, k.val.string.val, k.val.string.len);
 		if ((problem = AttributePair(pairs, npairs, name, k.val.string.len + 2, &val)) != NULL)
 			return problem;
 		if (prefix == 'g')
