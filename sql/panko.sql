@@ -259,21 +259,22 @@ COMMENT ON OPERATOR panko.<> (panko.traits, panko.traits) IS 'Different traits';
 --------------------------------------------------------------------------
 -- GIN: every trait filter (eq ne lt le gt ge, all four types) from the index
 --------------------------------------------------------------------------
--- (key format 2, the "_2" symbols: a datetime is keyed by its minute)
+-- (key format 3, the "_3" symbols: a datetime is keyed by its minute, a
+-- rated data point's qty and price by their first two bytes)
 CREATE FUNCTION panko.traits_gin_extract_value(panko.traits, internal) RETURNS internal
-    AS 'MODULE_PATHNAME', 'traits_gin_extract_value_2' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'traits_gin_extract_value_3' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION panko.traits_gin_extract_value(panko.traits, internal) IS
-    'GIN support: one ordered key per trait (a datetime by its minute)';
+    'GIN support: one ordered key per trait (a datetime by its minute, an amount, qty or price, by its first bytes)';
 CREATE FUNCTION panko.traits_gin_extract_query(panko.traits, internal, int2, internal, internal, internal, internal)
     RETURNS internal
-    AS 'MODULE_PATHNAME', 'traits_gin_extract_query_2' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'traits_gin_extract_query_3' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION panko.traits_gin_extract_query(panko.traits, internal, int2, internal, internal, internal, internal) IS
     'GIN support: exact keys for equality, partial-match scans for ranges';
 CREATE FUNCTION panko.traits_gin_consistent(internal, int2, panko.traits, int4, internal, internal, internal, internal)
     RETURNS boolean
     AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION panko.traits_gin_consistent(internal, int2, panko.traits, int4, internal, internal, internal, internal) IS
-    'GIN support: all keys must match; recheck for long string and datetime bounds';
+    'GIN support: all keys must match; recheck for long string, datetime and amount bounds';
 CREATE FUNCTION panko.traits_gin_compare_partial(bytea, bytea, int2, internal) RETURNS integer
     AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION panko.traits_gin_compare_partial(bytea, bytea, int2, internal) IS

@@ -25,7 +25,13 @@ INSERT INTO gin_ev VALUES (0, '{}'), (-1, NULL),
     (-32, '{"edgetime":datetime="2024-05-05T10:20:30"}'), (-33, '{"edgetime":datetime="2024-05-05T10:20:59.999999"}'),
     (-34, '{"edgetime":datetime="2024-05-05T10:21:00"}'), (-35, '{"edgetime":datetime="2024-05-05T10:19:59.999999"}'),
     (-36, '{"edgetime":datetime="1969-12-31T23:59:30"}'), (-37, '{"edgetime":datetime="1969-12-31T23:59:00"}'),
-    (-38, '{"edgetime":datetime="1970-01-01T00:00:00"}'), (-39, '{"edgetime":datetime="1969-12-31T23:58:59.999999"}');
+    (-38, '{"edgetime":datetime="1970-01-01T00:00:00"}'), (-39, '{"edgetime":datetime="1969-12-31T23:58:59.999999"}'),
+    -- amounts (qty and price strings: the index keeps their first two bytes)
+    (-40, '{"qty":string="5"}'), (-41, '{"qty":string="54"}'), (-42, '{"qty":string="54.1"}'),
+    (-43, '{"qty":string="54.321"}'), (-44, '{"qty":string="55"}'), (-45, '{"qty":string="5.5"}'),
+    (-46, '{"qty":string=""}'), (-47, '{"qty":string="540"}'), (-48, '{"qty":string="6"}'),
+    (-49, '{"price":string="54.3", "qty":string="54.1"}'), (-50, '{"price":integer=54}'),
+    (-51, '{"price":string="0.0000001"}'), (-52, '{"qtyx":string="54.321"}');
 CREATE INDEX gin_ev_tr ON gin_ev USING gin (tr);
 ANALYZE gin_ev;
 
@@ -61,6 +67,13 @@ FROM (VALUES ('='), ('<>'), ('<'), ('<='), ('>'), ('>=')) o(op),
      (VALUES ('2024-05-05T10:20:00'), ('2024-05-05T10:20:30'), ('2024-05-05T10:20:15'),
              ('2024-05-05T10:20:59.999999'), ('2024-05-05T10:21:00'), ('2024-05-05T10:19:59.999999'),
              ('1969-12-31T23:59:30'), ('1969-12-31T23:59:59'), ('1969-12-31T23:59:00')) b(bound);
+INSERT INTO queries
+SELECT format('{"%s":string %s "%s"}', name, op, bound)::traitquery
+FROM (VALUES ('qty'), ('price'), ('qtyx')) n(name),
+     (VALUES ('='), ('<>'), ('<'), ('<='), ('>'), ('>=')) o(op),
+     (VALUES (''), ('5'), ('54'), ('54.1'), ('54.2'), ('54.321'), ('54.4'), ('53.9'), ('55'), ('6'), ('0')) b(bound);
+INSERT INTO queries VALUES ('{"price":integer = 54}'), ('{"price":integer >= 54}'), ('{"price":integer < 54}'),
+    ('{"qty":string >= "54", "price":string < "6"}');
 -- string bounds longer than the index keeps (recheck)
 INSERT INTO queries
 SELECT format('{"long":string %s "%s"}', op, bound)::traitquery
@@ -83,10 +96,18 @@ EXPLAIN (COSTS OFF) SELECT id FROM gin_ev WHERE tr ? 'launched_at';
 -- @> and ? agree with a scan too
 SELECT (SELECT array_agg(id ORDER BY id) FROM gin_ev WHERE tr @> '{"edgetime":datetime="2024-05-05T10:20:30"}') AS contains_time_idx,
        (SELECT array_agg(id ORDER BY id) FROM gin_ev WHERE tr @> '{"edgetime":datetime="1969-12-31T23:59:30"}') AS contains_1969_idx;
+SELECT (SELECT array_agg(id ORDER BY id) FROM gin_ev WHERE tr @> '{"qty":string="54.1"}') AS contains_qty_idx,
+       (SELECT array_agg(id ORDER BY id) FROM gin_ev WHERE tr @> '{"qty":string="5"}') AS contains_short_qty_idx,
+       (SELECT array_agg(id ORDER BY id) FROM gin_ev WHERE tr @> '{"price":string="54.3", "qty":string="54.1"}') AS contains_both_idx;
 SELECT (SELECT count(*) FROM gin_ev WHERE tr @> '{"host":string="host-1", "memory_mb":integer=1024}') AS contains_idx,
        (SELECT count(*) FROM gin_ev WHERE tr ? 'long') AS exists_idx,
        (SELECT count(*) FROM gin_ev WHERE tr @> '{}') AS contains_empty;
 RESET enable_seqscan;
+SET enable_bitmapscan = off;
+SELECT (SELECT array_agg(id ORDER BY id) FROM gin_ev WHERE tr @> '{"qty":string="54.1"}') AS contains_qty_seq,
+       (SELECT array_agg(id ORDER BY id) FROM gin_ev WHERE tr @> '{"qty":string="5"}') AS contains_short_qty_seq,
+       (SELECT array_agg(id ORDER BY id) FROM gin_ev WHERE tr @> '{"price":string="54.3", "qty":string="54.1"}') AS contains_both_seq;
+RESET enable_bitmapscan;
 SELECT (SELECT count(*) FROM gin_ev WHERE tr @> '{"host":string="host-1", "memory_mb":integer=1024}') AS contains_seq,
        (SELECT count(*) FROM gin_ev WHERE tr ? 'long') AS exists_seq,
        (SELECT count(*) FROM gin_ev WHERE tr @> '{}') AS contains_empty;

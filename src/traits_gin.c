@@ -25,6 +25,15 @@
  * match the bound's whole minute and are rechecked.  Format 1 (exact
  * datetimes) stays under the old symbols, for indexes built before the
  * update to 0.13.0, which rebuilds them; statistics keep exact keys.
+ *
+ * Key format 3 (schema 0.17.0 on, the "_3" symbols) also keys a string
+ * trait named qty or price, a rated data point's amounts (rating.c), by its
+ * first AMOUNT_KEY_PREFIX bytes and nothing more.  Amounts are unique at
+ * nearly every point, so each was a new key, a random insert into the entry
+ * tree, twice per point pushed; cut short, a push's amounts fall into a few
+ * hundred keys.  Every filter on an amount is then rechecked (the answers
+ * are the same, a filter on an amount reads more rows), and its ranges keep
+ * their order: a key of a cut value is its prefix.
  */
 #include "postgres.h"
 
@@ -41,6 +50,9 @@
 /* Index key formats (see above). */
 #define KEY_FORMAT_EXACT		1
 #define KEY_FORMAT_MINUTE		2
+#define KEY_FORMAT_AMOUNT		3
+
+#define AMOUNT_KEY_PREFIX		2	/* format 3: the bytes of an amount kept */
 
 #define KEY_DATETIME_UNIT		INT64CONST(60000000)	/* format 2: a minute */
 
@@ -54,10 +66,12 @@ typedef struct TraitGinPartial
 	int			type;			/* trait type (strings compare specially) */
 	int			prefixlen;		/* bytes of the name (and type) prefix */
 	bool		lossy;			/* the bound's key stands for more values */
+	bool		amount;			/* format 3's cut amount keys (a string) */
 	bytea	   *bound;			/* the full query key */
 } TraitGinPartial;
 
 static int	TraitGinPrefixCoded(char *dst, const char *name, int namelen, int code, int type);
+static bool KeyIsAmount(const char *name, int namelen, int type, int format);
 static bytea *TraitGinKeyFormat(const TraitItem *item, bool *lossy, int format);
 
 /*
@@ -105,12 +119,27 @@ PutOrderedInt64(char *dst, uint64 u)
 	}
 }
 
+/*
+ * Is a trait of this name and type keyed as an amount (format 3)?  The one
+ * owner of which traits are: rating.c stores a point's qty and price as
+ * decimal strings under these names.
+ */
+static bool
+KeyIsAmount(const char *name, int namelen, int type, int format)
+{
+	return format >= KEY_FORMAT_AMOUNT && type == TRAIT_STRING &&
+		((namelen == 3 && memcmp(name, "qty", 3) == 0) ||
+		 (namelen == 5 && memcmp(name, "price", 5) == 0));
+}
+
 /* Bytes the value part of a key takes. */
 static int
-KeyValueLen(int type, int vallen)
+KeyValueLen(int type, int vallen, bool amount)
 {
 	if (type != TRAIT_STRING)
 		return 8;
+	if (amount)
+		return Min(vallen, AMOUNT_KEY_PREFIX);
 	return vallen <= KEY_STRING_PREFIX ? vallen : KEY_STRING_PREFIX + KEY_STRING_HASH;
 }
 
@@ -133,7 +162,8 @@ TraitGinKeyFormat(const TraitItem *item, bool *lossy, int format)
 	int			type = item->type;
 	int			code = item->code ? item->code : TraitCodeForName(item->name, item->namelen);
 	int			plen = TraitGinPrefixCoded(NULL, item->name, item->namelen, code, type);
-	int			vlen = KeyValueLen(type, item->vallen);
+	bool		amount = KeyIsAmount(item->name, item->namelen, type, format);
+	int			vlen = KeyValueLen(type, item->vallen, amount);
 	bytea	   *key = palloc(VARHDRSZ + plen + vlen);
 	char	   *d = VARDATA(key);
 
@@ -144,7 +174,12 @@ TraitGinKeyFormat(const TraitItem *item, bool *lossy, int format)
 	switch (type)
 	{
 		case TRAIT_STRING:
-			if (item->vallen <= KEY_STRING_PREFIX)
+			if (amount)
+			{
+				memcpy(d, item->value, vlen);
+				*lossy = true;
+			}
+			else if (item->vallen <= KEY_STRING_PREFIX)
 				memcpy(d, item->value, item->vallen);
 			else
 			{
@@ -169,7 +204,7 @@ TraitGinKeyFormat(const TraitItem *item, bool *lossy, int format)
 				break;
 			}
 		case TRAIT_DATETIME:
-			if (format == KEY_FORMAT_MINUTE)
+			if (format >= KEY_FORMAT_MINUTE)
 			{
 				int64		v = TraitReadInt64(item->value);
 				int64		m = v / KEY_DATETIME_UNIT;
@@ -196,7 +231,7 @@ TraitGinKeyFormat(const TraitItem *item, bool *lossy, int format)
  * datetime's minute, format 2): the minute holds times on both sides.
  */
 static int
-KeyValueCompare(int type, bool lossy, const char *k, int klen, const char *b, int blen,
+KeyValueCompare(int type, bool lossy, bool amount, const char *k, int klen, const char *b, int blen,
 				bool *ambiguous)
 {
 	int			kp,
@@ -212,6 +247,21 @@ KeyValueCompare(int type, bool lossy, const char *k, int klen, const char *b, in
 		if (c == 0 && lossy)
 			*ambiguous = true;
 		return c;
+	}
+	if (amount)
+	{
+		/*
+		 * (format 3) A key shorter than the kept prefix is its whole value,
+		 * so it orders as a prefix does; two keys of the whole prefix may
+		 * stand for any values that start so.
+		 */
+		c = memcmp(k, b, Min(klen, blen));
+		if (c != 0)
+			return c;
+		if (klen != blen)
+			return klen < blen ? -1 : 1;
+		*ambiguous = klen == AMOUNT_KEY_PREFIX;
+		return 0;
 	}
 	klong = klen > KEY_STRING_PREFIX;
 	blong = blen > KEY_STRING_PREFIX;
@@ -345,6 +395,7 @@ ExtractQuery(FunctionCallInfo fcinfo, int format)
 			part->type = type;
 			part->prefixlen = TraitGinPrefix(NULL, item.name, item.namelen, type);
 			part->bound = TraitGinKeyFormat(&item, &part->lossy, format);
+			part->amount = KeyIsAmount(item.name, item.namelen, type, format);
 			(*extra_data)[i] = (Pointer) part;
 			if (op == TQ_EQ)
 				entries[i] = PointerGetDatum(part->bound);
@@ -354,11 +405,12 @@ ExtractQuery(FunctionCallInfo fcinfo, int format)
 				 * ne, lt and le scan the whole (name, type); gt and ge start
 				 * at the bound (for a long string, at its kept prefix, so
 				 * that strings sharing it are not skipped; a datetime's
-				 * minute key is the first of its minute already).
+				 * minute key and an amount's cut key are the first of
+				 * theirs already).
 				 */
 				(*pmatch)[i] = true;
 				if (op == TQ_GT || op == TQ_GE)
-					entries[i] = part->lossy && type == TRAIT_STRING
+					entries[i] = part->lossy && type == TRAIT_STRING && !part->amount
 						? PointerGetDatum(TraitGinStartKey(item.name, item.namelen, type,
 														   item.value, item.vallen))
 						: PointerGetDatum(part->bound);
@@ -381,7 +433,8 @@ ExtractQuery(FunctionCallInfo fcinfo, int format)
 
 /*
  * The support functions of each key format: format 1 for indexes built
- * before 0.13.0, format 2 ("_2", what sql/panko.sql names) since.
+ * before 0.13.0, format 2 ("_2") for those built before 0.17.0, format 3
+ * ("_3", what sql/panko.sql names) since.
  */
 #define KEY_FORMAT_FUNCTION(fn, impl, format) \
 	PG_FUNCTION_INFO_V1(fn); \
@@ -395,6 +448,8 @@ KEY_FORMAT_FUNCTION(traits_gin_extract_value, ExtractValue, KEY_FORMAT_EXACT)
 KEY_FORMAT_FUNCTION(traits_gin_extract_value_2, ExtractValue, KEY_FORMAT_MINUTE)
 KEY_FORMAT_FUNCTION(traits_gin_extract_query, ExtractQuery, KEY_FORMAT_EXACT)
 KEY_FORMAT_FUNCTION(traits_gin_extract_query_2, ExtractQuery, KEY_FORMAT_MINUTE)
+KEY_FORMAT_FUNCTION(traits_gin_extract_value_3, ExtractValue, KEY_FORMAT_AMOUNT)
+KEY_FORMAT_FUNCTION(traits_gin_extract_query_3, ExtractQuery, KEY_FORMAT_AMOUNT)
 
 /*
  * Every strategy is a conjunction of its entries.  A recheck is needed only
@@ -448,8 +503,9 @@ traits_gin_compare_partial(PG_FUNCTION_ARGS)
 
 	b = VARDATA_ANY(part->bound);
 	blen = VARSIZE_ANY_EXHDR(part->bound);
-	cmp = KeyValueCompare(part->type, part->lossy, k + part->prefixlen, klen - part->prefixlen,
-						  b + part->prefixlen, blen - part->prefixlen, &ambiguous);
+	cmp = KeyValueCompare(part->type, part->lossy, part->amount, k + part->prefixlen,
+						  klen - part->prefixlen, b + part->prefixlen, blen - part->prefixlen,
+						  &ambiguous);
 	if (ambiguous)
 		PG_RETURN_INT32(0);		/* either way: the recheck decides */
 	if (TraitOpHolds(part->op, cmp))

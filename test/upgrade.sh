@@ -374,6 +374,29 @@ points=$(q pushes -c "SELECT count(*) FROM panko.event")
     || fail "after update: lookups '$r' (expected 1:11-02 2:11-02 3:11-03), registry '$rows' (expected 1 11-03), $points points (expected 3)"
 q upgraded -c "DROP DATABASE pushes" >/dev/null
 
+# ---------------------------------------------------------------- 0.17.0 amount keys
+# 0.17.0 keys a qty or price string by its first two bytes (key format 3).
+# Points stored under 0.16.0 are in an index of exact keys: the update must
+# rebuild it, or the format-3 query keys of an amount find nothing there.
+q upgraded -c "CREATE DATABASE amounts" >/dev/null
+q amounts -c "CREATE EXTENSION panko VERSION '0.16.0'" >/dev/null 2>&1
+PUSH='{"push": "up-amounts", "scope": "pA", "frames": [
+        {"start": "2026-11-02T10:00:00+00:00", "period": 3600, "points": [["instance", "instance", "54.321", "0.25", {"project_id": "pA"}, {}],
+                                                                         ["instance", "instance", "54.1", "0.5", {"project_id": "pA"}, {}],
+                                                                         ["instance", "instance", "5", "12.5", {"project_id": "pA"}, {}]]}]}'
+q amounts -c "SELECT panko.rating_push_frames('$PUSH')" >/dev/null
+q amounts -c "ALTER EXTENSION panko UPDATE" >/dev/null
+AMOUNTS="SELECT concat_ws(' ', (SELECT count(*) FROM panko.event WHERE traits OPERATOR(panko.@>) '{\"qty\":string=\"54.1\"}'),
+                              (SELECT count(*) FROM panko.event WHERE traits OPERATOR(panko.@@) '{\"qty\":string >= \"54.2\"}'),
+                              (SELECT count(*) FROM panko.event WHERE traits OPERATOR(panko.@@) '{\"price\":string < \"0.3\"}'),
+                              (SELECT count(*) FROM panko.event WHERE traits OPERATOR(panko.@>) '{\"qty\":string=\"5\"}'))"
+r=$(q amounts -c "SET enable_seqscan = off" -c "$AMOUNTS")
+s=$(q amounts -c "SET enable_bitmapscan = off" -c "SET enable_indexscan = off" -c "$AMOUNTS")
+[ "$r" = "1 1 1 1" ] && [ "$s" = "$r" ] \
+    && pass "the update rebuilds the traits index in key format 3: filters on amounts stored before it agree with a scan" \
+    || fail "amount filters after update: index '$r', scan '$s' (expected 1 1 1 1)"
+q upgraded -c "DROP DATABASE amounts" >/dev/null
+
 # ---------------------------------------------------------------- the same schema as a fresh install
 # Everything the comparison looks at, one line per fact, in a fixed order.
 # Objects are named, never numbered (OIDs differ); partitions are described
