@@ -45,6 +45,22 @@
 
 #define TRAIT_TYPE_VALID(t) ((t) >= TRAIT_STRING && (t) <= TRAIT_DATETIME)
 
+/*
+ * Is this trait an amount: a rated data point's qty or price, which
+ * rating.c stores as decimal strings under these names?  Amounts are
+ * unique at nearly every point and nobody looks one up exactly, so the
+ * index keys them coarsely (traits_gin.c, key format 3) and the partition
+ * summaries by name only (traits_summary.c).  The one owner of which
+ * traits are amounts.
+ */
+static inline bool
+TraitIsAmount(const char *name, int namelen, int type)
+{
+	return type == TRAIT_STRING &&
+		((namelen == 3 && memcmp(name, "qty", 3) == 0) ||
+		 (namelen == 5 && memcmp(name, "price", 5) == 0));
+}
+
 /* Documented limits. */
 #define TRAIT_NAME_MAXLEN	255		/* bytes; fits the uint8 length prefix */
 #define TRAIT_STRING_MAXLEN 65535	/* bytes of one string value */

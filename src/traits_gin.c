@@ -119,17 +119,11 @@ PutOrderedInt64(char *dst, uint64 u)
 	}
 }
 
-/*
- * Is a trait of this name and type keyed as an amount (format 3)?  The one
- * owner of which traits are: rating.c stores a point's qty and price as
- * decimal strings under these names.
- */
+/* Is a trait of this name and type keyed as an amount (format 3)? */
 static bool
 KeyIsAmount(const char *name, int namelen, int type, int format)
 {
-	return format >= KEY_FORMAT_AMOUNT && type == TRAIT_STRING &&
-		((namelen == 3 && memcmp(name, "qty", 3) == 0) ||
-		 (namelen == 5 && memcmp(name, "price", 5) == 0));
+	return format >= KEY_FORMAT_AMOUNT && TraitIsAmount(name, namelen, type);
 }
 
 /* Bytes the value part of a key takes. */

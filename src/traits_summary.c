@@ -144,11 +144,16 @@ ValueKey(uint32 presence, int type, const char *val, int vallen)
 	return hash_combine(presence, vh) ^ 0x5bd1e995;
 }
 
-/* Do filters of this type and operator look up a value key? */
+/*
+ * Do filters of this trait and operator look up a value key?  Not those on
+ * an amount (TraitIsAmount): two unique keys a rated data point, kept for
+ * filters nobody runs.  A summary written with them is a superset still.
+ */
 static inline bool
-UsesValueKey(int type, int op)
+UsesValueKey(const char *name, int namelen, int type, int op)
 {
-	return op == TQ_EQ && (type == TRAIT_STRING || type == TRAIT_INTEGER);
+	return op == TQ_EQ && (type == TRAIT_STRING || type == TRAIT_INTEGER) &&
+		!TraitIsAmount(name, namelen, type);
 }
 
 /*
@@ -201,7 +206,8 @@ SummaryTraitKeys(const Traits *t, uint32 *keys, uint32 *recent)
 			if (recent)
 				recent[pk & 63] = pk;
 		}
-		if (UsesValueKey(type, TQ_EQ))
+		if (UsesValueKey(len == TRAIT_NAME_CODED ? "" : data + start + 1,
+						 len == TRAIT_NAME_CODED ? 0 : len, type, TQ_EQ))
 			keys[m++] = ValueKey(pk, type, data + start + headerlen, (int) (end - start) - headerlen);
 		start = end;
 	}
@@ -214,7 +220,7 @@ ItemKey(const TraitItem *item)
 {
 	uint32		pk = PresenceKey(NameHash(item->name, item->namelen), item->type);
 
-	if (UsesValueKey(item->type, item->op))
+	if (UsesValueKey(item->name, item->namelen, item->type, item->op))
 		return ValueKey(pk, item->type, item->value, item->vallen);
 	return pk;
 }
