@@ -27,7 +27,7 @@
  */
 #include "postgres.h"
 
-#include <sys/stat.h>
+#include <fcntl.h>
 
 #include "access/genam.h"
 #include "access/heapam.h"
@@ -46,6 +46,7 @@
 #include "common/relpath.h"
 #include "miscadmin.h"
 #include "nodes/tidbitmap.h"
+#include "storage/fd.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -88,6 +89,7 @@ typedef struct TableEntry
 	Oid			gin_index;		/* its GIN index on traits, or InvalidOid */
 	char		heap_kind;		/* HEAP_* above: how PankoPartitionIsEmpty answers */
 	char		heap_path[HEAP_PATH_LEN];	/* for HEAP_FILE: its main fork */
+	File		heap_file;		/* for HEAP_FILE: that file, open (a VFD), or -1 */
 } TableEntry;
 
 static HTAB *table_cache = NULL;
@@ -98,6 +100,13 @@ ForgetTables(Datum arg, Oid relid)
 {
 	if (table_cache != NULL)
 	{
+		HASH_SEQ_STATUS seq;
+		TableEntry *e;
+
+		hash_seq_init(&seq, table_cache);
+		while ((e = hash_seq_search(&seq)) != NULL)
+			if (e->heap_file >= 0)
+				FileClose(e->heap_file);
 		hash_destroy(table_cache);
 		table_cache = NULL;
 	}
@@ -132,6 +141,7 @@ TableEntryFor(Oid relid)
 		e->gin_known = false;
 		e->gin_index = InvalidOid;
 		e->heap_kind = HEAP_UNKNOWN;
+		e->heap_file = -1;
 	}
 	return e;
 }
@@ -459,7 +469,7 @@ PankoPartitionTuples(Oid relid, Oid *largest)
  * stored a row there, so no snapshot can see one.  PostgreSQL writes a new
  * page to the file when it extends a relation, before any row goes on it,
  * so a committed row always means a non-empty file.  This looks at the
- * file's size only (no lock, no relcache entry): partitions made ahead of
+ * file's size only (no lock, no relcache entry; the file kept open): partitions made ahead of
  * time stay empty until their day comes, and a walk in descending order
  * starts with them.  Anything unexpected answers false (read it).
  */
@@ -467,7 +477,7 @@ bool
 PankoPartitionIsEmpty(Oid relid)
 {
 	TableEntry *e = TableEntryFor(relid);
-	struct stat st;
+	off_t		size;
 
 	if (e->nonempty)
 		return false;
@@ -525,11 +535,25 @@ PankoPartitionIsEmpty(Oid relid)
 	}
 	if (e->heap_kind != HEAP_FILE)
 		return false;
-	if (stat(e->heap_path, &st) != 0)
+	/*
+	 * The file is kept open: a walk in descending order asks the empty
+	 * partitions made ahead of time on every call, and a stat() of the path
+	 * was 4% of a selective filter's call at 365 partitions.
+	 */
+	if (e->heap_file < 0)
+		e->heap_file = PathNameOpenFile(e->heap_path, O_RDONLY | PG_BINARY);
+	if (e->heap_file < 0)
 		return false;
-	if (st.st_size > 0)
+	size = FileSize(e->heap_file);
+	if (size != 0)
 	{
-		e->nonempty = true;
+		/* (a page, or an error: read it) */
+		if (size > 0)
+		{
+			e->nonempty = true;
+			FileClose(e->heap_file);
+			e->heap_file = -1;
+		}
 		return false;
 	}
 	return true;
