@@ -469,9 +469,9 @@ PankoPartitionTuples(Oid relid, Oid *largest)
  * stored a row there, so no snapshot can see one.  PostgreSQL writes a new
  * page to the file when it extends a relation, before any row goes on it,
  * so a committed row always means a non-empty file.  This looks at the
- * file's size only (no lock, no relcache entry; the file kept open): partitions made ahead of
- * time stay empty until their day comes, and a walk in descending order
- * starts with them.  Anything unexpected answers false (read it).
+ * file's size only (no lock, no relcache entry; the file kept open):
+ * partitions made ahead of time stay empty until their day comes, and a
+ * walk in descending order starts with them.  Anything unexpected answers false (read it).
  */
 bool
 PankoPartitionIsEmpty(Oid relid)

@@ -27,11 +27,11 @@
  * update to 0.13.0, which rebuilds them; statistics keep exact keys.
  *
  * Key format 3 (schema 0.17.0 on, the "_3" symbols) also keys a string
- * trait named qty or price, a rated data point's amounts (rating.c), by its
- * first AMOUNT_KEY_PREFIX bytes and nothing more.  Amounts are unique at
- * nearly every point, so each was a new key, a random insert into the entry
- * tree, twice per point pushed; cut short, a push's amounts fall into a few
- * hundred keys.  Every filter on an amount is then rechecked (the answers
+ * trait named qty or price, a rated data point's amounts (TraitIsAmount),
+ * by its first AMOUNT_KEY_PREFIX bytes and nothing more.  Amounts are
+ * unique at nearly every point, so each was a new key, a random insert into
+ * the entry tree, twice per point pushed; cut short, a push's amounts fall
+ * into a few hundred keys.  Every filter on an amount is then rechecked (the answers
  * are the same, a filter on an amount reads more rows), and its ranges keep
  * their order: a key of a cut value is its prefix.
  */
@@ -277,8 +277,8 @@ KeyValueCompare(int type, bool lossy, bool amount, const char *k, int klen, cons
 
 /*
  * extractValue: one key per trait of a stored value, in the given format,
- * in key order.  GIN sorts every row's keys (ginExtractEntries), a tenth of
- * storing a row; given them in order, its sort only checks that they are.
+ * in key order.  GIN sorts every row's keys (ginExtractEntries), 4.5% of a
+ * CloudKitty push; given them in order, its sort only checks that they are.
  * Traits are sorted by name, and so are the keys of uncoded names; the keys
  * of coded names (0x00, code, ...) come first, by code.
  */
