@@ -471,7 +471,8 @@ PankoPartitionTuples(Oid relid, Oid *largest)
  * so a committed row always means a non-empty file.  This looks at the
  * file's size only (no lock, no relcache entry; the file kept open):
  * partitions made ahead of time stay empty until their day comes, and a
- * walk in descending order starts with them.  Anything unexpected answers false (read it).
+ * walk in descending order starts with them.  Anything unexpected answers
+ * false (read it).
  */
 bool
 PankoPartitionIsEmpty(Oid relid)

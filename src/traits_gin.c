@@ -31,9 +31,9 @@
  * by its first AMOUNT_KEY_PREFIX bytes and nothing more.  Amounts are
  * unique at nearly every point, so each was a new key, a random insert into
  * the entry tree, twice per point pushed; cut short, a push's amounts fall
- * into a few hundred keys.  Every filter on an amount is then rechecked (the answers
- * are the same, a filter on an amount reads more rows), and its ranges keep
- * their order: a key of a cut value is its prefix.
+ * into a few hundred keys.  Every filter on an amount is then rechecked
+ * (the answers are the same, a filter on an amount reads more rows), and
+ * its ranges keep their order: a key of a cut value is its prefix.
  */
 #include "postgres.h"
 
@@ -73,6 +73,7 @@ typedef struct TraitGinPartial
 static int	TraitGinPrefixCoded(char *dst, const char *name, int namelen, int code, int type);
 static bool KeyIsAmount(const char *name, int namelen, int type, int format);
 static bytea *TraitGinKeyFormat(const TraitItem *item, bool *lossy, int format);
+static bytea *TraitGinKeyCoded(const TraitItem *item, int code, bool *lossy, int format);
 
 /*
  * Write the prefix of a key (the name, and the type when type >= 0) at dst;
@@ -153,8 +154,15 @@ TraitGinKey(const TraitItem *item, bool *lossy)
 static bytea *
 TraitGinKeyFormat(const TraitItem *item, bool *lossy, int format)
 {
+	return TraitGinKeyCoded(item, item->code ? item->code : TraitCodeForName(item->name, item->namelen),
+							lossy, format);
+}
+
+/* (likewise, with the name's code known: 0 for none) */
+static bytea *
+TraitGinKeyCoded(const TraitItem *item, int code, bool *lossy, int format)
+{
 	int			type = item->type;
-	int			code = item->code ? item->code : TraitCodeForName(item->name, item->namelen);
 	int			plen = TraitGinPrefixCoded(NULL, item->name, item->namelen, code, type);
 	bool		amount = KeyIsAmount(item->name, item->namelen, type, format);
 	int			vlen = KeyValueLen(type, item->vallen, amount);
@@ -294,9 +302,10 @@ ExtractValue(FunctionCallInfo fcinfo, int format)
 	*nentries = n;
 	if (n > 0)
 	{
-		TraitItem  *items = palloc(sizeof(TraitItem) * n);
+		TraitItem  *coded = palloc(sizeof(TraitItem) * n);
+		Datum	   *plain = palloc(sizeof(Datum) * n);
 		int			ncoded = 0;
-		int			k = 0;
+		int			nplain = 0;
 
 		for (int i = 0; i < n; i++)
 		{
@@ -309,22 +318,22 @@ ExtractValue(FunctionCallInfo fcinfo, int format)
 				/* (insertion by code: a row has few coded names) */
 				int			j = ncoded++;
 
-				memmove(&items[j + 1], &items[j], sizeof(TraitItem) * (k - j));
-				while (j > 0 && items[j - 1].code > item.code)
+				while (j > 0 && coded[j - 1].code > item.code)
 				{
-					items[j] = items[j - 1];
+					coded[j] = coded[j - 1];
 					j--;
 				}
-				items[j] = item;
+				coded[j] = item;
 			}
 			else
-				items[k] = item;
-			k++;
+				plain[nplain++] = PointerGetDatum(TraitGinKeyCoded(&item, 0, &lossy, format));
 		}
 		entries = palloc(sizeof(Datum) * n);
-		for (int i = 0; i < n; i++)
-			entries[i] = PointerGetDatum(TraitGinKeyFormat(&items[i], &lossy, format));
-		pfree(items);
+		for (int i = 0; i < ncoded; i++)
+			entries[i] = PointerGetDatum(TraitGinKeyCoded(&coded[i], coded[i].code, &lossy, format));
+		memcpy(entries + ncoded, plain, sizeof(Datum) * nplain);
+		pfree(coded);
+		pfree(plain);
 	}
 	PG_RETURN_POINTER(entries);
 }

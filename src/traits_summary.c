@@ -117,6 +117,7 @@ PG_FUNCTION_INFO_V1(seal_partitions);
 /* ---------------------------------------------------------------- keys */
 
 static uint32 coded_name_hash[256];
+static uint8 coded_name_len[256];
 static bool coded_name_hash_ready[256];
 
 /* The hash of a trait name (of its bytes, coded or not). */
@@ -179,24 +180,29 @@ SummaryTraitKeys(const Traits *t, uint32 *keys, uint32 *recent)
 		uint32		nh;
 		int			headerlen;
 		uint32		pk;
+		const char *name;
+		int			namelen;
 
 		if (len == TRAIT_NAME_CODED)
 		{
 			uint8		code = (uint8) data[start + 1];
 
+			name = TraitNameForCode(code);
 			if (!coded_name_hash_ready[code])
 			{
-				const char *name = TraitNameForCode(code);
-
-				coded_name_hash[code] = NameHash(name, strlen(name));
+				coded_name_len[code] = (uint8) strlen(name);
+				coded_name_hash[code] = NameHash(name, coded_name_len[code]);
 				coded_name_hash_ready[code] = true;
 			}
+			namelen = coded_name_len[code];
 			nh = coded_name_hash[code];
 			headerlen = 2;
 		}
 		else
 		{
-			nh = NameHash(data + start + 1, len);
+			name = data + start + 1;
+			namelen = len;
+			nh = NameHash(name, namelen);
 			headerlen = 1 + len;
 		}
 		pk = PresenceKey(nh, type);
@@ -206,8 +212,7 @@ SummaryTraitKeys(const Traits *t, uint32 *keys, uint32 *recent)
 			if (recent)
 				recent[pk & 63] = pk;
 		}
-		if (UsesValueKey(len == TRAIT_NAME_CODED ? "" : data + start + 1,
-						 len == TRAIT_NAME_CODED ? 0 : len, type, TQ_EQ))
+		if (UsesValueKey(name, namelen, type, TQ_EQ))
 			keys[m++] = ValueKey(pk, type, data + start + headerlen, (int) (end - start) - headerlen);
 		start = end;
 	}
