@@ -15,6 +15,8 @@ SELECT count(*) FROM panko.record_events('[{"message_id": "txt-stored", "event_t
 -- Runs one form on a batch and undoes it: what it returned, and what it stored.
 CREATE FUNCTION pg_temp.run_form(form text, batch text, OUT outcomes text, OUT stored text, OUT err text)
 LANGUAGE plpgsql AS $$
+DECLARE
+    detail text;
 BEGIN
     BEGIN
         IF form = 'text' THEN
@@ -32,7 +34,8 @@ BEGIN
     EXCEPTION WHEN SQLSTATE 'P0099' THEN
         NULL;
     WHEN OTHERS THEN
-        err := SQLSTATE || ' ' || SQLERRM;
+        GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+        err := SQLSTATE || ' ' || SQLERRM || coalesce(' (' || nullif(detail, '') || ')', '');
     END;
 END $$;
 
@@ -84,6 +87,29 @@ SELECT * FROM pg_temp.compare('[{"message_id": "txt-x",}]');
 SELECT * FROM pg_temp.compare('[1 2]');
 SELECT * FROM pg_temp.compare('[] x');
 SELECT * FROM pg_temp.compare('');
+-- Malformed JSON inside events the fast scanner reads: it checks every
+-- byte itself until the lexer has checked the text, so each is the jsonb
+-- form's 22P02 too (a control character in a string, JSON's numbers, a
+-- stray or missing separator, an unterminated text, a bad raw body).
+SELECT * FROM pg_temp.compare(E'[{"message_id": "txt-\tx", "event_type": "a", "generated": "2026-11-20T10:00:00"}]');
+SELECT * FROM pg_temp.compare('[{"message_id": "txt-n", "event_type": "a", "generated": "2026-11-20T10:00:00", "traits": [["n", 2, 012]]}]');
+SELECT * FROM pg_temp.compare('[{"message_id": "txt-n", "event_type": "a", "generated": "2026-11-20T10:00:00", "traits": [["f", 3, 1.]]}]');
+SELECT * FROM pg_temp.compare('[{"message_id": "txt-n", "event_type": "a", "generated": "2026-11-20T10:00:00", "traits": [["f", 3, -]]}]');
+SELECT * FROM pg_temp.compare('[{"message_id": "txt-n", "event_type": "a", "generated": "2026-11-20T10:00:00", "traits": [["f", 3, 1.5.3]]}]');
+SELECT * FROM pg_temp.compare('[{"message_id": "txt-n", "event_type": "a", "generated": "2026-11-20T10:00:00", "traits": nullx}]');
+SELECT * FROM pg_temp.compare('[{"message_id": "txt-a", "event_type": "a", "generated": "2026-11-20T10:00:00"} {"message_id": "txt-b", "event_type": "a", "generated": "2026-11-20T10:00:00"}]');
+SELECT * FROM pg_temp.compare('[{"message_id": "txt-a", "event_type": "a", "generated": "2026-11-20T10:00:00"},]');
+SELECT * FROM pg_temp.compare('[{"message_id": "txt-a", "event_type": "a", "generated": "2026-11-20T10:00:00"}] x');
+SELECT * FROM pg_temp.compare('[{"message_id": "txt-a", "event_type": "a", "generated": "2026-11-20T10:00:00"}');
+SELECT * FROM pg_temp.compare('[{"message_id": "txt-a", "event_type": "a", "generated": "2026-11-20T10:00:00"},');
+SELECT * FROM pg_temp.compare('[{"message_id": "txt-a", "event_type": "a", "generated": "2026-11-20T10:00:00", "raw": {"a": tru}}]');
+SELECT * FROM pg_temp.compare('[{"message_id": "txt-a", "event_type": "a", "generated": "2026-11-20T10:00:00", "raw": {"a": "\');
+SELECT * FROM pg_temp.compare('[{"message_id": "txt-a", "event_type": "a", "generated": "2026-11-20T10:00:00", "raw": { }}] ,');
+SELECT * FROM pg_temp.compare('[{"message_id": "txt-a", "event_type": "a", "generated": "2026-11-20T10:00:00", "traits": [["h", 1, "v"],]}]');
+SELECT * FROM pg_temp.compare('[{"message_id": "txt-a", "event_type": "a", "generated": "2026-11-20T10:00:00", "traits": [["h", 1, "v"]');
+-- The same events, valid: stored by both forms alike.
+SELECT * FROM pg_temp.compare(E'[ {"message_id": "txt-a", "event_type": "a", "generated": "2026-11-20T10:00:00", "raw": { \n }} ,\r\n'
+  '{"message_id": "txt-b", "event_type": "a", "generated": "2026-11-20T10:00:00", "traits": [["n", 2, 0], ["f", 3, -0.5], ["z", 3, 0.0]], "raw": {"a": [true]}} ]  ');
 -- An escape jsonb does not take (22P05), and a bad one (22P02).
 SELECT * FROM pg_temp.compare('[{"message_id": "txt-\u0000", "event_type": "a", "generated": "2026-11-20T10:00:00"}]');
 SELECT * FROM pg_temp.compare('[{"message_id": "txt-\x", "event_type": "a", "generated": "2026-11-20T10:00:00"}]');

@@ -1695,12 +1695,15 @@ MarkBatchDuplicates(ParsedEvent *evs, int n)
 /*
  * The text form.  record_events(jsonb) spends a fifth of its time in
  * jsonb_in building a jsonb of the whole batch, which is then only read.
- * record_events_text(text) reads the JSON text itself: PostgreSQL's own
- * JSON lexer checks the whole text first (so malformed JSON fails exactly
- * as the jsonb form's argument does, 22P02), then a scanner reads each
- * event of the common shape (the Ceilometer form, strings without escapes)
- * straight into its fields.  Any other event (escapes, duplicate or
- * unknown keys, other trait forms, anything to reject) is converted to
+ * record_events_text(text) reads the JSON text itself, in one pass: a
+ * scanner reads each event of the common shape (the Ceilometer form,
+ * strings without escapes or control characters, numbers in JSON's
+ * grammar) straight into its fields, and accepts nothing that is not JSON.
+ * Anything else (escapes, duplicate or unknown keys, other trait forms, a
+ * raw body other than {}, anything to reject, a stray separator) first has
+ * PostgreSQL's own JSON lexer check the whole text, so malformed JSON fails
+ * exactly as the jsonb form's argument does (22P02, with its message); the
+ * scan then goes on, and an event it still cannot read is converted to
  * jsonb on its own and read by ParseEvent, so every outcome and message is
  * the jsonb form's.
  */
@@ -1756,7 +1759,10 @@ SkipValue(const char *p, const char *end)
 	return p;
 }
 
-/* A string without escapes at p: its bytes, and p past it; else NULL. */
+/*
+ * A string without escapes or control characters at p: its bytes, and p
+ * past it; else NULL (the text need not be valid JSON).
+ */
 static const char *
 FastString(const char *p, const char *end, const char **s, int *len)
 {
@@ -1765,35 +1771,47 @@ FastString(const char *p, const char *end, const char **s, int *len)
 	if (p >= end || *p != '"')
 		return NULL;
 	for (q = p + 1; q < end && *q != '"'; q++)
-		if (*q == '\\')
+		if (*q == '\\' || (unsigned char) *q < 0x20)
 			return NULL;
+	if (q >= end)
+		return NULL;
 	*s = p + 1;
 	*len = (int) (q - p - 1);
 	return q + 1;
 }
 
 /*
- * A number at p written as numeric_out would write it back (no exponent,
- * not a negative zero, not too long): its text, and p past it; else NULL.
+ * A number at p in JSON's grammar, written as numeric_out would write it
+ * back (no exponent, not a negative zero, not too long): its text, and p
+ * past it; else NULL.
  */
 static const char *
 FastNumber(const char *p, const char *end, bool integral, const char **s, int *len)
 {
 	const char *q = p;
+	const char *digits;
 	bool		nonzero = false;
 
 	if (q < end && *q == '-')
 		q++;
+	digits = q;
 	while (q < end && *q >= '0' && *q <= '9')
 		nonzero |= (*q++ != '0');
+	if (q == digits || (*digits == '0' && q - digits > 1))
+		return NULL;			/* no digits, or a leading zero */
 	if (q < end && *q == '.')
 	{
+		const char *fraction;
+
 		if (integral)
 			return NULL;
-		for (q++; q < end && *q >= '0' && *q <= '9'; q++)
+		fraction = ++q;
+		for (; q < end && *q >= '0' && *q <= '9'; q++)
 			nonzero |= (*q != '0');
+		if (q == fraction)
+			return NULL;
 	}
-	if (q == p || (q < end && (*q == 'e' || *q == 'E')) ||
+	if ((q < end && (*q == 'e' || *q == 'E')) ||
 		(*p == '-' && !nonzero) || q - p > FAST_NUMBER_MAXLEN)
 		return NULL;
 	*s = p;
@@ -1881,7 +1899,7 @@ KeyIs(const char *s, int len, const char *name)
  * it, and p past it.  NULL for any other event (ev then means nothing).
  */
 static const char *
-FastEvent(const char *p, const char *end, ParsedEvent *ev)
+FastEvent(const char *p, const char *end, bool validated, ParsedEvent *ev)
 {
 	int			seen = 0;
 	TraitPair  *pairs = NULL;
@@ -1971,8 +1989,14 @@ FastEvent(const char *p, const char *end, ParsedEvent *ev)
 			else
 			{
 				const char *start = p;
+				const char *q = (p < end && *p == '{') ? SkipWs(p + 1, end) : NULL;
 
-				p = SkipValue(p, end);
+				if (q != NULL && q < end && *q == '}')
+					p = q + 1;	/* {}, Ceilometer's raw when not kept */
+				else if (!validated)
+					return NULL;	/* (SkipValue needs valid JSON) */
+				else
+					p = SkipValue(p, end);
 				ev->raw = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 															 CStringGetDatum(pnstrdup(start, p - start))));
 			}
@@ -2000,24 +2024,37 @@ FastEvent(const char *p, const char *end, ParsedEvent *ev)
 }
 
 /*
+ * Have PostgreSQL's JSON lexer check the whole text, as jsonb_in would
+ * (escapes decoded only if any); malformed JSON raises its error.
+ */
+static void
+ValidateBatchText(char *text, int textlen, bool *validated)
+{
+	JsonLexContext *lex;
+
+	if (*validated)
+		return;
+	lex = makeJsonLexContextCstringLen(text, textlen, GetDatabaseEncoding(),
+									   memchr(text, '\\', textlen) != NULL);
+	pg_parse_json_or_ereport(lex, &nullSemAction);
+	*validated = true;
+}
+
+/*
  * Parse a batch given as JSON text; NULL when the text is not an array (the
- * caller then takes the jsonb way, which words that error).
+ * caller then takes the jsonb way, which words that error).  Until the text
+ * is validated, every byte is read strictly: any doubt validates it first.
  */
 static ParsedEvent *
 ParseBatchText(char *text, int textlen, int *nevents)
 {
-	JsonLexContext *lex;
 	const char *p = text;
 	const char *end = text + textlen;
+	bool		validated = false;
 	int			n = 0;
 	int			cap = 256;
 	ParsedEvent *evs;
 	MemoryContext parsecxt;
-
-	/* The checks of jsonb_in: the same lexer, escapes decoded only if any. */
-	lex = makeJsonLexContextCstringLen(text, textlen, GetDatabaseEncoding(),
-									   memchr(text, '\\', textlen) != NULL);
-	pg_parse_json_or_ereport(lex, &nullSemAction);
 
 	p = SkipWs(p, end);
 	if (p >= end || *p != '[')
@@ -2031,8 +2068,14 @@ ParseBatchText(char *text, int textlen, int *nevents)
 		MemoryContext batchcxt = MemoryContextSwitchTo(parsecxt);
 		ParsedEvent ev;
 		const char *start = p;
-		const char *next = FastEvent(p, end, &ev);
+		const char *next = FastEvent(p, end, validated, &ev);
 
+		if (next == NULL && !validated)
+		{
+			ValidateBatchText(text, textlen, &validated);
+			MemoryContextReset(parsecxt);
+			next = FastEvent(p, end, validated, &ev);
+		}
 		if (next == NULL)
 		{
 			Jsonb	   *jb;
@@ -2058,8 +2101,17 @@ ParseBatchText(char *text, int textlen, int *nevents)
 		CHECK_FOR_INTERRUPTS();
 		p = SkipWs(next, end);
 		if (p < end && *p == ',')
+		{
 			p = SkipWs(p + 1, end);
+			if (p >= end || *p == ']')
+				ValidateBatchText(text, textlen, &validated);	/* [..., ] */
+		}
+		else if (p >= end || *p != ']')
+			ValidateBatchText(text, textlen, &validated);	/* [{} {}] */
 	}
+	/* ] and nothing after it but white space */
+	if (p >= end || SkipWs(p + 1, end) != end)
+		ValidateBatchText(text, textlen, &validated);
 	MemoryContextDelete(parsecxt);
 	*nevents = n;
 	return evs;
