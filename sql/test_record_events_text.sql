@@ -125,6 +125,27 @@ SELECT count(*) FROM panko.record_events_text('[{"message_id": "txt-x",}]');
 -- STRICT: NULL stores nothing.
 SELECT count(*) FROM panko.record_events_text(NULL);
 
+-- Every prefix of a batch of the fast shape, and the batch with one byte
+-- replaced by each of a few JSON metacharacters at every position: the
+-- text form and the jsonb form agree on every one (the same outcomes, the
+-- same stored rows, the same error with its detail).
+CREATE TEMP TABLE fuzz_case AS
+WITH b(batch) AS (VALUES ('[{"message_id": "txt-f1", "event_type": "a.b", "generated": "2026-11-20T10:00:00", '
+                         '"traits": [["h", 1, "v1"], ["n", 2, -12], ["f", 3, 0.5], ["t", 4, "2026-11-20T09:00:00"]], "raw": {}},'
+                         ' {"message_id": "txt-f2", "event_type": "a.b", "generated": "2026-11-20T10:00:01", "traits": null, "raw": null}]'))
+SELECT 'prefix ' || n AS name, left(batch, n) AS batch FROM b, generate_series(0, length(batch) - 1) n
+UNION ALL
+SELECT format('byte %s -> %s', n, c), overlay(batch PLACING c FROM n FOR 1)
+  FROM b, generate_series(1, length(b.batch)) n, unnest(ARRAY[',', ']', '}', '"', '0', '.', '-', ' ', 'x', E'\t']) c
+ WHERE substr(batch, n, 1) <> c;
+SELECT count(*) > 1000 AS many_cases,
+       count(*) FILTER (WHERE NOT (r.same_outcomes AND r.same_stored AND r.same_error)) AS disagreements,
+       count(*) FILTER (WHERE r.err IS NULL) > 20 AS some_stored,
+       count(*) FILTER (WHERE r.err LIKE '22P02 %') > 500 AS many_malformed
+  FROM fuzz_case f, pg_temp.compare(f.batch) r;
+SELECT f.name, r.* FROM fuzz_case f, pg_temp.compare(f.batch) r
+ WHERE NOT (r.same_outcomes AND r.same_stored AND r.same_error) ORDER BY f.name LIMIT 5;
+
 -- A batch the text form stores for good: in the store, found by its traits.
 SELECT count(*) FROM panko.record_events_text('[{"message_id": "txt-kept", "event_type": "compute.instance.create.end",
   "generated": "2026-11-20T11:00:00", "traits": [["instance_id", 1, "i-kept"], ["memory_mb", 2, 4096]]}]');
