@@ -36,6 +36,7 @@ OBJS = \
 	src/event_json.o \
 	src/event_query.o \
 	src/event_cache.o \
+	src/event_scan.o \
 	src/api_events.o \
 	src/identity.o \
 	src/retention.o \

@@ -162,8 +162,13 @@ $$;
 -- GIN index for every partition: time order would read this small one)
 BEGIN;
 SET LOCAL enable_indexscan = off;
+SET LOCAL panko.indexed_scan = off;
 SELECT pg_temp.open_scans() AS s0 \gset
 SELECT pg_temp.found('open-7') AS found_today, pg_temp.scans_since(:'s0') AS probe_and_statement;
+-- read through the index without a plan (event_scan.c): the read is the probe
+SET LOCAL panko.indexed_scan = on;
+SELECT pg_temp.open_scans() AS s0 \gset
+SELECT pg_temp.found('open-7') AS found_today, pg_temp.scans_since(:'s0') AS one_indexed_scan;
 SELECT pg_temp.open_scans() AS s0 \gset
 SELECT pg_temp.found('v-7') AS found_in_the_past, pg_temp.scans_since(:'s0') AS probe_only;
 SELECT pg_temp.open_scans() AS s0 \gset

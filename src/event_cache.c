@@ -579,8 +579,8 @@ IndexAccessMethod(Oid indexrelid)
  * partial: one that holds every row's keys.  From the catalog caches only,
  * so that no index is locked that the probe does not read.
  */
-static Oid
-TraitsGinIndex(Relation table)
+Oid
+PankoTraitsGinIndex(Relation table)
 {
 	TableEntry *e = TableEntryFor(RelationGetRelid(table));
 	Oid			opclass;
@@ -655,7 +655,7 @@ PankoPartitionMayMatch(Oid relid, Datum query, Oid query_type)
 		if (PankoPartitionIsEmpty(lfirst_oid(lc)))
 			continue;
 		table = table_open(lfirst_oid(lc), AccessShareLock);
-		gin = TraitsGinIndex(table);
+		gin = PankoTraitsGinIndex(table);
 		table_close(table, NoLock);
 		if (!OidIsValid(gin))
 			return true;

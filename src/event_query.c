@@ -1006,6 +1006,42 @@ SpanMayMatch(EventQuery *q, PartitionSpan *span, bool has_mark, TimestampTz mark
 }
 
 /*
+ * Can a partition of this call be read through its GIN index without a
+ * plan (event_scan.c)?  When every condition is one that PankoScanIndexed
+ * checks: a trait filter, and perhaps a type, a time window and the
+ * member's scope.
+ */
+static bool
+IndexedScanFits(EventQuery *q)
+{
+	return panko_indexed_scan && q->nulls[P_TRAITS] == ' ' && q->nulls[P_ADMIN] == 'n' &&
+		q->nulls[P_MESSAGE_ID] == 'n';
+}
+
+/* The call's conditions and order, for PankoScanIndexed. */
+static void
+IndexedScanSetup(EventQuery *q, EventScan *es)
+{
+	memset(es, 0, sizeof(EventScan));
+	es->query = q->values[P_TRAITS];
+	es->query_type = q->types[P_TRAITS];
+	es->scope = q->nulls[P_SCOPE] == ' ' ? (Traits *) DatumGetPointer(q->values[P_SCOPE]) : NULL;
+	es->has_type = q->nulls[P_TYPE] == ' ';
+	es->type_id = es->has_type ? DatumGetInt32(q->values[P_TYPE]) : 0;
+	es->has_start = q->nulls[P_START] == ' ';
+	es->start = es->has_start ? DatumGetTimestampTz(q->values[P_START]) : 0;
+	es->has_end = q->nulls[P_END] == ' ';
+	es->end = es->has_end ? DatumGetTimestampTz(q->values[P_END]) : 0;
+	es->nkeys = q->nkeys;
+	for (int k = 0; k < q->nkeys; k++)
+	{
+		es->by_generated[k] = strcmp(q->keys[k], "generated") == 0;
+		es->desc[k] = q->desc[k];
+	}
+	PankoScanBegin(es);
+}
+
+/*
  * Walk the partitions in the order of generated, reading each with its own
  * kept plan until the page is full.  only >= 0 restricts the walk to one
  * partition (a message_id's).
@@ -1022,6 +1058,9 @@ Walk(EventQuery *q, ParamListInfo params, EventSink *sink, PartitionSpan *spans,
 	PlanKind	set = PLAN_GENERIC;
 	int			nestlevel = -1;
 	bool	   *skip = palloc0(sizeof(bool) * Max(nspans, 1));
+	bool		indexed_fits = IndexedScanFits(q);
+	bool		indexed_ready = false;
+	EventScan	es;
 
 	if (kind == PLAN_ORDERED && !enable_indexscan)
 		kind = q->kind;
@@ -1033,6 +1072,7 @@ Walk(EventQuery *q, ParamListInfo params, EventSink *sink, PartitionSpan *spans,
 		uint64		remaining = (uint64) q->limit - sink->count;
 		PlanKind	span_kind;
 		char		table[NAMEDATALEN];
+		Oid			relid;
 
 		if (q->nskip_keys > 0 && k % SKIP_CHUNK == 0)
 			SkipChunk(q, spans, nspans, k, has_mark, mark, only, skip);
@@ -1051,7 +1091,21 @@ Walk(EventQuery *q, ParamListInfo params, EventSink *sink, PartitionSpan *spans,
 			SetPlanKind(span_kind);
 			set = span_kind;
 		}
-		PankoSpanTable(span, table);
+		relid = PankoSpanTable(span, table);
+		/* a rare filter's matches, without a plan when the table allows */
+		if (span_kind == PLAN_INDEXED && indexed_fits && !marker_here)
+		{
+			if (!indexed_ready)
+			{
+				IndexedScanSetup(q, &es);
+				indexed_ready = true;
+			}
+			if (PankoScanIndexed(relid, &es, (DestReceiver *) sink, remaining))
+			{
+				CHECK_FOR_INTERRUPTS();
+				continue;
+			}
+		}
 		/*
 		 * A partition the summaries do not know (the open day): its GIN
 		 * indexes first, unless the filter is known to be common there.
@@ -1064,6 +1118,8 @@ Walk(EventQuery *q, ParamListInfo params, EventSink *sink, PartitionSpan *spans,
 	}
 	if (nestlevel >= 0)
 		AtEOXact_GUC(true, nestlevel);
+	if (indexed_ready)
+		PankoScanEnd(&es);
 	pfree(skip);
 }
 

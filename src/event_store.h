@@ -10,6 +10,9 @@
 
 #include "postgres.h"
 #include "lib/stringinfo.h"
+#include "executor/tuptable.h"
+#include "fmgr.h"
+#include "tcop/dest.h"
 #include "utils/jsonb.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -40,6 +43,7 @@ extern Oid	PankoSpanTable(PartitionSpan *span, char *name);
 extern bool PankoPartitionIsEmpty(Oid relid);
 extern List *PankoPartitionTables(Oid relid);
 extern bool PankoPartitionMayMatch(Oid relid, Datum query, Oid query_type);
+extern Oid	PankoTraitsGinIndex(Relation table);
 extern double PankoPartitionTuples(Oid relid, Oid *largest);
 extern void PankoEventTypesBegin(void);
 extern const char *PankoEventTypeName(int32 id, text **as_text);
@@ -80,5 +84,38 @@ extern StringInfo panko_events_json_sink;
 extern void PankoAppendEventJson(StringInfo buf, const char *message_id, int idlen,
 								 const char *event_type, int typelen, TimestampTz generated,
 								 const Traits *traits, const struct varlena *raw);
+
+/*
+ * One call's reading of tables through their GIN index (event_scan.c): the
+ * filter, the page's order, and what every table's scan shares.
+ */
+typedef struct EventScan
+{
+	Datum		query;			/* panko.traitquery: every table's GIN scan */
+	Oid			query_type;
+	Traits	   *scope;			/* the member's traits every row holds, or NULL */
+	bool		has_type;		/* event_type_id = type_id */
+	int32		type_id;
+	bool		has_start;		/* generated >= start */
+	TimestampTz start;
+	bool		has_end;		/* generated <= end */
+	TimestampTz end;
+	int			nkeys;			/* the page's sort keys */
+	bool		by_generated[3];	/* key k is generated (else message_id) */
+	bool		desc[3];
+	/* set by PankoScanBegin */
+	TraitItems	query_items;
+	TraitItems	scope_items;
+	Oid			visible_fn;		/* panko.event_visible, once a policy names it */
+	bool		visible_ready;
+	FmgrInfo	visible;		/* its call, for the whole page */
+	TupleDesc	rowdesc;
+	TupleTableSlot *rowslot;
+} EventScan;
+
+/* event_scan.c */
+extern void PankoScanBegin(EventScan *scan);
+extern void PankoScanEnd(EventScan *scan);
+extern bool PankoScanIndexed(Oid relid, EventScan *scan, DestReceiver *dest, uint64 limit);
 
 #endif							/* PANKO_EVENT_STORE_H */

@@ -37,6 +37,7 @@ char	   *panko_expiry_databases = NULL;
 int			panko_partition_interval = 86400;
 int			panko_partition_premake = 7;
 int			panko_plan_cache_size = 1024;
+bool		panko_indexed_scan = true;
 static int panko_malloc_trim_threshold = 16384;
 
 char	   *panko_request_user_id = NULL;
@@ -134,6 +135,14 @@ _PG_init(void)
 							1024, 16, 1048576,
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("panko.indexed_scan",
+							 "Whether get_events reads a partition that a rare trait filter selects through its GIN index directly, without a plan.",
+							 "Only partitions under panko.event's own row-level security policy are read so; the answers are the same either way.",
+							 &panko_indexed_scan,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("panko.malloc_trim_threshold",
 							"Free heap memory a backend that loaded panko keeps instead of returning it to the kernel (glibc).",

@@ -16,6 +16,7 @@ extern char *panko_expiry_databases;
 extern int	panko_partition_interval;
 extern int	panko_partition_premake;
 extern int	panko_plan_cache_size;
+extern bool panko_indexed_scan;
 
 /* Caller identity, set per transaction through panko.set_identity(). */
 extern char *panko_request_user_id;
