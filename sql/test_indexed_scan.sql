@@ -9,16 +9,17 @@ RESET client_min_messages;
 SET TimeZone = 'UTC';
 SET track_functions = 'all';
 
--- 600 events over 7 days: 13 instances, 2 projects, 3 users.
+-- 600 events over 7 days: 13 instances, 2 projects, 3 users (names of
+-- their own: the regression database holds other tests' events too).
 SELECT count(*) AS not_stored FROM panko.record_events((
     SELECT jsonb_agg(jsonb_build_object(
                'message_id', 'ix-' || lpad(i::text, 3, '0'),
-               'event_type', (ARRAY['compute.instance.update', 'image.upload'])[1 + i % 2],
+               'event_type', (ARRAY['ix.instance.update', 'ix.image.upload'])[1 + i % 2],
                'generated', panko.iso_timestamp(timestamptz '2026-11-20 00:00+00' + (i / 3) * interval '50 minutes'),
-               'traits', jsonb_build_array(jsonb_build_array('instance_id', 1, 'inst-' || (i % 13)),
-                                           jsonb_build_array('project_id', 1, 'P' || (i % 2)),
-                                           jsonb_build_array('user_id', 1, 'U' || (i % 3)),
-                                           jsonb_build_array('n', 2, i % 7))))
+               'traits', jsonb_build_array(jsonb_build_array('instance_id', 1, 'ixi-' || (i % 13)),
+                                           jsonb_build_array('project_id', 1, 'ixP' || (i % 2)),
+                                           jsonb_build_array('user_id', 1, 'ixU' || (i % 3)),
+                                           jsonb_build_array('ixn', 2, i % 7))))
       FROM generate_series(1, 600) i));
 ANALYZE panko.event;
 
@@ -61,17 +62,17 @@ END $$;
 CREATE TEMP TABLE ix_case (name text, filter jsonb, lim int, sort text[]);
 GRANT SELECT ON ix_case TO PUBLIC;
 INSERT INTO ix_case VALUES
-  ('instance eq', '{"traits_filter": [{"key": "instance_id", "string": "inst-3"}]}', 100, NULL),
-  ('instance eq, page of 5', '{"traits_filter": [{"key": "instance_id", "string": "inst-3"}]}', 5, NULL),
-  ('instance eq, oldest first', '{"traits_filter": [{"key": "instance_id", "string": "inst-4"}]}', 7, '{generated:asc}'),
-  ('instance eq, by message_id desc', '{"traits_filter": [{"key": "instance_id", "string": "inst-5"}]}', 9, '{message_id:desc}'),
-  ('instance eq, message_id then generated', '{"traits_filter": [{"key": "instance_id", "string": "inst-6"}]}', 100, '{message_id:asc,generated:desc}'),
-  ('instance and n >= 3', '{"traits_filter": [{"key": "instance_id", "string": "inst-7"}, {"key": "n", "integer": 3, "op": "ge"}]}', 100, NULL),
-  ('n < 2', '{"traits_filter": [{"key": "n", "integer": 2, "op": "lt"}]}', 50, NULL),
-  ('user ne U1', '{"traits_filter": [{"key": "user_id", "string": "U1", "op": "ne"}]}', 30, '{generated:asc}'),
-  ('type and instance', '{"event_type": "image.upload", "traits_filter": [{"key": "instance_id", "string": "inst-8"}]}', 100, NULL),
-  ('window and instance', '{"start_timestamp": "2026-11-21T00:00:00", "end_timestamp": "2026-11-23T12:00:00", "traits_filter": [{"key": "instance_id", "string": "inst-9"}]}', 100, NULL),
-  ('no match', '{"traits_filter": [{"key": "instance_id", "string": "inst-99"}]}', 100, NULL);
+  ('instance eq', '{"traits_filter": [{"key": "instance_id", "string": "ixi-3"}]}', 100, NULL),
+  ('instance eq, page of 5', '{"traits_filter": [{"key": "instance_id", "string": "ixi-3"}]}', 5, NULL),
+  ('instance eq, oldest first', '{"traits_filter": [{"key": "instance_id", "string": "ixi-4"}]}', 7, '{generated:asc}'),
+  ('instance eq, by message_id desc', '{"traits_filter": [{"key": "instance_id", "string": "ixi-5"}]}', 9, '{message_id:desc}'),
+  ('instance eq, message_id then generated', '{"traits_filter": [{"key": "instance_id", "string": "ixi-6"}]}', 100, '{message_id:asc,generated:desc}'),
+  ('instance and ixn >= 3', '{"traits_filter": [{"key": "instance_id", "string": "ixi-7"}, {"key": "ixn", "integer": 3, "op": "ge"}]}', 100, NULL),
+  ('ixn < 2', '{"traits_filter": [{"key": "ixn", "integer": 2, "op": "lt"}]}', 50, NULL),
+  ('ixn ne 3', '{"traits_filter": [{"key": "ixn", "integer": 3, "op": "ne"}]}', 30, '{generated:asc}'),
+  ('type and instance', '{"event_type": "ix.image.upload", "traits_filter": [{"key": "instance_id", "string": "ixi-8"}]}', 100, NULL),
+  ('window and instance', '{"start_timestamp": "2026-11-21T00:00:00", "end_timestamp": "2026-11-23T12:00:00", "traits_filter": [{"key": "instance_id", "string": "ixi-9"}]}', 100, NULL),
+  ('no match', '{"traits_filter": [{"key": "instance_id", "string": "ixi-99"}]}', 100, NULL);
 
 -- As the superuser (no identity: the policy decides as for any caller).
 -- (orders that do not start with generated read every partition in one
@@ -82,17 +83,17 @@ SELECT c.name, p.* FROM ix_case c, pg_temp.page(c.filter, c.lim, c.sort) p ORDER
 CREATE ROLE ix_api IN ROLE panko_api;
 BEGIN;
 SET LOCAL ROLE ix_api;
-SELECT 1 AS member_u0_p0 FROM panko.set_identity('U0', 'P0', 'member');
+SELECT 1 AS member_ixu0_ixp0 FROM panko.set_identity('ixU0', 'ixP0', 'member');
 SELECT c.name, p.* FROM ix_case c, pg_temp.page(c.filter, c.lim, c.sort) p ORDER BY c.name;
 COMMIT;
 BEGIN;
 SET LOCAL ROLE ix_api;
-SELECT 1 AS admin_of_p1 FROM panko.set_identity('U2', 'P1', 'admin');
+SELECT 1 AS admin_of_ixp1 FROM panko.set_identity('ixU2', 'ixP1', 'admin');
 SELECT c.name, p.* FROM ix_case c, pg_temp.page(c.filter, c.lim, c.sort) p ORDER BY c.name;
 COMMIT;
 BEGIN;
 SET LOCAL ROLE ix_api;
-SELECT 1 AS admin_all_tenants FROM panko.set_identity('U2', 'P1', 'admin', true);
+SELECT 1 AS admin_all_tenants FROM panko.set_identity('ixU2', 'ixP1', 'admin', true);
 SELECT c.name, p.* FROM ix_case c, pg_temp.page(c.filter, c.lim, c.sort) p WHERE c.name LIKE 'instance%' ORDER BY c.name;
 COMMIT;
 
@@ -109,34 +110,34 @@ BEGIN
 END $$;
 BEGIN;
 SET LOCAL ROLE ix_api;
-SELECT 1 AS member_u0_p0 FROM panko.set_identity('U0', 'P0', 'member');
-SELECT pg_temp.api('{"q": [{"field": "instance_id", "op": "eq", "type": "string", "value": "inst-3"}]}') AS api_same;
-SELECT pg_temp.api('{"q": [{"field": "instance_id", "op": "eq", "type": "string", "value": "inst-4"}, {"field": "n", "op": "ge", "type": "integer", "value": "2"}], "limit": 4}') AS api_same_limited;
+SELECT 1 AS member_ixu0_ixp0 FROM panko.set_identity('ixU0', 'ixP0', 'member');
+SELECT pg_temp.api('{"q": [{"field": "instance_id", "op": "eq", "type": "string", "value": "ixi-3"}]}') AS api_same;
+SELECT pg_temp.api('{"q": [{"field": "instance_id", "op": "eq", "type": "string", "value": "ixi-4"}, {"field": "ixn", "op": "ge", "type": "integer", "value": "2"}], "limit": 4}') AS api_same_limited;
 COMMIT;
 
 -- A table whose row-level security is not panko.event's own is read by
 -- its kept plan, so PostgreSQL applies what is there: a restrictive
--- policy added by hand to one day hides that day's events of user U1.
+-- policy added by hand to one day hides that day's events of user ixU1.
 -- Both settings leave them out, and that day's table took a plan.
 SELECT c.relname AS day_table FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
  WHERE i.inhparent = (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'panko.event'::regclass
                        ORDER BY inhrelid::regclass::text LIMIT 1 OFFSET 2) \gset
 SELECT count(*) AS hidden_that_day FROM ONLY panko.:"day_table"
- WHERE panko.trait_text(traits, 'instance_id') = 'inst-3' AND panko.trait_text(traits, 'user_id') = 'U1' \gset
+ WHERE panko.trait_text(traits, 'instance_id') = 'ixi-3' AND panko.trait_text(traits, 'user_id') = 'ixU1' \gset
 SELECT :hidden_that_day > 0 AS some_to_hide;
-CREATE POLICY ix_hide ON panko.:"day_table" AS RESTRICTIVE FOR SELECT USING (panko.trait_text(traits, 'user_id') <> 'U1');
-SELECT p.*, p.nrows = (SELECT count(*) FROM panko.event WHERE panko.trait_text(traits, 'instance_id') = 'inst-3') - :hidden_that_day
+CREATE POLICY ix_hide ON panko.:"day_table" AS RESTRICTIVE FOR SELECT USING (panko.trait_text(traits, 'user_id') <> 'ixU1');
+SELECT p.*, p.nrows = (SELECT count(*) FROM panko.event WHERE panko.trait_text(traits, 'instance_id') = 'ixi-3') - :hidden_that_day
        AS that_days_policy_applied
-  FROM pg_temp.page('{"traits_filter": [{"key": "instance_id", "string": "inst-3"}]}', 100, NULL) p;
+  FROM pg_temp.page('{"traits_filter": [{"key": "instance_id", "string": "ixi-3"}]}', 100, NULL) p;
 DROP POLICY ix_hide ON panko.:"day_table";
 -- and with the policy gone, no table takes a plan again
-SELECT p.* FROM pg_temp.page('{"traits_filter": [{"key": "instance_id", "string": "inst-3"}]}', 100, NULL) p;
+SELECT p.* FROM pg_temp.page('{"traits_filter": [{"key": "instance_id", "string": "ixi-3"}]}', 100, NULL) p;
 
 -- A table without SELECT for the caller: the plan, and its error.
 REVOKE SELECT ON panko.:"day_table" FROM panko_query;
-SELECT count(*) FROM panko.get_events('{"traits_filter": [{"key": "instance_id", "string": "inst-3"}]}');
+SELECT count(*) FROM panko.get_events('{"traits_filter": [{"key": "instance_id", "string": "ixi-3"}]}');
 SET enable_indexscan = off;
-SELECT count(*) FROM panko.get_events('{"traits_filter": [{"key": "instance_id", "string": "inst-3"}]}');
+SELECT count(*) FROM panko.get_events('{"traits_filter": [{"key": "instance_id", "string": "ixi-3"}]}');
 RESET enable_indexscan;
 GRANT SELECT ON panko.:"day_table" TO panko_query;
 
@@ -145,8 +146,8 @@ BEGIN;
 SET LOCAL ROLE ix_api;
 SET LOCAL row_security = off;
 SET LOCAL enable_indexscan = off;
-SELECT 1 AS member_u0_p0 FROM panko.set_identity('U0', 'P0', 'member');
-SELECT count(*) FROM panko.get_events('{"traits_filter": [{"key": "instance_id", "string": "inst-3"}]}');
+SELECT 1 AS member_ixu0_ixp0 FROM panko.set_identity('ixU0', 'ixP0', 'member');
+SELECT count(*) FROM panko.get_events('{"traits_filter": [{"key": "instance_id", "string": "ixi-3"}]}');
 ROLLBACK;
 
 DROP ROLE ix_api;
