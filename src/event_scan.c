@@ -75,10 +75,10 @@ typedef struct ScanRow
  * each with the type panko.event gives it; else false.
  */
 static bool
-ScanColumns(Relation rel, AttrNumber *attnums)
+ScanColumns(Relation rel, Oid traits_type, AttrNumber *attnums)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
-	Oid			types[NCOLUMNS] = {TIMESTAMPTZOID, INT4OID, TEXTOID, PankoTypeOid("traits"), JSONBOID};
+	Oid			types[NCOLUMNS] = {TIMESTAMPTZOID, INT4OID, TEXTOID, traits_type, JSONBOID};
 
 	for (int c = 0; c < NCOLUMNS; c++)
 	{
@@ -102,7 +102,7 @@ ScanColumns(Relation rel, AttrNumber *attnums)
 
 /* Is funcid panko.event_visible(panko.traits)?  Remembered in *known. */
 static bool
-IsVisibleFunction(Oid funcid, Oid *known)
+IsVisibleFunction(Oid funcid, Oid traits_type, Oid *known)
 {
 	HeapTuple	tuple;
 	bool		is;
@@ -117,7 +117,7 @@ IsVisibleFunction(Oid funcid, Oid *known)
 
 		is = strcmp(NameStr(proc->proname), "event_visible") == 0 &&
 			proc->pronamespace == get_namespace_oid("panko", false) &&
-			proc->pronargs == 1 && proc->proargtypes.values[0] == PankoTypeOid("traits") &&
+			proc->pronargs == 1 && proc->proargtypes.values[0] == traits_type &&
 			proc->prorettype == BOOLOID && !proc->proretset;
 	}
 	ReleaseSysCache(tuple);
@@ -132,7 +132,7 @@ IsVisibleFunction(Oid funcid, Oid *known)
  * panko.event_visible(traits)?  (The caller's privilege is checked apart.)
  */
 static bool
-CanonicalPolicy(Relation rel, AttrNumber traits_attno, Oid *visible_fn)
+CanonicalPolicy(Relation rel, AttrNumber traits_attno, Oid traits_type, Oid *visible_fn)
 {
 	RowSecurityPolicy *policy;
 	FuncExpr   *qual;
@@ -162,7 +162,7 @@ CanonicalPolicy(Relation rel, AttrNumber traits_attno, Oid *visible_fn)
 	arg = (Var *) linitial(qual->args);
 	if (arg->varattno != traits_attno || arg->varlevelsup != 0)
 		return false;
-	return IsVisibleFunction(qual->funcid, visible_fn);
+	return IsVisibleFunction(qual->funcid, traits_type, visible_fn);
 }
 
 /* The page's order on two matches. */
@@ -233,13 +233,14 @@ PankoScanBegin(EventScan *scan)
 	scan->query_items = TraitQueryItems((TraitQuery *) DatumGetPointer(scan->query));
 	if (scan->scope)
 		scan->scope_items = TraitsItems(scan->scope);
+	scan->traits_type = PankoTypeOid("traits");
 	scan->visible_fn = InvalidOid;
 	scan->visible_ready = false;
 	scan->rowdesc = CreateTemplateTupleDesc(NCOLUMNS);
 	TupleDescInitEntry(scan->rowdesc, 1, "message_id", TEXTOID, -1, 0);
 	TupleDescInitEntry(scan->rowdesc, 2, "event_type_id", INT4OID, -1, 0);
 	TupleDescInitEntry(scan->rowdesc, 3, "generated", TIMESTAMPTZOID, -1, 0);
-	TupleDescInitEntry(scan->rowdesc, 4, "traits", PankoTypeOid("traits"), -1, 0);
+	TupleDescInitEntry(scan->rowdesc, 4, "traits", scan->traits_type, -1, 0);
 	TupleDescInitEntry(scan->rowdesc, 5, "raw", JSONBOID, -1, 0);
 	scan->rowslot = MakeSingleTupleTableSlot(scan->rowdesc, &TTSOpsVirtual);
 }
@@ -285,8 +286,8 @@ PankoScanIndexed(Oid relid, EventScan *scan, DestReceiver *dest, uint64 limit)
 		pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		return false;
 	rel = table_open(relid, AccessShareLock);
-	if (!ScanColumns(rel, attnums) ||
-		!CanonicalPolicy(rel, attnums[COL_TRAITS], &scan->visible_fn) ||
+	if (!ScanColumns(rel, scan->traits_type, attnums) ||
+		!CanonicalPolicy(rel, attnums[COL_TRAITS], scan->traits_type, &scan->visible_fn) ||
 		!OidIsValid(gin = PankoTraitsGinIndex(rel)))
 	{
 		table_close(rel, NoLock);
@@ -304,7 +305,7 @@ PankoScanIndexed(Oid relid, EventScan *scan, DestReceiver *dest, uint64 limit)
 	ScanKeyEntryInitialize(&keys[nkeys++], 0, 1, GIN_STRATEGY_MATCH, scan->query_type,
 						   InvalidOid, InvalidOid, scan->query);
 	if (scan->scope)
-		ScanKeyEntryInitialize(&keys[nkeys++], 0, 1, GIN_STRATEGY_CONTAINS, PankoTypeOid("traits"),
+		ScanKeyEntryInitialize(&keys[nkeys++], 0, 1, GIN_STRATEGY_CONTAINS, scan->traits_type,
 							   InvalidOid, InvalidOid, PointerGetDatum(scan->scope));
 	iscan = index_beginscan_bitmap(index, snapshot, nkeys);
 	index_rescan(iscan, keys, nkeys, NULL, 0);

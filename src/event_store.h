@@ -106,6 +106,7 @@ typedef struct EventScan
 	/* set by PankoScanBegin */
 	TraitItems	query_items;
 	TraitItems	scope_items;
+	Oid			traits_type;	/* panko.traits */
 	Oid			visible_fn;		/* panko.event_visible, once a policy names it */
 	bool		visible_ready;
 	FmgrInfo	visible;		/* its call, for the whole page */
