@@ -21,6 +21,12 @@ SELECT count(*) AS not_stored FROM panko.record_events((
                                            jsonb_build_array('user_id', 1, 'ixU' || (i % 3)),
                                            jsonb_build_array('ixn', 2, i % 7))))
       FROM generate_series(1, 600) i));
+-- One day also holds a trace (OSProfiler's class): two tables, read both.
+SELECT count(*) AS not_stored FROM panko.record_events('[{"message_id": "ix-trace", "event_type": "osprofiler.ix",
+  "generated": "2026-11-21T06:00:00", "traits": [["instance_id", 1, "ixi-3"], ["project_id", 1, "ixP0"], ["user_id", 1, "ixU0"]]}]');
+SELECT count(*) AS tables_of_that_day FROM pg_inherits
+ WHERE inhparent = (SELECT tableoid FROM panko.event WHERE message_id = 'ix-trace')::regclass::text::regclass
+    OR inhparent = (SELECT i.inhparent FROM pg_inherits i WHERE i.inhrelid = (SELECT tableoid FROM panko.event WHERE message_id = 'ix-trace'));
 ANALYZE panko.event;
 
 -- A page both ways: rows (in order) and the API's JSON, each with

@@ -67,8 +67,18 @@ typedef struct ScanRow
 {
 	TimestampTz generated;
 	text	   *message_id;
-	HeapTuple	tuple;
+	Datum		type_id;
+	Datum		traits;
+	Datum		raw;			/* (Datum) 0 when NULL */
 } ScanRow;
+
+/* The matches of one call's tables, collected before they are sorted. */
+typedef struct ScanRows
+{
+	ScanRow    *rows;
+	int			n;
+	int			max;
+} ScanRows;
 
 /*
  * The attribute numbers of the page's columns in this table, if it has
@@ -233,6 +243,7 @@ PankoScanBegin(EventScan *scan)
 	scan->query_items = TraitQueryItems((TraitQuery *) DatumGetPointer(scan->query));
 	if (scan->scope)
 		scan->scope_items = TraitsItems(scan->scope);
+	scan->callcxt = CurrentMemoryContext;
 	scan->traits_type = PankoTypeOid("traits");
 	scan->visible_fn = InvalidOid;
 	scan->visible_ready = false;
@@ -254,14 +265,23 @@ PankoScanEnd(EventScan *scan)
 }
 
 /*
- * Read table relid's matches of the scan's filter through its GIN index,
- * sorted, and hand the first limit of them to dest as rows of the page's
- * statement (message_id, event_type_id, generated, traits, raw).  False,
- * having read nothing, when this path does not apply (see the top of the
- * file): the caller then runs the kept plan.
+ * Does this table qualify for the path (columns, policy, privilege, a GIN
+ * index of panko's on its traits)?  Its attribute numbers into attnums.
  */
-bool
-PankoScanIndexed(Oid relid, EventScan *scan, DestReceiver *dest, uint64 limit)
+static bool
+TableQualifies(Relation rel, EventScan *scan, AttrNumber *attnums)
+{
+	return pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_SELECT) == ACLCHECK_OK &&
+		ScanColumns(rel, scan->traits_type, attnums) &&
+		CanonicalPolicy(rel, attnums[COL_TRAITS], scan->traits_type, &scan->visible_fn);
+}
+
+/*
+ * Collect one table's matches through its GIN index into out; false, with
+ * nothing collected from it, when the table does not qualify.
+ */
+static bool
+ScanTable(Oid relid, EventScan *scan, ScanRows *out)
 {
 	Relation	rel;
 	Relation	index;
@@ -276,31 +296,22 @@ PankoScanIndexed(Oid relid, EventScan *scan, DestReceiver *dest, uint64 limit)
 	TableScanDesc hscan;
 	TupleTableSlot *slot;
 	Snapshot	snapshot = GetActiveSnapshot();
-	MemoryContext cxt;
-	MemoryContext old;
-	ScanRow    *rows;
-	int			nrows = 0;
-	int			maxrows = 16;
 
-	if (get_rel_relkind(relid) != RELKIND_RELATION ||
-		pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+	if (get_rel_relkind(relid) != RELKIND_RELATION)
 		return false;
 	rel = table_open(relid, AccessShareLock);
-	if (!ScanColumns(rel, scan->traits_type, attnums) ||
-		!CanonicalPolicy(rel, attnums[COL_TRAITS], scan->traits_type, &scan->visible_fn) ||
-		!OidIsValid(gin = PankoTraitsGinIndex(rel)))
+	if (!TableQualifies(rel, scan, attnums) || !OidIsValid(gin = PankoTraitsGinIndex(rel)))
 	{
 		table_close(rel, NoLock);
 		return false;
 	}
 	if (!scan->visible_ready)
 	{
-		fmgr_info(scan->visible_fn, &scan->visible);
+		/* (its state lives for the call, not for one table's read) */
+		fmgr_info_cxt(scan->visible_fn, &scan->visible, scan->callcxt);
 		scan->visible_ready = true;
 	}
 
-	cxt = AllocSetContextCreate(CurrentMemoryContext, "panko indexed scan", ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(cxt);
 	index = index_open(gin, AccessShareLock);
 	ScanKeyEntryInitialize(&keys[nkeys++], 0, 1, GIN_STRATEGY_MATCH, scan->query_type,
 						   InvalidOid, InvalidOid, scan->query);
@@ -314,7 +325,6 @@ PankoScanIndexed(Oid relid, EventScan *scan, DestReceiver *dest, uint64 limit)
 	index_endscan(iscan);
 	index_close(index, NoLock);
 
-	rows = palloc(sizeof(ScanRow) * maxrows);
 	slot = table_slot_create(rel, NULL);
 	hscan = table_beginscan_bm(rel, snapshot, 0, NULL);
 	iterator = tbm_begin_iterate(tbm);
@@ -325,53 +335,108 @@ PankoScanIndexed(Oid relid, EventScan *scan, DestReceiver *dest, uint64 limit)
 		/* every tuple is checked again, lossy page or not */
 		while (table_scan_bitmap_next_tuple(hscan, tbmres, slot))
 		{
+			HeapTuple	tuple;
+			TupleDesc	desc = RelationGetDescr(rel);
+			ScanRow    *row;
 			bool		isnull;
 
 			CHECK_FOR_INTERRUPTS();
 			if (!ScanRowMatches(scan, slot, attnums))
 				continue;
-			if (nrows == maxrows)
+			if (out->n == out->max)
 			{
-				maxrows *= 2;
-				rows = repalloc_huge(rows, sizeof(ScanRow) * maxrows);
+				out->max = Max(16, out->max * 2);
+				out->rows = out->rows ? repalloc_huge(out->rows, sizeof(ScanRow) * out->max)
+					: palloc(sizeof(ScanRow) * out->max);
 			}
-			rows[nrows].tuple = ExecCopySlotHeapTuple(slot);
-			rows[nrows].generated = DatumGetTimestampTz(heap_getattr(rows[nrows].tuple, attnums[COL_GENERATED],
-																	 RelationGetDescr(rel), &isnull));
-			rows[nrows].message_id = DatumGetTextPP(heap_getattr(rows[nrows].tuple, attnums[COL_MESSAGE_ID],
-																 RelationGetDescr(rel), &isnull));
-			nrows++;
+			row = &out->rows[out->n++];
+			tuple = ExecCopySlotHeapTuple(slot);
+			row->generated = DatumGetTimestampTz(heap_getattr(tuple, attnums[COL_GENERATED], desc, &isnull));
+			row->message_id = DatumGetTextPP(heap_getattr(tuple, attnums[COL_MESSAGE_ID], desc, &isnull));
+			row->type_id = heap_getattr(tuple, attnums[COL_TYPE], desc, &isnull);
+			row->traits = heap_getattr(tuple, attnums[COL_TRAITS], desc, &isnull);
+			row->raw = heap_getattr(tuple, attnums[COL_RAW], desc, &isnull);
+			if (isnull)
+				row->raw = (Datum) 0;
 		}
 	}
 	tbm_end_iterate(iterator);
 	table_endscan(hscan);
 	ExecDropSingleTupleTableSlot(slot);
 	tbm_free(tbm);
-
-	qsort_arg(rows, nrows, sizeof(ScanRow), ScanRowCompare, scan);
-	for (int i = 0; i < nrows && (uint64) i < limit; i++)
-	{
-		TupleTableSlot *out = scan->rowslot;
-		bool		isnull;
-
-		ExecClearTuple(out);
-		out->tts_values[0] = PointerGetDatum(rows[i].message_id);
-		out->tts_isnull[0] = false;
-		out->tts_values[1] = heap_getattr(rows[i].tuple, attnums[COL_TYPE], RelationGetDescr(rel), &isnull);
-		out->tts_isnull[1] = isnull;
-		out->tts_values[2] = TimestampTzGetDatum(rows[i].generated);
-		out->tts_isnull[2] = false;
-		out->tts_values[3] = heap_getattr(rows[i].tuple, attnums[COL_TRAITS], RelationGetDescr(rel), &isnull);
-		out->tts_isnull[3] = isnull;
-		out->tts_values[4] = heap_getattr(rows[i].tuple, attnums[COL_RAW], RelationGetDescr(rel), &isnull);
-		out->tts_isnull[4] = isnull;
-		ExecStoreVirtualTuple(out);
-		dest->receiveSlot(out, dest);
-	}
-	ExecClearTuple(scan->rowslot);
-	MemoryContextSwitchTo(old);
-	MemoryContextDelete(cxt);
 	/* (the locks are held to the end of the transaction, as the plan's are) */
 	table_close(rel, NoLock);
 	return true;
+}
+
+/*
+ * Read the matches of the scan's filter in relid, a partition's table (or
+ * a day partitioned by class: each of its tables), through the GIN
+ * indexes, sorted, and hand the first limit of them to dest as rows of the
+ * page's statement (message_id, event_type_id, generated, traits, raw).
+ * False, having handed nothing, when this path does not apply (see the top
+ * of the file): the caller then runs the kept plan.  A day partitioned by
+ * class qualifies when it and every one of its tables do: the plan would
+ * read it under its own policy, and each table's is the same.
+ */
+bool
+PankoScanIndexed(Oid relid, EventScan *scan, DestReceiver *dest, uint64 limit)
+{
+	MemoryContext cxt;
+	MemoryContext old;
+	ScanRows	found = {NULL, 0, 0};
+	List	   *tables;
+	ListCell   *lc;
+	bool		ok = true;
+
+	if (get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
+	{
+		Relation	day = table_open(relid, AccessShareLock);
+		AttrNumber	attnums[NCOLUMNS];
+
+		ok = TableQualifies(day, scan, attnums);
+		table_close(day, NoLock);
+		if (!ok)
+			return false;
+		/* (its tables cannot be dropped while it is locked) */
+		tables = PankoPartitionTables(relid);
+	}
+	else
+		tables = list_make1_oid(relid);
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "panko indexed scan", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	foreach(lc, tables)
+	{
+		if (lfirst_oid(lc) != relid && PankoPartitionIsEmpty(lfirst_oid(lc)))
+			continue;
+		if (!(ok = ScanTable(lfirst_oid(lc), scan, &found)))
+			break;
+	}
+	if (ok)
+	{
+		qsort_arg(found.rows, found.n, sizeof(ScanRow), ScanRowCompare, scan);
+		for (int i = 0; i < found.n && (uint64) i < limit; i++)
+		{
+			TupleTableSlot *out = scan->rowslot;
+
+			ExecClearTuple(out);
+			out->tts_values[0] = PointerGetDatum(found.rows[i].message_id);
+			out->tts_isnull[0] = false;
+			out->tts_values[1] = found.rows[i].type_id;
+			out->tts_isnull[1] = false;
+			out->tts_values[2] = TimestampTzGetDatum(found.rows[i].generated);
+			out->tts_isnull[2] = false;
+			out->tts_values[3] = found.rows[i].traits;
+			out->tts_isnull[3] = false;
+			out->tts_values[4] = found.rows[i].raw;
+			out->tts_isnull[4] = (found.rows[i].raw == (Datum) 0);
+			ExecStoreVirtualTuple(out);
+			dest->receiveSlot(out, dest);
+		}
+		ExecClearTuple(scan->rowslot);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	return ok;
 }

@@ -106,6 +106,7 @@ typedef struct EventScan
 	/* set by PankoScanBegin */
 	TraitItems	query_items;
 	TraitItems	scope_items;
+	MemoryContext callcxt;		/* what lives for the call */
 	Oid			traits_type;	/* panko.traits */
 	Oid			visible_fn;		/* panko.event_visible, once a policy names it */
 	bool		visible_ready;
