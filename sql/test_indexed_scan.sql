@@ -29,10 +29,11 @@ SELECT count(*) AS tables_of_that_day FROM pg_inherits
     OR inhparent = (SELECT i.inhparent FROM pg_inherits i WHERE i.inhrelid = (SELECT tableoid FROM panko.event WHERE message_id = 'ix-trace'));
 ANALYZE panko.event;
 
--- A page both ways: rows (in order) and the API's JSON, each with
--- panko.indexed_scan on and off; and how often the executor evaluated the
--- policy function (track_functions counts the executor's calls of it;
--- event_scan.c calls it directly, so 0 means no partition took a plan).
+-- A page both ways: its rows in order (same_rows), and the same rows with
+-- raw as JSON (same_json), each with panko.indexed_scan on and off; and
+-- how often the executor evaluated the policy function (track_functions
+-- counts the executor's calls of it; event_scan.c calls it directly, so 0
+-- means no partition took a plan).
 CREATE FUNCTION pg_temp.page(filter jsonb, lim int, sort text[], OUT same_rows boolean, OUT same_json boolean,
                              OUT nrows int, OUT policy_calls_plan bigint, OUT policy_calls_indexed bigint)
 LANGUAGE plpgsql AS $$
@@ -50,8 +51,7 @@ BEGIN
     SELECT string_agg(format('%s|%s|%s|%s', message_id, event_type, generated, traits), E'\n' ORDER BY n)
       INTO b FROM panko.get_events(filter, lim, sort) WITH ORDINALITY AS g(message_id, event_type, generated, traits, raw, n);
     c2 := coalesce(pg_stat_get_xact_function_calls('panko.event_visible'::regproc), 0);
-    -- the API's JSON (api_get_events takes Panko's q parameters; the filter
-    -- here is given to get_events directly, so compare that sink instead)
+    -- the rows again, raw included, as JSON (the API's own sink: pg_temp.api)
     PERFORM set_config('panko.indexed_scan', 'off', true);
     SELECT json_agg(g ORDER BY n)::text INTO ja
       FROM panko.get_events(filter, lim, sort) WITH ORDINALITY AS g(message_id, event_type, generated, traits, raw, n);

@@ -626,6 +626,25 @@ PankoTraitsGinIndex(Relation table)
 }
 
 /*
+ * The item pointers that a GIN index of panko's on traits holds for these
+ * scan keys, under the caller's snapshot, and their count (the index is
+ * locked as a plan's scan would lock it).
+ */
+TIDBitmap *
+PankoTraitsGinBitmap(Oid gin, ScanKeyData *keys, int nkeys, int64 *ntids)
+{
+	Relation	index = index_open(gin, AccessShareLock);
+	IndexScanDesc scan = index_beginscan_bitmap(index, GetActiveSnapshot(), nkeys);
+	TIDBitmap  *tbm = tbm_create(work_mem * 1024L, NULL);
+
+	index_rescan(scan, keys, nkeys, NULL, 0);
+	*ntids = index_getbitmap(scan, tbm);
+	index_endscan(scan);
+	index_close(index, NoLock);
+	return tbm;
+}
+
+/*
  * Can a row of this partition match the trait query?  Its tables' GIN
  * indexes answer (the entries' item pointers only, no heap read): for a
  * partition that has no summary, such as the open day, which every walk
@@ -646,10 +665,7 @@ PankoPartitionMayMatch(Oid relid, Datum query, Oid query_type)
 	{
 		Relation	table;
 		Oid			gin;
-		Relation	index;
-		IndexScanDesc scan;
 		ScanKeyData key;
-		TIDBitmap  *tbm;
 		int64		n;
 
 		if (PankoPartitionIsEmpty(lfirst_oid(lc)))
@@ -659,16 +675,9 @@ PankoPartitionMayMatch(Oid relid, Datum query, Oid query_type)
 		table_close(table, NoLock);
 		if (!OidIsValid(gin))
 			return true;
-		index = index_open(gin, AccessShareLock);
 		ScanKeyEntryInitialize(&key, 0, 1, GIN_STRATEGY_MATCH, query_type,
 							   InvalidOid, InvalidOid, query);
-		scan = index_beginscan_bitmap(index, GetActiveSnapshot(), 1);
-		index_rescan(scan, &key, 1, NULL, 0);
-		tbm = tbm_create(work_mem * 1024L, NULL);
-		n = index_getbitmap(scan, tbm);
-		index_endscan(scan);
-		tbm_free(tbm);
-		index_close(index, NoLock);
+		tbm_free(PankoTraitsGinBitmap(gin, &key, 1, &n));
 		if (n > 0)
 			return true;
 	}

@@ -67,7 +67,6 @@
 PG_FUNCTION_INFO_V1(get_events);
 
 #define DEFAULT_LIMIT		100
-#define MAX_SORT_KEYS		2
 #define NPARAMS				10
 
 /* Parameter numbers in the generated query. */

@@ -212,6 +212,7 @@ ScanRowMatches(EventScan *scan, TupleTableSlot *slot, const AttrNumber *attnums)
 	bool		isnull;
 	Datum		traits = slot_getattr(slot, attnums[COL_TRAITS], &isnull);
 	Datum		d;
+	Traits	   *t;
 
 	if (isnull)
 		return false;
@@ -228,12 +229,14 @@ ScanRowMatches(EventScan *scan, TupleTableSlot *slot, const AttrNumber *attnums)
 		if (isnull || (scan->has_start && g < scan->start) || (scan->has_end && g > scan->end))
 			return false;
 	}
-	if (!TraitsHoldAll(DatumGetTraitsP(traits), &scan->query_items))
+	/* (detoasted once for every check of the row) */
+	t = DatumGetTraitsP(traits);
+	if (!TraitsHoldAll(t, &scan->query_items))
 		return false;
-	if (scan->scope && !TraitsHoldAll(DatumGetTraitsP(traits), &scan->scope_items))
+	if (scan->scope && !TraitsHoldAll(t, &scan->scope_items))
 		return false;
 	/* the table's row-level security policy, called as the executor would */
-	return DatumGetBool(FunctionCall1Coll(&scan->visible, InvalidOid, traits));
+	return DatumGetBool(FunctionCall1Coll(&scan->visible, InvalidOid, PointerGetDatum(t)));
 }
 
 /* Set up what every table's scan of one call shares. */
@@ -284,12 +287,11 @@ static bool
 ScanTable(Oid relid, EventScan *scan, ScanRows *out)
 {
 	Relation	rel;
-	Relation	index;
 	Oid			gin;
 	AttrNumber	attnums[NCOLUMNS];
 	ScanKeyData keys[2];
 	int			nkeys = 0;
-	IndexScanDesc iscan;
+	int64		ntids;
 	TIDBitmap  *tbm;
 	TBMIterator *iterator;
 	TBMIterateResult *tbmres;
@@ -312,18 +314,12 @@ ScanTable(Oid relid, EventScan *scan, ScanRows *out)
 		scan->visible_ready = true;
 	}
 
-	index = index_open(gin, AccessShareLock);
 	ScanKeyEntryInitialize(&keys[nkeys++], 0, 1, GIN_STRATEGY_MATCH, scan->query_type,
 						   InvalidOid, InvalidOid, scan->query);
 	if (scan->scope)
 		ScanKeyEntryInitialize(&keys[nkeys++], 0, 1, GIN_STRATEGY_CONTAINS, scan->traits_type,
 							   InvalidOid, InvalidOid, PointerGetDatum(scan->scope));
-	iscan = index_beginscan_bitmap(index, snapshot, nkeys);
-	index_rescan(iscan, keys, nkeys, NULL, 0);
-	tbm = tbm_create(work_mem * 1024L, NULL);
-	(void) index_getbitmap(iscan, tbm);
-	index_endscan(iscan);
-	index_close(index, NoLock);
+	tbm = PankoTraitsGinBitmap(gin, keys, nkeys, &ntids);
 
 	slot = table_slot_create(rel, NULL);
 	hscan = table_beginscan_bm(rel, snapshot, 0, NULL);

@@ -12,6 +12,8 @@
 #include "lib/stringinfo.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
+#include "access/skey.h"
+#include "nodes/tidbitmap.h"
 #include "tcop/dest.h"
 #include "utils/jsonb.h"
 #include "utils/rel.h"
@@ -43,6 +45,7 @@ extern Oid	PankoSpanTable(PartitionSpan *span, char *name);
 extern bool PankoPartitionIsEmpty(Oid relid);
 extern List *PankoPartitionTables(Oid relid);
 extern bool PankoPartitionMayMatch(Oid relid, Datum query, Oid query_type);
+extern TIDBitmap *PankoTraitsGinBitmap(Oid gin, ScanKeyData *keys, int nkeys, int64 *ntids);
 extern Oid	PankoTraitsGinIndex(Relation table);
 extern double PankoPartitionTuples(Oid relid, Oid *largest);
 extern void PankoEventTypesBegin(void);
@@ -85,6 +88,9 @@ extern void PankoAppendEventJson(StringInfo buf, const char *message_id, int idl
 								 const char *event_type, int typelen, TimestampTz generated,
 								 const Traits *traits, const struct varlena *raw);
 
+/* Sort keys a page may name (message_id then always ends the order). */
+#define MAX_SORT_KEYS		2
+
 /*
  * One call's reading of tables through their GIN index (event_scan.c): the
  * filter, the page's order, and what every table's scan shares.
@@ -101,8 +107,8 @@ typedef struct EventScan
 	bool		has_end;		/* generated <= end */
 	TimestampTz end;
 	int			nkeys;			/* the page's sort keys */
-	bool		by_generated[3];	/* key k is generated (else message_id) */
-	bool		desc[3];
+	bool		by_generated[MAX_SORT_KEYS + 1];	/* key k is generated (else message_id) */
+	bool		desc[MAX_SORT_KEYS + 1];
 	/* set by PankoScanBegin */
 	TraitItems	query_items;
 	TraitItems	scope_items;
