@@ -395,6 +395,19 @@ class BackendTest(unittest.TestCase):
         self.assertEqual([(r['project_id'], r['type']) for r in t],
                          [('p1', 'instance'), ('p1', 'volume'), ('p2', 'instance'), (None, 'image')])
 
+    def test_attribute_values_are_stored_as_strings(self):
+        # a value that is not a string is stored as its str() (None as ''),
+        # also after points of the same names whose values were strings
+        # (the driver sends those names once a push)
+        pts = [('instance', dataframe.DataPoint('instance', 1, 1, {'project_id': 'p1', 'id': v},
+                                                {'flavor': f}))
+               for v, f in (('vm-a', 'm1'), (7, 'm1'), (None, 2.5))]
+        self.storage.push([frame(DAY0, pts)])
+        r = self.storage.retrieve(**self.month())
+        got = sorted((p.groupby['id'], p.metadata['flavor'])
+                     for f in r['dataframes'] for _, p in f.iterpoints())
+        self.assertEqual(got, [('', '2.5'), ('7', 'm1'), ('vm-a', 'm1')])
+
     def test_pagination(self):
         pts = [('instance', point(1, 1, 'p%02d' % i)) for i in range(25)]
         self.storage.push([frame(DAY0, pts)])
