@@ -175,8 +175,6 @@ class PankoStorage(v2_storage.BaseStorage):
                 if set(map(type, values)) <= _STRINGS:
                     return [shape, *values]
         mapping = _attributes(mapping, what)
-        if mapping is None:
-            return None
         names = tuple(mapping)
         shape = shapes.get(names)
         if shape is None:
