@@ -33,6 +33,7 @@ OBJS = \
 	src/traits_analyze.o \
 	src/traits_summary.o \
 	src/event_input.o \
+	src/gin_entry.o \
 	src/event_json.o \
 	src/event_query.o \
 	src/event_cache.o \

@@ -62,6 +62,7 @@
 #include "numbers.h"
 #include "panko.h"
 #include "event_store.h"
+#include "gin_entry.h"
 #include "traits_summary.h"
 
 PG_FUNCTION_INFO_V1(record_events);
@@ -1063,6 +1064,7 @@ typedef struct GinBulk
 	GinState	state;
 	MemoryContext accumcxt;
 	bool		hashed;			/* keys compare as bytea: our hash of them */
+	GinEntryPath path;			/* the previous key's leaf (gin_entry.c) */
 	BuildAccumulator accum;		/* otherwise: GIN's own accumulator */
 	ginkeys_hash *keys;
 	GinKeyRow  *rows;
@@ -1367,9 +1369,9 @@ GinBulkFlush(GinBulk *b)
 			if (!ordered)
 				qsort(run, nitems, sizeof(ItemPointerData), TidCompare);
 			CHECK_FOR_INTERRUPTS();
-			ginEntryInsert(&b->state, 1, PointerGetDatum(entries[i].ref.key),
-						   entries[i].ref.category, run, nitems,
-						   b->unlogged ? &b->stats : NULL);
+			PankoGinEntryInsert(&b->path, &b->state, 1, PointerGetDatum(entries[i].ref.key),
+								entries[i].ref.category, run, nitems,
+								b->unlogged ? &b->stats : NULL);
 		}
 	}
 	else
@@ -1378,10 +1380,11 @@ GinBulkFlush(GinBulk *b)
 		while ((items = ginGetBAEntry(&b->accum, &attnum, &key, &category, &nitems)) != NULL)
 		{
 			CHECK_FOR_INTERRUPTS();
-			ginEntryInsert(&b->state, attnum, key, category, items, nitems,
-						   b->unlogged ? &b->stats : NULL);
+			PankoGinEntryInsert(&b->path, &b->state, attnum, key, category, items, nitems,
+								b->unlogged ? &b->stats : NULL);
 		}
 	}
+	PankoGinEntryPathEnd(&b->path);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(b->accumcxt);
 	GinBulkInit(b);
