@@ -38,6 +38,7 @@ run_suite "pg_regress" bash test/regress.sh
 run_suite "pgTAP" bash test/pgtap/run.sh
 run_suite "upgrade" bash test/upgrade.sh
 run_suite "ingest crash recovery" bash test/ingest_crash.sh
+run_suite "ingest, concurrent writers" bash test/ingest_concurrent.sh
 run_suite "security" bash test/security/run.sh
 run_suite "worker and pg_cron" bash test/worker/run.sh
 run_suite "HTTP API" bash test/api/run.sh
