@@ -192,10 +192,7 @@ PankoGinEntryInsert(GinEntryPath *path, GinState *ginstate, OffsetNumber attnum,
 	ginPrepareEntryScan(&btree, attnum, key, category, ginstate);
 	btree.isBuild = (buildStats != NULL);
 	stack = PathStack(path, &btree);
-	path->inserts++;
-	if (stack != NULL)
-		path->reused++;
-	else
+	if (stack == NULL)
 		stack = ginFindLeafPage(&btree, false, false, NULL);
 	PathRemember(path, stack);
 

@@ -20,8 +20,6 @@ typedef struct GinEntryPath
 	int			depth;			/* 0: nothing remembered */
 	BlockNumber blkno[GIN_ENTRY_PATH_MAX];
 	Buffer		buffer[GIN_ENTRY_PATH_MAX];
-	uint64		reused;			/* inserts that started from the leaf */
-	uint64		inserts;		/* all inserts */
 } GinEntryPath;
 
 extern void PankoGinEntryInsert(GinEntryPath *path, GinState *ginstate, OffsetNumber attnum,
